@@ -20,4 +20,6 @@ import (
 	_ "github.com/aws/aws-lambda-go/lambda"
 	_ "github.com/pierrec/lz4/v4"
 	_ "github.com/stretchr/testify/require"
+	_ "github.com/robfig/cron/v3"
+	_ "gopkg.in/yaml.v3"
 )
