@@ -19,7 +19,7 @@ import (
 	_ "github.com/aliyun/fc-runtime-go-sdk/fccontext"
 	_ "github.com/aws/aws-lambda-go/lambda"
 	_ "github.com/pierrec/lz4/v4"
-	_ "github.com/stretchr/testify/require"
 	_ "github.com/robfig/cron/v3"
+	_ "github.com/stretchr/testify/require"
 	_ "gopkg.in/yaml.v3"
 )
