@@ -1,0 +1,272 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
+	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
+	kmssdk "github.com/alibabacloud-go/kms-20160120/v3/client"
+	"github.com/alibabacloud-go/tea/dara"
+	"github.com/aliyun/credentials-go/credentials"
+
+	"github.com/kmsmig/kmsmig/shared/cloud"
+)
+
+// CredentialSource returns the credential to use for an account. It is
+// called once per account and region; the credential it returns refreshes
+// itself (credentials-go providers do).
+type CredentialSource func(account string) (credentials.Credential, error)
+
+// Config says where the KMS endpoints are and how hard to press them.
+type Config struct {
+	// Endpoints maps a region to the host[:port] serving its KMS API.
+	// Regions not listed use kms.<region>.aliyuncs.com.
+	Endpoints map[string]string
+	// Insecure sends plain HTTP (for the offline twin on loopback).
+	Insecure bool
+	// Credentials gives each account's credential. Required.
+	Credentials CredentialSource
+	// Quotas are calls per second per account, region and group; nil means
+	// DefaultQuotas. A group mapped to 0 is not limited client-side.
+	Quotas map[Group]float64
+	// MaxAttempts bounds the tries of one call (default 8).
+	MaxAttempts int
+	// BaseBackoff is the first retry delay, doubled each time with full
+	// jitter up to MaxBackoff (defaults 100ms and 5s).
+	BaseBackoff, MaxBackoff time.Duration
+	// CallTimeout bounds a single HTTP exchange (default 10s); the caller's
+	// context bounds the whole call including retries.
+	CallTimeout time.Duration
+}
+
+// Client is the migration's view of KMS across accounts and regions. It is
+// safe for concurrent use.
+type Client struct {
+	cfg     Config
+	limiter *limiter
+	mu      sync.Mutex
+	clients map[laneKey]*kmssdk.Client
+	stats   Stats
+}
+
+type laneKey struct{ account, region string }
+
+// Stats counts what the client did, for reports and benchmarks.
+type Stats struct {
+	Calls     atomic.Int64 // calls sent, retries included
+	Throttled atomic.Int64 // calls refused for throttling
+	Retried   atomic.Int64 // retries of any cause
+	Failed    atomic.Int64 // calls that failed for good
+}
+
+// New returns a client for cfg. It fails when no credential source is set.
+func New(cfg Config) (*Client, error) {
+	if cfg.Credentials == nil {
+		return nil, errors.New("kms: config: Credentials is required")
+	}
+	if cfg.Quotas == nil {
+		cfg.Quotas = DefaultQuotas()
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 8
+	}
+	if cfg.BaseBackoff <= 0 {
+		cfg.BaseBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 10 * time.Second
+	}
+	return &Client{cfg: cfg, limiter: newLimiter(cfg.Quotas), clients: map[laneKey]*kmssdk.Client{}}, nil
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() *Stats { return &c.stats }
+
+// sdk returns (creating once) the SDK client of an account and region.
+func (c *Client) sdk(account, region string) (*kmssdk.Client, error) {
+	k := laneKey{account, region}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.clients[k]; ok {
+		return cl, nil
+	}
+	cred, err := c.cfg.Credentials(account)
+	if err != nil {
+		return nil, fmt.Errorf("kms: credentials for account %s: %w", account, err)
+	}
+	endpoint := c.cfg.Endpoints[region]
+	if endpoint == "" {
+		endpoint = "kms." + region + ".aliyuncs.com"
+	}
+	protocol := "https"
+	if c.cfg.Insecure {
+		protocol = "http"
+	}
+	ms := int(c.cfg.CallTimeout / time.Millisecond)
+	cl, err := kmssdk.NewClient(&openapiutil.Config{
+		Credential:     cred,
+		Endpoint:       dara.String(endpoint),
+		RegionId:       dara.String(region),
+		Protocol:       dara.String(protocol),
+		ReadTimeout:    dara.Int(ms),
+		ConnectTimeout: dara.Int(ms),
+		MaxIdleConns:   dara.Int(64),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kms: client for %s/%s: %w", account, region, err)
+	}
+	c.clients[k] = cl
+	return cl, nil
+}
+
+// runtime options: the SDK's own retries are off; call() retries.
+func runtimeOptions() *dara.RuntimeOptions {
+	return &dara.RuntimeOptions{Autoretry: dara.Bool(false)}
+}
+
+// call runs fn under the account/region/group rate limit, retrying
+// throttling and transient failures with jittered back-off, and converts
+// SDK errors into *cloud.APIError. Context errors are returned unchanged.
+func (c *Client) call(ctx context.Context, account, region string, g Group, action string,
+	fn func(ctx context.Context, cl *kmssdk.Client) error) error {
+	cl, err := c.sdk(account, region)
+	if err != nil {
+		return err
+	}
+	b := c.limiter.bucket(account, region, g)
+	var last error
+	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+		if attempt > 0 {
+			c.stats.Retried.Add(1)
+			if err := sleep(ctx, c.backoff(attempt)); err != nil {
+				return err
+			}
+		}
+		if b != nil {
+			if err := b.wait(ctx); err != nil {
+				return err
+			}
+		}
+		c.stats.Calls.Add(1)
+		err := fn(ctx, cl)
+		if err == nil {
+			if b != nil {
+				b.succeeded()
+			}
+			return nil
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		last = toAPIError(action, err)
+		if errors.Is(last, cloud.ErrThrottled) {
+			c.stats.Throttled.Add(1)
+			if b != nil {
+				b.throttled()
+			}
+		}
+		if !cloud.Retryable(last) {
+			break
+		}
+	}
+	c.stats.Failed.Add(1)
+	return last
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.cfg.BaseBackoff << min(attempt-1, 16)
+	d = min(d, c.cfg.MaxBackoff)
+	return time.Duration(rand.Int64N(int64(d))) + d/4
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// toAPIError converts an SDK error into *cloud.APIError. Errors that carry
+// no HTTP status (connection refused, timeouts) become status 0, which
+// cloud classifies as transient.
+func toAPIError(action string, err error) error {
+	var ae *cloud.APIError
+	if errors.As(err, &ae) {
+		return err
+	}
+	out := &cloud.APIError{Service: "kms", Action: action}
+	type sdkErr interface {
+		GetStatusCode() *int
+		GetCode() *string
+		GetRequestId() *string
+	}
+	var se sdkErr
+	var te *dara.SDKError
+	switch {
+	case errors.As(err, &se):
+		out.Status = dara.IntValue(se.GetStatusCode())
+		out.Code = dara.StringValue(se.GetCode())
+		out.RequestID = dara.StringValue(se.GetRequestId())
+		out.Message = messageOf(err)
+	case errors.As(err, &te):
+		out.Status = dara.IntValue(te.StatusCode)
+		out.Code = dara.StringValue(te.Code)
+		out.Message = dara.StringValue(te.Message)
+	default:
+		out.Message = err.Error()
+	}
+	if out.Status == 0 && out.Code == "" {
+		out.Code = "NetworkError"
+	}
+	return out
+}
+
+// messageOf extracts the provider's message from the SDK's composite text
+// ("code: 404, <message> request id: ...").
+func messageOf(err error) string {
+	var ce *openapi.ClientError
+	var se *openapi.ServerError
+	var th *openapi.ThrottlingError
+	switch {
+	case errors.As(err, &ce):
+		return messageFromData(ce.Data, err)
+	case errors.As(err, &se):
+		return messageFromData(se.Data, err)
+	case errors.As(err, &th):
+		return messageFromData(th.Data, err)
+	}
+	return err.Error()
+}
+
+func messageFromData(data map[string]any, err error) string {
+	if m, ok := data["Message"].(string); ok {
+		return m
+	}
+	return err.Error()
+}
+
+// HTTPStatus is a convenience for tests and reports: the HTTP status of an
+// *cloud.APIError in err's chain, or 0.
+func HTTPStatus(err error) int {
+	var ae *cloud.APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+var _ = http.StatusOK

@@ -1,0 +1,101 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// Sentinel error kinds. An *APIError matches one of them with errors.Is
+// according to its code and HTTP status.
+var (
+	// ErrNotFound: the resource does not exist or is not visible to the caller.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the request conflicts with the resource's current state
+	// (for example a control-plane change while a migration task runs).
+	ErrConflict = errors.New("conflict")
+	// ErrThrottled: the provider refused the call for exceeding a quota.
+	ErrThrottled = errors.New("throttled")
+	// ErrTransient: a temporary provider or network failure; the same call
+	// may succeed later.
+	ErrTransient = errors.New("transient failure")
+	// ErrDenied: authentication or authorisation failed.
+	ErrDenied = errors.New("denied")
+)
+
+// APIError is a refusal by a cloud API, reduced to what the domain needs.
+// It never carries credentials or request signatures.
+type APIError struct {
+	Service   string // kms, sls, oss, fc, sts
+	Action    string // the API action, e.g. DescribeKey
+	Status    int    // HTTP status, 0 for network failures
+	Code      string // the provider's error code, e.g. Forbidden.KeyNotFound
+	Message   string
+	RequestID string
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: ", e.Service, e.Action)
+	if e.Code != "" {
+		fmt.Fprintf(&b, "%s", e.Code)
+	}
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " [request %s]", e.RequestID)
+	}
+	return b.String()
+}
+
+// Is maps the provider's codes onto the sentinel kinds.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == 404 || strings.HasSuffix(e.Code, "NotFound") || strings.HasSuffix(e.Code, "NotExist") ||
+			e.Code == "Forbidden.KeyNotFound" || e.Code == "Forbidden.ResourceNotFound" ||
+			e.Code == "Forbidden.AliasNotFound" || e.Code == "Forbidden.DKMSInstanceNotFound"
+	case ErrThrottled:
+		return e.Status == 429 || e.Code == "Rejected.Throttling" || strings.HasPrefix(e.Code, "Throttling")
+	case ErrTransient:
+		return e.Status == 0 || e.Status >= 500 || e.Code == "ServiceUnavailable" || e.Code == "InternalError"
+	case ErrConflict:
+		return e.Status == 409 || e.Code == "Rejected.MigrationInProgress" || e.Code == "Conflict" ||
+			e.Code == "Forbidden.DKMSInstanceStateInvalid"
+	case ErrDenied:
+		return e.Status == 401 || e.Code == "Forbidden.NoPermission" || strings.HasPrefix(e.Code, "InvalidAccessKeyId") ||
+			e.Code == "SignatureDoesNotMatch" || strings.HasPrefix(e.Code, "InvalidSecurityToken")
+	}
+	return false
+}
+
+// Retryable reports whether a failed call may be sent again unchanged:
+// throttling, transient provider failures and network errors. Context
+// cancellation and deadlines are never retryable; neither is anything the
+// provider refused on its merits.
+func Retryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, ErrThrottled) || errors.Is(err, ErrTransient) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// Code returns the provider error code carried by err, or "" when err is
+// not an *APIError.
+func Code(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return ""
+}
