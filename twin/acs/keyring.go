@@ -4,8 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -154,8 +154,26 @@ func randomToken(n int) string {
 }
 
 // NewRequestID returns a request id in the form the real services use
-// (upper-case UUID).
+// (upper-case UUID). Ids are random but not cryptographically strong: they
+// name requests, they do not protect anything.
 func NewRequestID() string {
-	s := strings.ToUpper(randomToken(16))
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+	const hexdigits = "0123456789ABCDEF"
+	var b [36]byte
+	hi, lo := mrand.Uint64(), mrand.Uint64()
+	j := 0
+	for i := 0; i < 32; i++ {
+		if i == 8 || i == 12 || i == 16 || i == 20 {
+			b[j] = '-'
+			j++
+		}
+		var nib uint64
+		if i < 16 {
+			nib = hi >> (60 - 4*uint(i)) & 0xf
+		} else {
+			nib = lo >> (60 - 4*uint(i-16)) & 0xf
+		}
+		b[j] = hexdigits[nib]
+		j++
+	}
+	return string(b[:])
 }
