@@ -1,0 +1,153 @@
+package ossstore_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
+
+	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/runstate/ossstore"
+	"github.com/kmsmig/kmsmig/shared/runstate/storetest"
+	"github.com/kmsmig/kmsmig/twin/acs"
+	osstwin "github.com/kmsmig/kmsmig/twin/oss"
+)
+
+const (
+	region  = "cn-hangzhou"
+	account = "1234567890123456"
+	bucket  = "kmsmig-state"
+)
+
+// twin starts an OSS twin with one account owning bucket.
+func twin(t *testing.T) (*httptest.Server, *acs.Keyring) {
+	t.Helper()
+	keys := acs.NewKeyring()
+	if _, err := keys.AddAccount(account, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := osstwin.New(osstwin.Config{Keyring: keys, Buckets: []osstwin.Bucket{{Name: bucket, Account: account, Region: region}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs, keys
+}
+
+func client(hs *httptest.Server, c acs.Credential, opts ...func(*oss.Config)) *oss.Client {
+	cfg := oss.LoadDefaultConfig().
+		WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken)).
+		WithRegion(region).
+		WithEndpoint(hs.URL).
+		WithUsePathStyle(true)
+	for _, o := range opts {
+		o(cfg)
+	}
+	return oss.NewClient(cfg)
+}
+
+func newStore(t *testing.T, c *oss.Client, prefix string) *ossstore.Store {
+	t.Helper()
+	s, err := ossstore.New(c, ossstore.Config{Bucket: bucket, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) runstate.Store {
+		hs, keys := twin(t)
+		owner, _ := keys.Account(account)
+		return newStore(t, client(hs, owner), "kmsmig/runstate")
+	})
+}
+
+// The same contract as a Function Compute handler runs it: STS credentials
+// of the function's role, V1 signatures, virtual-hosted addressing.
+func TestContractSTSVirtualHostedV1(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) runstate.Store {
+		hs, keys := twin(t)
+		sts, err := keys.MintSTS(account, "acs:ram::"+account+":role/kmsmig-fc", time.Hour, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := hs.Listener.Addr().String()
+		c := client(hs, sts, func(cfg *oss.Config) {
+			cfg.WithSignatureVersion(oss.SignatureVersionV1).
+				WithEndpoint("http://oss-" + region + ".aliyuncs.com").
+				WithUsePathStyle(false).
+				WithHttpClient(&http.Client{Transport: &http.Transport{
+					DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+						return (&net.Dialer{}).DialContext(ctx, network, addr)
+					},
+				}})
+		})
+		return newStore(t, c, "")
+	})
+}
+
+func TestPrefixIsolation(t *testing.T) {
+	hs, keys := twin(t)
+	owner, _ := keys.Account(account)
+	c := client(hs, owner)
+	a, b := newStore(t, c, "run-a/"), newStore(t, c, "run-b")
+	ctx := t.Context()
+	if _, err := a.Create(ctx, "plan", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "plan"); !errors.Is(err, runstate.ErrNotFound) {
+		t.Fatalf("store b sees store a's key: %v", err)
+	}
+	if _, err := b.Create(ctx, "plan", []byte("b")); err != nil {
+		t.Fatalf("store b cannot create a key store a has: %v", err)
+	}
+	got, err := a.List(ctx, "")
+	if err != nil || !slices.Equal(got, []string{"plan"}) {
+		t.Fatalf("a.List = %q, %v; want [plan]", got, err)
+	}
+	res, err := c.GetObject(ctx, &oss.GetObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("run-b/plan")})
+	if err != nil {
+		t.Fatalf("the object is not at <prefix><key>: %v", err)
+	}
+	res.Body.Close()
+}
+
+// A wrong bucket or wrong credentials must not look like "no state yet".
+func TestMisconfigurationIsNotNotFound(t *testing.T) {
+	hs, keys := twin(t)
+	owner, _ := keys.Account(account)
+	wrongBucket, err := ossstore.New(client(hs, owner), ossstore.Config{Bucket: "no-such-bucket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := owner
+	bad.AccessKeySecret = "wrong"
+	badKey := newStore(t, client(hs, bad, func(c *oss.Config) { c.WithRetryMaxAttempts(1) }), "")
+	for name, s := range map[string]runstate.Store{"wrong bucket": wrongBucket, "wrong secret": badKey} {
+		_, err := s.Get(t.Context(), "plan")
+		var se *oss.ServiceError
+		if err == nil || errors.Is(err, runstate.ErrNotFound) || !errors.As(err, &se) {
+			t.Errorf("%s: Get = %v, want the OSS error, not ErrNotFound", name, err)
+		}
+	}
+}
+
+func TestNewRefuses(t *testing.T) {
+	hs, keys := twin(t)
+	owner, _ := keys.Account(account)
+	c := client(hs, owner)
+	for _, cfg := range []ossstore.Config{{}, {Bucket: bucket, Prefix: "/abs"}, {Bucket: bucket, Prefix: "a/../b"}} {
+		if _, err := ossstore.New(c, cfg); err == nil {
+			t.Errorf("New(%+v) succeeded, want an error", cfg)
+		}
+	}
+}

@@ -1,0 +1,47 @@
+// Package oss is the offline twin of Alibaba Cloud Object Storage Service:
+// an http.Handler speaking the subset of the OSS object API that the
+// run-state store uses, as github.com/aliyun/alibabacloud-oss-go-sdk-v2
+// sends it — PutObject, GetObject, HeadObject, DeleteObject and
+// ListObjectsV2 — with the real wire format: XML error bodies
+// (<Error><Code/><Message/><RequestId/><HostId/>...</Error>, base64 in the
+// x-oss-err header for HEAD), x-oss-request-id, quoted upper-case MD5 ETags,
+// x-oss-hash-crc64ecma (which the SDK checks after uploads), and the
+// conditional writes the store relies on: x-oss-forbid-overwrite: true
+// (409 FileAlreadyExists) and If-Match / If-None-Match (412
+// PreconditionFailed).
+//
+// Requests are authenticated against a twin/acs Keyring: signature V4
+// (OSS4-HMAC-SHA256, the SDK's default) and V1 (OSS ak:signature) in the
+// Authorization header, STS keys with x-oss-security-token, clock skew
+// (RequestTimeTooSkewed, with the twin's clock in the Date header so the SDK
+// can correct itself), SignatureDoesNotMatch (with StringToSign and
+// CanonicalRequest in the body, as OSS), InvalidAccessKeyId. Buckets are
+// created from the configuration and belong to one account; another
+// account's keys get 403 AccessDenied, an unknown bucket 404 NoSuchBucket.
+// Both path-style (endpoint/bucket/key, what the SDK sends to an IP endpoint
+// or with UsePathStyle) and virtual-hosted-style (bucket.endpoint/key)
+// addressing work.
+//
+// Where it differs from the real service:
+//   - Objects live in memory; PutObject bodies are capped (64 MiB by
+//     default, 5 GiB in OSS). No multipart, append, copy, ACLs, tagging,
+//     versioning, lifecycle, Range reads or ListObjects (v1): those answer
+//     501 NotImplemented. Service-level calls (ListBuckets) too.
+//   - No RAM policies or bucket ACLs: a bucket's owning account may do
+//     everything, other accounts nothing, anonymous requests nothing.
+//   - Signatures in the URL (presigned requests) are refused.
+//   - The V4 scope's region is used to verify the signature but not checked
+//     against the bucket's region. x-oss-content-sha256 is signed as sent;
+//     the body is not hashed against it (the SDK sends UNSIGNED-PAYLOAD).
+//   - Responses carry no EC (detailed error code) element.
+//   - The codes for a bad or expired STS token (InvalidSecurityToken,
+//     SecurityTokenExpired) follow the OSS documentation's descriptions;
+//     the exact codes were not verified against the live service.
+//   - If-Match on a PutObject whose object is missing answers 404 NoSuchKey;
+//     DeleteObject ignores If-Match, as OSS does not document conditional
+//     deletes.
+//   - A host is read as virtual-hosted when its first label is a bucket the
+//     twin has or the rest begins with "oss-"; otherwise path style.
+//   - Continuation tokens are the base64url of the last entry returned, not
+//     OSS's opaque tokens.
+package oss
