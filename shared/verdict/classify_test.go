@@ -1,0 +1,401 @@
+package verdict
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmsmig/kmsmig/shared/estate"
+)
+
+func TestKeyRules(t *testing.T) {
+	tests := []struct {
+		name     string
+		key      estate.Key
+		strict   bool
+		want     Kind
+		reason   Reason
+		instance string
+	}{
+		{name: "enabled cmk", key: key("k"), want: Migratable, instance: "kst-1"},
+		{name: "rotation on", key: key("k", func(k *estate.Key) { k.Rotation = estate.Rotation{Enabled: true, Interval: 30 * 24 * time.Hour} }),
+			want: MigratableOnceRotationOff, instance: "kst-1"},
+		{name: "already migrated", key: key("k", func(k *estate.Key) { k.InstanceID = "kst-old" }), want: AlreadyMigrated, instance: "kst-old"},
+		{name: "migrated wins over disabled", key: key("k", func(k *estate.Key) { k.InstanceID = "kst-1"; k.State = estate.KeyDisabled }),
+			want: AlreadyMigrated, instance: "kst-1"},
+		{name: "service key by alias", key: key("k", func(k *estate.Key) { k.Aliases = []string{"alias/acs/oss"} }), want: Blocked, reason: ServiceKey},
+		{name: "service key by creator", key: key("k", func(k *estate.Key) { k.Creator = "Ecs" }), want: Blocked, reason: ServiceKey},
+		{name: "imported material", key: key("k", func(k *estate.Key) { k.Origin = estate.OriginExternal }), want: Blocked, reason: ImportedKeyMaterial},
+		{name: "pending deletion", key: key("k", func(k *estate.Key) { k.State = estate.KeyPendingDeletion }), want: Blocked, reason: KeyPendingDeletion},
+		{name: "disabled", key: key("k", func(k *estate.Key) { k.State = estate.KeyDisabled }), want: Blocked, reason: KeyDisabled},
+		{name: "other state", key: key("k", func(k *estate.Key) { k.State = "PendingImport" }), want: Blocked, reason: KeyStateUnsupported},
+		{name: "several versions lenient", key: key("k", func(k *estate.Key) { k.VersionCount = 3 }), want: Migratable, instance: "kst-1"},
+		{name: "several versions strict", key: key("k", func(k *estate.Key) { k.VersionCount = 3 }), strict: true, want: Blocked, reason: KeyMultipleVersions},
+		{name: "one version strict", key: key("k"), strict: true, want: Migratable, instance: "kst-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := inventory(estate.LaneInventory{Lane: laneA, Keys: []estate.Key{tt.key},
+				Instances: []estate.Instance{instance("kst-1", "1111")}})
+			vs := classify(t, inv, func(s *Settings) { s.StrictKeyVersions = tt.strict })
+			v := mustFind(t, vs, laneA, ResourceKey, "k")
+			assert.Equal(t, tt.want, v.Verdict)
+			assert.Equal(t, tt.reason, v.Reason)
+			assert.Equal(t, tt.instance, v.InstanceID)
+			if tt.want == Blocked {
+				assert.Contains(t, v.Remediation, "k", "remediation names the key")
+			} else {
+				assert.Empty(t, v.Remediation)
+			}
+		})
+	}
+}
+
+func TestSecretRules(t *testing.T) {
+	migratedCMK := key("cmk-done", func(k *estate.Key) { k.InstanceID = "kst-1" })
+	elsewhereCMK := key("cmk-else", func(k *estate.Key) { k.InstanceID = "kst-9" })
+	keys := []estate.Key{
+		key("cmk-ok", func(k *estate.Key) {
+			k.Arn = "acs:kms:cn-hangzhou:1111:key/cmk-ok"
+			k.Aliases = []string{"alias/app"}
+		}),
+		key("cmk-ext", func(k *estate.Key) { k.Origin = estate.OriginExternal }),
+		migratedCMK, elsewhereCMK,
+		key("key-sm", func(k *estate.Key) { k.Aliases = []string{"alias/acs/secretsmanager"} }),
+	}
+	tests := []struct {
+		name      string
+		secrets   []estate.Secret
+		taken     []string
+		want      Kind
+		reason    Reason
+		dependsOn string
+		remedy    string
+	}{
+		{name: "system key", secrets: []estate.Secret{secret("s", "")}, want: Migratable},
+		{name: "system key marker", secrets: []estate.Secret{secret("s", estate.SystemKeyMarker)}, want: Migratable},
+		{name: "rotating dynamic secret", secrets: []estate.Secret{secret("s", "", func(s *estate.Secret) {
+			s.Type = estate.SecretRds
+			s.Rotation.Enabled = true
+		})}, want: MigratableOnceRotationOff},
+		{name: "cmk migrates this run", secrets: []estate.Secret{secret("s", "cmk-ok")}, want: Migratable, dependsOn: "cmk-ok"},
+		{name: "cmk by arn", secrets: []estate.Secret{secret("s", "acs:kms:cn-hangzhou:1111:key/cmk-ok")}, want: Migratable, dependsOn: "cmk-ok"},
+		{name: "cmk by alias", secrets: []estate.Secret{secret("s", "alias/app")}, want: Migratable, dependsOn: "cmk-ok"},
+		{name: "system key named by service key id", secrets: []estate.Secret{secret("s", "key-sm")}, want: Migratable},
+		{name: "cmk already migrated", secrets: []estate.Secret{secret("s", "cmk-done")}, want: Migratable},
+		{name: "cmk in another instance", secrets: []estate.Secret{secret("s", "cmk-else")}, want: Blocked, reason: SecretCMKOtherInstance, remedy: "kst-9"},
+		{name: "cmk blocked", secrets: []estate.Secret{secret("s", "cmk-ext")}, want: Blocked, reason: SecretCMKBlocked, remedy: "imported-key-material"},
+		{name: "cmk unknown", secrets: []estate.Secret{secret("s", "cmk-gone")}, want: Blocked, reason: SecretCMKUnknown, remedy: "cmk-gone"},
+		{name: "duplicate in lane", secrets: []estate.Secret{secret("s", ""), secret("s", "cmk-ok")}, want: Blocked, reason: DuplicateSecretName, remedy: "2 secrets"},
+		{name: "name taken in instance", secrets: []estate.Secret{secret("s", "")}, taken: []string{"s"}, want: Blocked, reason: DuplicateSecretName, remedy: "kst-1"},
+		{name: "name taken by migrated twin", secrets: []estate.Secret{secret("s", ""), secret("s", "", func(s *estate.Secret) { s.InstanceID = "kst-1" })},
+			want: Blocked, reason: DuplicateSecretName},
+		{name: "already migrated", secrets: []estate.Secret{secret("s", "cmk-ext", func(s *estate.Secret) { s.InstanceID = "kst-1" })}, want: AlreadyMigrated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := instance("kst-1", "1111", func(in *estate.Instance) { in.SecretNames = tt.taken })
+			inv := inventory(estate.LaneInventory{Lane: laneA, Keys: keys, Secrets: tt.secrets, Instances: []estate.Instance{in}})
+			vs := classify(t, inv)
+			v := mustFind(t, vs, laneA, ResourceSecret, "s")
+			if tt.want != AlreadyMigrated {
+				// With a migrated twin, Find returns the one still in KMS 1.0.
+				for _, r := range vs.Resources {
+					if r.Resource == ResourceSecret && r.Verdict != AlreadyMigrated {
+						v = r
+					}
+				}
+			}
+			assert.Equal(t, tt.want, v.Verdict)
+			assert.Equal(t, tt.reason, v.Reason)
+			assert.Equal(t, tt.dependsOn, v.DependsOn)
+			assert.Contains(t, v.Remediation, tt.remedy)
+		})
+	}
+}
+
+func TestTargetSelection(t *testing.T) {
+	old := func(in *estate.Instance) { in.ImageVersion = "2.8.5" }
+	foreign := func(in *estate.Instance) { in.Owner = "9999"; in.SharedWith = []string{"3333"} }
+	shared := func(in *estate.Instance) { in.Owner = "9999"; in.SharedWith = []string{"1111"} }
+	tests := []struct {
+		name      string
+		instances []estate.Instance
+		explicit  string
+		want      string
+		blocker   Reason
+		warning   Reason
+		choice    string
+	}{
+		{name: "none", want: "", blocker: NoTargetInstance, choice: "no instance"},
+		{name: "other region only", instances: []estate.Instance{instance("kst-1", "1111", func(in *estate.Instance) { in.Region = "cn-beijing" })},
+			blocker: NoTargetInstance},
+		{name: "only one", instances: []estate.Instance{instance("kst-1", "1111")}, want: "kst-1", choice: "only usable"},
+		{name: "empty owner is the account", instances: []estate.Instance{instance("kst-1", "")}, want: "kst-1"},
+		{name: "owned before shared", instances: []estate.Instance{instance("kst-a", "", shared), instance("kst-b", "1111")}, want: "kst-b", choice: "owned by the account"},
+		{name: "lowest id among owned", instances: []estate.Instance{instance("kst-c", "1111"), instance("kst-b", "1111")}, want: "kst-b", choice: "2 usable instances"},
+		{name: "shared when nothing owned", instances: []estate.Instance{instance("kst-a", "", shared)}, want: "kst-a"},
+		{name: "skips old image", instances: []estate.Instance{instance("kst-a", "1111", old), instance("kst-b", "1111")}, want: "kst-b"},
+		{name: "all too old", instances: []estate.Instance{instance("kst-a", "1111", old)}, blocker: InstanceImageTooOld, choice: "none of the 1"},
+		{name: "unreported image warns only", instances: []estate.Instance{instance("kst-a", "1111", func(in *estate.Instance) { in.ImageVersion = "" })},
+			want: "kst-a", warning: InstanceImageUnverified},
+		{name: "hardware too old", instances: []estate.Instance{instance("kst-h", "1111", old, func(in *estate.Instance) { in.Kind = estate.InstanceHardware })}, blocker: InstanceImageTooOld},
+		{name: "2.10 is newer than 2.9", instances: []estate.Instance{instance("kst-a", "1111", func(in *estate.Instance) { in.ImageVersion = "2.10.0" })}, want: "kst-a"},
+		{name: "not shared", instances: []estate.Instance{instance("kst-a", "", foreign)}, blocker: InstanceNotShared},
+		{name: "visible and sharing unknown", instances: []estate.Instance{instance("kst-a", "9999")}, want: "kst-a"},
+		{name: "explicit", instances: []estate.Instance{instance("kst-a", "1111"), instance("kst-b", "1111")}, explicit: "kst-b", want: "kst-b", choice: "explicit"},
+		{name: "explicit missing", instances: []estate.Instance{instance("kst-a", "1111")}, explicit: "kst-z", blocker: NoTargetInstance, choice: "not found"},
+		{name: "explicit other region", instances: []estate.Instance{instance("kst-a", "1111", func(in *estate.Instance) { in.Region = "cn-beijing" })},
+			explicit: "kst-a", blocker: NoTargetInstance, choice: "another region"},
+		{name: "explicit too old", instances: []estate.Instance{instance("kst-a", "1111", old), instance("kst-b", "1111")}, explicit: "kst-a", blocker: InstanceImageTooOld},
+		{name: "explicit not shared", instances: []estate.Instance{instance("kst-a", "", foreign)}, explicit: "kst-a", blocker: InstanceNotShared},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := inventory(estate.LaneInventory{Lane: laneA, Keys: []estate.Key{key("k")}, Instances: tt.instances})
+			vs := classify(t, inv, func(s *Settings) {
+				if tt.explicit != "" {
+					s.Targets = map[estate.Lane]string{laneA: tt.explicit}
+				}
+			})
+			lf, ok := vs.Lane(laneA)
+			require.True(t, ok)
+			assert.Equal(t, tt.want, lf.InstanceID)
+			assert.Contains(t, lf.Choice, tt.choice)
+			f, blocked := lf.Blocker()
+			assert.Equal(t, tt.blocker != "", blocked)
+			assert.Equal(t, tt.blocker, f.Reason)
+			var warnings []Reason
+			for _, f := range lf.Findings {
+				if f.Severity == SeverityWarning {
+					warnings = append(warnings, f.Reason)
+				}
+			}
+			if tt.warning != "" {
+				assert.Equal(t, []Reason{tt.warning}, warnings)
+			} else {
+				assert.Empty(t, warnings)
+			}
+			v := mustFind(t, vs, laneA, ResourceKey, "k")
+			if tt.blocker != "" {
+				assert.Equal(t, Blocked, v.Verdict, "a lane blocker blocks the lane's keys")
+				assert.Equal(t, tt.blocker, v.Reason)
+				assert.Empty(t, v.InstanceID)
+			} else {
+				assert.Equal(t, Migratable, v.Verdict)
+				assert.Equal(t, tt.want, v.InstanceID)
+			}
+		})
+	}
+}
+
+// An explicit target may be an instance that only its owner's lane saw.
+func TestExplicitTargetSharedFromAnotherLane(t *testing.T) {
+	owner := estate.LaneInventory{Lane: laneB, Instances: []estate.Instance{instance("kst-shared", "2222", func(in *estate.Instance) {
+		in.SharedWith = []string{"1111"}
+	})}}
+	member := estate.LaneInventory{Lane: laneA, Keys: []estate.Key{key("k")}}
+	vs := classify(t, inventory(member, owner), func(s *Settings) { s.Targets = map[estate.Lane]string{laneA: "kst-shared"} })
+	assert.Equal(t, "kst-shared", mustFind(t, vs, laneA, ResourceKey, "k").InstanceID)
+	iu, ok := vs.Instance("kst-shared")
+	require.True(t, ok)
+	assert.Equal(t, []estate.Lane{laneA, laneB}, iu.Lanes)
+
+	// Seen only by its owner and with no sharing recorded, the instance
+	// cannot be assumed shared with the member account.
+	owner.Instances[0].SharedWith = nil
+	vs = classify(t, inventory(member, owner), func(s *Settings) { s.Targets = map[estate.Lane]string{laneA: "kst-shared"} })
+	assert.Equal(t, InstanceNotShared, mustFind(t, vs, laneA, ResourceKey, "k").Reason)
+}
+
+func TestExpiringInstanceWarnsWithoutBlocking(t *testing.T) {
+	tests := []struct {
+		name    string
+		expires time.Time
+		renew   bool
+		warn    bool
+	}{
+		{name: "expires soon, no renewal", expires: discovered.AddDate(0, 0, 10), warn: true},
+		{name: "already expired, no renewal", expires: discovered.AddDate(0, 0, -1), warn: true},
+		{name: "expires soon, renews", expires: discovered.AddDate(0, 0, 10), renew: true},
+		{name: "expires late", expires: discovered.AddDate(0, 0, 31)},
+		{name: "no expiry known", expires: time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := instance("kst-1", "1111", func(in *estate.Instance) { in.Expires, in.AutoRenew = tt.expires, tt.renew })
+			vs := classify(t, inventory(estate.LaneInventory{Lane: laneA, Keys: []estate.Key{key("k")}, Instances: []estate.Instance{in}}))
+			lf, _ := vs.Lane(laneA)
+			var got []Reason
+			for _, f := range lf.Findings {
+				got = append(got, f.Reason)
+			}
+			if tt.warn {
+				assert.Equal(t, []Reason{InstanceExpiringNoRenew}, got)
+				assert.Equal(t, 1, vs.Counts.Warnings)
+			} else {
+				assert.Empty(t, got)
+			}
+			_, blocked := lf.Blocker()
+			assert.False(t, blocked)
+			assert.Equal(t, Migratable, mustFind(t, vs, laneA, ResourceKey, "k").Verdict)
+		})
+	}
+}
+
+func TestDiscoveryErrorsWarn(t *testing.T) {
+	li := estate.LaneInventory{Lane: laneA, Keys: []estate.Key{key("k")}, Instances: []estate.Instance{instance("kst-1", "1111")},
+		Errors: []estate.DiscoveryError{{Op: "ListSecrets", Code: "Rejected.Throttling", Message: "QPS Limit Exceeded"}}}
+	vs := classify(t, inventory(li))
+	lf, _ := vs.Lane(laneA)
+	require.Len(t, lf.Findings, 1)
+	assert.Equal(t, DiscoveryIncomplete, lf.Findings[0].Reason)
+	assert.Contains(t, lf.Findings[0].Remediation, "Rejected.Throttling")
+	assert.Equal(t, Migratable, mustFind(t, vs, laneA, ResourceKey, "k").Verdict)
+}
+
+func TestLaneBlockerDoesNotHideResourceReasons(t *testing.T) {
+	li := estate.LaneInventory{Lane: laneA,
+		Keys:    []estate.Key{key("svc", func(k *estate.Key) { k.Creator = "Oss" }), key("k"), key("ext", func(k *estate.Key) { k.Origin = estate.OriginExternal })},
+		Secrets: []estate.Secret{secret("s-ext", "ext"), secret("s-k", "k")}}
+	vs := classify(t, inventory(li))
+	assert.Equal(t, ServiceKey, mustFind(t, vs, laneA, ResourceKey, "svc").Reason)
+	assert.Equal(t, ImportedKeyMaterial, mustFind(t, vs, laneA, ResourceKey, "ext").Reason)
+	assert.Equal(t, NoTargetInstance, mustFind(t, vs, laneA, ResourceKey, "k").Reason)
+	assert.Equal(t, SecretCMKBlocked, mustFind(t, vs, laneA, ResourceSecret, "s-ext").Reason)
+	s := mustFind(t, vs, laneA, ResourceSecret, "s-k")
+	assert.Equal(t, NoTargetInstance, s.Reason)
+	assert.Empty(t, s.DependsOn)
+}
+
+func TestQuotaSpentAcrossLanes(t *testing.T) {
+	small := instance("kst-s", "1111", func(in *estate.Instance) {
+		in.SharedWith = []string{"2222"}
+		in.KeyQuota, in.KeyUsed = 10, 7      // 3 free
+		in.SecretQuota, in.SecretUsed = 5, 3 // 2 free
+	})
+	a := estate.LaneInventory{Lane: laneA, Instances: []estate.Instance{small},
+		Keys:    []estate.Key{key("a2"), key("a1")},
+		Secrets: []estate.Secret{secret("sa", "")}}
+	b := estate.LaneInventory{Lane: laneB, Instances: []estate.Instance{small},
+		Keys:    []estate.Key{key("b1", func(k *estate.Key) { k.Creator = "2222" }), key("b2", func(k *estate.Key) { k.Creator = "2222" })},
+		Secrets: []estate.Secret{secret("sb-dep", "b2"), secret("sb1", ""), secret("sb2", "")}}
+	vs := classify(t, inventory(b, a))
+
+	tests := []struct {
+		lane   estate.Lane
+		rk     ResourceKind
+		id     string
+		want   Kind
+		reason Reason
+	}{
+		{laneA, ResourceKey, "a1", Migratable, ""},
+		{laneA, ResourceKey, "a2", Migratable, ""},
+		{laneB, ResourceKey, "b1", Migratable, ""},
+		{laneB, ResourceKey, "b2", Blocked, InstanceQuotaTooSmall},
+		{laneA, ResourceSecret, "sa", Migratable, ""},
+		{laneB, ResourceSecret, "sb-dep", Blocked, SecretCMKBlocked},
+		{laneB, ResourceSecret, "sb1", Migratable, ""},
+		{laneB, ResourceSecret, "sb2", Blocked, InstanceQuotaTooSmall},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lane.String()+"/"+tt.id, func(t *testing.T) {
+			v := mustFind(t, vs, tt.lane, tt.rk, tt.id)
+			assert.Equal(t, tt.want, v.Verdict)
+			assert.Equal(t, tt.reason, v.Reason)
+		})
+	}
+	b2 := mustFind(t, vs, laneB, ResourceKey, "b2")
+	assert.Contains(t, b2.Remediation, "3 free key slots (quota 10, used 7)")
+	assert.Contains(t, b2.Remediation, "4 keys")
+	assert.Contains(t, b2.Remediation, "by at least 1")
+	assert.Contains(t, mustFind(t, vs, laneB, ResourceSecret, "sb2").Remediation, "2 free secret slots (quota 5, used 3)")
+
+	iu, ok := vs.Instance("kst-s")
+	require.True(t, ok)
+	assert.Equal(t, InstanceUse{InstanceID: "kst-s", Lanes: []estate.Lane{laneA, laneB}, FreeKeys: 3, FreeSecrets: 2,
+		Keys: 3, Secrets: 2, OverflowKeys: 1, OverflowSecrets: 1}, iu)
+}
+
+// Lanes may see one instance at different moments; the higher usage wins.
+func TestQuotaUsesHighestReportedUsage(t *testing.T) {
+	view := func(used int) estate.Instance {
+		return instance("kst-s", "1111", func(in *estate.Instance) { in.SharedWith = []string{"2222"}; in.KeyQuota, in.KeyUsed = 10, used })
+	}
+	a := estate.LaneInventory{Lane: laneA, Instances: []estate.Instance{view(5)}, Keys: []estate.Key{key("a1")}}
+	b := estate.LaneInventory{Lane: laneB, Instances: []estate.Instance{view(9)}}
+	vs := classify(t, inventory(a, b))
+	iu, _ := vs.Instance("kst-s")
+	assert.Equal(t, 1, iu.FreeKeys)
+}
+
+func TestCounts(t *testing.T) {
+	li := estate.LaneInventory{Lane: laneA, Instances: []estate.Instance{instance("kst-1", "1111")},
+		Keys: []estate.Key{key("k1"), key("svc", func(k *estate.Key) { k.Creator = "Oss" }), key("dis", func(k *estate.Key) { k.State = estate.KeyDisabled }),
+			key("m", func(k *estate.Key) { k.InstanceID = "kst-1" })},
+		Secrets: []estate.Secret{secret("s1", "k1"), secret("s2", "dis")}}
+	vs := classify(t, inventory(li))
+	assert.Equal(t, Counts{Keys: 4, Secrets: 2,
+		ByVerdict:   map[Kind]int{Migratable: 2, Blocked: 3, AlreadyMigrated: 1},
+		ByReason:    map[Reason]int{ServiceKey: 1, KeyDisabled: 1, SecretCMKBlocked: 1},
+		NeedsAction: 2}, vs.Counts)
+}
+
+func TestClassifyRejectsBadInput(t *testing.T) {
+	good := inventory(estate.LaneInventory{Lane: laneA})
+	tests := []struct {
+		name string
+		inv  estate.Inventory
+		mod  func(*Settings)
+		want string
+	}{
+		{name: "bad min image", inv: good, mod: func(s *Settings) { s.MinSoftwareImage = "two" }, want: "minSoftwareImage"},
+		{name: "bad hardware image", inv: good, mod: func(s *Settings) { s.MinHardwareImage = "" }, want: "minHardwareImage"},
+		{name: "negative expiry", inv: good, mod: func(s *Settings) { s.ExpiryWarningDays = -1 }, want: "expiryWarningDays"},
+		{name: "empty target", inv: good, mod: func(s *Settings) { s.Targets = map[estate.Lane]string{laneA: ""} }, want: "targets[1111/cn-hangzhou]"},
+		{name: "bad inventory", inv: inventory(estate.LaneInventory{Lane: laneA, Keys: []estate.Key{{}}}), mod: func(*Settings) {}, want: "key without id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := DefaultSettings()
+			tt.mod(&s)
+			_, err := Classify(tt.inv, s)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestClassifyDoesNotModifyInventory(t *testing.T) {
+	li := estate.LaneInventory{Lane: laneA, Instances: []estate.Instance{instance("kst-1", "")},
+		Keys:    []estate.Key{key("k2", func(k *estate.Key) { k.Aliases = []string{"alias/z", "alias/a"} }), key("k1")},
+		Secrets: []estate.Secret{secret("b", "k2"), secret("a", "")}}
+	inv := inventory(li)
+	before, err := json.Marshal(inv)
+	require.NoError(t, err)
+	classify(t, inv)
+	after, err := json.Marshal(inv)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(before), string(after))
+}
+
+func TestReasonTable(t *testing.T) {
+	all := []Reason{ServiceKey, ImportedKeyMaterial, KeyPendingDeletion, KeyDisabled, KeyStateUnsupported, KeyMultipleVersions,
+		SecretCMKBlocked, SecretCMKUnknown, SecretCMKOtherInstance, DuplicateSecretName, NoTargetInstance, InstanceNotShared,
+		InstanceImageTooOld, InstanceImageUnverified, InstanceQuotaTooSmall, InstanceExpiringNoRenew, DiscoveryIncomplete}
+	table := Reasons()
+	require.Len(t, table, len(all))
+	for _, r := range all {
+		info, ok := r.Info()
+		require.True(t, ok, "%s missing from the table", r)
+		assert.NotEmpty(t, info.Action)
+		assert.Equal(t, info.Severity != SeverityWarning, info.Blocks, "%s: only warnings do not block", r)
+	}
+	assert.False(t, ServiceKey.NeedsAction(), "a service key is informational")
+	assert.True(t, KeyDisabled.NeedsAction())
+	assert.Equal(t, SeverityDecision, KeyDisabled.Severity())
+	assert.Equal(t, SeverityBlocker, Reason("no-such-code").Severity(), "unknown codes must not pass")
+}
