@@ -1,0 +1,125 @@
+// Package fc is the offline twin of Function Compute 3.0: it runs the
+// project's function binaries as child processes behind the runtime API that
+// fc-runtime-go-sdk v0.3.1 speaks, invokes them synchronously and
+// asynchronously (retries, task-id idempotency, OnSuccess/OnFailure
+// destinations), fires their timer triggers on a clock that can run faster
+// than real time, serves InvokeFunction (FC OpenAPI 2023-03-30, V3-signed,
+// ROA) so that darabonba-openapi's CallApi reaches it, and reads the
+// functions from a Serverless Devs s.yaml (edition 3.0.0, component fc3).
+// In-process Go handlers can stand in for binaries.
+//
+// Every invocation gets STS credentials of the function's role, minted by
+// the shared acs.Keyring, in the x-fc-access-key-id, x-fc-access-key-secret
+// and x-fc-security-token headers; the runtime SDK exposes them through
+// fccontext.FromContext.
+//
+// A trap the twin reproduces because it runs the real SDK:
+// fc.StartHandler(lambda.NewHandlerWithOptions(...)) compiles, but
+// fc-runtime-go-sdk v0.3.1 accepts only a func there and fails every
+// invocation with "handler kind ptr is not func"; see testdata/fcfunc for a
+// wiring that works.
+//
+// Where it differs from the real service:
+//
+// # Instances
+//
+//   - A binary function has exactly one instance: one process, started on the
+//     first invocation and kept until Close (or redeploy). It receives
+//     invocations concurrently (the SDK handles each in a goroutine); there
+//     is no scale-out, instanceConcurrency limit, provisioned capacity or
+//     idle reclaim. ColdStarts reports process start → first GET
+//     .../invocation/next and → first answer.
+//   - The process sees only the function's environmentVariables, PATH, a
+//     private HOME and TMPDIR (a fresh temporary directory), FC_RUNTIME_API
+//     and FC's FC_FUNCTION_NAME, FC_FUNCTION_HANDLER,
+//     FC_FUNCTION_MEMORY_SIZE, FC_REGION, FC_ACCOUNT_ID and FC_INSTANCE_ID.
+//     Role credentials come only per invocation (headers), not as
+//     ALIBABA_CLOUD_* variables. The working directory is the binary's
+//     directory (FC: /code). Memory and CPU are not limited.
+//   - A process that dies fails its in-flight invocations
+//     (FunctionProcessExited) and is restarted after 50 ms, backing off to
+//     2 s while it keeps crashing; queued invocations wait for it. A binary
+//     that cannot be started fails what is queued (FunctionStartError).
+//   - Lifecycle hooks (initializer, preStop, preFreeze) are never invoked;
+//     POST .../runtime/init/error is accepted and logged.
+//
+// # Runtime API
+//
+//   - Headers of GET .../invocation/next: x-fc-request-id,
+//     x-fc-function-deadline (epoch milliseconds, wall clock),
+//     x-fc-function-timeout (seconds, rounded up), the credentials,
+//     x-fc-function-name/-handler/-memory, x-fc-function-type 0,
+//     x-fc-service-logproject/-logstore, x-fc-region, x-fc-account-id,
+//     x-fc-retry-count, x-fc-qualifier LATEST; x-fc-service-name and
+//     x-fc-version-id are empty; no tracing headers.
+//   - An answer for an invocation that already timed out is refused with
+//     400 (the SDK logs it).
+//
+// # Invocation
+//
+//   - Timeouts are wall-clock; Function.Timeout may be under a second. A
+//     timed-out invocation fails with FunctionTimeoutError but the process
+//     is not restarted. Async retries reuse the request id (the runtime API
+//     knows invocations only by it), so a late answer from a timed-out
+//     attempt could complete a later attempt of the same request.
+//   - Error types the twin reports itself (FunctionTimeoutError,
+//     FunctionProcessExited, FunctionStartError, FunctionCredentialsError)
+//     are the twin's names, not FC's.
+//   - Asynchronous invocations and all Invocation records live in memory
+//     for the twin's lifetime. Every function error
+//     (timeouts and crashes included) is retried up to
+//     MaxAsyncRetryAttempts after an exponential back-off on the twin's
+//     clock (Config.RetryBackoff, default 1 s simulated, doubling up to
+//     5 min); FC does not publish its schedule. maxAsyncEventAgeInSeconds
+//     and async task mode (status queries, stop) are not modelled.
+//   - x-fc-async-task-id is accepted once per function for the twin's
+//     lifetime; a repeat is refused with 409 AsyncTaskAlreadyExist (FC
+//     documents 409; the code name is the twin's).
+//   - Destinations are functions only (no MNS, EventBridge or RocketMQ);
+//     they are invoked asynchronously with an approximation of FC's
+//     destination event: {timestamp, requestContext{requestId, functionArn,
+//     condition "Success"|"UnhandledInvocationError",
+//     approximateInvokeCount}, requestPayload, responseContext{statusCode
+//     200, functionError = errorType}, responsePayload (the response, or
+//     the error JSON)}.
+//
+// # InvokeFunction API
+//
+//   - Only POST /2023-03-30/functions/{name}/invocations; qualifier LATEST
+//     (or none). A caller may invoke functions of its own account only;
+//     others answer 404 FunctionNotFound. There is no RAM policy check.
+//   - A function error answers 200 with x-fc-error-type:
+//     UnhandledInvocationError and the error JSON as body. Refusals use the
+//     OpenAPI error body {RequestId, HostId, Code, Message, Recommend}.
+//   - x-fc-log-type: Tail returns (base64, last 4 KB) the process output
+//     written while the invocation was in flight, which can include lines
+//     of concurrent invocations; in-process handlers return none.
+//
+// # Timers
+//
+//   - Cron expressions are parsed by robfig/cron/v3 (seconds first, "?"
+//     allowed, @every, CRON_TZ=/TZ= prefixes; UTC otherwise). Missed
+//     firings are skipped, not caught up. triggerTime is the scheduled
+//     simulated time, RFC 3339 in UTC. Only timer triggers fire; other
+//     trigger types in s.yaml are checked for a known triggerType and
+//     skipped.
+//
+// # Clock
+//
+//   - Simulated time = start + speed × wall-clock time elapsed (NewClock).
+//     It drives timers, retry back-off and the times in Invocation records;
+//     deadlines, timeouts and STS expiry use the wall clock (or the
+//     Verifier's clock), since function code runs in real time.
+//
+// # s.yaml
+//
+//   - References: ${env(NAME)}, ${env('NAME')}, ${env("NAME")}, ${env.NAME}
+//     and ${vars.a.b} (vars may use env only); values come from
+//     LoadOptions, never from the process environment. ${this...},
+//     ${resources...}, ${config(...)} and other helpers are refused.
+//   - Only fc3 resources with runtime go1 or custom*; code must name a
+//     directory holding the built binary (no build, no zip, no OSS);
+//     logConfig "auto" becomes project serverless-<region>-<account>,
+//     logstore default-logs. Properties the twin does not model are
+//     ignored.
+package fc

@@ -1,0 +1,71 @@
+package fc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// cronParser accepts what FC timer triggers accept: "@every <duration>" and
+// six-field cron expressions with seconds first ("?" allowed in the day
+// fields), optionally prefixed with CRON_TZ=<zone>.
+var cronParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseCron parses a timer trigger's cronExpression. Without a CRON_TZ (or
+// TZ) prefix the expression is read in UTC, as FC reads it.
+func ParseCron(expr string) (cron.Schedule, error) {
+	e := strings.TrimSpace(expr)
+	if e == "" {
+		return nil, fmt.Errorf("empty cron expression")
+	}
+	if !strings.HasPrefix(e, "CRON_TZ=") && !strings.HasPrefix(e, "TZ=") && !strings.HasPrefix(e, "@every") {
+		e = "CRON_TZ=UTC " + e
+	}
+	s, err := cronParser.Parse(e)
+	if err != nil {
+		return nil, fmt.Errorf("invalid cron expression %q: %w", expr, err)
+	}
+	return s, nil
+}
+
+// TimerEvent is the event a timer trigger delivers (the shape of
+// fc-runtime-go-sdk's events.TimerEvent).
+type TimerEvent struct {
+	TriggerTime string `json:"triggerTime"`
+	TriggerName string `json:"triggerName"`
+	Payload     string `json:"payload"`
+}
+
+// runTimer fires t for fn on the server's clock until ctx ends. Each firing
+// is an asynchronous invocation.
+func (s *Server) runTimer(ctx context.Context, fn string, t Timer) {
+	sched, err := ParseCron(t.CronExpression)
+	if err != nil {
+		return // Deploy validated it
+	}
+	next := sched.Next(s.clock.Now())
+	for {
+		if err := s.clock.SleepUntil(ctx, next); err != nil {
+			return
+		}
+		ev, _ := json.Marshal(TimerEvent{
+			TriggerTime: next.UTC().Format(time.RFC3339),
+			TriggerName: t.Name,
+			Payload:     t.Payload,
+		})
+		if _, err := s.invokeAsync(ctx, fn, ev, "", SourceTimer); err != nil {
+			s.logf(fn, "timer %s: %v", t.Name, err)
+		}
+		n := sched.Next(next)
+		if now := s.clock.Now(); n.Before(now) {
+			// Fell behind (a very fast clock): skip the missed firings, as
+			// FC does not catch up.
+			n = sched.Next(now)
+		}
+		next = n
+	}
+}
