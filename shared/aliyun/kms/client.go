@@ -2,10 +2,10 @@ package kms
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,9 +14,11 @@ import (
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
 	kmssdk "github.com/alibabacloud-go/kms-20160120/v3/client"
 	"github.com/alibabacloud-go/tea/dara"
+	"github.com/alibabacloud-go/tea/tea"
 	"github.com/aliyun/credentials-go/credentials"
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
+	"github.com/kmsmig/kmsmig/shared/discover"
 )
 
 // CredentialSource returns the credential to use for an account. It is
@@ -139,13 +141,19 @@ func runtimeOptions() *dara.RuntimeOptions {
 // SDK errors into *cloud.APIError. Context errors are returned unchanged.
 func (c *Client) call(ctx context.Context, account, region string, g Group, action string,
 	fn func(ctx context.Context, cl *kmssdk.Client) error) error {
+	return c.callWith(ctx, account, region, g, action, c.cfg.MaxAttempts, fn)
+}
+
+// callWith is call with an explicit bound on the number of tries.
+func (c *Client) callWith(ctx context.Context, account, region string, g Group, action string, attempts int,
+	fn func(ctx context.Context, cl *kmssdk.Client) error) error {
 	cl, err := c.sdk(account, region)
 	if err != nil {
 		return err
 	}
 	b := c.limiter.bucket(account, region, g)
 	var last error
-	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+	for attempt := 0; attempt < attempts; attempt++ {
 		if attempt > 0 {
 			c.stats.Retried.Add(1)
 			if err := sleep(ctx, c.backoff(attempt)); err != nil {
@@ -216,7 +224,19 @@ func toAPIError(action string, err error) error {
 	}
 	var se sdkErr
 	var te *dara.SDKError
+	var tv *tea.SDKError
 	switch {
+	case errors.As(err, &tv):
+		// The generated clients convert every refusal to *tea.SDKError;
+		// Data holds the provider's JSON error body.
+		out.Status = tea.IntValue(tv.StatusCode)
+		out.Code = tea.StringValue(tv.Code)
+		var body struct{ Message, RequestId string }
+		if json.Unmarshal([]byte(tea.StringValue(tv.Data)), &body) == nil && body.Message != "" {
+			out.Message, out.RequestID = body.Message, body.RequestId
+		} else {
+			out.Message = tea.StringValue(tv.Message)
+		}
 	case errors.As(err, &se):
 		out.Status = dara.IntValue(se.GetStatusCode())
 		out.Code = dara.StringValue(se.GetCode())
@@ -259,14 +279,6 @@ func messageFromData(data map[string]any, err error) string {
 	return err.Error()
 }
 
-// HTTPStatus is a convenience for tests and reports: the HTTP status of an
-// *cloud.APIError in err's chain, or 0.
-func HTTPStatus(err error) int {
-	var ae *cloud.APIError
-	if errors.As(err, &ae) {
-		return ae.Status
-	}
-	return 0
-}
+func isThrottled(err error) bool { return errors.Is(err, cloud.ErrThrottled) }
 
-var _ = http.StatusOK
+var _ discover.Source = (*Client)(nil)

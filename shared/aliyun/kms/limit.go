@@ -49,9 +49,11 @@ type bucket struct {
 }
 
 func newBucket(rate float64) *bucket {
-	// A burst of one call keeps the provider's sliding window from ever
-	// seeing more than the quota in any second.
-	return &bucket{ceiling: rate, rate: rate, tokens: 1, burst: 1}
+	// A burst of a tenth of a second's quota absorbs timer overshoot
+	// without ever letting the provider see more than the quota in any
+	// second.
+	burst := max(1, rate/10)
+	return &bucket{ceiling: rate, rate: rate, tokens: burst, burst: burst}
 }
 
 // wait blocks until a call may be sent, or ctx ends (returning its error

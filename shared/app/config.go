@@ -1,0 +1,196 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/plan"
+)
+
+// Config is every setting of the functions. Each field names its
+// environment variable; LoadConfig documents the defaults.
+type Config struct {
+	// Accounts to migrate (KMSMIG_ACCOUNTS, comma-separated UIDs). Empty
+	// means the function's own account only.
+	Accounts []string
+	// RoleArns maps an account to the RAM role the function assumes in it
+	// (KMSMIG_ROLE_ARNS, account=acs:ram::<account>:role/<name>,...). The
+	// function's own account needs none.
+	RoleArns map[string]string
+	// Regions to migrate (KMSMIG_REGIONS, comma-separated). Empty means
+	// every region DescribeRegions lists.
+	Regions []string
+	// SeedRegion is where regions are listed from (KMSMIG_SEED_REGION;
+	// default the function's region).
+	SeedRegion string
+	// KMSEndpoints overrides KMS endpoints per region
+	// (KMSMIG_KMS_ENDPOINTS, region=host[:port],...).
+	KMSEndpoints map[string]string
+	// STSEndpoint overrides the STS endpoint (KMSMIG_STS_ENDPOINT).
+	STSEndpoint string
+	// Insecure sends plain HTTP to overridden endpoints (KMSMIG_INSECURE,
+	// true only for the offline twins).
+	Insecure bool
+	// State is where run state lives (KMSMIG_STATE): dir:<path> or
+	// oss://<bucket>[/<prefix>]. Default dir:/tmp/kmsmig-state (local runs
+	// only: Function Compute instances do not share /tmp).
+	State string
+	// OSSEndpoint and OSSRegion locate the state bucket (KMSMIG_OSS_ENDPOINT,
+	// KMSMIG_OSS_REGION; default the function's region and its public
+	// endpoint).
+	OSSEndpoint, OSSRegion string
+	// Targets names the target instance per lane (KMSMIG_TARGETS,
+	// account/region=kst-...,...).
+	Targets map[estate.Lane]string
+	// Plan carries the batch limits (KMSMIG_BATCH_KEYS,
+	// KMSMIG_BATCH_SECRETS, 1..50, default 50 each) and filters
+	// (KMSMIG_INCLUDE, KMSMIG_EXCLUDE: ';'-separated plan filters).
+	Plan plan.Settings
+}
+
+// LoadConfig reads the configuration through getenv (os.Getenv in the
+// functions). It returns every bad setting at once, each naming its
+// variable and the reason; nothing is partially applied.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	c := Config{
+		SeedRegion:  strings.TrimSpace(getenv("KMSMIG_SEED_REGION")),
+		STSEndpoint: strings.TrimSpace(getenv("KMSMIG_STS_ENDPOINT")),
+		State:       strings.TrimSpace(getenv("KMSMIG_STATE")),
+		OSSEndpoint: strings.TrimSpace(getenv("KMSMIG_OSS_ENDPOINT")),
+		OSSRegion:   strings.TrimSpace(getenv("KMSMIG_OSS_REGION")),
+		Plan:        plan.DefaultSettings(),
+	}
+	c.Accounts = list(getenv("KMSMIG_ACCOUNTS"), ",")
+	for _, a := range c.Accounts {
+		if !digits(a) {
+			bad("KMSMIG_ACCOUNTS", "%q is not an account UID (digits only)", a)
+		}
+	}
+	c.Regions = list(getenv("KMSMIG_REGIONS"), ",")
+	for _, r := range c.Regions {
+		if !regionLike(r) {
+			bad("KMSMIG_REGIONS", "%q is not a region id like cn-hangzhou", r)
+		}
+	}
+	var err error
+	if c.RoleArns, err = pairs(getenv("KMSMIG_ROLE_ARNS")); err != nil {
+		bad("KMSMIG_ROLE_ARNS", "%v", err)
+	}
+	for a, arn := range c.RoleArns {
+		if !strings.HasPrefix(arn, "acs:ram::"+a+":role/") {
+			bad("KMSMIG_ROLE_ARNS", "role for account %s must look like acs:ram::%s:role/<name>, got %q", a, a, arn)
+		}
+	}
+	if c.KMSEndpoints, err = pairs(getenv("KMSMIG_KMS_ENDPOINTS")); err != nil {
+		bad("KMSMIG_KMS_ENDPOINTS", "%v", err)
+	}
+	if v := getenv("KMSMIG_INSECURE"); v != "" {
+		if c.Insecure, err = strconv.ParseBool(v); err != nil {
+			bad("KMSMIG_INSECURE", "%q is not true or false", v)
+		}
+	}
+	switch {
+	case c.State == "":
+		c.State = "dir:/tmp/kmsmig-state"
+	case strings.HasPrefix(c.State, "dir:") && len(c.State) > len("dir:"):
+	case strings.HasPrefix(c.State, "oss://") && len(c.State) > len("oss://"):
+	default:
+		bad("KMSMIG_STATE", "%q: want dir:<path> or oss://<bucket>[/<prefix>]", c.State)
+	}
+	targets, err := pairs(getenv("KMSMIG_TARGETS"))
+	if err != nil {
+		bad("KMSMIG_TARGETS", "%v", err)
+	}
+	for k, v := range targets {
+		l, err := estate.ParseLane(k)
+		if err != nil {
+			bad("KMSMIG_TARGETS", "%v", err)
+			continue
+		}
+		if c.Targets == nil {
+			c.Targets = map[estate.Lane]string{}
+		}
+		c.Targets[l] = v
+	}
+	for _, v := range []struct {
+		name string
+		dst  *int
+	}{{"KMSMIG_BATCH_KEYS", &c.Plan.MaxKeys}, {"KMSMIG_BATCH_SECRETS", &c.Plan.MaxSecrets}} {
+		if s := getenv(v.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > plan.MaxPerKind {
+				bad(v.name, "%q: must be a whole number from 1 to %d", s, plan.MaxPerKind)
+				continue
+			}
+			*v.dst = n
+		}
+	}
+	c.Plan.Include = list(getenv("KMSMIG_INCLUDE"), ";")
+	c.Plan.Exclude = list(getenv("KMSMIG_EXCLUDE"), ";")
+	if err := c.Plan.Validate(); err != nil {
+		bad("KMSMIG_INCLUDE/KMSMIG_EXCLUDE", "%v", err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
+func list(s, sep string) []string {
+	var out []string
+	for _, p := range strings.Split(s, sep) {
+		if p = strings.TrimSpace(p); p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// pairs parses k=v,k=v.
+func pairs(s string) (map[string]string, error) {
+	var out map[string]string
+	for _, p := range list(s, ",") {
+		k, v, ok := strings.Cut(p, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("%q: want key=value", p)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("%q is given twice", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func digits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func regionLike(s string) bool {
+	if s == "" || strings.Count(s, "-") < 1 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,342 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/discover"
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/verdict"
+)
+
+// DiscoverOptions are what a direct invocation of discover (or a timer
+// payload) may set. Every field is optional.
+type DiscoverOptions struct {
+	// RunID names the run; default run-YYYYMMDD of the trigger (or
+	// invocation) time. Re-running discover on an existing run re-plans
+	// its pending batches only.
+	RunID string `json:"runId,omitempty"`
+	// Accounts and Regions narrow the configured ones.
+	Accounts []string `json:"accounts,omitempty"`
+	Regions  []string `json:"regions,omitempty"`
+	// Include and Exclude replace the configured plan filters.
+	Include []string `json:"include,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
+	// DryRun discovers, classifies and plans but writes nothing.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// DiscoverEvent is what the discover function accepts: a timer event
+// (whose payload, if any, is DiscoverOptions as JSON) or DiscoverOptions
+// directly.
+type DiscoverEvent struct {
+	TimerEvent
+	DiscoverOptions
+}
+
+// DiscoverResult is the compact summary discover returns. It carries
+// references into the run-state store, never inventories, so it stays far
+// below the 128 KB asynchronous-invocation limit.
+type DiscoverResult struct {
+	RunID       string         `json:"runId"`
+	DryRun      bool           `json:"dryRun,omitempty"`
+	Lanes       int            `json:"lanes"`
+	Incomplete  []string       `json:"incompleteLanes,omitempty"`
+	Counts      verdict.Counts `json:"counts"`
+	Batches     int            `json:"batches"`
+	NewBatches  int            `json:"newBatches"`
+	Replanned   bool           `json:"replanned"`
+	DurationMS  int64          `json:"durationMs"`
+	Inventory   string         `json:"inventory,omitempty"`
+	Verdicts    string         `json:"verdicts,omitempty"`
+	Plan        string         `json:"plan,omitempty"`
+	ReportJSON  string         `json:"reportJson,omitempty"`
+	ReportMD    string         `json:"reportMarkdown,omitempty"`
+	Unavailable []string       `json:"unavailable,omitempty"`
+}
+
+// Discoverer runs the discover step: inventory, classification, plan,
+// persistence.
+type Discoverer struct {
+	Config Config
+	Source discover.Source
+	Store  runstate.Store
+	// Account is the function's own account (from the invocation), used
+	// when Config.Accounts is empty.
+	Account string
+	// Region is the function's region, the default seed region.
+	Region string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Progress, when set, receives discovery progress.
+	Progress func(discover.Progress)
+	// Reports renders the reports of a run; nil writes none.
+	Reports func(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan) (jsonDoc, markdown []byte, err error)
+}
+
+// DecodeDiscoverEvent decodes an event strictly: unknown fields and a
+// malformed timer payload are errors naming the field.
+func DecodeDiscoverEvent(data []byte) (DiscoverEvent, error) {
+	var e DiscoverEvent
+	if err := decodeStrict(data, &e); err != nil {
+		return DiscoverEvent{}, fmt.Errorf("discover event: %w", err)
+	}
+	return e, nil
+}
+
+// options merges a timer payload into the event's options.
+func (e DiscoverEvent) options() (DiscoverOptions, error) {
+	o := e.DiscoverOptions
+	if e.Payload != "" {
+		var p DiscoverOptions
+		if err := decodeStrict([]byte(e.Payload), &p); err != nil {
+			return o, fmt.Errorf("discover event: payload: %w", err)
+		}
+		o = p
+	}
+	return o, nil
+}
+
+// DiscoverOutcome is a discover run with the documents it produced, for
+// callers in the same process (the command-line tool) that render them.
+type DiscoverOutcome struct {
+	Result    DiscoverResult
+	Inventory *estate.Inventory
+	Verdicts  *verdict.Verdicts
+	Plan      *plan.Plan
+}
+
+// Handle runs discover for one event and returns its compact summary. Bad
+// input returns an error naming the field and changes nothing.
+func (d *Discoverer) Handle(ctx context.Context, e DiscoverEvent) (DiscoverResult, error) {
+	out, err := d.Run(ctx, e)
+	return out.Result, err
+}
+
+// Run is Handle returning the documents too.
+func (d *Discoverer) Run(ctx context.Context, e DiscoverEvent) (DiscoverOutcome, error) {
+	res, inv, vs, p, err := d.run(ctx, e)
+	return DiscoverOutcome{Result: res, Inventory: inv, Verdicts: vs, Plan: p}, err
+}
+
+func (d *Discoverer) run(ctx context.Context, e DiscoverEvent) (res DiscoverResult, inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan, err error) {
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	start := now()
+	o, err := e.options()
+	if err != nil {
+		return res, nil, nil, nil, err
+	}
+	at := start
+	if t, ok, err := e.Time(); err != nil {
+		return res, nil, nil, nil, fmt.Errorf("discover event: %w", err)
+	} else if ok {
+		at = t
+	}
+	if o.RunID == "" {
+		o.RunID = DefaultRunID(at)
+	}
+	if err := ValidateRunID(o.RunID); err != nil {
+		return res, nil, nil, nil, fmt.Errorf("discover event: %w", err)
+	}
+	accounts, err := narrow("accounts", d.accounts(), o.Accounts)
+	if err != nil {
+		return res, nil, nil, nil, err
+	}
+	regions := d.Config.Regions
+	if len(o.Regions) > 0 {
+		if len(regions) > 0 {
+			if regions, err = narrow("regions", regions, o.Regions); err != nil {
+				return res, nil, nil, nil, err
+			}
+		} else {
+			regions = o.Regions
+		}
+	}
+	settings := d.Config.Plan
+	if o.Include != nil || o.Exclude != nil {
+		settings.Include, settings.Exclude = o.Include, o.Exclude
+	}
+	if err := settings.Validate(); err != nil {
+		return res, nil, nil, nil, fmt.Errorf("discover event: %w", err)
+	}
+	seed := d.Config.SeedRegion
+	if seed == "" {
+		seed = d.Region
+	}
+
+	inv, err = discover.Run(ctx, d.Source, discover.Options{
+		RunID: o.RunID, Accounts: accounts, Regions: regions, SeedRegion: seed,
+		Progress: d.Progress, Now: func() time.Time { return at },
+	})
+	if err != nil {
+		return res, nil, nil, nil, err
+	}
+	vset := verdict.DefaultSettings()
+	vset.Targets = d.Config.Targets
+	vs, err = verdict.Classify(*inv, vset)
+	if err != nil {
+		return res, nil, nil, nil, fmt.Errorf("discover: classify: %w", err)
+	}
+	p, replanned, err := d.plan(ctx, o.RunID, vs, settings)
+	if err != nil {
+		return res, nil, nil, nil, err
+	}
+	res = DiscoverResult{RunID: o.RunID, DryRun: o.DryRun, Lanes: len(inv.Lanes), Counts: vs.Counts, Replanned: replanned}
+	for _, li := range inv.Lanes {
+		if len(li.Errors) > 0 {
+			res.Incomplete = append(res.Incomplete, li.Lane.String())
+		}
+	}
+	for _, lp := range p.Lanes {
+		res.Batches += len(lp.Batches)
+	}
+	if !o.DryRun {
+		if err := d.persist(ctx, &res, inv, vs, p, start); err != nil {
+			return res, nil, nil, nil, err
+		}
+	}
+	res.DurationMS = now().Sub(start).Milliseconds()
+	return res, inv, vs, p, nil
+}
+
+func (d *Discoverer) accounts() []string {
+	if len(d.Config.Accounts) > 0 {
+		return d.Config.Accounts
+	}
+	if d.Account != "" {
+		return []string{d.Account}
+	}
+	return nil
+}
+
+// narrow returns want when every element is in have (or have is empty),
+// else an error naming the field.
+func narrow(field string, have, want []string) ([]string, error) {
+	if len(want) == 0 {
+		if len(have) == 0 {
+			return nil, fmt.Errorf("discover: %s: none configured", field)
+		}
+		return have, nil
+	}
+	for _, w := range want {
+		if len(have) > 0 && !slices.Contains(have, w) {
+			return nil, fmt.Errorf("discover event: %s: %q is not configured (configured: %v)", field, w, have)
+		}
+	}
+	return want, nil
+}
+
+// plan plans the run, or re-plans it when a plan already exists, keeping
+// every batch that is no longer pending.
+func (d *Discoverer) plan(ctx context.Context, runID string, vs *verdict.Verdicts, s plan.Settings) (*plan.Plan, bool, error) {
+	prev, _, err := runstate.GetJSON[plan.Plan](ctx, d.Store, RunKey(runID, "plan.json"))
+	switch {
+	case errors.Is(err, runstate.ErrNotFound):
+		p, err := plan.New(vs, s)
+		if err != nil {
+			return nil, false, fmt.Errorf("discover: plan: %w", err)
+		}
+		return p, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("discover: read previous plan: %w", err)
+	}
+	states, err := BatchStatuses(ctx, d.Store, runID)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := plan.Replan(&prev, states, vs)
+	if err != nil {
+		return nil, false, fmt.Errorf("discover: re-plan: %w", err)
+	}
+	return p, true, nil
+}
+
+// BatchStatuses reads the status of every batch of a run that has left
+// the plan (submitted or beyond). Batches without a record are pending.
+func BatchStatuses(ctx context.Context, s runstate.Store, runID string) (map[string]plan.Status, error) {
+	keys, err := s.List(ctx, RunKey(runID, "batches/"))
+	if err != nil {
+		return nil, fmt.Errorf("discover: list batch states: %w", err)
+	}
+	out := make(map[string]plan.Status, len(keys))
+	for _, k := range keys {
+		var b struct {
+			ID     string      `json:"id"`
+			Status plan.Status `json:"planStatus"`
+		}
+		obj, err := s.Get(ctx, k)
+		if err != nil {
+			return nil, fmt.Errorf("discover: read batch state %s: %w", k, err)
+		}
+		if err := json.Unmarshal(obj.Data, &b); err != nil {
+			return nil, fmt.Errorf("discover: batch state %s: %w", k, err)
+		}
+		out[b.ID] = b.Status
+	}
+	return out, nil
+}
+
+// persist writes inventory, verdicts, plan (compare-and-swap, so a
+// concurrent discover of the same run cannot silently overwrite it),
+// reports, and the current-run pointer.
+func (d *Discoverer) persist(ctx context.Context, res *DiscoverResult, inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan, start time.Time) error {
+	put := func(name string, v any) (string, error) {
+		key := RunKey(res.RunID, name)
+		var data []byte
+		switch t := v.(type) {
+		case []byte:
+			data = t
+		default:
+			var err error
+			if data, err = json.MarshalIndent(v, "", "  "); err != nil {
+				return "", fmt.Errorf("discover: encode %s: %w", name, err)
+			}
+		}
+		if _, err := runstate.Mutate(ctx, d.Store, key, func(_ []byte, _ bool) ([]byte, error) { return data, nil }); err != nil {
+			return "", fmt.Errorf("discover: write %s: %w", key, err)
+		}
+		return key, nil
+	}
+	var err error
+	if res.Inventory, err = put("inventory.json", inv); err != nil {
+		return err
+	}
+	if res.Verdicts, err = put("verdicts.json", vs); err != nil {
+		return err
+	}
+	if res.Plan, err = put("plan.json", p); err != nil {
+		return err
+	}
+	if d.Reports != nil {
+		j, md, err := d.Reports(inv, vs, p)
+		if err != nil {
+			return fmt.Errorf("discover: render reports: %w", err)
+		}
+		if res.ReportJSON, err = put("report.json", j); err != nil {
+			return err
+		}
+		if res.ReportMD, err = put("report.md", md); err != nil {
+			return err
+		}
+	}
+	_, err = runstate.MutateJSON(ctx, d.Store, CurrentRunKey, func(c *CurrentRun, exists bool) error {
+		if exists && c.RunID == res.RunID {
+			return nil
+		}
+		*c = CurrentRun{RunID: res.RunID, Since: start.UTC()}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("discover: set current run: %w", err)
+	}
+	return nil
+}
