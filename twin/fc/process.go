@@ -49,11 +49,14 @@ type instance struct {
 	// process that was current when it was accepted. dying is set from Kill
 	// (or the process's end) until the next start, so that nothing is
 	// handed to a connection of a dead process.
-	gen    int
-	dying  bool
-	proc   *os.Process
-	starts []ColdStart
-	done   chan struct{} // closed when the supervisor returns
+	gen   int
+	dying bool
+	// silentRuntime is set once an invocation ended without the runtime
+	// SDK's start/end log lines, so later posts need not wait for them.
+	silentRuntime bool
+	proc          *os.Process
+	starts        []ColdStart
+	done          chan struct{} // closed when the supervisor returns
 }
 
 func newInstance(s *Server, fn Function) (*instance, error) {

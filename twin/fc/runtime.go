@@ -217,14 +217,24 @@ func (in *instance) post(w http.ResponseWriter, id string, r Result) {
 	// The SDK logs its end line before it posts; the line travels through
 	// a pipe, the post through HTTP. Wait briefly for the line so that the
 	// log tail of the invocation is complete.
-	c.logMu.Lock()
-	sdkLogs := c.startSeen
-	c.logMu.Unlock()
-	if sdkLogs {
+	// Whether the start line has reached us yet is itself a race, so wait
+	// unless this process has already shown it prints no such lines.
+	in.mu.Lock()
+	silent := in.silentRuntime
+	in.mu.Unlock()
+	if !silent {
 		t := time.NewTimer(200 * time.Millisecond)
 		select {
 		case <-c.endSeen:
 		case <-t.C:
+			c.logMu.Lock()
+			started := c.startSeen
+			c.logMu.Unlock()
+			if !started {
+				in.mu.Lock()
+				in.silentRuntime = true
+				in.mu.Unlock()
+			}
 		}
 		t.Stop()
 	}
