@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
+	kmsv3 "github.com/alibabacloud-go/kms-20160120/v3/client"
+	"github.com/alibabacloud-go/tea/dara"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmsmig/kmsmig/twin/stack"
+)
+
+// TestTwinReadyLine starts `kmsmig twin --inventory demo`, reads its one
+// ready line and calls the KMS endpoint it names with the official client
+// and the account key it gives.
+func TestTwinReadyLine(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"twin", "--inventory", "demo", "--task-speed", "10"}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	require.NoError(t, err)
+	var ready stack.Ready
+	require.NoError(t, json.Unmarshal([]byte(line), &ready))
+	require.Len(t, ready.KMS, 3)
+	require.NotEmpty(t, ready.STS)
+	require.NotEmpty(t, ready.OSS)
+	require.NotEmpty(t, ready.SLS)
+	require.NotEmpty(t, ready.FC)
+	require.Len(t, ready.Accounts, 3)
+
+	a := ready.Accounts[0]
+	c, err := kmsv3.NewClient(&openapiutil.Config{AccessKeyId: dara.String(a.AccessKeyID), AccessKeySecret: dara.String(a.AccessKeySecret),
+		Endpoint: dara.String(ready.KMS["cn-hangzhou"]), Protocol: dara.String("http"), RegionId: dara.String("cn-hangzhou")})
+	require.NoError(t, err)
+	res, err := c.ListKeys(&kmsv3.ListKeysRequest{})
+	require.NoError(t, err)
+	require.Positive(t, dara.Int32Value(res.Body.TotalCount))
+
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code, "an interrupted twin exits 0")
+	case <-time.After(10 * time.Second):
+		t.Fatal("twin did not stop on interrupt")
+	}
+}
+
+func TestBadInvocations(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"accounts":[{"id":"1","regions":{"cn-hangzhou":{"keys":[{"keyId":"x","origin":"nope"}]}}}]}`), 0o600))
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no command", nil, 2, "Commands:"},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"twin without inventory", []string{"twin"}, 2, "--inventory is required"},
+		{"twin bad qps group", []string{"twin", "--inventory", "demo", "--qps", "Keys=5"}, 2, "GROUP one of"},
+		{"twin bad fault rate", []string{"twin", "--inventory", "demo", "--fault-rate", "2"}, 2, "--fault-rate"},
+		{"twin bad addr", []string{"twin", "--inventory", "demo", "--addr", "127.0.0.1:8080"}, 2, "--addr"},
+		{"twin bad inventory", []string{"twin", "--inventory", bad}, 1, "origin: must be Aliyun_KMS or EXTERNAL"},
+		{"twin unknown flag", []string{"twin", "--colour"}, 2, "flag provided but not defined"},
+		{"discover bad twin file", []string{"discover", "--twin", bad}, 2, "ready line"},
+		{"rehearse bad inventory", []string{"rehearse", "--inventory", bad}, 1, "keyId"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(t.Context(), tt.args, &out, &errOut)
+			require.Equal(t, tt.code, code, "stderr: %s", errOut.String())
+			require.Contains(t, out.String()+errOut.String(), tt.want)
+		})
+	}
+}
+
+func TestHelpAnswers(t *testing.T) {
+	for _, cmd := range []string{"twin", "discover", "plan", "rehearse"} {
+		var out, errOut bytes.Buffer
+		require.Equal(t, 0, run(t.Context(), []string{cmd, "--help"}, &out, &errOut), cmd)
+		require.Contains(t, errOut.String(), "Usage: kmsmig "+cmd, cmd)
+	}
+}
+
+func TestRehearseDemo(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), []string{"rehearse", "--state", t.TempDir()}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	report := out.String()
+	for _, want := range []string{"# KMS migration report", "## Regions", "## Blocked resources", "imported-key-material", "ignore_changes"} {
+		require.True(t, strings.Contains(report, want), "report lacks %q", want)
+	}
+}
