@@ -23,7 +23,11 @@ vet:
 test: vet
 	$(GO) test -count=1 ./...
 
-## bench: benchmarks
+## run: the main job on the embedded default: rehearse the migration against the twins (demo estate)
+run:
+	$(GO) run ./cmd/kmsmig rehearse
+
+## bench: every benchmark (discovery quota use and speed-up, twin serving rate, planner, audit)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
 

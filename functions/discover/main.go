@@ -1,14 +1,44 @@
-// Command discover is the discover function of the KMS 1.0 → 3.0 migration, served by
-// the Function Compute Go runtime. It only wires configuration and adapters;
-// the logic lives in shared/.
+// Command discover is the discover function of the KMS 1.0 → 3.0
+// migration, served by the Function Compute Go runtime: it inventories
+// every configured account and region, classifies every key and secret,
+// plans the batches and stores it all in the run-state store. It only
+// wires configuration and adapters; the logic lives in shared/.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
+	"github.com/kmsmig/kmsmig/shared/app"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "discover: not wired yet")
-	os.Exit(1)
+	// A bad configuration fails every invocation with one error naming
+	// every bad setting, instead of crash-looping the instance.
+	cfg, cfgErr := app.LoadConfig(os.Getenv)
+	fcruntime.Serve(func(ctx context.Context, e app.DiscoverEvent) (app.DiscoverResult, error) {
+		if cfgErr != nil {
+			return app.DiscoverResult{}, cfgErr
+		}
+		inv := fcruntime.Invocation(ctx)
+		ctx, cancel := inv.Bounded(ctx, 10*time.Second)
+		defer cancel()
+		creds, err := inv.Credentials(cfg)
+		if err != nil {
+			return app.DiscoverResult{}, err
+		}
+		kmsClient, err := app.NewKMS(cfg, creds)
+		if err != nil {
+			return app.DiscoverResult{}, err
+		}
+		store, err := app.OpenStore(ctx, cfg, creds.Base, inv.Region)
+		if err != nil {
+			return app.DiscoverResult{}, fmt.Errorf("open run-state store: %w", err)
+		}
+		d := &app.Discoverer{Config: cfg, Source: kmsClient, Store: store, Account: inv.AccountID, Region: inv.Region, Reports: app.RenderReports}
+		return d.Handle(ctx, e)
+	})
 }
