@@ -13,11 +13,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	sls "github.com/aliyun/aliyun-log-go-sdk"
+
 	"github.com/kmsmig/kmsmig/shared/app"
+	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	fctwin "github.com/kmsmig/kmsmig/twin/fc"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
+	slstwin "github.com/kmsmig/kmsmig/twin/sls"
 	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
@@ -57,6 +61,10 @@ func TestDiscoverBinaryUnderFCTwin(t *testing.T) {
 		endpoints = append(endpoints, r+"="+a)
 	}
 	stateDir := t.TempDir()
+	home := homeKey(t, ready)
+	_, err = audit.EnsureLogstore(t.Context(), audit.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
+		Logstore: "kmsmig-audit", Credentials: audit.Credentials{AccessKeyID: home.AccessKeyID, AccessKeySecret: home.AccessKeySecret}})
+	require.NoError(t, err)
 	err = st.FC.Deploy(fctwin.Function{
 		Name: "discover", Binary: build(t, "discover", t.TempDir()), Timeout: time.Minute,
 		AccountID: ready.Home, Region: "cn-hangzhou", Role: "acs:ram::" + ready.Home + ":role/kmsmig",
@@ -65,6 +73,9 @@ func TestDiscoverBinaryUnderFCTwin(t *testing.T) {
 			"KMSMIG_INSECURE":      "true",
 			"KMSMIG_STATE":         "dir:" + stateDir,
 			"KMSMIG_REGIONS":       "cn-hangzhou,cn-shanghai",
+			"KMSMIG_SLS_ENDPOINT":  ready.SLS,
+			"KMSMIG_SLS_PROJECT":   ready.LogProject,
+			"KMSMIG_SLS_LOGSTORE":  "kmsmig-audit",
 		},
 	})
 	require.NoError(t, err)
@@ -83,6 +94,30 @@ func TestDiscoverBinaryUnderFCTwin(t *testing.T) {
 	p, _, err := runstate.GetJSON[plan.Plan](t.Context(), store, out.Plan)
 	require.NoError(t, err)
 	require.Equal(t, out.Batches, p.BatchCount())
+	require.NotNil(t, out.Audit)
+	require.True(t, out.Audit.Complete(), "audit trail incomplete: %+v", *out.Audit)
+	require.Positive(t, out.Audit.Written)
+
+	// The audit trail reads back through the official SDK, one record per
+	// verdict among others, and holds no secret value and no credential.
+	logs := readTrail(t, ready, home, `run_id: run-20261129`)
+	actions := map[string]int{}
+	for _, l := range logs {
+		actions[l["action"]]++
+		require.Equal(t, "discover", l["function"])
+	}
+	require.Equal(t, out.Counts.Keys+out.Counts.Secrets, actions["Classify"])
+	require.Equal(t, 2, actions["DiscoverLane"])
+	require.Equal(t, out.Batches, actions["PlanBatch"])
+	require.Equal(t, 1, actions["Discover"])
+	secrets := append(st.Keyring.Secrets(), secretValues(kmstwin.DemoInventory())...)
+	for _, l := range logs {
+		for _, v := range l {
+			for _, secret := range secrets {
+				require.NotContains(t, v, secret, "an audit record carries a secret value or credential")
+			}
+		}
+	}
 
 	// An event with an unknown field is refused, naming the field, and
 	// writes nothing new.
@@ -91,4 +126,53 @@ func TestDiscoverBinaryUnderFCTwin(t *testing.T) {
 	require.NotNil(t, res.Error)
 	require.Contains(t, res.Error.Message, "runName")
 	require.Zero(t, st.KMS.CallCounts()["GetSecretValue"])
+}
+
+func homeKey(t *testing.T, ready stack.Ready) stack.Account {
+	t.Helper()
+	for _, a := range ready.Accounts {
+		if a.ID == ready.Home {
+			return a
+		}
+	}
+	t.Fatal("no home account in the ready line")
+	return stack.Account{}
+}
+
+// readTrail queries the audit logstore with the official SLS client.
+func readTrail(t *testing.T, ready stack.Ready, key stack.Account, query string) []map[string]string {
+	t.Helper()
+	c := &sls.Client{Endpoint: ready.SLS, AccessKeyID: key.AccessKeyID, AccessKeySecret: key.AccessKeySecret}
+	c.SetHTTPClient(slstwin.HTTPClient(ready.SLS))
+	now := time.Now().Unix()
+	var out []map[string]string
+	for offset := int64(0); ; offset += 100 {
+		resp, err := c.GetLogs(ready.LogProject, "kmsmig-audit", "", now-3600, now+60, query, 100, offset, false)
+		require.NoError(t, err)
+		out = append(out, resp.Logs...)
+		if len(resp.Logs) < 100 {
+			return out
+		}
+	}
+}
+
+// secretValues lists every secret value the inventory holds (values so
+// short that they would match ordinary words are left out).
+func secretValues(inv *kmstwin.Inventory) []string {
+	var out []string
+	for _, a := range inv.Accounts {
+		for _, r := range a.Regions {
+			for _, s := range r.Secrets {
+				if len(s.SecretData) >= 8 {
+					out = append(out, s.SecretData)
+				}
+				for _, v := range s.Versions {
+					if len(v.SecretData) >= 8 {
+						out = append(out, v.SecretData)
+					}
+				}
+			}
+		}
+	}
+	return out
 }

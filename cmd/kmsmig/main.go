@@ -28,10 +28,11 @@ var errUsage = errors.New("usage")
 
 func commands() map[string]command {
 	return map[string]command{
-		"twin":     {summary: "run the offline twins of KMS, STS, OSS, SLS and FC on this machine", run: runTwin},
-		"discover": {summary: "inventory, classify and plan every account and region; store the run and print the report", run: runDiscover},
-		"plan":     {summary: "the same as discover, writing nothing: print the report and the batch plan", run: runPlan},
-		"rehearse": {summary: "rehearse the migration offline against the twins (default: the demo estate)", run: runRehearse},
+		"twin":       {summary: "run the offline twins of KMS, STS, OSS, SLS and FC on this machine", run: runTwin},
+		"discover":   {summary: "inventory, classify and plan every account and region; store the run and print the report", run: runDiscover},
+		"plan":       {summary: "the same as discover, writing nothing: print the report and the batch plan", run: runPlan},
+		"rehearse":   {summary: "rehearse the migration offline against the twins (default: the demo estate)", run: runRehearse},
+		"setup-logs": {summary: "create the SLS audit logstore and its index; write saved queries and an alert rule", run: runSetupLogs},
 	}
 }
 

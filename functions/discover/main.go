@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kmsmig/kmsmig/shared/alert"
 	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
 	"github.com/kmsmig/kmsmig/shared/app"
 )
@@ -19,12 +20,18 @@ func main() {
 	// A bad configuration fails every invocation with one error naming
 	// every bad setting, instead of crash-looping the instance.
 	cfg, cfgErr := app.LoadConfig(os.Getenv)
-	fcruntime.Serve(func(ctx context.Context, e app.DiscoverEvent) (app.DiscoverResult, error) {
+	obs := app.NewObserver(cfg, os.Stdout)
+	fcruntime.Serve(func(ctx context.Context, e app.DiscoverEvent) (res app.DiscoverResult, err error) {
 		if cfgErr != nil {
 			return app.DiscoverResult{}, cfgErr
 		}
 		inv := fcruntime.Invocation(ctx)
-		ctx, cancel := inv.Bounded(ctx, 10*time.Second)
+		ctx, logger := obs.Begin(ctx, inv, "discover")
+		defer func() {
+			stats := obs.End(ctx, inv)
+			res.Audit = &stats
+		}()
+		ctx, cancel := inv.Bounded(ctx, 15*time.Second)
 		defer cancel()
 		creds, err := inv.Credentials(cfg)
 		if err != nil {
@@ -38,7 +45,13 @@ func main() {
 		if err != nil {
 			return app.DiscoverResult{}, fmt.Errorf("open run-state store: %w", err)
 		}
-		d := &app.Discoverer{Config: cfg, Source: kmsClient, Store: store, Account: inv.AccountID, Region: inv.Region, Reports: app.RenderReports}
-		return d.Handle(ctx, e)
+		alerter := cfg.Alerter(logger, store)
+		d := &app.Discoverer{Config: cfg, Source: kmsClient, Store: store, Account: inv.AccountID, Region: inv.Region,
+			Audit: logger, Alerts: alerter, Reports: app.RenderReports}
+		res, err = d.Handle(ctx, e)
+		if err != nil {
+			_ = alerter.Alert(ctx, alert.FunctionError("discover", inv.RequestID, err))
+		}
+		return res, err
 	})
 }

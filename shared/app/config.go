@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
@@ -46,6 +47,23 @@ type Config struct {
 	// Targets names the target instance per lane (KMSMIG_TARGETS,
 	// account/region=kst-...,...).
 	Targets map[estate.Lane]string
+	// Audit selects where the audit trail goes (KMSMIG_AUDIT): "auto"
+	// (SLS when a project is known — configured or the function's own log
+	// project — else JSON lines on stdout), "sls", "stdout" or "off".
+	Audit string
+	// SLSEndpoint, SLSProject and SLSLogstore locate the audit logstore
+	// (KMSMIG_SLS_ENDPOINT, default <region>.log.aliyuncs.com;
+	// KMSMIG_SLS_PROJECT and KMSMIG_SLS_LOGSTORE, default the function's
+	// own log project and logstore).
+	SLSEndpoint, SLSProject, SLSLogstore string
+	// AlertWebhook receives alerts as JSON (KMSMIG_ALERT_WEBHOOK);
+	// DingTalkWebhook and DingTalkSecret send them to a DingTalk robot
+	// (KMSMIG_DINGTALK_WEBHOOK, KMSMIG_DINGTALK_SECRET). None: alerts are
+	// only ALERT records of the audit trail.
+	AlertWebhook, DingTalkWebhook, DingTalkSecret string
+	// AlertPeriod is how long an alert stays silent after it was sent
+	// (KMSMIG_ALERT_PERIOD, a Go duration, default 1h).
+	AlertPeriod time.Duration
 	// Plan carries the batch limits (KMSMIG_BATCH_KEYS,
 	// KMSMIG_BATCH_SECRETS, 1..50, default 50 each) and filters
 	// (KMSMIG_INCLUDE, KMSMIG_EXCLUDE: ';'-separated plan filters).
@@ -67,6 +85,38 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		OSSEndpoint: strings.TrimSpace(getenv("KMSMIG_OSS_ENDPOINT")),
 		OSSRegion:   strings.TrimSpace(getenv("KMSMIG_OSS_REGION")),
 		Plan:        plan.DefaultSettings(),
+		Audit:       strings.TrimSpace(getenv("KMSMIG_AUDIT")),
+		SLSEndpoint: strings.TrimSpace(getenv("KMSMIG_SLS_ENDPOINT")),
+		SLSProject:  strings.TrimSpace(getenv("KMSMIG_SLS_PROJECT")),
+		SLSLogstore: strings.TrimSpace(getenv("KMSMIG_SLS_LOGSTORE")),
+
+		AlertWebhook:    strings.TrimSpace(getenv("KMSMIG_ALERT_WEBHOOK")),
+		DingTalkWebhook: strings.TrimSpace(getenv("KMSMIG_DINGTALK_WEBHOOK")),
+		DingTalkSecret:  strings.TrimSpace(getenv("KMSMIG_DINGTALK_SECRET")),
+		AlertPeriod:     time.Hour,
+	}
+	switch c.Audit {
+	case "":
+		c.Audit = "auto"
+	case "auto", "sls", "stdout", "off":
+	default:
+		bad("KMSMIG_AUDIT", "%q: want auto, sls, stdout or off", c.Audit)
+	}
+	for name, u := range map[string]string{"KMSMIG_ALERT_WEBHOOK": c.AlertWebhook, "KMSMIG_DINGTALK_WEBHOOK": c.DingTalkWebhook} {
+		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			bad(name, "must be an http(s) URL")
+		}
+	}
+	if c.DingTalkSecret != "" && c.DingTalkWebhook == "" {
+		bad("KMSMIG_DINGTALK_SECRET", "is set but KMSMIG_DINGTALK_WEBHOOK is not")
+	}
+	if v := getenv("KMSMIG_ALERT_PERIOD"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			bad("KMSMIG_ALERT_PERIOD", "%q: want a duration like 30m or 2h", v)
+		} else {
+			c.AlertPeriod = d
+		}
 	}
 	c.Accounts = list(getenv("KMSMIG_ACCOUNTS"), ",")
 	for _, a := range c.Accounts {

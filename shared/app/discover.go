@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
@@ -59,6 +60,9 @@ type DiscoverResult struct {
 	ReportJSON  string         `json:"reportJson,omitempty"`
 	ReportMD    string         `json:"reportMarkdown,omitempty"`
 	Unavailable []string       `json:"unavailable,omitempty"`
+	// Audit counts the invocation's audit records; anything dropped,
+	// failed or pending means the trail of this invocation is incomplete.
+	Audit *audit.Stats `json:"audit,omitempty"`
 }
 
 // Discoverer runs the discover step: inventory, classification, plan,
@@ -76,6 +80,10 @@ type Discoverer struct {
 	Now func() time.Time
 	// Progress, when set, receives discovery progress.
 	Progress func(discover.Progress)
+	// Audit receives the run's audit records; nil writes none.
+	Audit audit.Logger
+	// Alerts raises pre-flight alerts; nil raises none.
+	Alerts Alerts
 	// Reports renders the reports of a run; nil writes none.
 	Reports func(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan) (jsonDoc, markdown []byte, err error)
 }
@@ -121,7 +129,13 @@ func (d *Discoverer) Handle(ctx context.Context, e DiscoverEvent) (DiscoverResul
 
 // Run is Handle returning the documents too.
 func (d *Discoverer) Run(ctx context.Context, e DiscoverEvent) (DiscoverOutcome, error) {
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	start := now()
 	res, inv, vs, p, err := d.run(ctx, e)
+	d.auditEnd(audit.WithScope(ctx, audit.Scope{RunID: res.RunID}), res, err, start, now())
 	return DiscoverOutcome{Result: res, Inventory: inv, Verdicts: vs, Plan: p}, err
 }
 
@@ -190,6 +204,7 @@ func (d *Discoverer) run(ctx context.Context, e DiscoverEvent) (res DiscoverResu
 	if err != nil {
 		return res, nil, nil, nil, err
 	}
+	d.auditDiscovery(audit.WithScope(ctx, audit.Scope{RunID: o.RunID}), inv, vs, p, replanned)
 	res = DiscoverResult{RunID: o.RunID, DryRun: o.DryRun, Lanes: len(inv.Lanes), Counts: vs.Counts, Replanned: replanned}
 	for _, li := range inv.Lanes {
 		if len(li.Errors) > 0 {
