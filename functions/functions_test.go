@@ -5,6 +5,7 @@ package functions_test
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -175,4 +176,64 @@ func secretValues(inv *kmstwin.Inventory) []string {
 		}
 	}
 	return out
+}
+
+// TestDiscoverAssumesRolesInMemberAccounts: one deployment in the home
+// account discovers every account of the resource directory by assuming a
+// RAM role in each member account through STS (credentials-go, HTTPS), as
+// configured by KMSMIG_ROLE_ARNS.
+func TestDiscoverAssumesRolesInMemberAccounts(t *testing.T) {
+	st, err := stack.Start(stack.Options{Inventory: kmstwin.DemoInventory(), Unthrottled: true})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	ready := st.Ready()
+	caFile := filepath.Join(t.TempDir(), "twin-ca.pem")
+	require.NoError(t, os.WriteFile(caFile, []byte(ready.CAPEM), 0o600))
+	var endpoints, accounts, roles []string
+	for r, a := range ready.KMS {
+		endpoints = append(endpoints, r+"="+a)
+	}
+	for _, a := range ready.Accounts {
+		accounts = append(accounts, a.ID)
+		if a.ID != ready.Home {
+			roles = append(roles, a.ID+"=acs:ram::"+a.ID+":role/kmsmig-member")
+		}
+	}
+	require.NoError(t, st.FC.Deploy(fctwin.Function{
+		Name: "discover", Binary: build(t, "discover", t.TempDir()), Timeout: time.Minute,
+		AccountID: ready.Home, Region: "cn-hangzhou", Role: "acs:ram::" + ready.Home + ":role/kmsmig",
+		Env: map[string]string{
+			"KMSMIG_KMS_ENDPOINTS": strings.Join(endpoints, ","),
+			"KMSMIG_INSECURE":      "true",
+			"KMSMIG_STATE":         "dir:" + t.TempDir(),
+			"KMSMIG_ACCOUNTS":      strings.Join(accounts, ","),
+			"KMSMIG_ROLE_ARNS":     strings.Join(roles, ","),
+			"KMSMIG_STS_ENDPOINT":  ready.STS,
+			"KMSMIG_AUDIT":         "off",
+			"SSL_CERT_FILE":        caFile,
+		},
+	}))
+	res, err := st.FC.Invoke(t.Context(), "discover", []byte(`{"runId":"directory"}`))
+	require.NoError(t, err)
+	require.Nil(t, res.Error, "function error: %+v", res.Error)
+	var out app.DiscoverResult
+	require.NoError(t, json.Unmarshal(res.Payload, &out))
+	require.Equal(t, len(accounts)*len(ready.KMS), out.Lanes)
+	require.Empty(t, out.Incomplete, "every member account was reached with its assumed role")
+	require.Equal(t, 15, out.Counts.Keys)
+
+	// Without a role for a member account the run is refused up front,
+	// naming it, even with the regions configured.
+	require.NoError(t, st.FC.Deploy(fctwin.Function{
+		Name: "discover-norole", Binary: build(t, "discover", t.TempDir()), Timeout: time.Minute,
+		AccountID: ready.Home, Region: "cn-hangzhou", Role: "acs:ram::" + ready.Home + ":role/kmsmig",
+		Env: map[string]string{"KMSMIG_KMS_ENDPOINTS": strings.Join(endpoints, ","), "KMSMIG_INSECURE": "true",
+			"KMSMIG_STATE": "dir:" + t.TempDir(), "KMSMIG_ACCOUNTS": strings.Join(accounts, ","), "KMSMIG_AUDIT": "off",
+			"KMSMIG_REGIONS": "cn-hangzhou"},
+	}))
+	res, err = st.FC.Invoke(t.Context(), "discover-norole", []byte(`{"runId":"directory"}`))
+	require.NoError(t, err)
+	require.NotNil(t, res.Error)
+	require.Contains(t, res.Error.Message, "no RAM role configured")
+	require.Contains(t, res.Error.Message, accounts[1])
 }

@@ -46,7 +46,8 @@ func main() {
 			return app.DiscoverResult{}, fmt.Errorf("open run-state store: %w", err)
 		}
 		alerter := cfg.Alerter(logger, store)
-		d := &app.Discoverer{Config: cfg, Source: kmsClient, Store: store, Account: inv.AccountID, Region: inv.Region,
+		check := func(account string) error { _, err := creds.For(account); return err }
+		d := &app.Discoverer{Config: cfg, Source: kmsClient, Store: store, Account: inv.AccountID, Region: inv.Region, CheckAccount: check,
 			Audit: logger, Alerts: alerter, Reports: app.RenderReports}
 		res, err = d.Handle(ctx, e)
 		if err != nil {

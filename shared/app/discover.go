@@ -80,6 +80,10 @@ type Discoverer struct {
 	Now func() time.Time
 	// Progress, when set, receives discovery progress.
 	Progress func(discover.Progress)
+	// CheckAccount, when set, is asked before anything runs whether each
+	// account can be reached (a credential exists for it); a failure
+	// refuses the run naming the account.
+	CheckAccount func(account string) error
 	// Audit receives the run's audit records; nil writes none.
 	Audit audit.Logger
 	// Alerts raises pre-flight alerts; nil raises none.
@@ -164,6 +168,17 @@ func (d *Discoverer) run(ctx context.Context, e DiscoverEvent) (res DiscoverResu
 	accounts, err := narrow("accounts", d.accounts(), o.Accounts)
 	if err != nil {
 		return res, nil, nil, nil, err
+	}
+	if d.CheckAccount != nil {
+		var bad []string
+		for _, a := range accounts {
+			if err := d.CheckAccount(a); err != nil {
+				bad = append(bad, err.Error())
+			}
+		}
+		if err := joinErrors("discover: accounts", bad); err != nil {
+			return res, nil, nil, nil, err
+		}
 	}
 	regions := d.Config.Regions
 	if len(o.Regions) > 0 {

@@ -62,7 +62,10 @@ type Ready struct {
 	FC         string `json:"fc"`
 	// Home is the account that owns the state bucket, the log project
 	// and the functions.
-	Home     string    `json:"home"`
+	Home string `json:"home"`
+	// CAPEM is the certificate authority of the twins served over HTTPS
+	// (STS); trust it with SSL_CERT_FILE or Stack.TrustInProcess.
+	CAPEM    string    `json:"caPem"`
 	Accounts []Account `json:"accounts"`
 }
 
@@ -81,6 +84,7 @@ type Stack struct {
 	Keyring *acs.Keyring
 	ready   Ready
 	servers []*http.Server
+	ca      *twinCA
 }
 
 // Start builds the twins and starts serving them. It returns once every
@@ -115,7 +119,13 @@ func Start(opts Options) (*Stack, error) {
 		}
 		s.ready.KMS[region] = addr
 	}
-	if s.ready.STS, err = s.serve(host, acs.NewSTSServer(acs.STSConfig{Keyring: keyring, Verifier: verifier})); err != nil {
+	if s.ca, err = newTwinCA(host); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("stack: twin CA: %w", err)
+	}
+	s.ready.CAPEM = string(s.ca.pem)
+	// STS over HTTPS: credentials-go's role provider speaks nothing else.
+	if s.ready.STS, err = s.serveTLS(host, acs.NewSTSServer(acs.STSConfig{Keyring: keyring, Verifier: verifier}), s.ca); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("stack: sts: %w", err)
 	}
