@@ -3,6 +3,7 @@ package app_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/app"
+	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/verdict"
@@ -119,4 +121,82 @@ func TestDiscoverRejectsBadEvents(t *testing.T) {
 			require.Empty(t, keys, "bad input changes nothing")
 		})
 	}
+}
+
+// TestDemoVerdictsThroughDiscovery discovers the demo estate through the
+// official SDK and the twin, and checks that every rule of the migration
+// gives the verdict it should to the resource built to exercise it.
+func TestDemoVerdictsThroughDiscovery(t *testing.T) {
+	_, d := demo(t)
+	const (
+		a, b, c = "1111000011110001", "2222000022220002", "3333000033330003"
+		hz, sh  = "cn-hangzhou", "cn-shanghai"
+	)
+	key := func(n int) string { return fmt.Sprintf("a1000001-0000-4000-8000-%012d", n) }
+	out, err := d.Run(t.Context(), app.DiscoverEvent{DiscoverOptions: app.DiscoverOptions{RunID: "demo", DryRun: true}})
+	require.NoError(t, err)
+	vs, p := out.Verdicts, out.Plan
+	check := func(account, region string, kind verdict.ResourceKind, id string, want verdict.Kind, reason verdict.Reason) {
+		t.Helper()
+		v, ok := vs.Find(estate.Lane{Account: account, Region: region}, kind, id)
+		require.True(t, ok, "no verdict for %s %s", kind, id)
+		require.Equal(t, want, v.Verdict, "%s %s: %s", kind, id, v.Remediation)
+		require.Equal(t, reason, v.Reason, "%s %s", kind, id)
+	}
+	check(a, hz, verdict.ResourceKey, key(1), verdict.Migratable, "")
+	check(a, hz, verdict.ResourceKey, key(2), verdict.MigratableOnceRotationOff, "")
+	check(a, hz, verdict.ResourceKey, key(3), verdict.Blocked, verdict.ImportedKeyMaterial)
+	check(a, hz, verdict.ResourceKey, key(4), verdict.Blocked, verdict.ServiceKey)
+	check(a, hz, verdict.ResourceKey, key(5), verdict.Blocked, verdict.KeyPendingDeletion)
+	check(a, hz, verdict.ResourceKey, key(6), verdict.Blocked, verdict.KeyDisabled)
+	check(a, hz, verdict.ResourceKey, key(7), verdict.AlreadyMigrated, "")
+	check(a, hz, verdict.ResourceSecret, "app/byok-protected", verdict.Blocked, verdict.SecretCMKBlocked)
+	check(a, hz, verdict.ResourceSecret, "rds/orders", verdict.MigratableOnceRotationOff, "")
+	check(a, hz, verdict.ResourceSecret, "legacy/migrated", verdict.AlreadyMigrated, "")
+	check(a, hz, verdict.ResourceSecret, "app/db-password", verdict.Migratable, "")
+	check(b, hz, verdict.ResourceSecret, "shared/dup-name", verdict.Blocked, verdict.DuplicateSecretName)
+	check(b, "cn-beijing", verdict.ResourceKey, "a2000002-0000-4000-8000-000000000001", verdict.Blocked, verdict.NoTargetInstance)
+	check(c, hz, verdict.ResourceKey, "a3000001-0000-4000-8000-000000000001", verdict.Blocked, verdict.InstanceNotShared)
+	check(c, sh, verdict.ResourceKey, "a3000002-0000-4000-8000-000000000001", verdict.Blocked, verdict.InstanceImageTooOld)
+
+	// The expiring instance without auto-renewal warns but does not block.
+	lf, ok := vs.Lane(estate.Lane{Account: a, Region: sh})
+	require.True(t, ok)
+	require.Equal(t, "kst-shexp001", lf.InstanceID)
+	require.Contains(t, reasonsOf(lf.Findings), verdict.InstanceExpiringNoRenew)
+	check(a, sh, verdict.ResourceKey, "a1000002-0000-4000-8000-000000000001", verdict.Migratable, "")
+
+	// A secret under a CMK that migrates in this run goes in a strictly
+	// later batch than the CMK; every batch respects the limits.
+	batchOf := map[string]int{}
+	for _, lp := range p.Lanes {
+		for _, bt := range lp.Batches {
+			require.LessOrEqual(t, len(bt.Keys), 50)
+			require.LessOrEqual(t, len(bt.Secrets), 50)
+			for _, k := range bt.Keys {
+				batchOf[k] = bt.Seq
+			}
+			for _, s := range bt.Secrets {
+				batchOf[s] = bt.Seq
+			}
+		}
+	}
+	require.Greater(t, batchOf["app/api-token"], batchOf[key(8)], "secret after its CMK")
+	require.NotContains(t, batchOf, key(3), "blocked keys are never planned")
+
+	// An explicit target without room: the quota rule.
+	d.Config.Targets = map[estate.Lane]string{{Account: a, Region: hz}: "kst-hzsmall1"}
+	out, err = d.Run(t.Context(), app.DiscoverEvent{DiscoverOptions: app.DiscoverOptions{RunID: "demo", DryRun: true}})
+	require.NoError(t, err)
+	v, ok := out.Verdicts.Find(estate.Lane{Account: a, Region: hz}, verdict.ResourceKey, key(1))
+	require.True(t, ok)
+	require.Equal(t, verdict.InstanceQuotaTooSmall, v.Reason, v.Remediation)
+}
+
+func reasonsOf(fs []verdict.Finding) []verdict.Reason {
+	var out []verdict.Reason
+	for _, f := range fs {
+		out = append(out, f.Reason)
+	}
+	return out
 }

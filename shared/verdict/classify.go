@@ -30,15 +30,17 @@ type laneWork struct {
 //   - keys: service keys (info), imported material, pending deletion,
 //     disabled, any other state but Enabled, and with
 //     Settings.StrictKeyVersions several versions, are blocked;
-//   - secrets: a name shared with another secret of the lane or present
-//     in the target instance is blocked; a secret under a CMK that is
+//   - secrets: a name shared with another secret of the lane, present in
+//     the target instance, or migrating into the same instance from an
+//     earlier lane is blocked; a secret under a CMK that is
 //     unknown, blocked, or migrated into another instance than the target
 //     is blocked; a secret under a CMK that migrates in this run depends
 //     on it (DependsOn); a secret under the system-managed key (also when
 //     named by the ID of a service key) or an already migrated CMK has no
 //     dependency;
 //   - a lane without a usable target blocks all its remaining resources
-//     with the lane's reason;
+//     with the lane's reason (instance-not-shared when another account's
+//     instance in the region could serve once shared);
 //   - each target instance's free quota is spent across the lanes that
 //     target it, in lane order, keys by ID then secrets by name; what does
 //     not fit is blocked instance-quota-too-small, and so is (as
@@ -63,13 +65,18 @@ func Classify(inv estate.Inventory, s Settings) (*Verdicts, error) {
 	slices.SortFunc(lanes, func(a, b *estate.LaneInventory) int { return a.Lane.Compare(b.Lane) })
 	dir := newDirectory(lanes)
 	taken := namesInInstances(lanes, dir)
+	// claimed holds, per target instance, the secret names an earlier lane
+	// (in lane order) will migrate into it: two accounts sharing an
+	// instance cannot both bring a secret of one name.
+	claimed := map[string]map[string]estate.Lane{}
 
 	work := make([]*laneWork, len(lanes))
 	for i, li := range lanes {
 		w := &laneWork{li: li, lf: chooseTarget(li, dir, s, asOf)}
 		w.classifyKeys(s)
-		w.classifySecrets(taken[w.lf.InstanceID])
+		w.classifySecrets(taken[w.lf.InstanceID], claimed[w.lf.InstanceID])
 		w.applyLaneBlocker()
+		w.claimNames(claimed)
 		work[i] = w
 	}
 	uses := spendQuota(work, dir)
@@ -159,7 +166,26 @@ func (w *laneWork) classifyKeys(s Settings) {
 	}
 }
 
-func (w *laneWork) classifySecrets(taken map[string]bool) {
+// claimNames records the lane's secrets that will migrate into its target.
+func (w *laneWork) claimNames(claimed map[string]map[string]estate.Lane) {
+	target := w.lf.InstanceID
+	if target == "" {
+		return
+	}
+	for _, v := range w.secrets {
+		if !v.Verdict.WillMigrate() {
+			continue
+		}
+		if claimed[target] == nil {
+			claimed[target] = map[string]estate.Lane{}
+		}
+		if _, ok := claimed[target][v.ID]; !ok {
+			claimed[target][v.ID] = w.li.Lane
+		}
+	}
+}
+
+func (w *laneWork) classifySecrets(taken map[string]bool, claimed map[string]estate.Lane) {
 	li := w.li
 	order := make([]int, len(li.Secrets))
 	for i := range order {
@@ -186,6 +212,8 @@ func (w *laneWork) classifySecrets(taken map[string]bool) {
 			v.block(DuplicateSecretName, "%d secrets are named %q in lane %s; rename or delete all but one (names do not change in migration).", names[sec.Name], sec.Name, li.Lane)
 		case taken[sec.Name]:
 			v.block(DuplicateSecretName, "A secret named %q already exists in instance %s; rename or delete one of them (names do not change in migration).", sec.Name, target)
+		case claimed[sec.Name] != (estate.Lane{}):
+			v.block(DuplicateSecretName, "Lane %s also migrates a secret named %q into instance %s; rename one of them (names do not change in migration, and one instance holds one secret per name).", claimed[sec.Name], sec.Name, target)
 		case sec.UsesSystemKey():
 			v.Verdict = rotationKind(sec.Rotation)
 		default:

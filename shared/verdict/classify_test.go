@@ -399,3 +399,46 @@ func TestReasonTable(t *testing.T) {
 	assert.Equal(t, SeverityDecision, KeyDisabled.Severity())
 	assert.Equal(t, SeverityBlocker, Reason("no-such-code").Severity(), "unknown codes must not pass")
 }
+
+// A lane that sees no instance while another account's lane sees one in
+// the region, not shared with it, is told to have that one shared.
+func TestInstanceNotSharedFromAnotherLane(t *testing.T) {
+	owner := estate.LaneInventory{Lane: laneA, Keys: []estate.Key{key("ka")},
+		Instances: []estate.Instance{instance("kst-a", "1111", func(in *estate.Instance) { in.SharedWith = []string{"3333"} })}}
+	member := estate.LaneInventory{Lane: laneB, Keys: []estate.Key{key("kb", func(k *estate.Key) { k.Creator = "2222" })}}
+	vs := classify(t, inventory(owner, member))
+
+	v := mustFind(t, vs, laneB, ResourceKey, "kb")
+	require.Equal(t, Blocked, v.Verdict)
+	require.Equal(t, InstanceNotShared, v.Reason)
+	require.Contains(t, v.Remediation, "kst-a")
+	require.Contains(t, v.Remediation, "1111")
+	require.Equal(t, Migratable, mustFind(t, vs, laneA, ResourceKey, "ka").Verdict)
+
+	// Without any instance in the region it stays no-target-instance.
+	alone := classify(t, inventory(member))
+	require.Equal(t, NoTargetInstance, mustFind(t, alone, laneB, ResourceKey, "kb").Reason)
+}
+
+// Two accounts migrating into one shared instance cannot both bring a
+// secret of one name: the first lane in lane order keeps it.
+func TestDuplicateSecretNameAcrossLanesOfOneInstance(t *testing.T) {
+	shared := instance("kst-shared", "1111", func(in *estate.Instance) { in.SharedWith = []string{"2222"} })
+	a := estate.LaneInventory{Lane: laneA, Secrets: []estate.Secret{secret("db/password", ""), secret("only-a", "")},
+		Instances: []estate.Instance{shared}}
+	b := estate.LaneInventory{Lane: laneB, Secrets: []estate.Secret{secret("db/password", ""), secret("only-b", "")},
+		Instances: []estate.Instance{shared}}
+	vs := classify(t, inventory(a, b))
+
+	require.Equal(t, Migratable, mustFind(t, vs, laneA, ResourceSecret, "db/password").Verdict)
+	dup := mustFind(t, vs, laneB, ResourceSecret, "db/password")
+	require.Equal(t, Blocked, dup.Verdict)
+	require.Equal(t, DuplicateSecretName, dup.Reason)
+	require.Contains(t, dup.Remediation, laneA.String())
+	require.Equal(t, Migratable, mustFind(t, vs, laneB, ResourceSecret, "only-b").Verdict)
+
+	// Different target instances do not collide.
+	b.Instances = []estate.Instance{instance("kst-b", "2222")}
+	vs = classify(t, inventory(a, b))
+	require.Equal(t, Migratable, mustFind(t, vs, laneB, ResourceSecret, "db/password").Verdict)
+}

@@ -137,7 +137,7 @@ func chooseTarget(li *estate.LaneInventory, dir directory, s Settings, asOf time
 	if id, ok := s.Targets[lane]; ok {
 		lf.explicit(li, id, dir, s, asOf)
 	} else {
-		lf.byDefault(usable)
+		lf.byDefault(usable, unshared(lane, dir))
 	}
 	if n := len(li.Errors); n > 0 {
 		e := li.Errors[0]
@@ -189,7 +189,23 @@ func (lf *LaneFinding) explicit(li *estate.LaneInventory, id string, dir directo
 	}
 }
 
-func (lf *LaneFinding) byDefault(usable []string) {
+// unshared returns the instances of lane's region that another account's
+// lane discovered and that are not shared with lane's account, lowest ID
+// first: when the lane has no instance of its own, sharing one of these is
+// the fix.
+func unshared(lane estate.Lane, dir directory) []estate.Instance {
+	var out []estate.Instance
+	for _, e := range dir {
+		in := e.inst
+		if in.Region == lane.Region && in.Owner != lane.Account && !slices.Contains(in.SharedWith, lane.Account) {
+			out = append(out, in)
+		}
+	}
+	slices.SortFunc(out, func(a, b estate.Instance) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (lf *LaneFinding) byDefault(usable []string, unshared []estate.Instance) {
 	lane := lf.Lane
 	switch {
 	case len(usable) == 1:
@@ -207,6 +223,11 @@ func (lf *LaneFinding) byDefault(usable []string) {
 		lf.Choice = fmt.Sprintf("%d usable instances in %s (%s); chose %s: %s, lowest ID; set an explicit target to choose another",
 			len(usable), lane.Region, strings.Join(usable, ", "), usable[0], owned)
 		lf.addWarnings(usable[0])
+	case len(lf.Candidates) == 0 && len(unshared) > 0:
+		in := unshared[0]
+		lf.block(InstanceNotShared, in.ID, "Instance %s in %s belongs to account %s and is not shared with account %s; the owner must share it within the resource directory (or buy an instance for this account).",
+			in.ID, lane.Region, in.Owner, lane.Account)
+		lf.Choice = "no instance shared with the account in " + lane.Region + "; " + in.ID + " could be"
 	case len(lf.Candidates) == 0:
 		lf.block(NoTargetInstance, "", "No KMS 3.0 instance in region %s is visible to account %s; buy one or have one shared with the account.", lane.Region, lane.Account)
 		lf.Choice = "no instance in " + lane.Region

@@ -207,7 +207,7 @@ func TestSecrets(t *testing.T) {
 	c := e.v3(t, acctA, hz)
 	ls, err := c.ListSecrets(&kmsv3.ListSecretsRequest{FetchTags: tea.String("true"), PageSize: tea.Int32(3), PageNumber: tea.Int32(1)})
 	require.NoError(t, err)
-	assert.Equal(t, int32(7), tea.Int32Value(ls.Body.TotalCount))
+	assert.Equal(t, int32(8), tea.Int32Value(ls.Body.TotalCount))
 	require.Len(t, ls.Body.SecretList.Secret, 3)
 	s0 := ls.Body.SecretList.Secret[0]
 	assert.Equal(t, "app/db-password", tea.StringValue(s0.SecretName))
@@ -217,7 +217,7 @@ func TestSecrets(t *testing.T) {
 
 	ls, err = c.ListSecrets(&kmsv3.ListSecretsRequest{Filters: tea.String(`[{"Key":"SecretName","Values":["app/"]}]`)})
 	require.NoError(t, err)
-	assert.Equal(t, int32(3), tea.Int32Value(ls.Body.TotalCount))
+	assert.Equal(t, int32(4), tea.Int32Value(ls.Body.TotalCount))
 	ls, err = c.ListSecrets(&kmsv3.ListSecretsRequest{Filters: tea.String(`[{"Key":"TagKey","Values":["team"]}]`)})
 	require.NoError(t, err)
 	assert.Equal(t, int32(1), tea.Int32Value(ls.Body.TotalCount))

@@ -39,7 +39,7 @@ func TestDiscoverDemo(t *testing.T) {
 	// Every account is inventoried in every region the twin serves.
 	require.Len(t, inv.Lanes, len(accounts)*len(st.Ready().KMS))
 	require.Equal(t, 15, keys)
-	require.Equal(t, 12, secrets)
+	require.Equal(t, 13, secrets)
 	require.Positive(t, instances)
 	hz, ok := inv.Lane(estate.Lane{Account: acctA, Region: "cn-hangzhou"})
 	require.True(t, ok)

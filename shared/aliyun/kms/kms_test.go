@@ -100,7 +100,7 @@ func TestReadLane(t *testing.T) {
 
 	secrets, err := c.SecretNames(ctx, lane)
 	require.NoError(t, err)
-	require.Len(t, secrets, 7)
+	require.Len(t, secrets, 8)
 	for _, s := range secrets {
 		full, err := c.Secret(ctx, lane, s)
 		require.NoError(t, err)
