@@ -3,7 +3,7 @@ GO       ?= go
 FUNCTIONS := discover migrate poll rotate
 DIST     := dist
 
-.PHONY: all build test vet run bench clean
+.PHONY: all build test vet run bench clean check-spec check-spec-test
 
 all: build
 
@@ -30,6 +30,14 @@ run:
 ## bench: every benchmark (discovery quota use and speed-up, twin serving rate, planner, audit)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+## check-spec: s.yaml through the official Serverless Devs parser and the fc3 props schema (offline after npm ci)
+check-spec:
+	cd deploy && npm ci --silent --no-audit --no-fund --prefer-offline && node check-spec.js
+
+## check-spec-test: the checker's own tests (~10 s)
+check-spec-test: check-spec
+	cd deploy && node --test check-spec.test.js
 
 clean:
 	rm -rf $(DIST) bin

@@ -121,10 +121,13 @@ func OpenStore(ctx context.Context, cfg Config, cred credentials.Credential, reg
 				return osscred.Credentials{AccessKeyID: dara.StringValue(c.AccessKeyId), AccessKeySecret: dara.StringValue(c.AccessKeySecret), SecurityToken: dara.StringValue(c.SecurityToken)}, nil
 			}))
 		if cfg.OSSEndpoint != "" {
-			oc = oc.WithEndpoint(cfg.OSSEndpoint).WithUsePathStyle(true)
-			if cfg.Insecure {
-				oc = oc.WithDisableSSL(true)
-			}
+			oc = oc.WithEndpoint(cfg.OSSEndpoint)
+		}
+		if cfg.Insecure {
+			// The offline twin on loopback: plain HTTP and path-style
+			// addressing (a bucket sub-domain of 127.0.0.1 does not
+			// resolve). Real OSS refuses path-style requests.
+			oc = oc.WithDisableSSL(true).WithUsePathStyle(true)
 		}
 		return ossstore.New(oss.NewClient(oc), ossstore.Config{Bucket: bucket, Prefix: prefix})
 	}
