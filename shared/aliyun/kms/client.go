@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,8 +55,11 @@ type Client struct {
 	cfg     Config
 	limiter *limiter
 	mu      sync.Mutex
-	clients map[laneKey]*kmssdk.Client
+	clients map[laneKey]*sdkPool
 	stats   Stats
+
+	httpOnce   sync.Once
+	httpClient httpDoer
 }
 
 type laneKey struct{ account, region string }
@@ -88,19 +92,50 @@ func New(cfg Config) (*Client, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 10 * time.Second
 	}
-	return &Client{cfg: cfg, limiter: newLimiter(cfg.Quotas), clients: map[laneKey]*kmssdk.Client{}}, nil
+	return &Client{cfg: cfg, limiter: newLimiter(cfg.Quotas), clients: map[laneKey]*sdkPool{}}, nil
 }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() *Stats { return &c.stats }
 
-// sdk returns (creating once) the SDK client of an account and region.
-func (c *Client) sdk(account, region string) (*kmssdk.Client, error) {
+// sdkPool holds the SDK clients of one account and region. An SDK client
+// is not safe for concurrent use (it writes its own fields on every
+// request), so each call takes a client of its own from the pool and gives
+// it back; the pool grows to the number of concurrent calls.
+type sdkPool struct {
+	mu   sync.Mutex
+	free []*kmssdk.Client
+	make func() (*kmssdk.Client, error)
+}
+
+func (p *sdkPool) get() (*kmssdk.Client, error) {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		cl := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return cl, nil
+	}
+	p.mu.Unlock()
+	return p.make()
+}
+
+func (p *sdkPool) put(cl *kmssdk.Client) {
+	p.mu.Lock()
+	p.free = append(p.free, cl)
+	p.mu.Unlock()
+}
+
+// pool returns (creating once) the SDK client pool of an account and
+// region. The credential is resolved once per account and region and shared
+// by the pool's clients (credentials-go providers are safe for concurrent
+// use and refresh themselves).
+func (c *Client) pool(account, region string) (*sdkPool, error) {
 	k := laneKey{account, region}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cl, ok := c.clients[k]; ok {
-		return cl, nil
+	if p, ok := c.clients[k]; ok {
+		return p, nil
 	}
 	cred, err := c.cfg.Credentials(account)
 	if err != nil {
@@ -115,20 +150,49 @@ func (c *Client) sdk(account, region string) (*kmssdk.Client, error) {
 		protocol = "http"
 	}
 	ms := int(c.cfg.CallTimeout / time.Millisecond)
-	cl, err := kmssdk.NewClient(&openapiutil.Config{
-		Credential:     cred,
-		Endpoint:       dara.String(endpoint),
-		RegionId:       dara.String(region),
-		Protocol:       dara.String(protocol),
-		ReadTimeout:    dara.Int(ms),
-		ConnectTimeout: dara.Int(ms),
-		MaxIdleConns:   dara.Int(64),
+	doer := c.http()
+	p := &sdkPool{make: func() (*kmssdk.Client, error) {
+		cl, err := kmssdk.NewClient(&openapiutil.Config{
+			Credential:     cred,
+			Endpoint:       dara.String(endpoint),
+			RegionId:       dara.String(region),
+			Protocol:       dara.String(protocol),
+			ReadTimeout:    dara.Int(ms),
+			ConnectTimeout: dara.Int(ms),
+			HttpClient:     doer,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("kms: client for %s/%s: %w", account, region, err)
+		}
+		return cl, nil
+	}}
+	c.clients[k] = p
+	return p, nil
+}
+
+// httpDoer is the HTTP client the SDK clients send through. The SDK's
+// default client rewrites its shared http.Client's Timeout on every request
+// without the lock Do would need (a data race under concurrent calls, seen
+// with -race), and keeps two idle connections per host; this one is set up
+// once, keeps enough connections for the discovery workers, and bounds each
+// exchange with CallTimeout.
+type httpDoer struct{ c *http.Client }
+
+// Call sends req; the SDK's per-request transport is not used.
+func (d httpDoer) Call(req *http.Request, _ *http.Transport) (*http.Response, error) {
+	return d.c.Do(req)
+}
+
+var _ dara.HttpClient = httpDoer{}
+
+// http returns the client's shared HTTP client, creating it once.
+func (c *Client) http() httpDoer {
+	c.httpOnce.Do(func() {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 64
+		c.httpClient = httpDoer{&http.Client{Transport: t, Timeout: c.cfg.CallTimeout}}
 	})
-	if err != nil {
-		return nil, fmt.Errorf("kms: client for %s/%s: %w", account, region, err)
-	}
-	c.clients[k] = cl
-	return cl, nil
+	return c.httpClient
 }
 
 // runtime options: the SDK's own retries are off; call() retries.
@@ -147,10 +211,15 @@ func (c *Client) call(ctx context.Context, account, region string, g Group, acti
 // callWith is call with an explicit bound on the number of tries.
 func (c *Client) callWith(ctx context.Context, account, region string, g Group, action string, attempts int,
 	fn func(ctx context.Context, cl *kmssdk.Client) error) error {
-	cl, err := c.sdk(account, region)
+	p, err := c.pool(account, region)
 	if err != nil {
 		return err
 	}
+	cl, err := p.get()
+	if err != nil {
+		return err
+	}
+	defer p.put(cl)
 	b := c.limiter.bucket(account, region, g)
 	var last error
 	for attempt := 0; attempt < attempts; attempt++ {
