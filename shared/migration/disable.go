@@ -1,0 +1,188 @@
+package migration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kmsmig/kmsmig/shared/cloud"
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+)
+
+// Disable prepares a batch: it starts the batch's state from the plan (if
+// absent), and for every resource whose automatic rotation is on it creates
+// the ledger entry (create-if-absent, with the policy read now), switches
+// rotation off and reads it back; then it moves the batch planned →
+// rotation-off.
+//
+// It does nothing while the window does not admit the batch
+// (OutcomeOutsideWindow), so that rotation is off only around a task. It
+// waits (OutcomeWaiting) while a lower-seq batch of the lane has not
+// finished, and defers (OutcomeDeferred) when KMS refuses a rotation change
+// because a migration task holds the resource. Past planned it does
+// nothing (OutcomeUnchanged). Unknown batch: ErrUnknownBatch.
+// Cancellation: ctx.Err(); the next call continues where it stopped.
+func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult, error) {
+	res := StepResult{BatchID: batchID, Step: "disable"}
+	s, err := e.readBatch(ctx, runID, batchID)
+	if errors.Is(err, ErrNoState) {
+		s, err = e.start(ctx, runID, batchID)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Phase, res.TaskID = s.Phase, s.TaskID
+	if s.Phase != PhasePlanned {
+		res.Outcome = OutcomeUnchanged
+		return res, nil
+	}
+	if ok, why, err := e.laneFree(ctx, &s); err != nil || !ok {
+		res.Outcome, res.Reason = OutcomeWaiting, why
+		return res, err
+	}
+	// Rotation goes off only when the window admits the batch now.
+	if why, err := e.outsideWindow(ctx, &s); err != nil || why != "" {
+		res.Outcome, res.Reason = OutcomeOutsideWindow, why
+		return res, err
+	}
+	for _, r := range s.resources() {
+		o, err := e.observe(ctx, s.Lane, r)
+		switch {
+		case errors.Is(err, cloud.ErrNotFound):
+			continue // Submit leaves it out and reports it.
+		case err != nil:
+			return res, fmt.Errorf("migration: disable %s: %w", batchID, err)
+		}
+		if o.InstanceID == s.InstanceID || !o.Rotation.Enabled {
+			continue
+		}
+		if err := e.switchOff(ctx, &s, r, o.Rotation); err != nil {
+			if errors.Is(err, cloud.ErrConflict) {
+				res.Outcome, res.Reason = OutcomeDeferred, "rotation change refused: "+err.Error()
+				return res, nil
+			}
+			return res, err
+		}
+	}
+	s, won, err := e.transition(ctx, runID, batchID, []Phase{PhasePlanned}, PhaseRotationOff, "", nil)
+	if err != nil {
+		return res, err
+	}
+	res.Phase, res.Outcome = s.Phase, OutcomeUpdated
+	if !won {
+		res.Outcome = OutcomeUnchanged
+	}
+	return res, nil
+}
+
+// start creates the state of a plan batch (create-if-absent), with each
+// resource's attempt counted from the lane's earlier batches.
+func (e *Engine) start(ctx context.Context, runID, batchID string) (BatchState, error) {
+	p, err := e.readPlan(ctx, runID)
+	if err != nil {
+		return BatchState{}, err
+	}
+	pb, ok := p.Batch(batchID)
+	if !ok {
+		return BatchState{}, fmt.Errorf("%w: %s in run %s", ErrUnknownBatch, batchID, runID)
+	}
+	attempts, retryOf, err := e.attempts(ctx, runID, pb)
+	if err != nil {
+		return BatchState{}, err
+	}
+	now := e.now()
+	var out BatchState
+	var created bool
+	_, err = runstate.MutateJSON(ctx, e.Store, BatchKey(runID, batchID), func(s *BatchState, exists bool) error {
+		if !exists {
+			*s = newBatchState(runID, pb, 1, retryOf, now)
+			s.Attempts = attempts
+			for _, a := range attempts {
+				s.Attempt = max(s.Attempt, a)
+			}
+			created = true
+		}
+		out = *s
+		return nil
+	})
+	if err != nil {
+		return BatchState{}, fmt.Errorf("migration: start %s: %w", batchID, err)
+	}
+	if created {
+		e.log(ctx, &out, resourceRef{}, "Transition", string(PhasePlanned), "", fmt.Sprintf("batch started: %d keys, %d secrets, attempt %d", len(out.Keys), len(out.Secrets), out.Attempt))
+	}
+	return out, nil
+}
+
+// attempts returns, for each resource of pb that failed in an earlier batch
+// of the lane, the attempt pb is for it, and the batch it is retried from.
+func (e *Engine) attempts(ctx context.Context, runID string, pb plan.Batch) (map[string]int, string, error) {
+	states, err := e.laneStates(ctx, runID, pb.Lane)
+	if err != nil {
+		return nil, "", err
+	}
+	want := map[string]bool{}
+	for _, id := range pb.Keys {
+		want[attemptKey(resourceRef{KindKey, id})] = true
+	}
+	for _, n := range pb.Secrets {
+		want[attemptKey(resourceRef{KindSecret, n})] = true
+	}
+	out := map[string]int{}
+	retryOf := ""
+	for _, st := range states {
+		if st.ID == pb.ID || st.Seq >= pb.Seq {
+			continue
+		}
+		for _, o := range st.Resources {
+			k := attemptKey(resourceRef{o.Kind, o.ID})
+			if o.Result == ResultFailed && want[k] && o.Attempt+1 > out[k] {
+				out[k] = o.Attempt + 1
+				retryOf = st.ID
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, "", nil
+	}
+	return out, retryOf, nil
+}
+
+func attemptKey(r resourceRef) string { return string(r.Kind) + ":" + r.ID }
+
+// attemptOf returns the attempt batch s is for resource r.
+func (s *BatchState) attemptOf(r resourceRef) int {
+	if a := s.Attempts[attemptKey(r)]; a > 0 {
+		return a
+	}
+	return 1
+}
+
+// switchOff records r in the ledger (keeping an existing original) and
+// switches its rotation off, then reads it back.
+func (e *Engine) switchOff(ctx context.Context, s *BatchState, r resourceRef, current estate.Rotation) error {
+	if _, err := e.claimLedger(ctx, s, r, current); err != nil {
+		return err
+	}
+	if err := e.setRotation(ctx, s.Lane, r, estate.Rotation{}); err != nil {
+		e.log(ctx, s, r, "DisableRotation", "refused", cloud.Code(err), err.Error())
+		return fmt.Errorf("migration: switch off rotation of %s in %s: %w", r, s.Lane, err)
+	}
+	back, err := e.observe(ctx, s.Lane, r)
+	if err != nil {
+		return fmt.Errorf("migration: read back rotation of %s in %s: %w", r, s.Lane, err)
+	}
+	if back.Rotation.Enabled {
+		return fmt.Errorf("migration: rotation of %s in %s still on after switching it off", r, s.Lane)
+	}
+	e.log(ctx, s, r, "DisableRotation", "updated", "", "rotation was "+describe(current)+"; now off (read back)")
+	return nil
+}
+
+// Prepare is Disable: the first step of a batch, under the name the
+// migrate function uses.
+func (e *Engine) Prepare(ctx context.Context, runID, batchID string) (StepResult, error) {
+	return e.Disable(ctx, runID, batchID)
+}

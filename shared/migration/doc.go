@@ -1,0 +1,54 @@
+// Package migration executes a migration plan: it moves each batch of the
+// plan through its state machine, one task per batch and one active task per
+// lane, and keeps the rotation ledger so that no automatic rotation this
+// project switched off stays off.
+//
+// # State machine
+//
+// A batch's state lives at runs/<run>/batches/<account>/<region>/b<seq>.json
+// (BatchState). Phases, in order:
+//
+//	planned → rotation-off → submitting → submitted|scheduled → running
+//	        → completed → rotation-restored → verified
+//
+// and the terminal failed (reason code, attempt). Each record carries
+// planStatus, the planner's view (pending, submitted, running, done,
+// failed), so that discover can re-plan around it.
+//
+// Every step (Disable, Submit, Poll, Restore, Sweep) is level-triggered: it
+// reads the batch state and the world (KMS), performs at most the next step
+// and records it with compare-and-swap. A step that loses the CAS re-reads
+// and decides again. Any step may run twice, concurrently, or after a crash
+// at any point, and converges to one outcome. Nothing is held in memory
+// between calls.
+//
+// # Rotation ledger
+//
+// Before a resource's rotation is switched off, its ledger entry
+// (runs/<run>/rotation/<account>/<region>/<key|secret>/<id>.json) is created
+// if absent with the policy read from KMS at that moment; an existing entry
+// keeps its original policy. After the batch ends, migrated or failed,
+// Restore sets exactly the recorded policy and reads it back. A refusal
+// because a migration task holds the resource (the control plane is frozen
+// while a task runs) leaves the entry off and is retried later; Sweep
+// restores every entry still off whose batch has finished, failed or gone.
+//
+// # Exactly one task per batch
+//
+// Submission records its intent (rotation-off → submitting, CAS) before
+// CreateTask and the task id after it. A batch found in submitting after a
+// crash adopts the lane's task created after the intent, in the batch's
+// instance with the batch's key and secret counts, that no other batch
+// claims; only when there is none does it submit again.
+//
+// # Completion
+//
+// A Completed task is never taken on its word: every resource is observed
+// with DescribeKey/DescribeSecret and counts as migrated only when it shows
+// the batch's instance id. Failures are classified (Classify): retryable
+// ones go into a new batch appended to the lane's plan (attempt+1, up to
+// Config.MaxAttempts), permanent ones are reported.
+//
+// The package imports no SDK: the KMS adapter satisfies KMS directly and
+// Tasks through kmstasks; shared/aliyun/fc satisfies Invoker.
+package migration

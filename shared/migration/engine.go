@@ -1,0 +1,335 @@
+package migration
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/audit"
+	"github.com/kmsmig/kmsmig/shared/cloud"
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+)
+
+// Engine runs the batch state machines of runs kept in Store. Its fields
+// are its dependencies; it holds no state between calls, so any number of
+// engines (function instances) may work on one run at once.
+type Engine struct {
+	Store runstate.Store
+	KMS   KMS
+	Tasks Tasks
+	// Invoker chains the functions (poll → rotate → migrate); nil: no
+	// chaining, the timers do the work.
+	Invoker Invoker
+	// Audit receives one record per transition, provider call, submission,
+	// per-resource result and rotation change; nil: audit.Discard.
+	Audit audit.Logger
+	// Clock defaults to SystemClock.
+	Clock  Clock
+	Config Config
+}
+
+// Config tunes the engine. The zero value means the defaults.
+type Config struct {
+	// MaxAttempts bounds how often a resource is tried (default 3).
+	MaxAttempts int
+	// Window is when tasks may run; zero: always.
+	Window Window
+	// Automatic submits automatic tasks with MigrationTime at the window
+	// start (or now, when the window is open) instead of manual ones.
+	Automatic bool
+	// InitialPerResource is the per-resource task time assumed before any
+	// task of the run has completed (default 10s).
+	InitialPerResource time.Duration
+	// EWMAWeight is the weight of the newest observation in the
+	// per-resource estimate (default 0.3).
+	EWMAWeight float64
+	// SubmitLease is how long a submission in progress is left to the
+	// invocation that started it before another one recovers it (default
+	// 2m). Negative: recover at once (sequential drivers only).
+	SubmitLease time.Duration
+	// AdoptSkew is how much earlier than the recorded intent a task may
+	// claim to have been created and still be adopted (clock skew and the
+	// provider's one-second timestamps; default 1m).
+	AdoptSkew time.Duration
+	// StallAfter flags a task whose status has not changed for this long
+	// (default 30m).
+	StallAfter time.Duration
+	// Functions names the functions to chain; empty names are not invoked.
+	Functions Functions
+}
+
+// Functions are the function names the engine chains to.
+type Functions struct {
+	Migrate string `json:"migrate,omitempty"`
+	Rotate  string `json:"rotate,omitempty"`
+}
+
+// DefaultMaxAttempts is how often a resource is tried by default.
+const DefaultMaxAttempts = 3
+
+func (c Config) withDefaults() Config {
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.InitialPerResource <= 0 {
+		c.InitialPerResource = 10 * time.Second
+	}
+	if c.EWMAWeight <= 0 || c.EWMAWeight > 1 {
+		c.EWMAWeight = 0.3
+	}
+	if c.SubmitLease == 0 {
+		c.SubmitLease = 2 * time.Minute
+	}
+	if c.AdoptSkew <= 0 {
+		c.AdoptSkew = time.Minute
+	}
+	if c.StallAfter <= 0 {
+		c.StallAfter = 30 * time.Minute
+	}
+	return c
+}
+
+// Outcomes of a step, for handler results.
+const (
+	// OutcomeUnchanged: nothing to do; the batch is past this step.
+	OutcomeUnchanged = "unchanged"
+	// OutcomeUpdated: the step was done and recorded.
+	OutcomeUpdated = "updated"
+	// OutcomeWaiting: the batch is not ready for this step (an earlier
+	// batch of the lane holds it, or the task has not finished).
+	OutcomeWaiting = "waiting"
+	// OutcomeDeferred: the world refused for now (instance busy, rotation
+	// change refused during a running task); try again later.
+	OutcomeDeferred = "deferred"
+	// OutcomeOutsideWindow: the window is closed or too short for the
+	// batch's estimated duration.
+	OutcomeOutsideWindow = "outside-window"
+	// OutcomeBusy: another invocation is submitting the batch.
+	OutcomeBusy = "busy"
+)
+
+// StepResult says what one step did to one batch.
+type StepResult struct {
+	BatchID string `json:"batchId"`
+	Step    string `json:"step"`
+	Outcome string `json:"outcome"`
+	Phase   Phase  `json:"phase"`
+	TaskID  string `json:"taskId,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	// Stalled is set when the batch's task has not progressed for
+	// Config.StallAfter: the caller alerts.
+	Stalled bool `json:"stalled,omitempty"`
+	// Pending lists resources whose rotation could not be restored yet.
+	Pending []string `json:"pending,omitempty"`
+}
+
+// Errors of the engine; test with errors.Is.
+var (
+	// ErrUnknownBatch: the plan of the run has no such batch.
+	ErrUnknownBatch = errors.New("migration: unknown batch")
+	// ErrNoState: the batch has not started (no state recorded).
+	ErrNoState = errors.New("migration: batch not started")
+	// ErrDuplicateTask: two tasks were created for one batch. It cannot
+	// happen with a positive SubmitLease; it is reported, never hidden.
+	ErrDuplicateTask = errors.New("migration: second task for one batch")
+)
+
+func (e *Engine) cfg() Config { return e.Config.withDefaults() }
+
+func (e *Engine) now() time.Time {
+	if e.Clock == nil {
+		return time.Now().UTC()
+	}
+	return e.Clock.Now().UTC()
+}
+
+func (e *Engine) audit() audit.Logger {
+	if e.Audit == nil {
+		return audit.Discard
+	}
+	return e.Audit
+}
+
+// log writes one audit record about batch b (and resource r, if any).
+func (e *Engine) log(ctx context.Context, b *BatchState, r resourceRef, action, outcome, reason, msg string) {
+	rec := audit.Record{
+		Time: e.now(), RunID: b.RunID, Account: b.Lane.Account, Region: b.Lane.Region,
+		BatchID: b.ID, TaskID: b.TaskID, Action: action, Outcome: outcome, ReasonCode: reason, Message: msg,
+		ResourceType: "batch", ResourceID: b.ID, RequestID: audit.ScopeFrom(ctx).RequestID,
+	}
+	if r.ID != "" {
+		rec.ResourceType, rec.ResourceID = string(r.Kind), r.ID
+	}
+	switch outcome {
+	case "failed", "refused":
+		rec.Level = audit.LevelWarn
+	case "alert":
+		rec.Level = audit.LevelAlert
+	default:
+		rec.Level = audit.LevelInfo
+	}
+	e.audit().Log(ctx, rec)
+}
+
+// logCall summarises one provider call.
+func (e *Engine) logCall(ctx context.Context, b *BatchState, action string, start time.Time, err error) {
+	outcome, code := "ok", ""
+	if err != nil {
+		outcome, code = "failed", cloud.Code(err)
+		if code == "" {
+			code = errorClass(err)
+		}
+	}
+	rec := audit.Record{
+		Time: e.now(), Level: audit.LevelInfo, RunID: b.RunID, Account: b.Lane.Account, Region: b.Lane.Region,
+		BatchID: b.ID, TaskID: b.TaskID, ResourceType: "task", ResourceID: b.TaskID, Action: action, Outcome: outcome,
+		ReasonCode: code, DurationMS: time.Since(start).Milliseconds(), RequestID: audit.ScopeFrom(ctx).RequestID,
+	}
+	if err != nil {
+		rec.Level, rec.Message = audit.LevelWarn, err.Error()
+	}
+	e.audit().Log(ctx, rec)
+}
+
+func errorClass(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "Cancelled"
+	case errors.Is(err, cloud.ErrThrottled):
+		return "Throttling"
+	case errors.Is(err, cloud.ErrTransient):
+		return "Transient"
+	case errors.Is(err, cloud.ErrNotFound):
+		return "NotFound"
+	case errors.Is(err, cloud.ErrConflict):
+		return "Conflict"
+	}
+	return "Error"
+}
+
+func requestID(ctx context.Context) string { return audit.ScopeFrom(ctx).RequestID }
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// readBatch returns the stored state of a batch. Not started: ErrNoState.
+func (e *Engine) readBatch(ctx context.Context, runID, batchID string) (BatchState, error) {
+	s, _, err := runstate.GetJSON[BatchState](ctx, e.Store, BatchKey(runID, batchID))
+	if errors.Is(err, runstate.ErrNotFound) {
+		return BatchState{}, fmt.Errorf("%w: %s", ErrNoState, batchID)
+	}
+	return s, err
+}
+
+// mutateBatch applies f to the stored state of a batch with CAS and
+// returns the state as stored. f may run several times; it returns
+// changed=false to leave the record as it is. A missing state:
+// ErrNoState.
+func (e *Engine) mutateBatch(ctx context.Context, runID, batchID string, f func(s *BatchState) (bool, error)) (BatchState, bool, error) {
+	var out BatchState
+	var changed bool
+	_, err := runstate.MutateJSON(ctx, e.Store, BatchKey(runID, batchID), func(s *BatchState, exists bool) error {
+		if !exists {
+			return ErrNoState
+		}
+		c, err := f(s)
+		if err != nil {
+			return err
+		}
+		changed = c
+		out = *s
+		return nil
+	})
+	if err != nil {
+		return BatchState{}, false, err
+	}
+	return out, changed, nil
+}
+
+// transition moves a batch from one of the phases from to phase to,
+// applying f to the record as well; lost=true when the batch was in none
+// of from (nothing written).
+func (e *Engine) transition(ctx context.Context, runID, batchID string, from []Phase, to Phase, reason string, f func(s *BatchState)) (BatchState, bool, error) {
+	now := e.now()
+	var prev Phase
+	s, changed, err := e.mutateBatch(ctx, runID, batchID, func(s *BatchState) (bool, error) {
+		prev = s.Phase
+		ok := false
+		for _, p := range from {
+			ok = ok || s.Phase == p
+		}
+		if !ok {
+			return false, nil
+		}
+		if f != nil {
+			f(s)
+		}
+		if s.Phase != to {
+			s.to(to, now, requestID(ctx), reason)
+		} else {
+			s.UpdatedAt = now
+		}
+		return true, nil
+	})
+	if err != nil {
+		return s, false, err
+	}
+	if changed && prev != to {
+		e.log(ctx, &s, resourceRef{}, "Transition", string(to), reason, fmt.Sprintf("%s → %s", prev, to))
+	}
+	return s, changed, nil
+}
+
+// readPlan reads the plan of a run.
+func (e *Engine) readPlan(ctx context.Context, runID string) (plan.Plan, error) {
+	p, _, err := runstate.GetJSON[plan.Plan](ctx, e.Store, PlanKey(runID))
+	if err != nil {
+		return plan.Plan{}, fmt.Errorf("migration: read plan of %s: %w", runID, err)
+	}
+	return p, nil
+}
+
+// observed is what KMS says about one resource now.
+type observed struct {
+	Rotation   estate.Rotation
+	InstanceID string
+	Key        estate.Key
+	Secret     estate.Secret
+}
+
+// observe reads one resource. Not found: cloud.ErrNotFound (wrapped).
+func (e *Engine) observe(ctx context.Context, l estate.Lane, r resourceRef) (observed, error) {
+	if r.Kind == KindKey {
+		k, err := e.KMS.Key(ctx, l, r.ID)
+		if err != nil {
+			return observed{}, err
+		}
+		return observed{Rotation: k.Rotation, InstanceID: k.InstanceID, Key: k}, nil
+	}
+	s, err := e.KMS.Secret(ctx, l, estate.Secret{Name: r.ID})
+	if err != nil {
+		return observed{}, err
+	}
+	return observed{Rotation: s.Rotation, InstanceID: s.InstanceID, Secret: s}, nil
+}
+
+// setRotation sets the policy of one resource.
+func (e *Engine) setRotation(ctx context.Context, l estate.Lane, r resourceRef, rot estate.Rotation) error {
+	if r.Kind == KindKey {
+		return e.KMS.SetKeyRotation(ctx, l, r.ID, rot)
+	}
+	return e.KMS.SetSecretRotation(ctx, l, r.ID, rot)
+}
+
+// isContext reports a cancelled or expired context.
+func isContext(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

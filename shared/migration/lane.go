@@ -1,0 +1,283 @@
+package migration
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+)
+
+// laneStates reads every batch state of a lane, by seq.
+func (e *Engine) laneStates(ctx context.Context, runID string, l estate.Lane) ([]BatchState, error) {
+	keys, err := e.Store.List(ctx, batchPrefix(runID, l))
+	if err != nil {
+		return nil, fmt.Errorf("migration: list batches of %s: %w", l, err)
+	}
+	out := make([]BatchState, 0, len(keys))
+	for _, k := range keys {
+		s, _, err := runstate.GetJSON[BatchState](ctx, e.Store, k)
+		if errors.Is(err, runstate.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("migration: read %s: %w", k, err)
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b BatchState) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
+}
+
+// laneFree reports whether every lower-seq batch of s's lane (in the plan)
+// has finished, so that s may hold the lane; why names the one it waits
+// for.
+func (e *Engine) laneFree(ctx context.Context, s *BatchState) (ok bool, why string, err error) {
+	p, err := e.readPlan(ctx, s.RunID)
+	if err != nil {
+		return false, "", err
+	}
+	for _, lp := range p.Lanes {
+		if lp.Lane != s.Lane {
+			continue
+		}
+		for _, b := range lp.Batches {
+			if b.Seq >= s.Seq {
+				continue
+			}
+			st, err := e.readBatch(ctx, s.RunID, b.ID)
+			if errors.Is(err, ErrNoState) {
+				return false, "waits for " + b.ID + " (not started)", nil
+			}
+			if err != nil {
+				return false, "", err
+			}
+			if !st.Finished() {
+				return false, fmt.Sprintf("waits for %s (%s)", b.ID, st.Phase), nil
+			}
+		}
+	}
+	return true, "", nil
+}
+
+// Lanes returns the lanes of a run's plan that have batches, in plan order.
+// No plan: an error matching runstate.ErrNotFound.
+func (e *Engine) Lanes(ctx context.Context, runID string) ([]estate.Lane, error) {
+	p, err := e.readPlan(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	var out []estate.Lane
+	for _, lp := range p.Lanes {
+		if len(lp.Batches) > 0 {
+			out = append(out, lp.Lane)
+		}
+	}
+	return out, nil
+}
+
+// NextBatch is the batch that holds a lane: the lowest-seq batch that has
+// not finished.
+type NextBatch struct {
+	Batch plan.Batch
+	// State is nil when the batch has not started.
+	State *BatchState
+	// Done is set when every batch of the lane has finished; Batch and
+	// State are then zero.
+	Done bool
+}
+
+// Next returns the batch that holds lane l of a run: one active task per
+// lane, and a batch starts only when every lower-seq batch of its lane has
+// finished (verified, or failed with rotation restored). Lanes are
+// independent. A lane the plan does not know is Done.
+func (e *Engine) Next(ctx context.Context, runID string, l estate.Lane) (NextBatch, error) {
+	p, err := e.readPlan(ctx, runID)
+	if err != nil {
+		return NextBatch{}, err
+	}
+	for _, lp := range p.Lanes {
+		if lp.Lane != l {
+			continue
+		}
+		bs := slices.Clone(lp.Batches)
+		slices.SortFunc(bs, func(a, b plan.Batch) int { return cmp.Compare(a.Seq, b.Seq) })
+		for _, b := range bs {
+			s, err := e.readBatch(ctx, runID, b.ID)
+			if errors.Is(err, ErrNoState) {
+				return NextBatch{Batch: b}, nil
+			}
+			if err != nil {
+				return NextBatch{}, err
+			}
+			if !s.Finished() {
+				return NextBatch{Batch: b, State: &s}, nil
+			}
+		}
+	}
+	return NextBatch{Done: true}, nil
+}
+
+// MigrateLane does the migrate function's work on one lane: it prepares
+// the lane's next batch (Disable) and submits it (Submit). It does nothing
+// while the lane's batch is in flight or ending.
+func (e *Engine) MigrateLane(ctx context.Context, runID string, l estate.Lane) (StepResult, error) {
+	n, err := e.Next(ctx, runID, l)
+	if err != nil || n.Done {
+		return StepResult{Step: "migrate", Outcome: OutcomeUnchanged}, err
+	}
+	if n.State == nil || n.State.Phase == PhasePlanned {
+		res, err := e.Disable(ctx, runID, n.Batch.ID)
+		if err != nil || res.Phase != PhaseRotationOff {
+			return res, err
+		}
+	} else if n.State.Phase != PhaseRotationOff && n.State.Phase != PhaseSubmitting {
+		return StepResult{BatchID: n.Batch.ID, Step: "migrate", Outcome: OutcomeWaiting, Phase: n.State.Phase}, nil
+	}
+	return e.Submit(ctx, runID, n.Batch.ID)
+}
+
+// Migrate runs MigrateLane on every lane of the run. A failing lane does
+// not stop the others; their errors are joined.
+func (e *Engine) Migrate(ctx context.Context, runID string) ([]StepResult, error) {
+	return e.eachLane(ctx, runID, e.MigrateLane)
+}
+
+// PollLane polls the task of the lane's batch in flight, and recovers a
+// batch left in submitting.
+func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (StepResult, error) {
+	n, err := e.Next(ctx, runID, l)
+	if err != nil || n.Done || n.State == nil {
+		return StepResult{Step: "poll", Outcome: OutcomeUnchanged}, err
+	}
+	switch n.State.Phase {
+	case PhaseSubmitting:
+		return e.Submit(ctx, runID, n.Batch.ID)
+	case PhaseSubmitted, PhaseScheduled, PhaseRunning:
+		return e.Poll(ctx, runID, n.Batch.ID)
+	}
+	return StepResult{BatchID: n.Batch.ID, Step: "poll", Outcome: OutcomeUnchanged, Phase: n.State.Phase}, nil
+}
+
+// PollRun runs PollLane on every lane of the run.
+func (e *Engine) PollRun(ctx context.Context, runID string) ([]StepResult, error) {
+	return e.eachLane(ctx, runID, e.PollLane)
+}
+
+// RotateRun does the rotate function's work: Restore on every batch whose
+// task has ended and that has not finished, then Sweep.
+func (e *Engine) RotateRun(ctx context.Context, runID string) ([]StepResult, SweepResult, error) {
+	keys, err := e.Store.List(ctx, batchPrefix(runID, estate.Lane{}))
+	if err != nil {
+		return nil, SweepResult{}, fmt.Errorf("migration: list batches of %s: %w", runID, err)
+	}
+	var out []StepResult
+	var errs []error
+	for _, k := range keys {
+		s, _, err := runstate.GetJSON[BatchState](ctx, e.Store, k)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !s.Phase.Ended() || s.Finished() {
+			continue
+		}
+		res, err := e.Restore(ctx, runID, s.ID)
+		out = append(out, res)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	sw, err := e.Sweep(ctx, runID)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return out, sw, errors.Join(errs...)
+}
+
+func (e *Engine) eachLane(ctx context.Context, runID string, f func(context.Context, string, estate.Lane) (StepResult, error)) ([]StepResult, error) {
+	lanes, err := e.Lanes(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	var out []StepResult
+	var errs []error
+	for _, l := range lanes {
+		res, err := f(ctx, runID, l)
+		if res.Outcome != "" {
+			out = append(out, res)
+		}
+		if err != nil {
+			if isContext(err) {
+				return out, err
+			}
+			errs = append(errs, fmt.Errorf("lane %s: %w", l, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// Progress summarises a run for a driver loop.
+type Progress struct {
+	Batches  int `json:"batches"`
+	Finished int `json:"finished"`
+	// Active names the batch holding each unfinished lane, with its phase.
+	Active []string `json:"active,omitempty"`
+}
+
+// Done reports whether every batch of the plan has finished.
+func (p Progress) Done() bool { return p.Finished == p.Batches }
+
+// Status reads how far a run is.
+func (e *Engine) Status(ctx context.Context, runID string) (Progress, error) {
+	p, err := e.readPlan(ctx, runID)
+	if err != nil {
+		return Progress{}, err
+	}
+	var out Progress
+	for _, lp := range p.Lanes {
+		for _, b := range lp.Batches {
+			out.Batches++
+			s, err := e.readBatch(ctx, runID, b.ID)
+			switch {
+			case errors.Is(err, ErrNoState):
+			case err != nil:
+				return out, err
+			case s.Finished():
+				out.Finished++
+				continue
+			}
+			phase := PhasePlanned
+			if err == nil {
+				phase = s.Phase
+			}
+			out.Active = append(out.Active, b.ID+" "+string(phase))
+		}
+	}
+	return out, nil
+}
+
+// Step runs one round of every function's work on the run (migrate, poll,
+// rotate) and returns the progress after it: a driver for the command line
+// and tests; the functions run the parts on their own timers.
+func (e *Engine) Step(ctx context.Context, runID string) (Progress, error) {
+	var errs []error
+	if _, err := e.Migrate(ctx, runID); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := e.PollRun(ctx, runID); err != nil {
+		errs = append(errs, err)
+	}
+	if _, _, err := e.RotateRun(ctx, runID); err != nil {
+		errs = append(errs, err)
+	}
+	p, err := e.Status(ctx, runID)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return p, errors.Join(errs...)
+}

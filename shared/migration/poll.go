@@ -1,0 +1,212 @@
+package migration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/cloud"
+)
+
+// Poll reads the batch's task and records what it sees: Pending, Scheduled
+// and Running are recorded (submitted, scheduled, running); a status
+// unchanged for Config.StallAfter sets Stalled (the result says so, the
+// caller alerts). Completed is not taken on the task's word: every resource
+// is observed and counts as migrated only when it shows the batch's
+// instance id; the rest fail with the task's reason (or
+// NotObservedInInstance), classified by Classify. The batch moves to
+// completed, the task's duration feeds the estimate, the retryable failures
+// are appended to the lane's plan as a new batch, and rotate is chained.
+//
+// Other phases: OutcomeUnchanged. No state: ErrNoState. Cancellation:
+// ctx.Err().
+func (e *Engine) Poll(ctx context.Context, runID, batchID string) (StepResult, error) {
+	res := StepResult{BatchID: batchID, Step: "poll"}
+	s, err := e.readBatch(ctx, runID, batchID)
+	if err != nil {
+		return res, err
+	}
+	res.Phase, res.TaskID, res.Stalled = s.Phase, s.TaskID, s.Stalled
+	if s.Phase == PhaseCompleted && !s.RetriesPlanned {
+		return res, e.planRetries(ctx, s)
+	}
+	if s.Phase != PhaseSubmitted && s.Phase != PhaseScheduled && s.Phase != PhaseRunning {
+		res.Outcome = OutcomeUnchanged
+		return res, nil
+	}
+	start := time.Now()
+	t, err := e.Tasks.DescribeTask(ctx, s.Lane, s.TaskID)
+	e.logCall(ctx, &s, "DescribeTask", start, err)
+	switch {
+	case errors.Is(err, cloud.ErrNotFound):
+		t = Task{ID: s.TaskID, Status: TaskCompleted}
+		return e.complete(ctx, s, t, ReasonTaskNotFound)
+	case err != nil:
+		return res, fmt.Errorf("migration: poll %s: %w", batchID, err)
+	case t.Status == TaskCompleted:
+		return e.complete(ctx, s, t, "")
+	}
+	return e.progress(ctx, s, t)
+}
+
+// progress records a task that has not completed.
+func (e *Engine) progress(ctx context.Context, s BatchState, t Task) (StepResult, error) {
+	res := StepResult{BatchID: s.ID, Step: "poll", TaskID: s.TaskID}
+	to := PhaseSubmitted
+	switch t.Status {
+	case TaskRunning:
+		to = PhaseRunning
+	case TaskScheduled:
+		to = PhaseScheduled
+	}
+	now := e.now()
+	stallAfter := e.cfg().StallAfter
+	var alert bool
+	st, changed, err := e.mutateBatch(ctx, s.RunID, s.ID, func(st *BatchState) (bool, error) {
+		if st.Phase != PhaseSubmitted && st.Phase != PhaseScheduled && st.Phase != PhaseRunning {
+			return false, nil
+		}
+		alert = false
+		if st.TaskStatus != t.Status {
+			st.TaskStatus, st.TaskStatusSince, st.Stalled = t.Status, now, false
+			st.TaskCreated, st.TaskStarted = t.CreateTime, t.StartTime
+			if st.Phase != to {
+				st.to(to, now, requestID(ctx), "task "+t.Status)
+			}
+			return true, nil
+		}
+		since := st.TaskStatusSince
+		if st.Intent != nil && st.Intent.Automatic && since.Before(st.Intent.MigrationTime) {
+			since = st.Intent.MigrationTime
+		}
+		if !st.Stalled && now.Sub(since) > stallAfter {
+			st.Stalled, alert = true, true
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Phase, res.Stalled = st.Phase, st.Stalled
+	res.Outcome = OutcomeWaiting
+	if changed && !alert {
+		e.log(ctx, &st, resourceRef{}, "Transition", string(st.Phase), "", "task "+t.Status)
+		res.Outcome = OutcomeUpdated
+	}
+	if alert {
+		e.log(ctx, &st, resourceRef{}, "TaskStalled", "alert", "TaskStalled",
+			fmt.Sprintf("task %s has been %s since %s", st.TaskID, st.TaskStatus, st.TaskStatusSince.Format(time.RFC3339)))
+		res.Reason = "task stalled"
+	}
+	return res, nil
+}
+
+// complete observes every resource of an ended task and records the
+// outcomes (→ completed).
+func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode string) (StepResult, error) {
+	res := StepResult{BatchID: s.ID, Step: "poll", TaskID: s.TaskID}
+	results := map[resourceRef]TaskResult{}
+	for _, r := range t.Results {
+		results[resourceRef{r.Kind, r.ID}] = r
+	}
+	var outcomes []ResourceOutcome
+	for _, r := range s.resources() {
+		o := ResourceOutcome{Kind: r.Kind, ID: r.ID, Attempt: s.attemptOf(r)}
+		seen, err := e.observe(ctx, s.Lane, r)
+		tr, reported := results[r]
+		switch {
+		case errors.Is(err, cloud.ErrNotFound):
+			o.Result, o.ReasonCode, o.Message = ResultFailed, ReasonResourceGone, "the resource no longer exists"
+		case err != nil:
+			return res, fmt.Errorf("migration: observe %s of %s: %w", r, s.ID, err)
+		case seen.InstanceID == s.InstanceID:
+			o.Result, o.InstanceID = ResultMigrated, seen.InstanceID
+		case seen.InstanceID != "":
+			o.Result, o.InstanceID, o.ReasonCode = ResultFailed, seen.InstanceID, ReasonMigratedElsewhere
+			o.Message = "the resource lives in instance " + seen.InstanceID
+		default:
+			o.Result = ResultFailed
+			switch {
+			case missingCode != "":
+				o.ReasonCode, o.Message = missingCode, "the task is unknown to the provider"
+			case reported && tr.Status != "Succeeded" && tr.ReasonCode != "":
+				o.ReasonCode, o.Message = tr.ReasonCode, tr.Message
+			case reported:
+				o.ReasonCode, o.Message = ReasonNotObserved, "the task reported "+tr.Status+" but the resource is not in "+s.InstanceID
+			default:
+				o.ReasonCode, o.Message = ReasonNotObserved, "the task did not report the resource"
+			}
+		}
+		if o.Result == ResultFailed {
+			o.Retryable = Classify(o.ReasonCode).Retryable
+		}
+		outcomes = append(outcomes, o)
+	}
+	st, won, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseSubmitted, PhaseScheduled, PhaseRunning}, PhaseCompleted, missingCode, func(st *BatchState) {
+		st.TaskStatus, st.TaskStatusSince, st.Stalled = TaskCompleted, e.now(), false
+		if !t.CreateTime.IsZero() {
+			st.TaskCreated, st.TaskStarted, st.TaskEnded = t.CreateTime, t.StartTime, t.EndTime
+		}
+		for _, o := range outcomes {
+			if p := st.outcome(resourceRef{o.Kind, o.ID}); p != nil {
+				*p = o
+			} else {
+				st.Resources = append(st.Resources, o)
+			}
+		}
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Phase = st.Phase
+	if !won {
+		res.Outcome = OutcomeUnchanged
+		return res, nil
+	}
+	for _, o := range outcomes {
+		msg := o.Message
+		if o.Result == ResultMigrated {
+			msg = "observed in " + o.InstanceID
+		}
+		e.log(ctx, &st, resourceRef{o.Kind, o.ID}, "ResourceResult", o.Result, o.ReasonCode, msg)
+	}
+	if !st.TaskStarted.IsZero() && !st.TaskEnded.IsZero() {
+		if err := e.observeDuration(ctx, st.RunID, st.ID, len(outcomes), st.TaskEnded.Sub(st.TaskStarted)); err != nil {
+			return res, err
+		}
+	}
+	res.Outcome = OutcomeUpdated
+	if err := e.planRetries(ctx, st); err != nil {
+		return res, err
+	}
+	e.chain(ctx, e.cfg().Functions.Rotate, st.RunID, st.ID, "", "restore")
+	return res, nil
+}
+
+// ChainEvent is the payload the engine sends to the function it chains:
+// the run, and the batch (rotate) or lane (migrate) to work on.
+type ChainEvent struct {
+	RunID   string `json:"runId"`
+	BatchID string `json:"batchId,omitempty"`
+	Lane    string `json:"lane,omitempty"`
+}
+
+// chain asks function to continue, idempotently per run, batch and phase.
+// A failure is logged, not returned: the timers are the safety net.
+func (e *Engine) chain(ctx context.Context, function, runID, batchID, lane, phase string) {
+	if e.Invoker == nil || function == "" {
+		return
+	}
+	payload, _ := json.Marshal(ChainEvent{RunID: runID, BatchID: batchID, Lane: lane})
+	id := ChainTaskID(runID, batchID+lane, phase)
+	err := e.Invoker.InvokeAsync(ctx, function, payload, id)
+	outcome := "invoked"
+	if err != nil {
+		outcome = "failed"
+	}
+	rec := BatchState{ID: batchID, RunID: runID}
+	e.log(ctx, &rec, resourceRef{}, "Invoke "+function, outcome, cloud.Code(err), id)
+}

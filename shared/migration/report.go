@@ -1,0 +1,298 @@
+package migration
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+)
+
+// Report is the run report: what happened to every batch, resource and
+// rotation policy of a run, built from the run state alone.
+type Report struct {
+	RunID       string    `json:"runId"`
+	GeneratedAt time.Time `json:"generatedAt"`
+	// Started and Ended are the first and last recorded transitions.
+	Started time.Time `json:"started,omitzero"`
+	Ended   time.Time `json:"ended,omitzero"`
+	Done    bool      `json:"done"`
+
+	Timeline []TimelineEvent `json:"timeline"`
+	Lanes    []LaneFigures   `json:"lanes"`
+	// Failures lists every failed resource, retried ones included (with the
+	// batch they went to), each with its reason and what to do.
+	Failures []Failure `json:"failures,omitempty"`
+	// Problems are verification findings, per batch.
+	Problems []string   `json:"problems,omitempty"`
+	Stalled  []string   `json:"stalled,omitempty"`
+	Ledger   LedgerView `json:"ledger"`
+	Window   WindowUse  `json:"window"`
+}
+
+// TimelineEvent is one batch transition.
+type TimelineEvent struct {
+	At        time.Time `json:"at"`
+	BatchID   string    `json:"batchId"`
+	From      Phase     `json:"from,omitempty"`
+	To        Phase     `json:"to"`
+	RequestID string    `json:"requestId,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// LaneFigures are one lane's numbers.
+type LaneFigures struct {
+	Lane     estate.Lane `json:"lane"`
+	Batches  int         `json:"batches"`
+	Finished int         `json:"finished"`
+	Migrated int         `json:"migrated"`
+	// Failed counts resources that failed for good (not retried).
+	Failed int `json:"failed"`
+	// Retried counts failures that went into a later batch.
+	Retried int `json:"retried"`
+	// Tasks and TaskSeconds are the lane's tasks and their durations
+	// (provider start to end); TotalTaskSeconds is their sum.
+	Tasks            int       `json:"tasks"`
+	TaskSeconds      []float64 `json:"taskSeconds,omitempty"`
+	TotalTaskSeconds float64   `json:"totalTaskSeconds"`
+}
+
+// Failure is one failed resource of one batch.
+type Failure struct {
+	Lane        estate.Lane  `json:"lane"`
+	BatchID     string       `json:"batchId"`
+	TaskID      string       `json:"taskId,omitempty"`
+	Kind        ResourceKind `json:"kind"`
+	ID          string       `json:"id"`
+	ReasonCode  string       `json:"reasonCode"`
+	Message     string       `json:"message,omitempty"`
+	Attempt     int          `json:"attempt"`
+	RetryBatch  string       `json:"retryBatch,omitempty"`
+	Remediation string       `json:"remediation"`
+}
+
+// LedgerView is the rotation ledger's status.
+type LedgerView struct {
+	Entries  int           `json:"entries"`
+	Off      int           `json:"off"`
+	Restored int           `json:"restored"`
+	Verified int           `json:"verified"`
+	Items    []LedgerEntry `json:"items,omitempty"`
+}
+
+// WindowUse relates the migration's critical path to the time it took:
+// the busiest lane's summed task durations (a lower bound on any schedule,
+// since a lane runs one task at a time) divided by the run's duration
+// (first to last transition). Near 1, the run was as short as the lanes
+// allow; low, time went to waiting, deferrals and overhead.
+type WindowUse struct {
+	BusiestLane         string  `json:"busiestLane,omitempty"`
+	CriticalPathSeconds float64 `json:"criticalPathSeconds"`
+	RunSeconds          float64 `json:"runSeconds"`
+	Utilisation         float64 `json:"utilisation"`
+}
+
+// BuildReport reads a run's plan, batch states and ledger and builds its
+// report. No plan: an error matching runstate.ErrNotFound.
+func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) {
+	r := Report{RunID: runID, GeneratedAt: e.now()}
+	p, err := e.readPlan(ctx, runID)
+	if err != nil {
+		return r, err
+	}
+	r.Done = true
+	for _, lp := range p.Lanes {
+		if len(lp.Batches) == 0 {
+			continue
+		}
+		lf := LaneFigures{Lane: lp.Lane}
+		bs := slices.Clone(lp.Batches)
+		slices.SortFunc(bs, func(a, b plan.Batch) int { return cmp.Compare(a.Seq, b.Seq) })
+		for _, b := range bs {
+			lf.Batches++
+			s, err := e.readBatch(ctx, runID, b.ID)
+			if errors.Is(err, ErrNoState) {
+				r.Done = false
+				continue
+			}
+			if err != nil {
+				return r, err
+			}
+			r.addBatch(&lf, &s)
+		}
+		r.Lanes = append(r.Lanes, lf)
+		if lf.TotalTaskSeconds > r.Window.CriticalPathSeconds || r.Window.BusiestLane == "" {
+			r.Window.CriticalPathSeconds, r.Window.BusiestLane = lf.TotalTaskSeconds, lf.Lane.String()
+		}
+	}
+	slices.SortStableFunc(r.Timeline, func(a, b TimelineEvent) int { return a.At.Compare(b.At) })
+	if n := len(r.Timeline); n > 0 {
+		r.Started, r.Ended = r.Timeline[0].At, r.Timeline[n-1].At
+	}
+	r.Window.RunSeconds = r.Ended.Sub(r.Started).Seconds()
+	if r.Window.RunSeconds > 0 {
+		r.Window.Utilisation = r.Window.CriticalPathSeconds / r.Window.RunSeconds
+	}
+
+	keys, err := e.Store.List(ctx, ledgerPrefix(runID))
+	if err != nil {
+		return r, err
+	}
+	for _, k := range keys {
+		le, _, err := runstate.GetJSON[LedgerEntry](ctx, e.Store, k)
+		if err != nil {
+			return r, err
+		}
+		r.Ledger.Entries++
+		switch le.Status {
+		case LedgerOff:
+			r.Ledger.Off++
+		case LedgerRestored:
+			r.Ledger.Restored++
+		case LedgerVerified:
+			r.Ledger.Verified++
+		}
+		r.Ledger.Items = append(r.Ledger.Items, le)
+	}
+	return r, nil
+}
+
+func (r *Report) addBatch(lf *LaneFigures, s *BatchState) {
+	if s.Finished() {
+		lf.Finished++
+	} else {
+		r.Done = false
+	}
+	for _, t := range s.History {
+		r.Timeline = append(r.Timeline, TimelineEvent{At: t.At, BatchID: s.ID, From: t.From, To: t.To, RequestID: t.RequestID, Reason: t.Reason})
+	}
+	if s.TaskID != "" {
+		lf.Tasks++
+		if !s.TaskEnded.IsZero() {
+			from := s.TaskStarted
+			if from.IsZero() {
+				from = s.TaskCreated
+			}
+			d := s.TaskEnded.Sub(from).Seconds()
+			lf.TaskSeconds = append(lf.TaskSeconds, d)
+			lf.TotalTaskSeconds += d
+		}
+	}
+	if s.Stalled {
+		r.Stalled = append(r.Stalled, fmt.Sprintf("%s: task %s %s since %s", s.ID, s.TaskID, s.TaskStatus, s.TaskStatusSince.Format(time.RFC3339)))
+	}
+	for _, p := range s.Problems {
+		r.Problems = append(r.Problems, s.ID+": "+p)
+	}
+	for _, o := range s.Resources {
+		switch {
+		case o.Result == ResultMigrated:
+			lf.Migrated++
+		case o.RetryBatch != "":
+			lf.Retried++
+		default:
+			lf.Failed++
+		}
+		if o.Result == ResultFailed {
+			r.Failures = append(r.Failures, Failure{Lane: s.Lane, BatchID: s.ID, TaskID: s.TaskID, Kind: o.Kind, ID: o.ID,
+				ReasonCode: o.ReasonCode, Message: o.Message, Attempt: o.Attempt, RetryBatch: o.RetryBatch,
+				Remediation: Classify(o.ReasonCode).Remediation})
+		}
+	}
+}
+
+// JSON renders the report as indented JSON.
+func (r *Report) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Markdown renders the report for people.
+func (r *Report) Markdown() []byte {
+	var b strings.Builder
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	}
+	cell := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
+	state := "in progress"
+	if r.Done {
+		state = "done"
+	}
+	fmt.Fprintf(&b, "# Migration run %s\n\n", r.RunID)
+	fmt.Fprintf(&b, "Status: **%s**. From %s to %s. Generated %s.\n\n", state, ts(r.Started), ts(r.Ended), ts(r.GeneratedAt))
+	fmt.Fprintf(&b, "Window utilisation: **%.0f%%** (critical path %.0fs on %s, run %.0fs).\n\n",
+		100*r.Window.Utilisation, r.Window.CriticalPathSeconds, cmp.Or(r.Window.BusiestLane, "-"), r.Window.RunSeconds)
+
+	b.WriteString("## Lanes\n\n| Lane | Batches | Finished | Migrated | Failed | Retried | Tasks | Task time (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, l := range r.Lanes {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %.0f |\n", l.Lane, l.Batches, l.Finished, l.Migrated, l.Failed, l.Retried, l.Tasks, l.TotalTaskSeconds)
+	}
+	b.WriteString("\n## Failures\n\n")
+	if len(r.Failures) == 0 {
+		b.WriteString("None.\n")
+	} else {
+		b.WriteString("| Batch | Resource | Reason | Attempt | Retried in | Remediation |\n|---|---|---|---:|---|---|\n")
+		for _, f := range r.Failures {
+			fmt.Fprintf(&b, "| %s | %s %s | %s | %d | %s | %s |\n", f.BatchID, f.Kind, cell(f.ID), f.ReasonCode, f.Attempt, cmp.Or(f.RetryBatch, "-"), cell(f.Remediation))
+		}
+	}
+	if len(r.Problems)+len(r.Stalled) > 0 {
+		b.WriteString("\n## Findings\n\n")
+		for _, p := range r.Stalled {
+			fmt.Fprintf(&b, "- stalled: %s\n", cell(p))
+		}
+		for _, p := range r.Problems {
+			fmt.Fprintf(&b, "- verification: %s\n", cell(p))
+		}
+	}
+	fmt.Fprintf(&b, "\n## Rotation ledger\n\n%d entries: %d off, %d restored, %d verified.\n\n", r.Ledger.Entries, r.Ledger.Off, r.Ledger.Restored, r.Ledger.Verified)
+	if len(r.Ledger.Items) > 0 {
+		b.WriteString("| Lane | Resource | Original | Status | Batch | Last error |\n|---|---|---|---|---|---|\n")
+		for _, le := range r.Ledger.Items {
+			fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s |\n", le.Lane, le.Kind, cell(le.ID), describe(le.Original), le.Status, le.BatchID, cell(cmp.Or(le.LastError, "-")))
+		}
+	}
+	b.WriteString("\n## Timeline\n\n| Time | Batch | Transition | Request | Reason |\n|---|---|---|---|---|\n")
+	for _, t := range r.Timeline {
+		from := string(t.From)
+		if from == "" {
+			from = "·"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s → %s | %s | %s |\n", ts(t.At), t.BatchID, from, t.To, cmp.Or(t.RequestID, "-"), cell(cmp.Or(t.Reason, "-")))
+	}
+	return []byte(b.String())
+}
+
+// WriteReport builds the run report and stores it as JSON and Markdown at
+// ReportKeys (overwriting the previous one). Errors: BuildReport's and the
+// store's.
+func (e *Engine) WriteReport(ctx context.Context, runID string) (Report, error) {
+	r, err := e.BuildReport(ctx, runID)
+	if err != nil {
+		return r, err
+	}
+	j, err := r.JSON()
+	if err != nil {
+		return r, err
+	}
+	jk, mk := ReportKeys(runID)
+	for key, data := range map[string][]byte{jk: j, mk: r.Markdown()} {
+		if _, err := runstate.Mutate(ctx, e.Store, key, func([]byte, bool) ([]byte, error) { return data, nil }); err != nil {
+			return r, fmt.Errorf("migration: write %s: %w", key, err)
+		}
+	}
+	return r, nil
+}

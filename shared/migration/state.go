@@ -1,0 +1,289 @@
+package migration
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/verdict"
+)
+
+// ResourceKind is "key" or "secret", as in verdicts.
+type ResourceKind = verdict.ResourceKind
+
+// Resource kinds.
+const (
+	KindKey    = verdict.ResourceKey
+	KindSecret = verdict.ResourceSecret
+)
+
+// Phase is where a batch is in its state machine.
+type Phase string
+
+// The phases, in order; failed is terminal like verified.
+const (
+	PhasePlanned          Phase = "planned"
+	PhaseRotationOff      Phase = "rotation-off"
+	PhaseSubmitting       Phase = "submitting"
+	PhaseSubmitted        Phase = "submitted"
+	PhaseScheduled        Phase = "scheduled"
+	PhaseRunning          Phase = "running"
+	PhaseCompleted        Phase = "completed"
+	PhaseRotationRestored Phase = "rotation-restored"
+	PhaseVerified         Phase = "verified"
+	PhaseFailed           Phase = "failed"
+)
+
+// PlanStatus maps a phase onto the planner's view: pending until
+// submitting, then submitted, running, done or failed.
+func (p Phase) PlanStatus() plan.Status {
+	switch p {
+	case PhasePlanned, PhaseRotationOff, "":
+		return plan.StatusPending
+	case PhaseSubmitting, PhaseSubmitted, PhaseScheduled:
+		return plan.StatusSubmitted
+	case PhaseRunning:
+		return plan.StatusRunning
+	case PhaseFailed:
+		return plan.StatusFailed
+	default:
+		return plan.StatusDone
+	}
+}
+
+// InFlight reports whether a task may be running for the batch (or being
+// created).
+func (p Phase) InFlight() bool {
+	return p == PhaseSubmitting || p == PhaseSubmitted || p == PhaseScheduled || p == PhaseRunning
+}
+
+// Ended reports whether the batch's task is over (completed, failed, or
+// beyond): rotation may then be restored.
+func (p Phase) Ended() bool {
+	return p == PhaseCompleted || p == PhaseRotationRestored || p == PhaseVerified || p == PhaseFailed
+}
+
+// Transition is one phase change of a batch, for the timeline.
+type Transition struct {
+	From      Phase     `json:"from,omitempty"`
+	To        Phase     `json:"to"`
+	At        time.Time `json:"at"`
+	RequestID string    `json:"requestId,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// Intent is a submission in progress: recorded before CreateTask so that a
+// crash leaves a trace to recover from.
+type Intent struct {
+	// ID tells competing submitters apart.
+	ID string    `json:"id"`
+	At time.Time `json:"at"`
+	// Since is the time of the batch's first intent: a task created after
+	// it (less Config.AdoptSkew) may be the batch's.
+	Since         time.Time `json:"since"`
+	Automatic     bool      `json:"automatic,omitempty"`
+	MigrationTime time.Time `json:"migrationTime,omitzero"`
+	// Refused is set when the provider refused the CreateTask of this
+	// intent on its merits: no task was created, so recovery need not wait
+	// for the lease.
+	Refused bool   `json:"refused,omitempty"`
+	Code    string `json:"code,omitempty"`
+}
+
+// Outcome of one resource after its batch's task.
+const (
+	ResultMigrated = "migrated"
+	ResultFailed   = "failed"
+)
+
+// ResourceOutcome is what happened to one resource of a batch, as observed.
+type ResourceOutcome struct {
+	Kind ResourceKind `json:"kind"`
+	ID   string       `json:"id"`
+	// Result is migrated (the resource shows the batch's instance id) or
+	// failed.
+	Result string `json:"result"`
+	// ReasonCode is the provider's (or the engine's) reason for a failure.
+	ReasonCode string `json:"reasonCode,omitempty"`
+	Message    string `json:"message,omitempty"`
+	// Retryable is the classification of ReasonCode (see Classify).
+	Retryable bool `json:"retryable,omitempty"`
+	Attempt   int  `json:"attempt"`
+	// InstanceID is the instance the resource was observed in.
+	InstanceID string `json:"instanceId,omitempty"`
+	// RetryBatch is the batch the resource was re-planned into, if any.
+	RetryBatch string `json:"retryBatch,omitempty"`
+}
+
+// BatchState is the stored state machine of one batch. Its resources are
+// copied from the plan when the batch starts, so that the record is
+// self-contained.
+type BatchState struct {
+	ID         string      `json:"id"`
+	RunID      string      `json:"runId"`
+	Lane       estate.Lane `json:"lane"`
+	Seq        int         `json:"seq"`
+	InstanceID string      `json:"instanceId"`
+	Keys       []string    `json:"keys,omitempty"`
+	Secrets    []string    `json:"secrets,omitempty"`
+
+	Phase      Phase       `json:"phase"`
+	PlanStatus plan.Status `json:"planStatus"`
+	// Attempt is 1 for a planned batch and one more than its source for a
+	// retry batch (RetryOf).
+	Attempt int    `json:"attempt"`
+	RetryOf string `json:"retryOf,omitempty"`
+	// Attempts holds, for resources retried from an earlier batch, the
+	// attempt this batch is for them ("key:<id>" or "secret:<name>");
+	// absent means 1.
+	Attempts map[string]int `json:"attempts,omitempty"`
+
+	Intent *Intent `json:"intent,omitempty"`
+	// Deferred says why the last submission was put off (instance busy,
+	// outside the window).
+	Deferred string `json:"deferred,omitempty"`
+
+	TaskID          string    `json:"taskId,omitempty"`
+	TaskStatus      string    `json:"taskStatus,omitempty"`
+	TaskStatusSince time.Time `json:"taskStatusSince,omitzero"`
+	TaskCreated     time.Time `json:"taskCreated,omitzero"`
+	TaskStarted     time.Time `json:"taskStarted,omitzero"`
+	TaskEnded       time.Time `json:"taskEnded,omitzero"`
+	// Stalled is set when the task's status has not changed for
+	// Config.StallAfter; the poller alerts.
+	Stalled bool `json:"stalled,omitempty"`
+
+	Resources []ResourceOutcome `json:"resources,omitempty"`
+	// RetriesPlanned is set once the retryable failures have been appended
+	// to the plan (or there were none).
+	RetriesPlanned bool `json:"retriesPlanned,omitempty"`
+
+	// Reason and Message explain a failed batch.
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	// RotationRestored is set once every ledger entry of the batch is back
+	// to its recorded policy (for failed batches, whose phase stays failed).
+	RotationRestored bool `json:"rotationRestored,omitempty"`
+	// Verified is set once verification ran; Problems are what it found
+	// different from the inventory and the ledger.
+	Verified bool     `json:"verified,omitempty"`
+	Problems []string `json:"problems,omitempty"`
+
+	History   []Transition `json:"history,omitempty"`
+	UpdatedAt time.Time    `json:"updatedAt"`
+}
+
+// Finished reports whether the batch no longer holds its lane: verified, or
+// failed with its rotation restored and verified.
+func (s *BatchState) Finished() bool {
+	return s.Phase == PhaseVerified || (s.Phase == PhaseFailed && s.RotationRestored && s.Verified)
+}
+
+// to moves the batch to phase p and records the transition.
+func (s *BatchState) to(p Phase, at time.Time, requestID, reason string) {
+	s.History = append(s.History, Transition{From: s.Phase, To: p, At: at, RequestID: requestID, Reason: reason})
+	s.Phase = p
+	s.PlanStatus = p.PlanStatus()
+	s.UpdatedAt = at
+}
+
+// resources lists the batch's resources, keys first.
+func (s *BatchState) resources() []resourceRef {
+	out := make([]resourceRef, 0, len(s.Keys)+len(s.Secrets))
+	for _, id := range s.Keys {
+		out = append(out, resourceRef{KindKey, id})
+	}
+	for _, n := range s.Secrets {
+		out = append(out, resourceRef{KindSecret, n})
+	}
+	return out
+}
+
+// outcome returns the recorded outcome of a resource, or nil.
+func (s *BatchState) outcome(r resourceRef) *ResourceOutcome {
+	for i := range s.Resources {
+		if s.Resources[i].Kind == r.Kind && s.Resources[i].ID == r.ID {
+			return &s.Resources[i]
+		}
+	}
+	return nil
+}
+
+// resourceRef names one key or secret of a lane.
+type resourceRef struct {
+	Kind ResourceKind
+	ID   string
+}
+
+func (r resourceRef) String() string { return string(r.Kind) + " " + r.ID }
+
+// newBatchState starts the state of plan batch b.
+func newBatchState(runID string, b plan.Batch, attempt int, retryOf string, now time.Time) BatchState {
+	s := BatchState{
+		ID: b.ID, RunID: runID, Lane: b.Lane, Seq: b.Seq, InstanceID: b.InstanceID,
+		Keys: slices.Clone(b.Keys), Secrets: slices.Clone(b.Secrets),
+		Attempt: max(attempt, 1), RetryOf: retryOf, UpdatedAt: now,
+	}
+	s.Phase, s.PlanStatus = PhasePlanned, plan.StatusPending
+	s.History = []Transition{{To: PhasePlanned, At: now}}
+	return s
+}
+
+// Keys of the run-state store.
+
+// BatchKey is where batch id of a run keeps its state.
+func BatchKey(runID, batchID string) string {
+	return "runs/" + runID + "/batches/" + batchID + ".json"
+}
+
+// batchPrefix lists a lane's batch states (or every batch with a zero lane).
+func batchPrefix(runID string, l estate.Lane) string {
+	if l == (estate.Lane{}) {
+		return "runs/" + runID + "/batches/"
+	}
+	return "runs/" + runID + "/batches/" + l.Account + "/" + l.Region + "/"
+}
+
+// LedgerKey is where the rotation ledger entry of a resource lives.
+func LedgerKey(runID string, l estate.Lane, kind ResourceKind, id string) string {
+	return fmt.Sprintf("runs/%s/rotation/%s/%s/%s/%s.json", runID, l.Account, l.Region, kind, escape(id))
+}
+
+func ledgerPrefix(runID string) string { return "runs/" + runID + "/rotation/" }
+
+// PlanKey is where discover keeps a run's plan; the engine appends retry
+// batches to it.
+func PlanKey(runID string) string { return "runs/" + runID + "/plan.json" }
+
+// InventoryKey is where discover keeps a run's inventory, the reference of
+// verification.
+func InventoryKey(runID string) string { return "runs/" + runID + "/inventory.json" }
+
+// EstimateKey is where the run's per-resource task-time estimate lives.
+func EstimateKey(runID string) string { return "runs/" + runID + "/estimate.json" }
+
+// ReportKeys are where the run report is written.
+func ReportKeys(runID string) (jsonKey, markdownKey string) {
+	return "runs/" + runID + "/report/run.json", "runs/" + runID + "/report/run.md"
+}
+
+// escape makes a key id or secret name one safe key segment: every byte
+// outside [A-Za-z0-9_=+@-] becomes %XX (so "/", "." and "%" never appear
+// raw, and no segment can start with a dot or end in ".obj").
+func escape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '_', c == '=', c == '+', c == '@', c == '-':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,381 @@
+package migration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/cloud"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+)
+
+// Submit creates the batch's migration task, exactly once.
+//
+// From rotation-off it checks that the lane is free, that the window admits
+// the batch's estimated duration (if not, it restores the batch's rotation
+// and goes back to planned: rotation is off only around a task), that no
+// resource has rotation on again
+// (switching it off if so) and that the instance has quota for every
+// resource not yet in it; then it records the intent (rotation-off →
+// submitting, CAS: the loser stops), calls CreateTask and records the task
+// id (submitting → submitted, or scheduled for an automatic task).
+//
+// From submitting (a crash, an ambiguous CreateTask error, or a refusal) it
+// waits for Config.SubmitLease unless the last attempt was refused, then
+// adopts the lane's unclaimed task created after the intent in the batch's
+// instance with the batch's counts; only when there is none does it submit
+// again.
+//
+// A refusal on the merits (quota, image, sharing, ...) fails the batch with
+// the provider's code; a busy instance or an ambiguous error defers it.
+// Other phases: OutcomeUnchanged (planned: OutcomeWaiting). No state:
+// ErrNoState. Cancellation: ctx.Err(), the intent stays recorded.
+func (e *Engine) Submit(ctx context.Context, runID, batchID string) (StepResult, error) {
+	res := StepResult{BatchID: batchID, Step: "submit"}
+	s, err := e.readBatch(ctx, runID, batchID)
+	if err != nil {
+		return res, err
+	}
+	res.Phase, res.TaskID = s.Phase, s.TaskID
+	switch s.Phase {
+	case PhasePlanned:
+		res.Outcome, res.Reason = OutcomeWaiting, "rotation not switched off yet (Disable)"
+		return res, nil
+	case PhaseRotationOff:
+		return e.submitFresh(ctx, s)
+	case PhaseSubmitting:
+		return e.recoverSubmission(ctx, s)
+	}
+	res.Outcome = OutcomeUnchanged
+	return res, nil
+}
+
+func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, error) {
+	res := StepResult{BatchID: s.ID, Step: "submit", Phase: s.Phase}
+	cfg := e.cfg()
+	if ok, why, err := e.laneFree(ctx, &s); err != nil || !ok {
+		res.Outcome, res.Reason = OutcomeWaiting, why
+		return res, err
+	}
+	d, err := e.estimate(ctx, s.RunID, len(s.Keys)+len(s.Secrets))
+	if err != nil {
+		return res, err
+	}
+	at, why := cfg.Window.admit(e.now(), d, cfg.Automatic)
+	if why != "" {
+		// Give rotation back until the next window.
+		res.Outcome, res.Reason = OutcomeOutsideWindow, why
+		pending, err := e.restoreBatch(ctx, &s)
+		if err != nil || len(pending) > 0 {
+			res.Pending = pending
+			return res, err
+		}
+		st, _, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseRotationOff}, PhasePlanned, "outside window", func(st *BatchState) {
+			st.Deferred = why
+		})
+		res.Phase = st.Phase
+		return res, err
+	}
+
+	// Re-check right before submitting: rotation back on, resources gone,
+	// quota.
+	var missing []resourceRef
+	needKeys, needSecrets := 0, 0
+	for _, r := range s.resources() {
+		o, err := e.observe(ctx, s.Lane, r)
+		switch {
+		case errors.Is(err, cloud.ErrNotFound):
+			missing = append(missing, r)
+			continue
+		case err != nil:
+			return res, fmt.Errorf("migration: submit %s: %w", s.ID, err)
+		}
+		if o.InstanceID == s.InstanceID {
+			continue
+		}
+		if r.Kind == KindKey {
+			needKeys++
+		} else {
+			needSecrets++
+		}
+		if o.Rotation.Enabled {
+			if err := e.switchOff(ctx, &s, r, o.Rotation); err != nil {
+				if errors.Is(err, cloud.ErrConflict) {
+					res.Outcome, res.Reason = OutcomeDeferred, "rotation change refused: "+err.Error()
+					return res, nil
+				}
+				return res, err
+			}
+		}
+	}
+	in, err := e.KMS.Instance(ctx, s.Lane, s.InstanceID, "")
+	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
+		return res, fmt.Errorf("migration: submit %s: %w", s.ID, err)
+	}
+	var refusal string
+	switch {
+	case err != nil:
+		refusal = "Forbidden.DKMSInstanceNotFound"
+	case needKeys > in.FreeKeys() || needSecrets > in.FreeSecrets():
+		refusal = ReasonInstanceQuota
+	}
+	if refusal != "" {
+		msg := fmt.Sprintf("instance %s cannot take %d keys and %d secrets", s.InstanceID, needKeys, needSecrets)
+		if err == nil {
+			msg += fmt.Sprintf(" (free: %d keys, %d secrets)", in.FreeKeys(), in.FreeSecrets())
+		}
+		return e.fail(ctx, s, []Phase{PhaseRotationOff}, refusal, msg)
+	}
+
+	intent := &Intent{ID: newID(), At: e.now(), Since: e.now(), Automatic: cfg.Automatic}
+	if cfg.Automatic {
+		intent.MigrationTime = at
+	}
+	s, won, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseRotationOff}, PhaseSubmitting, "", func(st *BatchState) {
+		st.Intent, st.Deferred = intent, ""
+		for _, r := range missing {
+			st.drop(r, ReasonResourceGone, "the resource no longer exists")
+		}
+	})
+	if err != nil {
+		return res, err
+	}
+	if !won {
+		res.Phase, res.Outcome = s.Phase, OutcomeBusy
+		return res, nil
+	}
+	for _, r := range missing {
+		e.log(ctx, &s, r, "ResourceResult", ResultFailed, ReasonResourceGone, "left out of the task: the resource no longer exists")
+	}
+	return e.create(ctx, s, intent.ID)
+}
+
+// drop removes r from the batch and records it as failed.
+func (s *BatchState) drop(r resourceRef, code, msg string) {
+	list := &s.Secrets
+	if r.Kind == KindKey {
+		list = &s.Keys
+	}
+	for i, id := range *list {
+		if id == r.ID {
+			*list = append((*list)[:i:i], (*list)[i+1:]...)
+			break
+		}
+	}
+	if s.outcome(r) == nil {
+		s.Resources = append(s.Resources, ResourceOutcome{Kind: r.Kind, ID: r.ID, Result: ResultFailed,
+			ReasonCode: code, Message: msg, Attempt: s.attemptOf(r)})
+	}
+}
+
+// outsideWindow says why the window does not admit batch s now, or "".
+func (e *Engine) outsideWindow(ctx context.Context, s *BatchState) (string, error) {
+	cfg := e.cfg()
+	if cfg.Window == (Window{}) {
+		return "", nil
+	}
+	d, err := e.estimate(ctx, s.RunID, len(s.Keys)+len(s.Secrets))
+	if err != nil {
+		return "", err
+	}
+	_, why := cfg.Window.admit(e.now(), d, cfg.Automatic)
+	return why, nil
+}
+
+// create calls CreateTask for the intent with id intentID and records what
+// came of it.
+func (e *Engine) create(ctx context.Context, s BatchState, intentID string) (StepResult, error) {
+	res := StepResult{BatchID: s.ID, Step: "submit", Phase: s.Phase}
+	if len(s.Keys)+len(s.Secrets) == 0 {
+		return e.fail(ctx, s, []Phase{PhaseSubmitting}, ReasonResourceGone, "no resource of the batch is left to migrate")
+	}
+	req := TaskRequest{InstanceID: s.InstanceID, KeyIDs: s.Keys, SecretNames: s.Secrets}
+	if s.Intent != nil && s.Intent.Automatic {
+		req.Automatic, req.MigrationTime = true, s.Intent.MigrationTime
+	}
+	start := time.Now()
+	id, err := e.Tasks.CreateTask(ctx, s.Lane, req)
+	e.logCall(ctx, &s, "CreateTask", start, err)
+	if err == nil {
+		return e.recordTask(ctx, s, id, false)
+	}
+	code := cloud.Code(err)
+	switch {
+	case isContext(err):
+		return res, err
+	case cloud.Retryable(err) || code == "" || code == "NetworkError":
+		// Ambiguous: a task may exist. Recovery looks before submitting
+		// again.
+		res.Outcome, res.Reason = OutcomeDeferred, "CreateTask outcome unknown: "+err.Error()
+		return res, nil
+	case errors.Is(err, cloud.ErrConflict):
+		// Refused: the instance or a resource is held by a running task.
+		// No task was created by this call; recovery may look at once.
+		_, _, merr := e.mutateBatch(ctx, s.RunID, s.ID, func(st *BatchState) (bool, error) {
+			if st.Phase != PhaseSubmitting || st.Intent == nil || st.Intent.ID != intentID {
+				return false, nil
+			}
+			st.Intent.Refused, st.Intent.Code = true, code
+			st.Deferred = err.Error()
+			return true, nil
+		})
+		res.Outcome, res.Reason = OutcomeDeferred, "instance busy: "+err.Error()
+		return res, merr
+	}
+	return e.fail(ctx, s, []Phase{PhaseSubmitting}, code, err.Error())
+}
+
+// recordTask records task id as the batch's task (submitting → submitted
+// or scheduled). A batch that already has another task: ErrDuplicateTask.
+func (e *Engine) recordTask(ctx context.Context, s BatchState, id string, adopted bool) (StepResult, error) {
+	res := StepResult{BatchID: s.ID, Step: "submit", TaskID: id}
+	to, status := PhaseSubmitted, TaskPending
+	if s.Intent != nil && s.Intent.Automatic {
+		to, status = PhaseScheduled, TaskScheduled
+	}
+	reason := ""
+	if adopted {
+		reason = "adopted"
+	}
+	now := e.now()
+	st, won, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseSubmitting, PhaseRotationOff}, to, reason, func(st *BatchState) {
+		st.TaskID, st.TaskStatus, st.TaskStatusSince, st.Deferred = id, status, now, ""
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Phase = st.Phase
+	if won {
+		action := "SubmitTask"
+		if adopted {
+			action = "AdoptTask"
+		}
+		e.log(ctx, &st, resourceRef{}, action, "created", "", fmt.Sprintf("task %s: %d keys, %d secrets into %s", id, len(st.Keys), len(st.Secrets), st.InstanceID))
+		res.Outcome = OutcomeUpdated
+		return res, nil
+	}
+	if st.TaskID == id {
+		res.Outcome = OutcomeUnchanged
+		return res, nil
+	}
+	if st.Phase == PhaseFailed && st.TaskID == "" {
+		// Aborted while the task was being created: keep the task claimed
+		// and visible to verification.
+		st, _, err = e.mutateBatch(ctx, s.RunID, s.ID, func(st *BatchState) (bool, error) {
+			if st.TaskID != "" {
+				return false, nil
+			}
+			st.TaskID = id
+			return true, nil
+		})
+		e.log(ctx, &st, resourceRef{}, "SubmitTask", "alert", ReasonAborted, "task "+id+" was created for a batch aborted meanwhile")
+		res.Outcome = OutcomeUnchanged
+		return res, err
+	}
+	e.log(ctx, &st, resourceRef{}, "SubmitTask", "alert", "DuplicateTask",
+		fmt.Sprintf("task %s was created but the batch records %q (phase %s)", id, st.TaskID, st.Phase))
+	return res, fmt.Errorf("%w: batch %s has %q, also created %s", ErrDuplicateTask, s.ID, st.TaskID, id)
+}
+
+// recoverSubmission resolves a batch left in submitting.
+func (e *Engine) recoverSubmission(ctx context.Context, s BatchState) (StepResult, error) {
+	res := StepResult{BatchID: s.ID, Step: "submit", Phase: s.Phase}
+	cfg := e.cfg()
+	if s.Intent == nil {
+		s.Intent = &Intent{At: time.Time{}, Refused: true}
+	}
+	if !s.Intent.Refused && cfg.SubmitLease > 0 && e.now().Sub(s.Intent.At) < cfg.SubmitLease {
+		res.Outcome, res.Reason = OutcomeBusy, "another invocation is submitting since "+s.Intent.At.Format(time.RFC3339)
+		return res, nil
+	}
+	start := time.Now()
+	tasks, err := e.Tasks.ListTasks(ctx, s.Lane)
+	e.logCall(ctx, &s, "ListTasks", start, err)
+	if err != nil {
+		return res, fmt.Errorf("migration: recover %s: %w", s.ID, err)
+	}
+	claimed, err := e.claimedTasks(ctx, s.RunID, s)
+	if err != nil {
+		return res, err
+	}
+	since := s.Intent.Since
+	if since.IsZero() {
+		since = s.Intent.At
+	}
+	for _, t := range tasks {
+		if claimed[t.ID] || t.InstanceID != s.InstanceID || t.KeyCount != len(s.Keys) || t.SecretCount != len(s.Secrets) ||
+			t.CreateTime.Before(since.Add(-cfg.AdoptSkew)) {
+			continue
+		}
+		return e.recordTask(ctx, s, t.ID, true)
+	}
+	// No task: submit again under a fresh intent (CAS: one recoverer wins).
+	next := &Intent{ID: newID(), At: e.now(), Since: since, Automatic: s.Intent.Automatic, MigrationTime: s.Intent.MigrationTime}
+	if next.Automatic && next.MigrationTime.Before(e.now().Add(automaticLead/2)) {
+		next.MigrationTime = e.now().Add(automaticLead)
+	}
+	oldID := s.Intent.ID
+	st, changed, err := e.mutateBatch(ctx, s.RunID, s.ID, func(st *BatchState) (bool, error) {
+		if st.Phase != PhaseSubmitting || st.Intent == nil || st.Intent.ID != oldID {
+			return false, nil
+		}
+		st.Intent, st.UpdatedAt = next, e.now()
+		return true, nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if !changed {
+		res.Phase, res.Outcome = st.Phase, OutcomeBusy
+		return res, nil
+	}
+	e.log(ctx, &st, resourceRef{}, "Submit", "retried", s.Intent.Code, "no task found for the recorded intent; submitting again")
+	return e.create(ctx, st, next.ID)
+}
+
+// claimedTasks returns the task ids recorded by the lane's other batches.
+func (e *Engine) claimedTasks(ctx context.Context, runID string, s BatchState) (map[string]bool, error) {
+	states, err := e.laneStates(ctx, runID, s.Lane)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, st := range states {
+		if st.ID != s.ID && st.TaskID != "" {
+			out[st.TaskID] = true
+		}
+	}
+	return out, nil
+}
+
+// fail moves a batch from one of the phases from to failed with a reason
+// code; every resource without an outcome fails with that code.
+func (e *Engine) fail(ctx context.Context, s BatchState, from []Phase, code, msg string) (StepResult, error) {
+	res := StepResult{BatchID: s.ID, Step: "submit", Reason: code}
+	retryable := Classify(code).Retryable
+	st, won, err := e.transition(ctx, s.RunID, s.ID, from, PhaseFailed, code, func(st *BatchState) {
+		st.Reason, st.Message = code, msg
+		for _, r := range st.resources() {
+			if st.outcome(r) == nil {
+				st.Resources = append(st.Resources, ResourceOutcome{Kind: r.Kind, ID: r.ID, Result: ResultFailed,
+					ReasonCode: code, Message: msg, Retryable: retryable, Attempt: st.attemptOf(r)})
+			}
+		}
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Phase = st.Phase
+	if !won {
+		res.Outcome = OutcomeUnchanged
+		return res, nil
+	}
+	for _, o := range st.Resources {
+		e.log(ctx, &st, resourceRef{o.Kind, o.ID}, "ResourceResult", o.Result, o.ReasonCode, o.Message)
+	}
+	res.Outcome = OutcomeUpdated
+	return res, nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, runstate.ErrNotFound) }
