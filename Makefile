@@ -23,9 +23,9 @@ vet:
 test: vet
 	$(GO) test -count=1 ./...
 
-## run: the main job on the embedded default: rehearse the migration against the twins (demo estate)
-run:
-	$(GO) run ./cmd/kmsmig rehearse
+## run: the main job on the embedded default: build the functions and rehearse a whole migration of the demo estate under the twins
+run: build
+	bin/kmsmig rehearse --inventory demo --dist $(DIST) --syaml s.yaml
 
 ## bench: every benchmark (discovery quota use and speed-up, twin serving rate, planner, audit)
 bench:

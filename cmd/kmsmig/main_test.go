@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +77,8 @@ func TestBadInvocations(t *testing.T) {
 		{"twin unknown flag", []string{"twin", "--colour"}, 2, "flag provided but not defined"},
 		{"discover bad twin file", []string{"discover", "--twin", bad}, 2, "ready line"},
 		{"rehearse bad inventory", []string{"rehearse", "--inventory", bad}, 1, "keyId"},
+		{"rehearse bad speed", []string{"rehearse", "--speed", "0"}, 2, "--speed"},
+		{"rehearse bad generator", []string{"rehearse", "--inventory", "generate:keys=x"}, 1, "want name=number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,12 +98,11 @@ func TestHelpAnswers(t *testing.T) {
 	}
 }
 
-func TestRehearseDemo(t *testing.T) {
+// The full rehearsal is tested in twin/rehearsal; here, that a missing
+// build is explained.
+func TestRehearseWithoutBinaries(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := run(t.Context(), []string{"rehearse", "--state", t.TempDir()}, &out, &errOut)
-	require.Equal(t, 0, code, errOut.String())
-	report := out.String()
-	for _, want := range []string{"# KMS migration report", "## Regions", "## Blocked resources", "imported-key-material", "ignore_changes"} {
-		require.True(t, strings.Contains(report, want), "report lacks %q", want)
-	}
+	code := run(t.Context(), []string{"rehearse", "--dist", t.TempDir(), "--syaml", "../../s.yaml"}, &out, &errOut)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut.String(), "run make build")
 }

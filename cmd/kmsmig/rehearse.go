@@ -2,93 +2,106 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"sort"
+	"time"
 
-	"github.com/aliyun/credentials-go/credentials"
-
-	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/stack"
+	"github.com/kmsmig/kmsmig/twin/rehearsal"
 )
 
-const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--state DIR] [--json]
+const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--dist dist] [--syaml s.yaml] [--speed 60] [--timeout 150s] [--json]
 
-Rehearses the migration offline: starts the twins on this machine, seeded
-with the inventory (default: the built-in demo estate), and runs discovery
-and planning against them exactly as the discover function would, then
-prints the report (Markdown, or JSON with --json) on stdout. The run state
-(inventory, verdicts, plan, reports) is kept in --state for inspection.
+Rehearses a whole migration offline, exactly as Function Compute would run
+it: starts the twins of KMS (seeded with the inventory; default the built-in
+demo estate), STS, OSS, SLS and Function Compute; deploys the four real
+function binaries from s.yaml (built by 'make build' into --dist); lets the
+timers fire on a clock running --speed times faster than real time
+(discover at 01:00, migrate at 01:05, poll every minute, the rotation sweep
+at 01:30, Asia/Shanghai); and follows the run lane by lane until every batch
+has finished. Migration tasks take 30 s + 2 s per resource, simulated, at the
+same speed.
 
-Status: migrate, poll and rotate are not part of the rehearsal yet.`
+It then checks the outcome against the twins: every resource that should
+move is in its instance (or reported with a reason), every rotation policy
+is exactly as before, no secret value was read, no invocation failed, and
+the audit trail reached SLS. It prints the discovery report and the run
+report (Markdown, or a JSON summary with --json) on stdout, progress on
+stderr, and exits 0 only when every check passed.
+
+To rehearse your own estate: 'kmsmig discover --export FILE' is not built
+yet; write an inventory by hand (format in twin/kms/doc.go).`
 
 func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rehearse", rehearseSynopsis, stderr)
 	inventory := fs.String("inventory", "demo", "inventory file (JSON), or demo")
-	state := fs.String("state", "", "directory for the run state (default: a new temporary directory)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
+	dist := fs.String("dist", "dist", "directory of the built function binaries (<dist>/<name>/main, from make build)")
+	syaml := fs.String("syaml", "s.yaml", "the deployment's s.yaml")
+	speed := fs.Float64("speed", 60, "simulated seconds per real second")
+	timeout := fs.Duration("timeout", 150*time.Second, "give up after this long (wall clock)")
+	asJSON := fs.Bool("json", false, "print a JSON summary instead of the reports")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *speed <= 0 || *speed > 600 {
+		return fmt.Errorf("%w: --speed %v: must be above 0 and at most 600", errUsage, *speed)
 	}
 	inv, err := kms.LoadInventory(*inventory)
 	if err != nil {
 		return fmt.Errorf("--inventory %s: %w", *inventory, err)
 	}
-	dir := *state
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "kmsmig-rehearsal-"); err != nil {
-			return err
-		}
-	}
-	st, err := stack.Start(stack.Options{Inventory: inv})
+	res, err := rehearsal.Run(ctx, rehearsal.Options{Inventory: inv, SYAML: *syaml, Dist: *dist, Speed: *speed, Timeout: *timeout, Progress: stderr})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	ready := st.Ready()
-	fmt.Fprintf(stderr, "rehearse: twins up: %d KMS regions, %d accounts; run state in %s\n", len(ready.KMS), len(ready.Accounts), dir)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(summary(res)); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "%s\n\n%s\n", res.DiscoveryMD, res.RunMD)
+		fmt.Fprintf(stdout, "## Rehearsal checks\n\n")
+		for _, c := range res.Checks {
+			mark := "ok"
+			if !c.OK {
+				mark = "FAILED"
+			}
+			fmt.Fprintf(stdout, "- %s: **%s**: %s\n", c.Name, mark, c.Detail)
+		}
+	}
+	names := make([]string, 0, len(res.Invocations))
+	for n := range res.Invocations {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(stderr, "rehearse: run %s in %.1fs: %d lanes, window utilisation %.2f (critical path %.0fs of %.0fs simulated), %d audit records\n",
+		res.RunID, res.Wall.Seconds(), len(res.Report.Lanes), res.Report.Window.Utilisation,
+		res.Report.Window.CriticalPathSeconds, res.Report.Window.RunSeconds, res.AuditRecord)
+	for _, n := range names {
+		cs := res.ColdStarts[n]
+		fmt.Fprintf(stderr, "rehearse: %-16s %3d invocations, binary %.1f MB, cold start %v (first served %v)\n",
+			n, res.Invocations[n], float64(res.Binaries[n])/1e6, cs.Ready.Round(time.Millisecond), cs.FirstServed.Round(time.Millisecond))
+	}
+	if !res.OK() {
+		for _, c := range res.Checks {
+			if !c.OK {
+				fmt.Fprintf(stderr, "rehearse: FAILED: %s: %s\n", c.Name, c.Detail)
+			}
+		}
+		return fmt.Errorf("the rehearsal did not end as expected")
+	}
+	fmt.Fprintln(stderr, "rehearse: every check passed")
+	return nil
+}
 
-	creds := app.Credentials{Static: map[string]credentials.Credential{}}
-	env := map[string]string{"KMSMIG_INSECURE": "true", "KMSMIG_STATE": "dir:" + filepath.Clean(dir)}
-	var accounts, endpoints string
-	for _, a := range ready.Accounts {
-		c, err := app.StaticCredential(a.AccessKeyID, a.AccessKeySecret, "")
-		if err != nil {
-			return err
-		}
-		creds.Static[a.ID] = c
-		accounts += "," + a.ID
+func summary(r *rehearsal.Result) map[string]any {
+	return map[string]any{
+		"runId": r.RunID, "ok": r.OK(), "wallSeconds": r.Wall.Seconds(), "checks": r.Checks,
+		"invocations": r.Invocations, "window": r.Report.Window, "lanes": r.Report.Lanes,
+		"failures": r.Report.Failures, "auditRecords": r.AuditRecord, "discover": r.Discover,
 	}
-	for r, addr := range ready.KMS {
-		endpoints += "," + r + "=" + addr
-	}
-	env["KMSMIG_ACCOUNTS"], env["KMSMIG_KMS_ENDPOINTS"] = accounts[1:], endpoints[1:]
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
-	if err != nil {
-		return err
-	}
-	kmsClient, err := app.NewKMS(cfg, creds)
-	if err != nil {
-		return err
-	}
-	store, err := app.OpenStore(ctx, cfg, nil, ready.OSSRegion)
-	if err != nil {
-		return err
-	}
-	bar := newProgress(stderr)
-	d := &app.Discoverer{Config: cfg, Source: kmsClient, Store: store, Region: ready.OSSRegion, Progress: bar.update, Reports: renderReports}
-	out, err := d.Run(ctx, app.DiscoverEvent{})
-	bar.done()
-	if err != nil {
-		return err
-	}
-	res := out.Result
-	fmt.Fprintf(stderr, "rehearse: run %s: %d lanes, %d keys, %d secrets, %d blocked, %d batches planned; reports in %s\n",
-		res.RunID, res.Lanes, res.Counts.Keys, res.Counts.Secrets, res.Counts.NeedsAction, res.Batches, filepath.Join(dir, "runs", res.RunID))
-	if n := st.KMS.CallCounts()["GetSecretValue"]; n != 0 {
-		return fmt.Errorf("rehearse: GetSecretValue was called %d times; the migration must never read a secret value", n)
-	}
-	return printReport(stdout, out, *asJSON)
 }

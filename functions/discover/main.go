@@ -7,13 +7,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"time"
 
-	"github.com/kmsmig/kmsmig/shared/alert"
 	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
 	"github.com/kmsmig/kmsmig/shared/app"
+	"github.com/kmsmig/kmsmig/shared/audit"
 )
 
 func main() {
@@ -21,38 +19,11 @@ func main() {
 	// every bad setting, instead of crash-looping the instance.
 	cfg, cfgErr := app.LoadConfig(os.Getenv)
 	obs := app.NewObserver(cfg, os.Stdout)
-	fcruntime.Serve(func(ctx context.Context, e app.DiscoverEvent) (res app.DiscoverResult, err error) {
-		if cfgErr != nil {
-			return app.DiscoverResult{}, cfgErr
-		}
-		inv := fcruntime.Invocation(ctx)
-		ctx, logger := obs.Begin(ctx, inv, "discover")
-		defer func() {
-			stats := obs.End(ctx, inv)
-			res.Audit = &stats
-		}()
-		ctx, cancel := inv.Bounded(ctx, 15*time.Second)
-		defer cancel()
-		creds, err := inv.Credentials(cfg)
-		if err != nil {
-			return app.DiscoverResult{}, err
-		}
-		kmsClient, err := app.NewKMS(cfg, creds)
-		if err != nil {
-			return app.DiscoverResult{}, err
-		}
-		store, err := app.OpenStore(ctx, cfg, creds.Base, inv.Region)
-		if err != nil {
-			return app.DiscoverResult{}, fmt.Errorf("open run-state store: %w", err)
-		}
-		alerter := cfg.Alerter(logger, store)
-		check := func(account string) error { _, err := creds.For(account); return err }
-		d := &app.Discoverer{Config: cfg, Source: kmsClient, Store: store, Account: inv.AccountID, Region: inv.Region, CheckAccount: check,
-			Audit: logger, Alerts: alerter, Reports: app.RenderReports}
-		res, err = d.Handle(ctx, e)
-		if err != nil {
-			_ = alerter.Alert(ctx, alert.FunctionError("discover", inv.RequestID, err))
-		}
-		return res, err
+	fcruntime.Serve(func(ctx context.Context, e app.DiscoverEvent) (app.DiscoverResult, error) {
+		return app.Invoke(ctx, obs, cfg, cfgErr, fcruntime.Invocation(ctx), "discover",
+			func(ctx context.Context, d *app.Deps) (app.DiscoverResult, error) {
+				return d.Discoverer().Handle(ctx, e)
+			},
+			func(r *app.DiscoverResult, s audit.Stats) { r.Audit = &s })
 	})
 }

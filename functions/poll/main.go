@@ -1,14 +1,29 @@
-// Command poll is the poll function of the KMS 1.0 → 3.0 migration, served by
-// the Function Compute Go runtime. It only wires configuration and adapters;
-// the logic lives in shared/.
+// Command poll is the poll function of the KMS 1.0 → 3.0 migration, served
+// by the Function Compute Go runtime. It only wires configuration and
+// adapters; the logic lives in shared/migration and shared/app.
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+
+	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
+	"github.com/kmsmig/kmsmig/shared/app"
+	"github.com/kmsmig/kmsmig/shared/audit"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "poll: not wired yet")
-	os.Exit(1)
+	cfg, cfgErr := app.LoadConfig(os.Getenv)
+	obs := app.NewObserver(cfg, os.Stdout)
+	fcruntime.Serve(func(ctx context.Context, e app.StepEvent) (app.StepResult, error) {
+		return app.Invoke(ctx, obs, cfg, cfgErr, fcruntime.Invocation(ctx), "poll",
+			func(ctx context.Context, d *app.Deps) (app.StepResult, error) {
+				x, err := d.Executor()
+				if err != nil {
+					return app.StepResult{}, err
+				}
+				return x.Poll(ctx, e)
+			},
+			func(r *app.StepResult, s audit.Stats) { r.Audit = &s })
+	})
 }

@@ -93,7 +93,11 @@ func StaticCredential(id, secret, token string) (credentials.Credential, error) 
 
 // NewKMS builds the KMS adapter for cfg.
 func NewKMS(cfg Config, creds Credentials) (*kms.Client, error) {
-	return kms.New(kms.Config{Endpoints: cfg.KMSEndpoints, Insecure: cfg.Insecure, Credentials: creds.For})
+	quotas := kms.DefaultQuotas()
+	for g, n := range cfg.QPS {
+		quotas[kms.Group(g)] = n
+	}
+	return kms.New(kms.Config{Endpoints: cfg.KMSEndpoints, Insecure: cfg.Insecure, Credentials: creds.For, Quotas: quotas})
 }
 
 // OpenStore opens the run-state store cfg.State names, using cred for OSS

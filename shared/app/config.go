@@ -64,6 +64,41 @@ type Config struct {
 	// AlertPeriod is how long an alert stays silent after it was sent
 	// (KMSMIG_ALERT_PERIOD, a Go duration, default 1h).
 	AlertPeriod time.Duration
+	// Window is the off-hours window in which tasks may run
+	// (KMSMIG_WINDOW, "HH:MM-HH:MM" in Timezone; empty: always open).
+	Window *DailyWindow
+	// Timezone of the window (KMSMIG_TIMEZONE, IANA name, default UTC).
+	Timezone *time.Location
+	// Automatic submits tasks with the provider's automatic method and a
+	// migration time instead of manual ones (KMSMIG_METHOD=automatic;
+	// default manual).
+	Automatic bool
+	// MaxAttempts bounds how often a resource is tried (KMSMIG_MAX_ATTEMPTS,
+	// 1..10, default 3).
+	MaxAttempts int
+	// StallAfter flags a task without progress (KMSMIG_STALL_AFTER, default 30m).
+	StallAfter time.Duration
+	// QPS overrides the client-side quotas per API group and account and
+	// region (KMSMIG_QPS, group=N,..., groups key-read, key-write, tags,
+	// secret-read, secret-write, instance-read, migration; default the
+	// shared gateway's documented quotas). Raise them only after Alibaba
+	// Cloud raised the account's quota.
+	QPS map[string]float64
+	// PollWait is how long a poll invocation may wait for a task that is
+	// running to complete, so the next batch starts at once
+	// (KMSMIG_POLL_WAIT, default 0: no wait; s.yaml sets 50s, under the
+	// poll timer's minute).
+	PollWait time.Duration
+	// TaskActions are the provider's migration-task operation names
+	// (KMSMIG_TASK_ACTIONS, "create,describe,list"; default the twin's).
+	TaskActions [3]string
+	// FunctionMigrate and FunctionRotate are the functions chained by
+	// asynchronous invocation (KMSMIG_FUNCTION_MIGRATE, KMSMIG_FUNCTION_ROTATE;
+	// default kmsmig-migrate and kmsmig-rotate; "-" turns chaining off).
+	FunctionMigrate, FunctionRotate string
+	// FCEndpoint is the Function Compute endpoint for chaining
+	// (KMSMIG_FC_ENDPOINT; default <account>.<region>.fc.aliyuncs.com).
+	FCEndpoint string
 	// Plan carries the batch limits (KMSMIG_BATCH_KEYS,
 	// KMSMIG_BATCH_SECRETS, 1..50, default 50 each) and filters
 	// (KMSMIG_INCLUDE, KMSMIG_EXCLUDE: ';'-separated plan filters).
@@ -94,6 +129,91 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DingTalkWebhook: strings.TrimSpace(getenv("KMSMIG_DINGTALK_WEBHOOK")),
 		DingTalkSecret:  strings.TrimSpace(getenv("KMSMIG_DINGTALK_SECRET")),
 		AlertPeriod:     time.Hour,
+	}
+	c.Timezone = time.UTC
+	if v := strings.TrimSpace(getenv("KMSMIG_TIMEZONE")); v != "" {
+		loc, err := time.LoadLocation(v)
+		if err != nil {
+			bad("KMSMIG_TIMEZONE", "%q is not an IANA time zone like Asia/Shanghai", v)
+		} else {
+			c.Timezone = loc
+		}
+	}
+	if v := strings.TrimSpace(getenv("KMSMIG_WINDOW")); v != "" {
+		w, err := ParseDailyWindow(v)
+		if err != nil {
+			bad("KMSMIG_WINDOW", "%v", err)
+		} else {
+			c.Window = &w
+		}
+	}
+	switch v := strings.TrimSpace(getenv("KMSMIG_METHOD")); v {
+	case "", "manual":
+	case "automatic":
+		c.Automatic = true
+	default:
+		bad("KMSMIG_METHOD", "%q: want manual or automatic", v)
+	}
+	c.MaxAttempts = 3
+	if v := getenv("KMSMIG_MAX_ATTEMPTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10 {
+			bad("KMSMIG_MAX_ATTEMPTS", "%q: must be a whole number from 1 to 10", v)
+		} else {
+			c.MaxAttempts = n
+		}
+	}
+	c.StallAfter = 30 * time.Minute
+	if v := getenv("KMSMIG_STALL_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad("KMSMIG_STALL_AFTER", "%q: want a duration like 30m", v)
+		} else {
+			c.StallAfter = d
+		}
+	}
+	if qps, err := pairs(getenv("KMSMIG_QPS")); err != nil {
+		bad("KMSMIG_QPS", "%v", err)
+	} else {
+		for g, v := range qps {
+			n, err := strconv.ParseFloat(v, 64)
+			if !slices.Contains(quotaGroups, g) || err != nil || n <= 0 {
+				bad("KMSMIG_QPS", "%s=%s: want one of %s = a rate above 0", g, v, strings.Join(quotaGroups, ", "))
+				continue
+			}
+			if c.QPS == nil {
+				c.QPS = map[string]float64{}
+			}
+			c.QPS[g] = n
+		}
+	}
+	if v := getenv("KMSMIG_POLL_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 15*time.Minute {
+			bad("KMSMIG_POLL_WAIT", "%q: want a duration from 0 to 15m, e.g. 50s", v)
+		} else {
+			c.PollWait = d
+		}
+	}
+	c.TaskActions = [3]string{"CreateMigrationTask", "DescribeMigrationTask", "ListMigrationTasks"}
+	if v := strings.TrimSpace(getenv("KMSMIG_TASK_ACTIONS")); v != "" {
+		parts := list(v, ",")
+		if len(parts) != 3 {
+			bad("KMSMIG_TASK_ACTIONS", "%q: want three action names: create,describe,list", v)
+		} else {
+			copy(c.TaskActions[:], parts)
+		}
+	}
+	c.FunctionMigrate, c.FunctionRotate = "kmsmig-migrate", "kmsmig-rotate"
+	if v := strings.TrimSpace(getenv("KMSMIG_FUNCTION_MIGRATE")); v != "" {
+		c.FunctionMigrate = v
+	}
+	if v := strings.TrimSpace(getenv("KMSMIG_FUNCTION_ROTATE")); v != "" {
+		c.FunctionRotate = v
+	}
+	c.FCEndpoint = strings.TrimSpace(getenv("KMSMIG_FC_ENDPOINT"))
+	if v := strings.TrimSpace(getenv("KMSMIG_BACKEND")); v != "" && v != "task" {
+		bad("KMSMIG_BACKEND", "%q: only the task backend is available in this version (the observe backend is not built yet)", v)
 	}
 	switch c.Audit {
 	case "":
@@ -193,6 +313,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	return c, nil
 }
+
+// quotaGroups are the client-side quota groups KMSMIG_QPS may set (the KMS
+// adapter's groups).
+var quotaGroups = []string{"key-read", "key-write", "tags", "secret-read", "secret-write", "instance-read", "migration"}
 
 func list(s, sep string) []string {
 	var out []string

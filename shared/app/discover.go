@@ -88,6 +88,11 @@ type Discoverer struct {
 	Audit audit.Logger
 	// Alerts raises pre-flight alerts; nil raises none.
 	Alerts Alerts
+	// Kick, when set, is called once a new plan is persisted (not on a dry
+	// run) to ask migrate to start: the batches then start as soon as the
+	// window allows, even when discover finishes after migrate's timer. Its
+	// error is logged, never returned: the timers are the safety net.
+	Kick func(ctx context.Context, runID string) error
 	// Reports renders the reports of a run; nil writes none.
 	Reports func(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan) (jsonDoc, markdown []byte, err error)
 }
@@ -232,6 +237,12 @@ func (d *Discoverer) run(ctx context.Context, e DiscoverEvent) (res DiscoverResu
 	if !o.DryRun {
 		if err := d.persist(ctx, &res, inv, vs, p, start); err != nil {
 			return res, nil, nil, nil, err
+		}
+		if d.Kick != nil && res.Batches > 0 {
+			if err := d.Kick(ctx, o.RunID); err != nil && d.Audit != nil {
+				d.Audit.Log(audit.WithScope(ctx, audit.Scope{RunID: o.RunID}), audit.Record{Level: audit.LevelWarn,
+					Action: "ChainMigrate", Outcome: "failed", Message: err.Error()})
+			}
 		}
 	}
 	res.DurationMS = now().Sub(start).Milliseconds()

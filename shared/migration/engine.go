@@ -61,6 +61,11 @@ type Config struct {
 	StallAfter time.Duration
 	// Functions names the functions to chain; empty names are not invoked.
 	Functions Functions
+	// PollWait is how long a poll step may wait for a running or pending
+	// task to complete, re-reading it every PollWait/20 (at least 50ms),
+	// so that the next batch starts when the task ends rather than at the
+	// next poll timer. Zero: do not wait. Bounded by the context deadline.
+	PollWait time.Duration
 }
 
 // Functions are the function names the engine chains to.

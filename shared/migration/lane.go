@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
@@ -204,14 +205,26 @@ func (e *Engine) eachLane(ctx context.Context, runID string, f func(context.Cont
 	if err != nil {
 		return nil, err
 	}
+	// Lanes are independent: step them concurrently, so that one lane
+	// waiting on its task (PollWait) never delays another.
+	results := make([]StepResult, len(lanes))
+	laneErrs := make([]error, len(lanes))
+	var wg sync.WaitGroup
+	for i, l := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], laneErrs[i] = f(ctx, runID, l)
+		}()
+	}
+	wg.Wait()
 	var out []StepResult
 	var errs []error
-	for _, l := range lanes {
-		res, err := f(ctx, runID, l)
-		if res.Outcome != "" {
-			out = append(out, res)
+	for i, l := range lanes {
+		if results[i].Outcome != "" {
+			out = append(out, results[i])
 		}
-		if err != nil {
+		if err := laneErrs[i]; err != nil {
 			if isContext(err) {
 				return out, err
 			}

@@ -48,7 +48,50 @@ func (e *Engine) Poll(ctx context.Context, runID, batchID string) (StepResult, e
 	case t.Status == TaskCompleted:
 		return e.complete(ctx, s, t, "")
 	}
-	return e.progress(ctx, s, t)
+	res, err = e.progress(ctx, s, t)
+	if err != nil || res.Stalled || (t.Status != TaskRunning && t.Status != TaskPending) {
+		return res, err
+	}
+	return e.await(ctx, s, res)
+}
+
+// await re-reads a running task until it completes, Config.PollWait
+// passes or ctx ends, and completes the batch when the task does. Waiting
+// is an optimisation: whatever stops it, the next poll carries on.
+func (e *Engine) await(ctx context.Context, s BatchState, res StepResult) (StepResult, error) {
+	wait := e.cfg().PollWait
+	if wait <= 0 {
+		return res, nil
+	}
+	interval := max(wait/20, 50*time.Millisecond)
+	deadline := time.Now().Add(wait)
+	if d, ok := ctx.Deadline(); ok && d.Add(-interval).Before(deadline) {
+		deadline = d.Add(-interval)
+	}
+	for time.Now().Add(interval).Before(deadline) {
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res, nil
+		case <-t.C:
+		}
+		task, err := e.Tasks.DescribeTask(ctx, s.Lane, s.TaskID)
+		if err != nil {
+			return res, nil
+		}
+		if task.Status == TaskCompleted {
+			cur, err := e.readBatch(ctx, s.RunID, s.ID)
+			if err != nil {
+				return res, err
+			}
+			if cur.Phase != PhaseSubmitted && cur.Phase != PhaseRunning {
+				return res, nil // another poll got there first
+			}
+			return e.complete(ctx, cur, task, "")
+		}
+	}
+	return res, nil
 }
 
 // progress records a task that has not completed.

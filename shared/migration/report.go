@@ -93,6 +93,9 @@ type LedgerView struct {
 // (first to last transition). Near 1, the run was as short as the lanes
 // allow; low, time went to waiting, deferrals and overhead.
 type WindowUse struct {
+	// BusiestLane names what bounds the run: the lane, or "instance <id>"
+	// when one instance's tasks (which run one after another) add up to
+	// more than any lane's.
 	BusiestLane         string  `json:"busiestLane,omitempty"`
 	CriticalPathSeconds float64 `json:"criticalPathSeconds"`
 	RunSeconds          float64 `json:"runSeconds"`
@@ -108,6 +111,7 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 		return r, err
 	}
 	r.Done = true
+	perInstance := map[string]float64{}
 	for _, lp := range p.Lanes {
 		if len(lp.Batches) == 0 {
 			continue
@@ -125,11 +129,20 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 			if err != nil {
 				return r, err
 			}
+			before := lf.TotalTaskSeconds
 			r.addBatch(&lf, &s)
+			perInstance[s.InstanceID] += lf.TotalTaskSeconds - before
 		}
 		r.Lanes = append(r.Lanes, lf)
 		if lf.TotalTaskSeconds > r.Window.CriticalPathSeconds || r.Window.BusiestLane == "" {
 			r.Window.CriticalPathSeconds, r.Window.BusiestLane = lf.TotalTaskSeconds, lf.Lane.String()
+		}
+	}
+	// Tasks into one instance run one after another, so the busiest
+	// instance bounds the run too: the critical path is the longer bound.
+	for id, secs := range perInstance {
+		if secs > r.Window.CriticalPathSeconds {
+			r.Window.CriticalPathSeconds, r.Window.BusiestLane = secs, "instance "+id
 		}
 	}
 	slices.SortStableFunc(r.Timeline, func(a, b TimelineEvent) int { return a.At.Compare(b.At) })

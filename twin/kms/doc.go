@@ -193,6 +193,13 @@
 //     SharedAccounts.SharedAccount[]. ProductType repeats the instance type
 //     and ProductVersion is "3". GetKmsInstanceQuotaInfos ResourceType is
 //     KEY, SECRET or VPC.
+//   - Migration task times (CreateTime, StartTime, EndTime, MigrationTime)
+//     carry milliseconds when they have any, so that rehearsals on an
+//     accelerated clock can measure task durations; the real service writes
+//     whole seconds.
+//   - Secrets created natively inside an instance (the inventory's
+//     instance secretNames) are not listed by ListSecrets; they only make
+//     a same-named migration fail with SecretNameExistsInInstance.
 //   - ListKmsInstances lists instances shared with the caller as well as
 //     owned ones; Filters accepts KmsInstanceId and Status.
 //   - ListSecrets' SecretName and Description filters match substrings;

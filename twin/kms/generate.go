@@ -3,6 +3,7 @@ package kms
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -258,3 +259,41 @@ func (g *generator) run() *Inventory {
 }
 
 func roundUp(n, unit int) int { return (n + unit - 1) / unit * unit }
+
+// ParseGenerateSpec reads the generator options of an inventory argument
+// "generate:keys=N,secrets=N,regions=R,accounts=A,seed=S" (the part after
+// "generate:"; every field optional). Errors name the field.
+func ParseGenerateSpec(spec string) (GenerateOptions, error) {
+	var o GenerateOptions
+	if strings.TrimSpace(spec) == "" {
+		return o, nil
+	}
+	for _, part := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.ParseUint(v, 10, 64)
+		if !ok || err != nil {
+			return o, fmt.Errorf("kms: generate: %q: want name=number", part)
+		}
+		switch k {
+		case "keys":
+			o.Keys = int(n)
+		case "secrets":
+			o.Secrets = int(n)
+		case "regions":
+			if n == 0 || int(n) > len(GeneratedRegions) {
+				return o, fmt.Errorf("kms: generate: regions=%d: must be 1 to %d", n, len(GeneratedRegions))
+			}
+			o.Regions = int(n)
+		case "accounts":
+			if n == 0 {
+				return o, fmt.Errorf("kms: generate: accounts=0: need at least one")
+			}
+			o.Accounts = int(n)
+		case "seed":
+			o.Seed = n
+		default:
+			return o, fmt.Errorf("kms: generate: unknown field %q (keys, secrets, regions, accounts, seed)", k)
+		}
+	}
+	return o, nil
+}

@@ -146,6 +146,13 @@ func LoadInventory(path string) (*Inventory, error) {
 	if path == "demo" {
 		return DemoInventory(), nil
 	}
+	if spec, ok := strings.CutPrefix(path, "generate:"); ok {
+		o, err := ParseGenerateSpec(spec)
+		if err != nil {
+			return nil, err
+		}
+		return Generate(o), nil
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("kms: read inventory: %w", err)

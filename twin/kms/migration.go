@@ -556,11 +556,11 @@ type DescribeMigrationTaskResponse struct {
 func (tk *task) view(results bool) MigrationTask {
 	v := MigrationTask{
 		TaskId: tk.id, KmsInstanceId: tk.instanceID, RegionId: tk.lane.Region, Method: tk.method, Status: tk.status,
-		CreateTime: fmtTime(tk.created), StartTime: fmtTime(tk.started), EndTime: fmtTime(tk.finished),
+		CreateTime: fmtTaskTime(tk.created), StartTime: fmtTaskTime(tk.started), EndTime: fmtTaskTime(tk.finished),
 		KeyCount: len(tk.keys), SecretCount: len(tk.secrets),
 	}
 	if tk.method == "automatic" {
-		v.MigrationTime = fmtTime(tk.ready)
+		v.MigrationTime = fmtTaskTime(tk.ready)
 	}
 	if results && tk.status == TaskCompleted {
 		v.Results = slices.Clone(tk.results)
@@ -621,4 +621,15 @@ func (t *Twin) ListMigrationTasks(l Lane, req ListMigrationTasksRequest) (*ListM
 		out.Tasks = append(out.Tasks, tk.view(false))
 	}
 	return out, nil
+}
+
+// fmtTaskTime writes a task time with its milliseconds when it has any
+// (RFC 3339 allows the fraction; the real service writes whole seconds),
+// so that a rehearsal on an accelerated clock can still measure task
+// durations. A whole-second time reads exactly as the service writes it.
+func fmtTaskTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.999Z07:00")
 }

@@ -1,0 +1,364 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/alert"
+	"github.com/kmsmig/kmsmig/shared/audit"
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+)
+
+// StepEvent is what migrate and poll accept: a timer event (whose payload,
+// if any, is the same JSON), or a chained invocation naming the run and
+// optionally one lane or batch. Without a run id the current run is used.
+type StepEvent struct {
+	TimerEvent
+	RunID   string `json:"runId,omitempty"`
+	Lane    string `json:"lane,omitempty"`
+	BatchID string `json:"batchId,omitempty"`
+}
+
+// RotateEvent is what rotate accepts: a timer (the daily sweep), a chained
+// invocation naming a batch to restore, an explicit action, or a Function
+// Compute destination event delivering another function's failure (which
+// rotate turns into an alert, then sweeps).
+type RotateEvent struct {
+	StepEvent
+	// Action is disable, restore or sweep; default restore when a batch is
+	// named, else sweep.
+	Action string `json:"action,omitempty"`
+
+	// Destination event fields (asyncInvokeConfig onFailure).
+	Timestamp       int64           `json:"timestamp,omitempty"`
+	RequestContext  *FailureContext `json:"requestContext,omitempty"`
+	RequestPayload  string          `json:"requestPayload,omitempty"`
+	ResponseContext json.RawMessage `json:"responseContext,omitempty"`
+	ResponsePayload string          `json:"responsePayload,omitempty"`
+}
+
+// FailureContext is the requestContext of a destination event.
+type FailureContext struct {
+	RequestID              string `json:"requestId"`
+	FunctionArn            string `json:"functionArn"`
+	Condition              string `json:"condition"`
+	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+}
+
+// StepResult is what migrate, poll and rotate return: the run, what each
+// step did, and the audit counters.
+type StepResult struct {
+	RunID  string                 `json:"runId"`
+	Steps  []migration.StepResult `json:"steps,omitempty"`
+	Sweep  *migration.SweepResult `json:"sweep,omitempty"`
+	Alerts int                    `json:"alerts,omitempty"`
+	Done   bool                   `json:"done"`
+	Audit  *audit.Stats           `json:"audit,omitempty"`
+}
+
+// Executor runs the migrate, poll and rotate steps of the current run.
+type Executor struct {
+	Config Config
+	Engine *migration.Engine
+	Alerts Alerts
+	Now    func() time.Time
+}
+
+// EngineConfig turns the configuration into the engine's, for the window
+// open at (or next after) now.
+func (cfg Config) EngineConfig(now time.Time) migration.Config {
+	ec := migration.Config{MaxAttempts: cfg.MaxAttempts, Automatic: cfg.Automatic, StallAfter: cfg.StallAfter, PollWait: cfg.PollWait}
+	if cfg.Window != nil {
+		ec.Window.Start, ec.Window.End = cfg.Window.At(now, cfg.Timezone)
+	}
+	if cfg.FunctionMigrate != "-" {
+		ec.Functions.Migrate = cfg.FunctionMigrate
+	}
+	if cfg.FunctionRotate != "-" {
+		ec.Functions.Rotate = cfg.FunctionRotate
+	}
+	return ec
+}
+
+func decode[T any](data []byte, what string) (T, error) {
+	var v T
+	if err := decodeStrict(data, &v); err != nil {
+		return v, fmt.Errorf("%s event: %w", what, err)
+	}
+	return v, nil
+}
+
+// DecodeStepEvent decodes a migrate or poll event strictly.
+func DecodeStepEvent(data []byte) (StepEvent, error) { return decode[StepEvent](data, "step") }
+
+// DecodeRotateEvent decodes a rotate event strictly.
+func DecodeRotateEvent(data []byte) (RotateEvent, error) { return decode[RotateEvent](data, "rotate") }
+
+// target resolves the event's run and lane; a timer payload is read as the
+// same JSON.
+func (x *Executor) target(ctx context.Context, e StepEvent) (runID string, lane *estate.Lane, err error) {
+	if e.Payload != "" {
+		var p StepEvent
+		if err := decodeStrict([]byte(e.Payload), &p); err != nil {
+			return "", nil, fmt.Errorf("event: payload: %w", err)
+		}
+		e.RunID, e.Lane, e.BatchID = p.RunID, p.Lane, p.BatchID
+	}
+	runID = e.RunID
+	if runID == "" {
+		cur, _, err := runstate.GetJSON[CurrentRun](ctx, x.Engine.Store, CurrentRunKey)
+		if errors.Is(err, runstate.ErrNotFound) {
+			return "", nil, errNoRun
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("read current run: %w", err)
+		}
+		runID = cur.RunID
+	}
+	if err := ValidateRunID(runID); err != nil {
+		return "", nil, fmt.Errorf("event: %w", err)
+	}
+	if e.Lane != "" {
+		l, err := estate.ParseLane(e.Lane)
+		if err != nil {
+			return "", nil, fmt.Errorf("event: lane: %w", err)
+		}
+		lane = &l
+	}
+	return runID, lane, nil
+}
+
+// errNoRun: nothing to do yet (no discover has run).
+var errNoRun = errors.New("no current run: discover has not planned one yet")
+
+// Migrate prepares and submits the next batch of every lane (or of the
+// event's lane) that may start.
+func (x *Executor) Migrate(ctx context.Context, e StepEvent) (StepResult, error) {
+	runID, lane, err := x.target(ctx, e)
+	if errors.Is(err, errNoRun) {
+		return StepResult{Done: true}, nil
+	}
+	if err != nil {
+		return StepResult{}, err
+	}
+	res := StepResult{RunID: runID}
+	if lane != nil {
+		s, err := x.Engine.MigrateLane(ctx, runID, *lane)
+		res.Steps = append(res.Steps, s)
+		return x.finish(ctx, res, err)
+	}
+	res.Steps, err = x.Engine.Migrate(ctx, runID)
+	return x.finish(ctx, res, err)
+}
+
+// Poll follows the tasks of every lane (or of the event's lane), records
+// per-resource outcomes, and chains rotate and migrate.
+func (x *Executor) Poll(ctx context.Context, e StepEvent) (StepResult, error) {
+	runID, lane, err := x.target(ctx, e)
+	if errors.Is(err, errNoRun) {
+		return StepResult{Done: true}, nil
+	}
+	if err != nil {
+		return StepResult{}, err
+	}
+	res := StepResult{RunID: runID}
+	if lane != nil {
+		s, err := x.Engine.PollLane(ctx, runID, *lane)
+		res.Steps = append(res.Steps, s)
+		return x.finish(ctx, res, err)
+	}
+	res.Steps, err = x.Engine.PollRun(ctx, runID)
+	if err == nil {
+		var more []migration.StepResult
+		more, err = x.continueLanes(ctx, runID)
+		res.Steps = append(res.Steps, more...)
+	}
+	return x.finish(ctx, res, err)
+}
+
+// continueLanes starts the next batch of every lane that has begun (an
+// earlier batch finished) and whose next batch is still planned: the
+// safety net for a chained migrate invocation that was lost. Lanes that
+// have not begun wait for migrate (its timer at the window start, or
+// discover's kick). The window still applies.
+func (x *Executor) continueLanes(ctx context.Context, runID string) ([]migration.StepResult, error) {
+	lanes, err := x.Engine.Lanes(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	var out []migration.StepResult
+	for _, l := range lanes {
+		n, err := x.Engine.Next(ctx, runID, l)
+		if err != nil {
+			return out, err
+		}
+		if n.Done || (n.State != nil && n.State.Phase != migration.PhasePlanned) || !x.laneBegun(ctx, runID, l, n.Batch.Seq) {
+			continue
+		}
+		s, err := x.Engine.MigrateLane(ctx, runID, l)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// laneBegun reports whether a batch of lane l before seq has a state.
+func (x *Executor) laneBegun(ctx context.Context, runID string, l estate.Lane, seq int) bool {
+	keys, err := x.Engine.Store.List(ctx, RunKey(runID, "batches/"+l.Account+"/"+l.Region+"/"))
+	if err != nil {
+		return false
+	}
+	for _, k := range keys {
+		var n int
+		if _, err := fmt.Sscanf(k[strings.LastIndex(k, "/")+1:], "b%d", &n); err == nil && n < seq {
+			return true
+		}
+	}
+	return false
+}
+
+// Rotate disables rotation for a batch, restores a batch, or sweeps the
+// run; a destination event is first raised as an alert.
+func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error) {
+	if e.RequestContext != nil {
+		x.alertFailure(ctx, e)
+	}
+	if e.Payload != "" {
+		// A timer payload is rotate's own event as JSON.
+		var p struct {
+			Action  string `json:"action"`
+			RunID   string `json:"runId,omitempty"`
+			Lane    string `json:"lane,omitempty"`
+			BatchID string `json:"batchId,omitempty"`
+		}
+		if err := decodeStrict([]byte(e.Payload), &p); err != nil {
+			return StepResult{}, fmt.Errorf("rotate event: payload: %w", err)
+		}
+		e.Action, e.RunID, e.Lane, e.BatchID, e.Payload = p.Action, p.RunID, p.Lane, p.BatchID, ""
+	}
+	runID, _, err := x.target(ctx, e.StepEvent)
+	if errors.Is(err, errNoRun) {
+		return StepResult{Done: true}, nil
+	}
+	if err != nil {
+		return StepResult{}, err
+	}
+	action := e.Action
+	if action == "" {
+		action = "sweep"
+		if e.BatchID != "" {
+			action = "restore"
+		}
+	}
+	res := StepResult{RunID: runID}
+	switch action {
+	case "disable", "restore":
+		if e.BatchID == "" {
+			return StepResult{}, fmt.Errorf("rotate event: batchId: required for action %s", action)
+		}
+		step := x.Engine.Restore
+		if action == "disable" {
+			step = x.Engine.Disable
+		}
+		s, err := step(ctx, runID, e.BatchID)
+		res.Steps = append(res.Steps, s)
+		return x.finish(ctx, res, err)
+	case "sweep":
+		steps, sweep, err := x.Engine.RotateRun(ctx, runID)
+		res.Steps, res.Sweep = steps, &sweep
+		return x.finish(ctx, res, err)
+	default:
+		return StepResult{}, fmt.Errorf("rotate event: action %q: want disable, restore or sweep", action)
+	}
+}
+
+// finish raises the alerts the steps call for and reads whether the run is
+// done.
+func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepResult, error) {
+	if err != nil {
+		return res, err
+	}
+	var alerts []alert.Alert
+	now := time.Now()
+	if x.Now != nil {
+		now = x.Now()
+	}
+	win := x.Engine.Config.Window
+	for _, s := range res.Steps {
+		lane := laneOfBatch(s.BatchID)
+		if s.Stalled {
+			alerts = append(alerts, alert.TaskStalled(lane.Account, lane.Region, s.TaskID, now.Add(-x.Config.StallAfter), x.Config.StallAfter))
+		}
+		if !win.End.IsZero() && now.After(win.End) && (s.Phase == migration.PhaseSubmitted || s.Phase == migration.PhaseRunning) {
+			alerts = append(alerts, alert.WindowOverrun(lane.Account, lane.Region, s.BatchID, win.End, now))
+		}
+		if s.Step == "restore" && s.Outcome == migration.OutcomeDeferred && len(s.Pending) > 0 && !win.End.IsZero() && now.After(win.End) {
+			alerts = append(alerts, alert.RotationRestoreFailed(lane.Account, lane.Region, "batch", s.BatchID,
+				"rotation not yet restored after the window closed: "+strings.Join(s.Pending, ", ")))
+		}
+	}
+	if res.Sweep != nil {
+		for _, p := range res.Sweep.Pending {
+			alerts = append(alerts, alert.RotationRestoreFailed("", "", "ledger", p, "the sweep could not restore rotation yet: "+p))
+		}
+		if len(res.Sweep.Restored) > 0 {
+			alerts = append(alerts, alert.Alert{Key: "sweep-restored/" + res.RunID + "/" + strings.Join(res.Sweep.Restored, ","),
+				Severity: alert.Warning, Title: fmt.Sprintf("Rotation sweep of %s restored %d policies left switched off", res.RunID, len(res.Sweep.Restored)),
+				Text: strings.Join(res.Sweep.Restored, "\n"), Fields: map[string]string{"run_id": res.RunID}})
+		}
+	}
+	if rep, rerr := x.Engine.BuildReport(ctx, res.RunID); rerr == nil {
+		for _, f := range rep.Failures {
+			if f.RetryBatch == "" {
+				alerts = append(alerts, alert.ResourceFailed(f.Lane.Account, f.Lane.Region, string(f.Kind), f.ID, f.ReasonCode, f.Remediation))
+			}
+		}
+	}
+	if x.Alerts != nil {
+		for _, a := range alerts {
+			_ = x.Alerts.Alert(ctx, a)
+		}
+	}
+	res.Alerts = len(alerts)
+	if p, perr := x.Engine.Status(ctx, res.RunID); perr == nil {
+		res.Done = p.Done()
+	}
+	return res, nil
+}
+
+func laneOfBatch(batchID string) estate.Lane {
+	parts := strings.SplitN(batchID, "/", 3)
+	if len(parts) < 2 {
+		return estate.Lane{}
+	}
+	return estate.Lane{Account: parts[0], Region: parts[1]}
+}
+
+// alertFailure raises a function error delivered as a destination event.
+func (x *Executor) alertFailure(ctx context.Context, e RotateEvent) {
+	if x.Alerts == nil {
+		return
+	}
+	fn := e.RequestContext.FunctionArn
+	if i := strings.LastIndex(fn, "/"); i >= 0 {
+		fn = fn[i+1:]
+	}
+	var body struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	_ = json.Unmarshal([]byte(e.ResponsePayload), &body)
+	msg := body.ErrorMessage
+	if msg == "" {
+		msg = e.RequestContext.Condition
+	}
+	_ = x.Alerts.Alert(ctx, alert.FunctionError(fn, e.RequestContext.RequestID,
+		fmt.Errorf("%s after %d attempts: %s", e.RequestContext.Condition, e.RequestContext.ApproximateInvokeCount, msg)))
+}
