@@ -18,7 +18,7 @@ import (
 	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
-const discoverHelp = `%s [--twin READY.json] [--accounts A,B] [--regions R1,R2] [--include F;F] [--exclude F;F] [--run-id ID] [--state dir:PATH|oss://BUCKET/PREFIX] [--json]
+const discoverHelp = `%s [--twin READY.json] [--accounts A,B] [--regions R1,R2] [--include F;F] [--exclude F;F] [--run-id ID] [--state dir:PATH|oss://BUCKET/PREFIX] [--json] [--export FILE]
 
 %s
 
@@ -66,6 +66,7 @@ func discoverCommand(ctx context.Context, name string, dryRun bool, args []strin
 	roleArns := fs.String("role-arns", "", "account=acs:ram::<account>:role/<name>,... for accounts other than the home one")
 	region := fs.String("region", "cn-hangzhou", "home region: where regions are listed and the state bucket lives")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of Markdown")
+	export := fs.String("export", "", "also write the discovered estate (no secret values) as a twin inventory to this file, for 'kmsmig rehearse --inventory FILE'")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -159,6 +160,11 @@ func discoverCommand(ctx context.Context, name string, dryRun bool, args []strin
 		st.Calls.Load(), st.Retried.Load(), st.Throttled.Load())
 	if len(res.Incomplete) > 0 {
 		fmt.Fprintf(stderr, "%s: WARNING: incomplete lanes (calls kept failing): %s\n", name, strings.Join(res.Incomplete, ", "))
+	}
+	if *export != "" {
+		if err := exportInventory(out.Inventory, *export, stderr); err != nil {
+			return err
+		}
 	}
 	return printReport(stdout, out, *asJSON)
 }

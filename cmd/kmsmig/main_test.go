@@ -16,6 +16,12 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmsmig/kmsmig/shared/app"
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
@@ -91,7 +97,7 @@ func TestBadInvocations(t *testing.T) {
 }
 
 func TestHelpAnswers(t *testing.T) {
-	for _, cmd := range []string{"twin", "discover", "plan", "rehearse"} {
+	for _, cmd := range []string{"twin", "discover", "plan", "rehearse", "status", "setup-logs"} {
 		var out, errOut bytes.Buffer
 		require.Equal(t, 0, run(t.Context(), []string{cmd, "--help"}, &out, &errOut), cmd)
 		require.Contains(t, errOut.String(), "Usage: kmsmig "+cmd, cmd)
@@ -105,4 +111,80 @@ func TestRehearseWithoutBinaries(t *testing.T) {
 	code := run(t.Context(), []string{"rehearse", "--dist", t.TempDir(), "--syaml", "../../s.yaml"}, &out, &errOut)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut.String(), "run make build")
+}
+
+func TestStatus(t *testing.T) {
+	dir := t.TempDir()
+	store, err := runstate.OpenDir(dir)
+	require.NoError(t, err)
+	ctx := t.Context()
+	lane := estate.Lane{Account: "1111", Region: "cn-hangzhou"}
+	p := plan.Plan{RunID: "run-1", Lanes: []plan.LanePlan{{Lane: lane, InstanceID: "kst-1", Batches: []plan.Batch{
+		{ID: plan.BatchID(lane, 1), Lane: lane, InstanceID: "kst-1", Seq: 1, Keys: []string{"k1", "k2"}},
+		{ID: plan.BatchID(lane, 2), Lane: lane, InstanceID: "kst-1", Seq: 2, Secrets: []string{"s1"}},
+	}}}}
+	put := func(key string, v any) {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		_, err = store.Create(ctx, key, b)
+		require.NoError(t, err)
+	}
+	put(app.RunKey("run-1", "plan.json"), p)
+	put(app.CurrentRunKey, app.CurrentRun{RunID: "run-1"})
+	put(migration.BatchKey("run-1", plan.BatchID(lane, 1)), migration.BatchState{
+		ID: plan.BatchID(lane, 1), RunID: "run-1", Lane: lane, Seq: 1, InstanceID: "kst-1", Keys: []string{"k1", "k2"},
+		Phase: migration.PhaseRunning, TaskID: "mt-1", TaskStatus: "Running",
+	})
+
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run(ctx, []string{"status", "--state", "dir:" + dir}, &out, &errOut), errOut.String())
+	for _, want := range []string{"Run run-1: in progress; 0 of 2 batches verified", "b0001", "running", "mt-1 (Running)", "b0002", "planned"} {
+		require.Contains(t, out.String(), want)
+	}
+	out.Reset()
+	require.Equal(t, 0, run(ctx, []string{"status", "--state", "dir:" + dir, "--json"}, &out, &errOut), errOut.String())
+	var st runStatus
+	require.NoError(t, json.Unmarshal(out.Bytes(), &st))
+	require.Equal(t, "running", st.Lanes[0].Batches[0].Phase)
+
+	// An empty store says what is missing.
+	errOut.Reset()
+	require.Equal(t, 1, run(ctx, []string{"status", "--state", "dir:" + t.TempDir()}, &out, &errOut))
+	require.Contains(t, errOut.String(), "no current run")
+}
+
+// TestExportRoundTrip: an estate exported by discovery loads into the twin
+// and discovers to the same keys and secrets with the same verdicts, and
+// the file holds no secret value.
+func TestExportRoundTrip(t *testing.T) {
+	ready := func(inv *kmstwin.Inventory) string {
+		st, err := stack.Start(stack.Options{Inventory: inv, Unthrottled: true})
+		require.NoError(t, err)
+		t.Cleanup(st.Close)
+		b, err := json.Marshal(st.Ready())
+		require.NoError(t, err)
+		f := filepath.Join(t.TempDir(), "ready.json")
+		require.NoError(t, os.WriteFile(f, b, 0o600))
+		return f
+	}
+	exported := filepath.Join(t.TempDir(), "estate.json")
+	var first, second, errOut bytes.Buffer
+	require.Equal(t, 0, run(t.Context(), []string{"plan", "--twin", ready(kmstwin.DemoInventory()), "--json", "--export", exported}, &first, &errOut), errOut.String())
+	data, err := os.ReadFile(exported)
+	require.NoError(t, err)
+	require.NotContains(t, string(data), "secretData")
+	require.NotContains(t, string(data), "demo-secret-value")
+	inv, err := kmstwin.LoadInventory(exported)
+	require.NoError(t, err)
+	require.Equal(t, 0, run(t.Context(), []string{"plan", "--twin", ready(inv), "--json"}, &second, &errOut), errOut.String())
+	var a, b struct {
+		Summary struct {
+			Keys, Secrets, Blocked int
+			ByReason               map[string]int
+		}
+	}
+	require.NoError(t, json.Unmarshal(first.Bytes(), &a))
+	require.NoError(t, json.Unmarshal(second.Bytes(), &b))
+	require.Equal(t, a.Summary, b.Summary)
+	require.Positive(t, a.Summary.Keys)
 }

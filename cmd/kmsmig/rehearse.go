@@ -31,12 +31,14 @@ the audit trail reached SLS. It prints the discovery report and the run
 report (Markdown, or a JSON summary with --json) on stdout, progress on
 stderr, and exits 0 only when every check passed.
 
-To rehearse your own estate: 'kmsmig discover --export FILE' is not built
-yet; write an inventory by hand (format in twin/kms/doc.go).`
+To rehearse your own estate: 'kmsmig plan --export estate.json' against
+Alibaba Cloud writes it (no secret values) in the twins' inventory format;
+then 'kmsmig rehearse --inventory estate.json'. A generated estate:
+--inventory generate:keys=400,secrets=200,regions=2,accounts=2,seed=1.`
 
 func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rehearse", rehearseSynopsis, stderr)
-	inventory := fs.String("inventory", "demo", "inventory file (JSON), or demo")
+	inventory := fs.String("inventory", "demo", "inventory file (JSON), demo, or generate:keys=N,secrets=N,regions=R,accounts=A,seed=S")
 	dist := fs.String("dist", "dist", "directory of the built function binaries (<dist>/<name>/main, from make build)")
 	syaml := fs.String("syaml", "s.yaml", "the deployment's s.yaml")
 	speed := fs.Float64("speed", 60, "simulated seconds per real second")

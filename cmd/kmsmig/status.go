@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/aliyun/credentials-go/credentials"
+
+	"github.com/kmsmig/kmsmig/shared/app"
+	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+)
+
+const statusSynopsis = `status [--state dir:PATH|oss://BUCKET/PREFIX] [--run ID] [--twin READY.json] [--json]
+
+Shows a run from the run-state store: every lane with its target instance
+and its batches (phase, task, keys and secrets, per-resource results), the
+resources that failed and why, and the rotation ledger (every policy
+switched off, and whether it has been restored and verified). Reads only.
+
+The store is --state, else KMSMIG_STATE, else dir:.kmsmig-state. For an
+oss:// store, credentials come from the default chain of credentials-go (or
+the twin's home account with --twin). The run is --run, else the current one.`
+
+// runStatus is the status document (--json).
+type runStatus struct {
+	RunID    string               `json:"runId"`
+	Lanes    []laneStatus         `json:"lanes"`
+	Failures []migration.Failure  `json:"failures,omitempty"`
+	Ledger   migration.LedgerView `json:"ledger"`
+	Window   migration.WindowUse  `json:"window"`
+	Done     bool                 `json:"done"`
+}
+
+type laneStatus struct {
+	Lane       string          `json:"lane"`
+	InstanceID string          `json:"instanceId,omitempty"`
+	Batches    []batchSnapshot `json:"batches"`
+}
+
+type batchSnapshot struct {
+	ID       string `json:"id"`
+	Phase    string `json:"phase"`
+	TaskID   string `json:"taskId,omitempty"`
+	Task     string `json:"taskStatus,omitempty"`
+	Keys     int    `json:"keys"`
+	Secrets  int    `json:"secrets"`
+	Migrated int    `json:"migrated"`
+	Failed   int    `json:"failed"`
+	Stalled  bool   `json:"stalled,omitempty"`
+}
+
+func runStatusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("status", statusSynopsis, stderr)
+	state := fs.String("state", "", "run-state store")
+	runID := fs.String("run", "", "run id (default: the current run)")
+	twinFile := fs.String("twin", "", "ready-line JSON file of 'kmsmig twin' (for its OSS store)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, err := openStatusStore(ctx, *state, *twinFile)
+	if err != nil {
+		return err
+	}
+	id := *runID
+	if id == "" {
+		cur, _, err := runstate.GetJSON[app.CurrentRun](ctx, store, app.CurrentRunKey)
+		if errors.Is(err, runstate.ErrNotFound) {
+			return errors.New("no current run in this store: discover has not planned one (or give --run)")
+		}
+		if err != nil {
+			return err
+		}
+		id = cur.RunID
+	}
+	st, err := readStatus(ctx, store, id)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStatus(stdout, st)
+	return nil
+}
+
+func openStatusStore(ctx context.Context, state, twinFile string) (runstate.Store, error) {
+	if state == "" {
+		state = os.Getenv("KMSMIG_STATE")
+	}
+	if state == "" {
+		state = "dir:.kmsmig-state"
+	}
+	env := map[string]string{"KMSMIG_STATE": state}
+	var cred credentials.Credential
+	if twinFile != "" {
+		ready, err := readReady(twinFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --twin %s: %v", errUsage, twinFile, err)
+		}
+		env["KMSMIG_OSS_ENDPOINT"], env["KMSMIG_OSS_REGION"], env["KMSMIG_INSECURE"] = ready.OSS, ready.OSSRegion, "true"
+		for _, a := range ready.Accounts {
+			if a.ID == ready.Home {
+				if cred, err = app.StaticCredential(a.AccessKeyID, a.AccessKeySecret, ""); err != nil {
+					return nil, err
+				}
+			}
+		}
+	} else if strings.HasPrefix(state, "oss://") {
+		var err error
+		if cred, err = credentials.NewCredential(nil); err != nil {
+			return nil, fmt.Errorf("no Alibaba Cloud credentials found for %s: %w", state, err)
+		}
+	}
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return app.OpenStore(ctx, cfg, cred, "cn-hangzhou")
+}
+
+func readStatus(ctx context.Context, store runstate.Store, runID string) (*runStatus, error) {
+	p, _, err := runstate.GetJSON[plan.Plan](ctx, store, app.RunKey(runID, "plan.json"))
+	if err != nil {
+		return nil, fmt.Errorf("run %s: read plan: %w", runID, err)
+	}
+	rep, err := (&migration.Engine{Store: store}).BuildReport(ctx, runID)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", runID, err)
+	}
+	st := &runStatus{RunID: runID, Failures: rep.Failures, Ledger: rep.Ledger, Window: rep.Window, Done: rep.Done}
+	st.Ledger.Items = nil
+	for _, e := range rep.Ledger.Items {
+		if e.Status != migration.LedgerVerified {
+			st.Ledger.Items = append(st.Ledger.Items, e)
+		}
+	}
+	for _, lp := range p.Lanes {
+		ls := laneStatus{Lane: lp.Lane.String(), InstanceID: lp.InstanceID}
+		for _, b := range lp.Batches {
+			snap := batchSnapshot{ID: b.ID, Phase: "planned", Keys: len(b.Keys), Secrets: len(b.Secrets)}
+			s, _, err := runstate.GetJSON[migration.BatchState](ctx, store, migration.BatchKey(runID, b.ID))
+			switch {
+			case errors.Is(err, runstate.ErrNotFound):
+			case err != nil:
+				return nil, err
+			default:
+				snap.Phase, snap.TaskID, snap.Task, snap.Stalled = string(s.Phase), s.TaskID, s.TaskStatus, s.Stalled
+				for _, o := range s.Resources {
+					if o.Result == migration.ResultMigrated {
+						snap.Migrated++
+					} else {
+						snap.Failed++
+					}
+				}
+			}
+			ls.Batches = append(ls.Batches, snap)
+		}
+		st.Lanes = append(st.Lanes, ls)
+	}
+	return st, nil
+}
+
+func printStatus(w io.Writer, st *runStatus) {
+	done := 0
+	total := 0
+	for _, l := range st.Lanes {
+		for _, b := range l.Batches {
+			total++
+			if b.Phase == string(migration.PhaseVerified) {
+				done++
+			}
+		}
+	}
+	state := "in progress"
+	if st.Done {
+		state = "done"
+	}
+	fmt.Fprintf(w, "Run %s: %s; %d of %d batches verified\n", st.RunID, state, done, total)
+	fmt.Fprintf(w, "Rotation ledger: %d policies switched off by kmsmig; %d still off, %d restored, %d verified\n\n",
+		st.Ledger.Entries, st.Ledger.Off, st.Ledger.Restored, st.Ledger.Verified)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LANE\tBATCH\tPHASE\tTASK\tKEYS\tSECRETS\tMIGRATED\tFAILED")
+	for _, l := range st.Lanes {
+		for _, b := range l.Batches {
+			task := b.TaskID
+			if b.Task != "" {
+				task += " (" + b.Task + ")"
+			}
+			if b.Stalled {
+				task += " STALLED"
+			}
+			fmt.Fprintf(tw, "%s → %s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", l.Lane, orDash(l.InstanceID), b.ID[strings.LastIndex(b.ID, "/")+1:],
+				b.Phase, orDash(task), b.Keys, b.Secrets, b.Migrated, b.Failed)
+		}
+	}
+	tw.Flush()
+	if len(st.Failures) > 0 {
+		fmt.Fprintf(w, "\nFailed resources:\n")
+		for _, f := range st.Failures {
+			next := "reported"
+			if f.RetryBatch != "" {
+				next = "retried in " + f.RetryBatch
+			}
+			fmt.Fprintf(w, "  %s %s %s: %s (attempt %d, %s): %s\n", f.Lane, f.Kind, f.ID, f.ReasonCode, f.Attempt, next, f.Remediation)
+		}
+	}
+	if len(st.Ledger.Items) > 0 {
+		fmt.Fprintf(w, "\nRotation policies not yet verified as restored:\n")
+		for _, e := range st.Ledger.Items {
+			fmt.Fprintf(w, "  %s %s %s: %s (recorded %+v)", e.Lane, e.Kind, e.ID, e.Status, e.Original)
+			if e.LastError != "" {
+				fmt.Fprintf(w, ", last error: %s", e.LastError)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if st.Window.RunSeconds > 0 {
+		fmt.Fprintf(w, "\nWindow use: %.0f%% (critical path %.0fs, %s; run %.0fs)\n", 100*st.Window.Utilisation,
+			st.Window.CriticalPathSeconds, st.Window.BusiestLane, st.Window.RunSeconds)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
