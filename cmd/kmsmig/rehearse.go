@@ -80,9 +80,10 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(stderr, "rehearse: run %s in %.1fs: %d lanes, window utilisation %.2f (critical path %.0fs of %.0fs simulated), %d audit records\n",
-		res.RunID, res.Wall.Seconds(), len(res.Report.Lanes), res.Report.Window.Utilisation,
-		res.Report.Window.CriticalPathSeconds, res.Report.Window.RunSeconds, res.AuditRecord)
+	w := res.Report.Window
+	fmt.Fprintf(stderr, "rehearse: run %s in %.1fs: %d lanes, %d audit records; window utilisation %.2f: tasks on the critical path (%s) %.1fs of a %.1fs migration (wall clock, %gx: %.0f and %.0f simulated minutes)\n",
+		res.RunID, res.Wall.Seconds(), len(res.Report.Lanes), res.AuditRecord, w.Utilisation, w.BusiestLane,
+		w.CriticalPathSeconds, w.RunSeconds, *speed, w.CriticalPathSeconds*(*speed)/60, w.RunSeconds*(*speed)/60)
 	for _, n := range names {
 		cs := res.ColdStarts[n]
 		fmt.Fprintf(stderr, "rehearse: %-16s %3d invocations, binary %.1f MB, cold start %v (first served %v)\n",
