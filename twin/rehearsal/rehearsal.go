@@ -401,10 +401,27 @@ func (o *Options) collect(ctx context.Context, st *stack.Stack, eng *migration.E
 		Check{Name: "no invocation failed for good", OK: len(res.Failed) == 0, Detail: fmt.Sprintf("%d failed: %s", len(res.Failed), strings.Join(res.Failed, "; "))},
 		Check{Name: "run finished", OK: rep.Done, Detail: fmt.Sprintf("%d lanes", len(rep.Lanes))},
 	)
-	n, err := countTrail(ctx, ready, home, res.RunID)
+	var batches []migration.BatchState
+	keys, err := store.List(ctx, app.RunKey(res.RunID, "batches/"))
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		b, _, err := runstate.GetJSON[migration.BatchState](ctx, store, k)
+		if err != nil {
+			return err
+		}
+		batches = append(batches, b)
+	}
+	var results [][]byte
+	for _, inv := range st.FC.Invocations() {
+		if inv.Status == fctwin.StatusSucceeded {
+			results = append(results, inv.Response)
+		}
+	}
+	check, n := checkTrail(ctx, ready, home, res.RunID, batches, results)
 	res.AuditRecord = n
-	res.Checks = append(res.Checks, Check{Name: "audit trail in SLS", OK: err == nil && n > 0,
-		Detail: fmt.Sprintf("%d records for run %s (%v)", n, res.RunID, err)})
+	res.Checks = append(res.Checks, check)
 	return nil
 }
 

@@ -3,32 +3,77 @@ package rehearsal
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
+	"github.com/kmsmig/kmsmig/shared/audit"
+	"github.com/kmsmig/kmsmig/shared/migration"
 	slstwin "github.com/kmsmig/kmsmig/twin/sls"
 	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
-// countTrail counts the audit records of a run, read back through the
-// official SLS client.
-func countTrail(ctx context.Context, ready stack.Ready, key stack.Account, runID string) (int, error) {
+// readTrail reads the audit records of a run matching query, back through
+// the official SLS client.
+func readTrail(ctx context.Context, ready stack.Ready, key stack.Account, query string) ([]map[string]string, error) {
 	c := &sls.Client{Endpoint: ready.SLS, AccessKeyID: key.AccessKeyID, AccessKeySecret: key.AccessKeySecret}
 	c.SetHTTPClient(slstwin.HTTPClient(ready.SLS))
 	now := time.Now().Unix()
-	n := 0
+	var out []map[string]string
 	for offset := int64(0); ctx.Err() == nil; offset += 100 {
-		resp, err := c.GetLogs(ready.LogProject, auditStore, "", now-24*3600, now+3600, "run_id: "+runID, 100, offset, false)
+		resp, err := c.GetLogs(ready.LogProject, auditStore, "", now-24*3600, now+3600, query, 100, offset, false)
 		if err != nil {
-			return n, err
+			return out, err
 		}
-		n += len(resp.Logs)
+		out = append(out, resp.Logs...)
 		if len(resp.Logs) < 100 {
 			break
 		}
 	}
-	return n, ctx.Err()
+	return out, ctx.Err()
+}
+
+// checkTrail: the run's trail reached SLS whole. Every transition that
+// any batch's history records has its Transition record, and every
+// invocation reported its audit records written (none dropped, failed or
+// pending).
+func checkTrail(ctx context.Context, ready stack.Ready, key stack.Account, runID string, batches []migration.BatchState, results [][]byte) (Check, int) {
+	c := Check{Name: "audit trail complete in SLS"}
+	all, err := readTrail(ctx, ready, key, "run_id: "+runID)
+	if err != nil {
+		c.Detail = err.Error()
+		return c, len(all)
+	}
+	have := map[string]bool{}
+	for _, r := range all {
+		if r["action"] == "Transition" {
+			have[r["batch_id"]+" "+r["outcome"]] = true
+		}
+	}
+	var missing []string
+	transitions := 0
+	for _, b := range batches {
+		for _, h := range b.History {
+			transitions++
+			if !have[b.ID+" "+string(h.To)] {
+				missing = append(missing, b.ID+" → "+string(h.To))
+			}
+		}
+	}
+	incomplete := 0
+	for _, r := range results {
+		var res struct {
+			Audit *audit.Stats `json:"audit"`
+		}
+		if json.Unmarshal(r, &res) == nil && res.Audit != nil && !res.Audit.Complete() {
+			incomplete++
+		}
+	}
+	c.OK = len(missing) == 0 && incomplete == 0 && transitions > 0
+	c.Detail = fmt.Sprintf("%d records; %d transitions, %d without a record %v; %d invocations with an incomplete trail",
+		len(all), transitions, len(missing), missing, incomplete)
+	return c, len(all)
 }
