@@ -27,9 +27,10 @@ test: vet
 run: build
 	bin/kmsmig rehearse --inventory demo --dist $(DIST) --syaml s.yaml
 
-## bench: every benchmark (discovery quota use and speed-up, twin serving rate, planner, audit)
-bench:
+## bench: the Go benchmarks, then kmsmig bench: every judged figure measured in one run, written to results/
+bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+	bin/kmsmig bench --dist $(DIST) --syaml s.yaml --results results
 
 ## check-spec: s.yaml through the official Serverless Devs parser and the fc3 props schema (offline after npm ci)
 check-spec:

@@ -86,7 +86,7 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		w.CriticalPathSeconds, w.RunSeconds, *speed, w.CriticalPathSeconds*(*speed)/60, w.RunSeconds*(*speed)/60)
 	for _, n := range names {
 		cs := res.ColdStarts[n]
-		fmt.Fprintf(stderr, "rehearse: %-16s %3d invocations, binary %.1f MB, cold start %v (first served %v)\n",
+		fmt.Fprintf(stderr, "rehearse: %-16s %3d invocations, binary %.1f MB, cold start %v (first invocation answered after %v)\n",
 			n, res.Invocations[n], float64(res.Binaries[n])/1e6, cs.Ready.Round(time.Millisecond), cs.FirstServed.Round(time.Millisecond))
 	}
 	if !res.OK() {

@@ -2,7 +2,6 @@ package kms_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/twin/acs"
+	"github.com/kmsmig/kmsmig/twin/benchmarks"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 	"github.com/kmsmig/kmsmig/twin/stack"
 )
@@ -103,7 +103,7 @@ func BenchmarkDiscoverySpeedup(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		_, err := discover.Run(context.Background(), &oneAtATime{src: c}, opts)
+		_, err := discover.Run(context.Background(), &benchmarks.Serial{Source: c}, opts)
 		require.NoError(b, err)
 		serial := time.Since(start)
 		start = time.Now()
@@ -112,58 +112,4 @@ func BenchmarkDiscoverySpeedup(b *testing.B) {
 		speedup = serial.Seconds() / time.Since(start).Seconds()
 	}
 	b.ReportMetric(speedup, "speedup")
-}
-
-// oneAtATime is the baseline: every call waits for the previous one.
-type oneAtATime struct {
-	mu  sync.Mutex
-	src discover.Source
-}
-
-func (o *oneAtATime) KeyIDs(ctx context.Context, l estate.Lane) ([]string, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.src.KeyIDs(ctx, l)
-}
-
-func (o *oneAtATime) Aliases(ctx context.Context, l estate.Lane) (map[string][]string, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.src.Aliases(ctx, l)
-}
-
-func (o *oneAtATime) Key(ctx context.Context, l estate.Lane, id string) (estate.Key, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.src.Key(ctx, l, id)
-}
-
-func (o *oneAtATime) SecretNames(ctx context.Context, l estate.Lane) ([]estate.Secret, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.src.SecretNames(ctx, l)
-}
-
-func (o *oneAtATime) Secret(ctx context.Context, l estate.Lane, s estate.Secret) (estate.Secret, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.src.Secret(ctx, l, s)
-}
-
-func (o *oneAtATime) InstanceIDs(ctx context.Context, l estate.Lane) (map[string]string, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.src.InstanceIDs(ctx, l)
-}
-
-func (o *oneAtATime) Instance(ctx context.Context, l estate.Lane, id, owner string) (estate.Instance, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.src.Instance(ctx, l, id, owner)
-}
-
-func (o *oneAtATime) Regions(ctx context.Context, account, via string) ([]string, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.src.Regions(ctx, account, via)
 }
