@@ -3,7 +3,7 @@ GO       ?= go
 FUNCTIONS := discover migrate poll rotate
 DIST     := dist
 
-.PHONY: all build test vet run bench clean check-spec check-spec-test
+.PHONY: all build test vet run bench clean check-spec check-spec-test fuzz-smoke
 
 all: build
 
@@ -39,6 +39,10 @@ check-spec:
 ## check-spec-test: the checker's own tests (~10 s)
 check-spec-test: check-spec
 	cd deploy && node --test check-spec.test.js
+
+## fuzz-smoke: every fuzz target for a few seconds (FUZZTIME=2s each, ~75 s on 2 cores); the seed corpora already run in make test
+fuzz-smoke:
+	scripts/fuzz-smoke.sh
 
 clean:
 	rm -rf $(DIST) bin

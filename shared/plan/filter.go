@@ -72,6 +72,11 @@ func (f Filter) String() string {
 	if f.Field == FilterTag {
 		return "tag:" + f.Value + "=" + f.TagValue
 	}
+	if f.Field == FilterAlias && strings.HasPrefix(f.Value, "alias/") {
+		// ParseFilter strips one alias/ prefix; keep the one that is
+		// part of the value.
+		return "alias:alias/" + f.Value
+	}
 	return string(f.Field) + ":" + f.Value
 }
 

@@ -18,6 +18,9 @@
 //     STS access key is recognised by lookup, not by decoding its token.
 //   - Only ACS3-HMAC-SHA256 (not SM3 or RSA) and HMAC-SHA1 are verified;
 //     bearer tokens and the V4 gateway signature are refused.
+//   - A query parameter repeated in a V3 request is signed value by value
+//     in the canonical query (the SDKs, whose query is a map, never send
+//     one), so no value travels unsigned.
 //   - Signature refusals never echo the server's string to sign (the real
 //     gateway does, for V1): it would carry the caller's security token.
 //   - Signature nonces are remembered until their request's timestamp leaves

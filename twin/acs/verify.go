@@ -484,7 +484,10 @@ func appendCanonicalURI(b []byte, r *http.Request) []byte {
 }
 
 // appendCanonicalQuery appends k=enc(v) pairs sorted by key and joined by
-// '&', keys as sent, values percent-encoded as darabonba does.
+// '&', keys as sent, values percent-encoded as darabonba does. A repeated
+// key contributes every value in order (the SDKs never send one, their
+// query being a map), so a value appended after signing breaks the
+// signature instead of riding along unsigned.
 func appendCanonicalQuery(b []byte, query url.Values) []byte {
 	var small [16]string
 	keys := small[:0]
@@ -496,10 +499,17 @@ func appendCanonicalQuery(b []byte, query url.Values) []byte {
 		if i > 0 {
 			b = append(b, '&')
 		}
-		b = append(b, k...)
-		b = append(b, '=')
-		if vs := query[k]; len(vs) > 0 {
-			b = appendPercentEncoded(b, vs[0])
+		vs := query[k]
+		if len(vs) == 0 {
+			vs = []string{""}
+		}
+		for j, v := range vs {
+			if j > 0 {
+				b = append(b, '&')
+			}
+			b = append(b, k...)
+			b = append(b, '=')
+			b = appendPercentEncoded(b, v)
 		}
 	}
 	return b

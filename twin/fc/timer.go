@@ -22,7 +22,12 @@ func ParseCron(expr string) (cron.Schedule, error) {
 	if e == "" {
 		return nil, fmt.Errorf("empty cron expression")
 	}
-	if !strings.HasPrefix(e, "CRON_TZ=") && !strings.HasPrefix(e, "TZ=") && !strings.HasPrefix(e, "@every") {
+	tz := strings.HasPrefix(e, "CRON_TZ=") || strings.HasPrefix(e, "TZ=")
+	if tz && !strings.Contains(e, " ") {
+		// cron's parser slices up to the first space and panics without one.
+		return nil, fmt.Errorf("invalid cron expression %q: a time zone and no schedule", expr)
+	}
+	if !tz && !strings.HasPrefix(e, "@every") {
 		e = "CRON_TZ=UTC " + e
 	}
 	s, err := cronParser.Parse(e)

@@ -123,7 +123,7 @@
 //
 //	{"accounts": [{
 //	  "id": "1111000011110001",              numeric, unique
-//	  "accessKeyId": "", "accessKeySecret": "",  optional fixed access key (both or neither)
+//	  "accessKeyId": "", "accessKeySecret": "",  optional fixed access key (both or neither; the id unique)
 //	  "regions": {"cn-hangzhou": {
 //	    "keys": [{
 //	      "keyId": "<lower-case UUID, unique in the estate>",

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -273,6 +274,9 @@ func ParseGenerateSpec(spec string) (GenerateOptions, error) {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if !ok || err != nil {
 			return o, fmt.Errorf("kms: generate: %q: want name=number", part)
+		}
+		if k != "seed" && n > math.MaxInt {
+			return o, fmt.Errorf("kms: generate: %q: too large", part)
 		}
 		switch k {
 		case "keys":

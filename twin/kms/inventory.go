@@ -223,8 +223,11 @@ func checkShape(path string, v any, t reflect.Type, probs *[]Problem) {
 		for _, n := range names {
 			ft, ok := fields[n]
 			p := n
+			if n == "" {
+				p = `""` // an empty name still needs a path element
+			}
 			if path != "" {
-				p = path + "." + n
+				p = path + "." + p
 			}
 			if !ok {
 				*probs = append(*probs, Problem{p, "unknown field"})

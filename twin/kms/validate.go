@@ -113,6 +113,7 @@ func (inv *Inventory) Validate() error {
 		v.add("accounts", "at least one account is required")
 	}
 	accountAt := map[string]int{}
+	accessKeyAt := map[string]int{}
 	type instRef struct {
 		owner, region, path string
 		in                  *InstanceInventory
@@ -138,6 +139,14 @@ func (inv *Inventory) Validate() error {
 		}
 		if (a.AccessKeyID == "") != (a.AccessKeySecret == "") {
 			v.add(ap+".accessKeySecret", "accessKeyId and accessKeySecret go together")
+		}
+		if a.AccessKeyID != "" {
+			// The keyring gives an access key to one account only.
+			if prev, dup := accessKeyAt[a.AccessKeyID]; dup {
+				v.add(ap+".accessKeyId", "duplicate access key id (also accounts[%d])", prev)
+			} else {
+				accessKeyAt[a.AccessKeyID] = ai
+			}
 		}
 		for _, r := range sortedRegions(a.Regions) {
 			rp := fmt.Sprintf("%s.regions[%q]", ap, r)

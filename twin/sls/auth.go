@@ -194,6 +194,13 @@ func (s *Server) verifyV4(r *http.Request, body []byte, rest string) (acs.Caller
 	if e != nil {
 		return acs.Caller{}, e
 	}
+	for k, vs := range r.URL.Query() {
+		if len(vs) > 1 {
+			// SignerV4 signs one value per parameter; the others would
+			// ride along unsigned.
+			return acs.Caller{}, errorf(http.StatusUnauthorized, CodeSignatureNotMatch, "query parameter %q is repeated; a V4 signature covers one value", k)
+		}
+	}
 	payload := r.Header.Get("x-log-content-sha256")
 	if sum := hex.EncodeToString(sha256Sum(body)); payload != sum && payload != emptySHA256 {
 		return acs.Caller{}, errorf(http.StatusBadRequest, "InvalidContentSha256", "x-log-content-sha256 does not match the body")

@@ -66,4 +66,6 @@
 //     Logtail configs, metric stores and everything else are not served.
 //   - Content-MD5 mismatch answers InvalidContentMD5 and a V4 body hash
 //     mismatch InvalidContentSha256; the real codes may differ.
+//   - A V4-signed request with a repeated query parameter is refused
+//     (SignatureNotMatch): the SDK's SignerV4 signs only its first value.
 package sls

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Fuzz smoke: runs every fuzz target for a few seconds each and fails on the
+# first crash or property violation. `go test -fuzz` takes one target per
+# run, hence the loop. The seed corpora (f.Add and testdata/fuzz/) already
+# run as ordinary tests under `make test`; this explores beyond them.
+#
+#   scripts/fuzz-smoke.sh            # FUZZTIME=2s per target (~75 s on 2 cores)
+#   FUZZTIME=30s scripts/fuzz-smoke.sh
+#
+# A failing input is written to <package>/testdata/fuzz/<Target>/; keep it
+# as the regression seed of the fix.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+fuzztime="${FUZZTIME:-2s}"
+
+targets=(
+  ./shared/app:FuzzDecodeDiscoverEvent
+  ./shared/app:FuzzDecodeStepEvent
+  ./shared/app:FuzzDecodeRotateEvent
+  ./shared/app:FuzzLoadConfig
+  ./shared/app:FuzzParseDailyWindow
+  ./shared/estate:FuzzParseVersion
+  ./shared/estate:FuzzParseLane
+  ./shared/plan:FuzzParseFilter
+  ./twin/kms:FuzzParseInventory
+  ./twin/kms:FuzzParseGenerateSpec
+  ./twin/acs:FuzzVerifyRPC
+  ./twin/acs:FuzzVerifyRPCRaw
+  ./twin/acs:FuzzParseRoleArn
+  ./twin/oss:FuzzOSSRequest
+  ./twin/sls:FuzzSLSRequest
+  ./twin/fc:FuzzParseCron
+  ./twin/fc:FuzzParseSYAML
+)
+
+failed=()
+for t in "${targets[@]}"; do
+  pkg=${t%%:*} name=${t##*:}
+  if out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+    execs=$(grep -o 'execs: [0-9]*' <<<"$out" | tail -n 1)
+    echo "ok   $name ($pkg): ${execs:-seed corpus only}"
+  else
+    echo "FAIL $name ($pkg)"
+    echo "$out"
+    failed+=("$name")
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz smoke: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "fuzz smoke: ${#targets[@]} targets, no failures"

@@ -1,0 +1,287 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/plan"
+)
+
+// Seeds shared by the event fuzzers: the events Function Compute and the
+// functions themselves send, and near misses of them.
+var eventSeeds = []string{
+	`{}`,
+	`{"triggerTime":"2026-11-29T01:00:00Z","triggerName":"discover-nightly","payload":"{\"dryRun\":true}"}`,
+	`{"triggerTime":"2026-11-29T02:00:00Z","triggerName":"migrate","payload":""}`,
+	`{"runId":"run-20261129","accounts":["1111"],"regions":["cn-hangzhou"],"include":["tag:env=prod"],"exclude":["secret:test-*"],"dryRun":true}`,
+	`{"runId":"run-20261129","lane":"1111/cn-hangzhou","batchId":"b0001"}`,
+	`{"action":"restore","runId":"run-20261129","lane":"1111/cn-hangzhou","batchId":"b0002"}`,
+	`{"timestamp":1764378000000,"requestContext":{"requestId":"r-1","functionArn":"acs:fc:cn-hangzhou:1111:functions/kmsmig-poll","condition":"UnhandledInvocationError","approximateInvokeCount":3},"requestPayload":"{}","responseContext":{"statusCode": 200, "functionError":"UnhandledInvocationError"},"responsePayload":"boom"}`,
+	`{"responseContext":null}`,
+	`{"runId":"x"} {}`,
+	`{"runID":"case"}`,
+	`{"colour":"red"}`,
+	`{"dryRun":"yes"}`,
+	`[]`,
+	`null`,
+	"{\"runId\":\"\xff\"}",
+}
+
+// checkEventRoundTrip asserts the property every strict event decoder must
+// have: an accepted event re-encodes to JSON that decodes (strictly) to the
+// same value, and that JSON is a fixed point of another round.
+func checkEventRoundTrip[T any](t *testing.T, data []byte, decodeFn func([]byte) (T, error), normalize func(*T)) {
+	t.Helper()
+	v, err := decodeFn(data)
+	if err != nil {
+		return
+	}
+	enc, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("accepted event %q does not re-encode: %v", data, err)
+	}
+	v2, err := decodeFn(enc)
+	if err != nil {
+		t.Fatalf("re-encoded event %s is refused: %v (input %q)", enc, err, data)
+	}
+	normalize(&v)
+	normalize(&v2)
+	if !reflect.DeepEqual(v, v2) {
+		t.Fatalf("round trip changed the event:\n input %q\n first %#v\nsecond %#v", data, v, v2)
+	}
+	enc2, err := json.Marshal(v2)
+	if err != nil || !bytes.Equal(enc, enc2) {
+		t.Fatalf("encoding is not a fixed point: %s vs %s (%v)", enc, enc2, err)
+	}
+}
+
+func noNormalize[T any](*T) {}
+
+// compactRaw puts a raw JSON value in its compact form: encoding/json
+// compacts a RawMessage when it marshals it, so only the compact form can
+// survive a round trip byte for byte.
+func compactRaw(m *json.RawMessage) {
+	if len(*m) == 0 {
+		return
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, *m); err == nil {
+		*m = b.Bytes()
+	}
+}
+
+func FuzzDecodeDiscoverEvent(f *testing.F) {
+	for _, s := range eventSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkEventRoundTrip(t, data, DecodeDiscoverEvent, noNormalize[DiscoverEvent])
+	})
+}
+
+func FuzzDecodeStepEvent(f *testing.F) {
+	for _, s := range eventSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkEventRoundTrip(t, data, DecodeStepEvent, noNormalize[StepEvent])
+	})
+}
+
+func FuzzDecodeRotateEvent(f *testing.F) {
+	for _, s := range eventSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkEventRoundTrip(t, data, DecodeRotateEvent, func(e *RotateEvent) { compactRaw(&e.ResponseContext) })
+	})
+}
+
+// configEnv turns the fuzzer's input into an environment: lines of
+// NAME=value (NAME without the KMSMIG_ prefix is accepted too, so the
+// fuzzer reaches every variable cheaply).
+func configEnv(data string) map[string]string {
+	env := map[string]string{}
+	for line := range strings.SplitSeq(data, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		if !strings.HasPrefix(k, "KMSMIG_") {
+			k = "KMSMIG_" + k
+		}
+		env[k] = v
+	}
+	return env
+}
+
+func FuzzLoadConfig(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"ACCOUNTS=111, 222\nROLE_ARNS=222=acs:ram::222:role/kmsmig\nREGIONS=cn-hangzhou,cn-shanghai\nKMS_ENDPOINTS=cn-hangzhou=127.0.0.1:1000\nINSECURE=true\nSTATE=oss://bucket/prefix\nTARGETS=111/cn-hangzhou=kst-1\nBATCH_KEYS=20\nEXCLUDE=secret:test-*;tag:env=dev",
+		"WINDOW=02:00-06:00\nTIMEZONE=Asia/Shanghai\nMETHOD=automatic\nMAX_ATTEMPTS=5\nSTALL_AFTER=45m\nPOLL_WAIT=50s",
+		"QPS=key-read=25,secret-read=20.5\nTASK_ACTIONS=Create,Describe,List\nFUNCTION_MIGRATE=-\nAUDIT=sls\nSLS_PROJECT=p",
+		"ALERT_WEBHOOK=https://example.com/hook\nDINGTALK_WEBHOOK=https://oapi.dingtalk.com/robot/send?access_token=x\nDINGTALK_SECRET=SEC1\nALERT_PERIOD=2h",
+		"ACCOUNTS=abc\nREGIONS=Hangzhou\nROLE_ARNS=222=arn:aws:iam::222:role/x\nINSECURE=maybe\nSTATE=s3://x\nTARGETS=nolane=kst-1\nBATCH_SECRETS=51\nKMS_ENDPOINTS=cn-hangzhou",
+		"BATCH_KEYS=0\nMAX_ATTEMPTS=11\nSTALL_AFTER=-1s\nPOLL_WAIT=16m\nQPS=key-read=0\nWINDOW=02:00-02:00\nTIMEZONE=Mars/Olympus",
+		"INCLUDE=secret:[\nEXCLUDE=alias:",
+		"DINGTALK_SECRET=s\nAUDIT=loud\nMETHOD=auto\nBACKEND=observe\nTASK_ACTIONS=a,b",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data string) {
+		env := configEnv(data)
+		c, err := LoadConfig(func(k string) string { return env[k] })
+		if err != nil {
+			if !strings.Contains(err.Error(), "KMSMIG_") {
+				t.Fatalf("error names no KMSMIG_ variable: %v", err)
+			}
+			return
+		}
+		checkConfig(t, c)
+	})
+}
+
+// checkConfig asserts that an accepted configuration is one the functions
+// can run with: every value within its documented range.
+func checkConfig(t *testing.T, c Config) {
+	t.Helper()
+	if c.Plan.MaxKeys < 1 || c.Plan.MaxKeys > plan.MaxPerKind || c.Plan.MaxSecrets < 1 || c.Plan.MaxSecrets > plan.MaxPerKind {
+		t.Fatalf("batch limits %d/%d outside 1..%d", c.Plan.MaxKeys, c.Plan.MaxSecrets, plan.MaxPerKind)
+	}
+	if err := c.Plan.Validate(); err != nil {
+		t.Fatalf("accepted plan settings do not validate: %v", err)
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 10 {
+		t.Fatalf("MaxAttempts %d outside 1..10", c.MaxAttempts)
+	}
+	if c.StallAfter <= 0 || c.PollWait < 0 || c.PollWait > 15*time.Minute || c.AlertPeriod < 0 {
+		t.Fatalf("durations out of range: stall %v, poll wait %v, alert period %v", c.StallAfter, c.PollWait, c.AlertPeriod)
+	}
+	for g, n := range c.QPS {
+		if !(n >= 0.1) || math.IsInf(n, 0) || !contains(quotaGroups, g) {
+			t.Fatalf("QPS %s=%v: want a known group and a finite rate of at least 0.1", g, n)
+		}
+	}
+	switch c.Audit {
+	case "auto", "sls", "stdout", "off":
+	default:
+		t.Fatalf("Audit %q", c.Audit)
+	}
+	if !strings.HasPrefix(c.State, "dir:") && !strings.HasPrefix(c.State, "oss://") {
+		t.Fatalf("State %q", c.State)
+	}
+	for _, a := range c.Accounts {
+		if !digits(a) {
+			t.Fatalf("account %q", a)
+		}
+	}
+	for _, r := range c.Regions {
+		if !regionLike(r) {
+			t.Fatalf("region %q", r)
+		}
+	}
+	for a, arn := range c.RoleArns {
+		if !strings.HasPrefix(arn, "acs:ram::"+a+":role/") {
+			t.Fatalf("role %s=%s", a, arn)
+		}
+	}
+	for l := range c.Targets {
+		if l.Validate() != nil {
+			t.Fatalf("target lane %q", l)
+		}
+		if p, err := estate.ParseLane(l.String()); err != nil || p != l {
+			t.Fatalf("target lane %q does not round-trip", l)
+		}
+	}
+	if c.Timezone == nil {
+		t.Fatal("no time zone")
+	}
+	if w := c.Window; w != nil {
+		checkWindow(t, *w)
+		s, e := w.At(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), c.Timezone)
+		if !s.Before(e) {
+			t.Fatalf("window %v in %v: start %v not before end %v", w, c.Timezone, s, e)
+		}
+	}
+	for _, a := range c.TaskActions {
+		if a == "" {
+			t.Fatalf("empty task action in %q", c.TaskActions)
+		}
+	}
+	if c.FunctionMigrate == "" || c.FunctionRotate == "" {
+		t.Fatal("empty chained function name")
+	}
+	if c.DingTalkSecret != "" && c.DingTalkWebhook == "" {
+		t.Fatal("DingTalk secret without a webhook")
+	}
+}
+
+func contains(set []string, s string) bool {
+	for _, v := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func checkWindow(t *testing.T, w DailyWindow) {
+	t.Helper()
+	day := 24 * time.Hour
+	if w.Start < 0 || w.Start >= day || w.End < 0 || w.End >= day || w.Start == w.End ||
+		w.Start%time.Minute != 0 || w.End%time.Minute != 0 {
+		t.Fatalf("window %+v: bounds must be distinct whole minutes within a day", w)
+	}
+}
+
+func FuzzParseDailyWindow(f *testing.F) {
+	for _, s := range []string{"02:00-06:00", "23:00-03:00", "00:00-23:59", " 2:00 - 6:00 ", "2-6", "02:00",
+		"25:00-06:00", "02:00-02:00", "02:00-06:00-07:00", "-", "02:60-03:00"} {
+		f.Add(s, int64(1764388800), uint8(0))
+	}
+	zones := []*time.Location{time.UTC, mustZone(f, "Asia/Shanghai"), mustZone(f, "America/Sao_Paulo"), mustZone(f, "Europe/London"), mustZone(f, "Australia/Lord_Howe")}
+	f.Fuzz(func(t *testing.T, s string, unix int64, zone uint8) {
+		w, err := ParseDailyWindow(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), "HH:MM") && !strings.Contains(err.Error(), "equal") {
+				t.Fatalf("error says neither the format nor the fault: %v", err)
+			}
+			return
+		}
+		checkWindow(t, w)
+		// The canonical text of w parses to w.
+		text := clockText(w.Start) + "-" + clockText(w.End)
+		if w2, err := ParseDailyWindow(text); err != nil || w2 != w {
+			t.Fatalf("%q -> %+v -> %q -> %+v, %v", s, w, text, w2, err)
+		}
+		// At returns the window open at now or the next one: it ends after
+		// now, is ordered, lasts at most a day (give or take a DST shift)
+		// and starts within a day of now.
+		const slack = 2 * time.Hour
+		now := time.Unix(unix%(400*365*86400), 0) // within ±400 years of 1970
+		loc := zones[int(zone)%len(zones)]
+		start, end := w.At(now, loc)
+		if !now.Before(end) || !start.Before(end) || end.Sub(start) > 24*time.Hour+slack || start.Sub(now) > 24*time.Hour+slack {
+			t.Fatalf("window %q at %v in %v: %v .. %v", s, now, loc, start, end)
+		}
+	})
+}
+
+func clockText(d time.Duration) string {
+	return time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).Add(d).Format("15:04")
+}
+
+func mustZone(f *testing.F, name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		f.Fatalf("zone %s: %v", name, err)
+	}
+	return loc
+}
