@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,6 +97,15 @@ type Config struct {
 	// asynchronous invocation (KMSMIG_FUNCTION_MIGRATE, KMSMIG_FUNCTION_ROTATE;
 	// default kmsmig-migrate and kmsmig-rotate; "-" turns chaining off).
 	FunctionMigrate, FunctionRotate string
+	// Backend is how batches move (KMSMIG_BACKEND): "task" (default)
+	// creates the provider's migration tasks; "observe" publishes each
+	// batch for an operator to start in the console and detects the moves
+	// by observation.
+	Backend string
+	// ObserveTimeout is how long the observe backend watches a published
+	// batch before reporting what has not moved (KMSMIG_OBSERVE_TIMEOUT,
+	// 1m..720h, default 24h).
+	ObserveTimeout time.Duration
 	// FCEndpoint is the Function Compute endpoint for chaining
 	// (KMSMIG_FC_ENDPOINT; default <account>.<region>.fc.aliyuncs.com).
 	FCEndpoint string
@@ -177,8 +187,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	} else {
 		for g, v := range qps {
 			n, err := strconv.ParseFloat(v, 64)
-			if !slices.Contains(quotaGroups, g) || err != nil || n <= 0 {
-				bad("KMSMIG_QPS", "%s=%s: want one of %s = a rate above 0", g, v, strings.Join(quotaGroups, ", "))
+			// !(n > 0) refuses NaN too; an infinite or NaN rate would make
+			// the adapter's token bucket spin.
+			if !slices.Contains(quotaGroups, g) || err != nil || !(n >= 0.1) || math.IsInf(n, 0) {
+				bad("KMSMIG_QPS", "%s=%s: want one of %s = a finite rate of at least 0.1 per second", g, v, strings.Join(quotaGroups, ", "))
 				continue
 			}
 			if c.QPS == nil {
@@ -212,8 +224,25 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.FunctionRotate = v
 	}
 	c.FCEndpoint = strings.TrimSpace(getenv("KMSMIG_FC_ENDPOINT"))
-	if v := strings.TrimSpace(getenv("KMSMIG_BACKEND")); v != "" && v != "task" {
-		bad("KMSMIG_BACKEND", "%q: only the task backend is available in this version (the observe backend is not built yet)", v)
+	switch v := strings.TrimSpace(getenv("KMSMIG_BACKEND")); v {
+	case "", "task":
+		c.Backend = "task"
+	case "observe":
+		c.Backend = v
+		if c.Automatic {
+			bad("KMSMIG_METHOD", "automatic applies to the task backend only; with KMSMIG_BACKEND=observe the operator starts the migration")
+		}
+	default:
+		bad("KMSMIG_BACKEND", "%q: want task or observe", v)
+	}
+	c.ObserveTimeout = 24 * time.Hour
+	if v := strings.TrimSpace(getenv("KMSMIG_OBSERVE_TIMEOUT")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 720*time.Hour {
+			bad("KMSMIG_OBSERVE_TIMEOUT", "%q: want a duration from 1m to 720h, e.g. 24h", v)
+		} else {
+			c.ObserveTimeout = d
+		}
 	}
 	switch c.Audit {
 	case "":

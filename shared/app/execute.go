@@ -73,7 +73,8 @@ type Executor struct {
 // EngineConfig turns the configuration into the engine's, for the window
 // open at (or next after) now.
 func (cfg Config) EngineConfig(now time.Time) migration.Config {
-	ec := migration.Config{MaxAttempts: cfg.MaxAttempts, Automatic: cfg.Automatic, StallAfter: cfg.StallAfter, PollWait: cfg.PollWait}
+	ec := migration.Config{MaxAttempts: cfg.MaxAttempts, Automatic: cfg.Automatic, StallAfter: cfg.StallAfter, PollWait: cfg.PollWait,
+		Backend: cfg.Backend, ObserveTimeout: cfg.ObserveTimeout}
 	if cfg.Window != nil {
 		ec.Window.Start, ec.Window.End = cfg.Window.At(now, cfg.Timezone)
 	}
@@ -297,7 +298,11 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 		if s.Stalled {
 			alerts = append(alerts, alert.TaskStalled(lane.Account, lane.Region, s.TaskID, now.Add(-x.Config.StallAfter), x.Config.StallAfter))
 		}
-		if !win.End.IsZero() && now.After(win.End) && (s.Phase == migration.PhaseSubmitted || s.Phase == migration.PhaseRunning) {
+		if s.Handoff != nil {
+			alerts = append(alerts, handoffAlert(res.RunID, s))
+		}
+		if !win.End.IsZero() && now.After(win.End) &&
+			(s.Phase == migration.PhaseSubmitted || s.Phase == migration.PhaseRunning || s.Phase == migration.PhaseAwaitingOperator) {
 			alerts = append(alerts, alert.WindowOverrun(lane.Account, lane.Region, s.BatchID, win.End, now))
 		}
 		if s.Step == "restore" && s.Outcome == migration.OutcomeDeferred && len(s.Pending) > 0 && !win.End.IsZero() && now.After(win.End) {
@@ -332,6 +337,23 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 		res.Done = p.Done()
 	}
 	return res, nil
+}
+
+// handoffAlert tells the operator that a batch is published and waits to
+// be started in the console (observe backend). Info: nothing is wrong yet.
+func handoffAlert(runID string, s migration.StepResult) alert.Alert {
+	lane, h := laneOfBatch(s.BatchID), s.Handoff
+	return alert.Alert{
+		Key:      "batch-handoff/" + runID + "/" + s.BatchID,
+		Severity: alert.Info,
+		Title: fmt.Sprintf("Batch %s ready to start in the console: %d keys, %d secrets into %s",
+			s.BatchID, h.Keys, h.Secrets, h.InstanceID),
+		Text: fmt.Sprintf("Create one migration task in the KMS console of account %s, region %s, into instance %s with exactly "+
+			"the resources listed in %s (also %s), before %s. Their automatic rotation is off until the batch ends.",
+			lane.Account, lane.Region, h.InstanceID, h.MarkdownKey, h.JSONKey, h.Deadline.UTC().Format(time.RFC3339)),
+		Fields: map[string]string{"account": lane.Account, "region": lane.Region, "batch_id": s.BatchID,
+			"resource_type": "batch", "resource_id": s.BatchID, "run_id": runID},
+	}
 }
 
 func laneOfBatch(batchID string) estate.Lane {

@@ -98,6 +98,7 @@ func (e *Engine) start(ctx context.Context, runID, batchID string) (BatchState, 
 	_, err = runstate.MutateJSON(ctx, e.Store, BatchKey(runID, batchID), func(s *BatchState, exists bool) error {
 		if !exists {
 			*s = newBatchState(runID, pb, 1, retryOf, now)
+			s.History[0].RequestID = requestID(ctx)
 			s.Attempts = attempts
 			for _, a := range attempts {
 				s.Attempt = max(s.Attempt, a)
@@ -108,6 +109,9 @@ func (e *Engine) start(ctx context.Context, runID, batchID string) (BatchState, 
 		return nil
 	})
 	if err != nil {
+		if got, ok := e.landed(ctx, runID, batchID, PhasePlanned, now); ok {
+			e.log(ctx, &got, resourceRef{}, "Transition", string(PhasePlanned), "", fmt.Sprintf("batch started: %d keys, %d secrets, attempt %d", len(got.Keys), len(got.Secrets), got.Attempt))
+		}
 		return BatchState{}, fmt.Errorf("migration: start %s: %w", batchID, err)
 	}
 	if created {

@@ -49,6 +49,17 @@
 // ones go into a new batch appended to the lane's plan (attempt+1, up to
 // Config.MaxAttempts), permanent ones are reported.
 //
+// # Backends
+//
+// Config.Backend chooses how a batch moves. BackendTask creates the
+// provider's task as above. BackendObserve is for accounts whose migration
+// is started in the console or by support: after the same preparation, the
+// batch moves rotation-off → awaiting-operator (planStatus submitted) and
+// its exact resource list is published at HandoffKeys; poll then observes
+// every resource and moves the batch to completed once all show the
+// instance id, or when Config.ObserveTimeout has passed, the unmoved
+// failing with ReasonNotMovedByOperator (observe.go).
+//
 // The package imports no SDK: the KMS adapter satisfies KMS directly and
 // Tasks through kmstasks; shared/aliyun/fc satisfies Invoker.
 package migration

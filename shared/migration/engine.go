@@ -66,6 +66,13 @@ type Config struct {
 	// so that the next batch starts when the task ends rather than at the
 	// next poll timer. Zero: do not wait. Bounded by the context deadline.
 	PollWait time.Duration
+	// Backend is how batches move: BackendTask (default) creates the
+	// provider's migration task; BackendObserve publishes the batch for an
+	// operator and detects the moves by observation (observe.go).
+	Backend string
+	// ObserveTimeout is how long the observe backend watches a published
+	// batch before reporting what has not moved (default 24h).
+	ObserveTimeout time.Duration
 }
 
 // Functions are the function names the engine chains to.
@@ -95,6 +102,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StallAfter <= 0 {
 		c.StallAfter = 30 * time.Minute
+	}
+	if c.Backend == "" {
+		c.Backend = BackendTask
+	}
+	if c.ObserveTimeout <= 0 {
+		c.ObserveTimeout = DefaultObserveTimeout
 	}
 	return c
 }
@@ -131,6 +144,9 @@ type StepResult struct {
 	Stalled bool `json:"stalled,omitempty"`
 	// Pending lists resources whose rotation could not be restored yet.
 	Pending []string `json:"pending,omitempty"`
+	// Handoff is set when this step published the batch for an operator
+	// (observe backend): the caller raises the INFO alert.
+	Handoff *HandoffNotice `json:"handoff,omitempty"`
 }
 
 // Errors of the engine; test with errors.Is.
@@ -285,6 +301,9 @@ func (e *Engine) transition(ctx context.Context, runID, batchID string, from []P
 		return true, nil
 	})
 	if err != nil {
+		if st, ok := e.landed(ctx, runID, batchID, to, now); ok && prev != to {
+			e.log(ctx, &st, resourceRef{}, "Transition", string(to), reason, fmt.Sprintf("%s → %s", prev, to))
+		}
 		return s, false, err
 	}
 	if changed && prev != to {

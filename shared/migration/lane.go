@@ -158,7 +158,7 @@ func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (Ste
 	switch n.State.Phase {
 	case PhaseSubmitting:
 		return e.Submit(ctx, runID, n.Batch.ID)
-	case PhaseSubmitted, PhaseScheduled, PhaseRunning:
+	case PhaseSubmitted, PhaseScheduled, PhaseRunning, PhaseAwaitingOperator:
 		return e.Poll(ctx, runID, n.Batch.ID)
 	}
 	return StepResult{BatchID: n.Batch.ID, Step: "poll", Outcome: OutcomeUnchanged, Phase: n.State.Phase}, nil

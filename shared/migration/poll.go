@@ -32,6 +32,9 @@ func (e *Engine) Poll(ctx context.Context, runID, batchID string) (StepResult, e
 	if s.Phase == PhaseCompleted && !s.RetriesPlanned {
 		return res, e.planRetries(ctx, s)
 	}
+	if s.Phase == PhaseAwaitingOperator {
+		return e.pollObserved(ctx, s)
+	}
 	if s.Phase != PhaseSubmitted && s.Phase != PhaseScheduled && s.Phase != PhaseRunning {
 		res.Outcome = OutcomeUnchanged
 		return res, nil
@@ -131,6 +134,9 @@ func (e *Engine) progress(ctx context.Context, s BatchState, t Task) (StepResult
 		return false, nil
 	})
 	if err != nil {
+		if got, ok := e.landed(ctx, s.RunID, s.ID, to, now); ok {
+			e.log(ctx, &got, resourceRef{}, "Transition", string(to), "", "task "+t.Status)
+		}
 		return res, err
 	}
 	res.Phase, res.Stalled = st.Phase, st.Stalled

@@ -22,6 +22,9 @@ const (
 	ReasonAttemptsExhausted = "AttemptsExhausted"
 	// ReasonAborted: an operator ended the batch (Abort).
 	ReasonAborted = "Aborted"
+	// ReasonNotMovedByOperator: observe backend; the resource was not in
+	// the batch's instance when the observation timed out.
+	ReasonNotMovedByOperator = "NotMovedByOperator"
 )
 
 // Class is the classification of a failure reason code.
@@ -72,6 +75,7 @@ var classes = map[string]Class{
 	ReasonMigratedElsewhere:           {false, "The resource already lives in another instance; nothing to migrate."},
 	ReasonAttemptsExhausted:           {false, "Retried the maximum number of times: look at the last reason, fix it, and plan again."},
 	ReasonAborted:                     {false, "The batch was aborted by an operator: plan again to retry its resources."},
+	ReasonNotMovedByOperator:          {false, "The resource was not moved in the console before the observation timeout (KMSMIG_OBSERVE_TIMEOUT); its rotation is restored: start its migration in the console (the console shows why it failed, if it did), or plan again."},
 }
 
 // Classify returns the class of a failure reason code. Unknown codes are

@@ -107,6 +107,9 @@ func (e *Engine) advance(ctx context.Context, s BatchState, done func(*BatchStat
 		return true, nil
 	})
 	if err != nil {
+		if got, ok := e.landed(ctx, s.RunID, s.ID, to, now); ok && from != to {
+			e.log(ctx, &got, resourceRef{}, "Transition", string(to), "", fmt.Sprintf("%s → %s", from, to))
+		}
 		return st, false, err
 	}
 	if changed && from != st.Phase {
@@ -396,7 +399,7 @@ func (e *Engine) Abort(ctx context.Context, runID, batchID, why string) (StepRes
 	if err != nil {
 		return StepResult{BatchID: batchID, Step: "abort"}, err
 	}
-	from := []Phase{PhasePlanned, PhaseRotationOff, PhaseSubmitting, PhaseSubmitted, PhaseScheduled, PhaseRunning}
+	from := []Phase{PhasePlanned, PhaseRotationOff, PhaseSubmitting, PhaseSubmitted, PhaseScheduled, PhaseRunning, PhaseAwaitingOperator}
 	res, err := e.fail(ctx, s, from, ReasonAborted, why)
 	res.Step = "abort"
 	return res, err

@@ -43,7 +43,7 @@ func (p Phase) PlanStatus() plan.Status {
 	switch p {
 	case PhasePlanned, PhaseRotationOff, "":
 		return plan.StatusPending
-	case PhaseSubmitting, PhaseSubmitted, PhaseScheduled:
+	case PhaseSubmitting, PhaseSubmitted, PhaseScheduled, PhaseAwaitingOperator:
 		return plan.StatusSubmitted
 	case PhaseRunning:
 		return plan.StatusRunning
@@ -57,7 +57,8 @@ func (p Phase) PlanStatus() plan.Status {
 // InFlight reports whether a task may be running for the batch (or being
 // created).
 func (p Phase) InFlight() bool {
-	return p == PhaseSubmitting || p == PhaseSubmitted || p == PhaseScheduled || p == PhaseRunning
+	return p == PhaseSubmitting || p == PhaseSubmitted || p == PhaseScheduled || p == PhaseRunning ||
+		p == PhaseAwaitingOperator
 }
 
 // Ended reports whether the batch's task is over (completed, failed, or
@@ -86,6 +87,17 @@ type Intent struct {
 	Since         time.Time `json:"since"`
 	Automatic     bool      `json:"automatic,omitempty"`
 	MigrationTime time.Time `json:"migrationTime,omitzero"`
+	// Listed is set when Known was recorded: the lane's tasks were listed
+	// before the batch's first CreateTask.
+	Listed bool `json:"listed,omitempty"`
+	// Known are the lane's tasks that existed before the batch's first
+	// CreateTask and look like its task (same instance, same key and
+	// secret counts). Recovery never adopts them, and adopts any other
+	// unclaimed look-alike whatever its creation time says: comparing the
+	// provider's timestamps with this engine's clock (Since) goes wrong
+	// when the clocks disagree by more than Config.AdoptSkew, and then a
+	// batch submits twice. Intents without Listed use Since.
+	Known []string `json:"known,omitempty"`
 	// Refused is set when the provider refused the CreateTask of this
 	// intent on its merits: no task was created, so recovery need not wait
 	// for the lease.
@@ -155,6 +167,9 @@ type BatchState struct {
 	// Stalled is set when the task's status has not changed for
 	// Config.StallAfter; the poller alerts.
 	Stalled bool `json:"stalled,omitempty"`
+	// Handoff is the observe backend's publication of the batch (nil for
+	// the task backend).
+	Handoff *Handoff `json:"handoff,omitempty"`
 
 	Resources []ResourceOutcome `json:"resources,omitempty"`
 	// RetriesPlanned is set once the retryable failures have been appended

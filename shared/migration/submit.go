@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
@@ -128,7 +129,14 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 		return e.fail(ctx, s, []Phase{PhaseRotationOff}, refusal, msg)
 	}
 
-	intent := &Intent{ID: newID(), At: e.now(), Since: e.now(), Automatic: cfg.Automatic}
+	if cfg.Backend == BackendObserve {
+		return e.handOff(ctx, s, missing)
+	}
+	known, err := e.lookalikes(ctx, &s, missing)
+	if err != nil {
+		return res, err
+	}
+	intent := &Intent{ID: newID(), At: e.now(), Since: e.now(), Automatic: cfg.Automatic, Listed: true, Known: known}
 	if cfg.Automatic {
 		intent.MigrationTime = at
 	}
@@ -304,14 +312,18 @@ func (e *Engine) recoverSubmission(ctx context.Context, s BatchState) (StepResul
 		since = s.Intent.At
 	}
 	for _, t := range tasks {
-		if claimed[t.ID] || t.InstanceID != s.InstanceID || t.KeyCount != len(s.Keys) || t.SecretCount != len(s.Secrets) ||
-			t.CreateTime.Before(since.Add(-cfg.AdoptSkew)) {
+		if claimed[t.ID] || t.InstanceID != s.InstanceID || t.KeyCount != len(s.Keys) || t.SecretCount != len(s.Secrets) {
+			continue
+		}
+		if s.Intent.Listed && slices.Contains(s.Intent.Known, t.ID) ||
+			!s.Intent.Listed && t.CreateTime.Before(since.Add(-cfg.AdoptSkew)) {
 			continue
 		}
 		return e.recordTask(ctx, s, t.ID, true)
 	}
 	// No task: submit again under a fresh intent (CAS: one recoverer wins).
-	next := &Intent{ID: newID(), At: e.now(), Since: since, Automatic: s.Intent.Automatic, MigrationTime: s.Intent.MigrationTime}
+	next := &Intent{ID: newID(), At: e.now(), Since: since, Automatic: s.Intent.Automatic, MigrationTime: s.Intent.MigrationTime,
+		Listed: s.Intent.Listed, Known: s.Intent.Known}
 	if next.Automatic && next.MigrationTime.Before(e.now().Add(automaticLead/2)) {
 		next.MigrationTime = e.now().Add(automaticLead)
 	}
@@ -332,6 +344,33 @@ func (e *Engine) recoverSubmission(ctx context.Context, s BatchState) (StepResul
 	}
 	e.log(ctx, &st, resourceRef{}, "Submit", "retried", s.Intent.Code, "no task found for the recorded intent; submitting again")
 	return e.create(ctx, st, next.ID)
+}
+
+// lookalikes lists the lane's tasks that recovery could mistake for the
+// task batch s is about to create (same instance, and the key and secret
+// counts s will have once the missing resources are dropped).
+func (e *Engine) lookalikes(ctx context.Context, s *BatchState, missing []resourceRef) ([]string, error) {
+	keys, secrets := len(s.Keys), len(s.Secrets)
+	for _, r := range missing {
+		if r.Kind == KindKey {
+			keys--
+		} else {
+			secrets--
+		}
+	}
+	start := time.Now()
+	tasks, err := e.Tasks.ListTasks(ctx, s.Lane)
+	e.logCall(ctx, s, "ListTasks", start, err)
+	if err != nil {
+		return nil, fmt.Errorf("migration: submit %s: %w", s.ID, err)
+	}
+	var out []string
+	for _, t := range tasks {
+		if t.InstanceID == s.InstanceID && t.KeyCount == keys && t.SecretCount == secrets {
+			out = append(out, t.ID)
+		}
+	}
+	return out, nil
 }
 
 // claimedTasks returns the task ids recorded by the lane's other batches.

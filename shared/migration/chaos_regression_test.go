@@ -1,0 +1,112 @@
+package migration_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmsmig/kmsmig/shared/audit"
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/twin/stack"
+)
+
+// Regression tests for what the fault campaign (twin/chaos, kmsmig chaos)
+// found; each names the seed and schedule that found it.
+
+// checkTransitionsAudited: every transition in the batch's history has a
+// Transition record of the same batch, phase and request.
+func (e *env) checkTransitionsAudited(t *testing.T, id string) {
+	t.Helper()
+	s := e.batch(t, id)
+	require.NotEmpty(t, s.History)
+	for _, h := range s.History {
+		found := false
+		for _, r := range e.audit.find("Transition", string(h.To)) {
+			found = found || (r.BatchID == id && r.RequestID == h.RequestID)
+		}
+		assert.True(t, found, "%s: transition %s → %s by %q has no Transition record", id, h.From, h.To, h.RequestID)
+	}
+}
+
+func invocation(t *testing.T, id string) context.Context {
+	return audit.WithScope(t.Context(), audit.Scope{RunID: runID, RequestID: id})
+}
+
+// Found by chaos seed 1, schedule 0 (and seed 1, schedule 5): a store that
+// applies a batch write and loses the reply (the crash wrapper's "after")
+// left a transition in the batch's history without its Transition record:
+// the engine logged only after a write it heard back from. Now it re-reads
+// the batch after a failed write and logs the transition when it landed.
+func TestTransitionAuditedWhenWriteReplyLost(t *testing.T) {
+	const id = "2222000022220002/cn-hangzhou/b0001"
+	for _, step := range []string{"start", "submit"} {
+		t.Run(step, func(t *testing.T) {
+			e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}, lanes: []estate.Lane{laneB}})
+			crash := &crashStore{Store: e.store, n: 1, after: true}
+			if step == "start" {
+				_, err := e.engine(crash, sequential).Disable(invocation(t, "disable-1"), runID, id)
+				require.ErrorIs(t, err, errCrash)
+			} else {
+				_, err := e.eng.Disable(invocation(t, "disable-1"), runID, id)
+				require.NoError(t, err)
+				_, err = e.engine(crash, sequential).Submit(invocation(t, "submit-1"), runID, id)
+				require.ErrorIs(t, err, errCrash)
+			}
+			eng := e.engine(e.store, sequential)
+			for i := range 20 {
+				p, err := eng.Step(invocation(t, fmt.Sprintf("step-%d", i)), runID)
+				if err == nil && p.Done() {
+					break
+				}
+			}
+			e.checkTransitionsAudited(t, id)
+			e.checkOneTaskPerBatch(t)
+			e.checkNoRotationLeftOff(t)
+		})
+	}
+}
+
+// skewedClock is the wall clock off by a fixed offset: another machine.
+type skewedClock time.Duration
+
+func (c skewedClock) Now() time.Time { return time.Now().UTC().Add(time.Duration(c)) }
+
+// Found by chaos seed 3, schedule 83 (and seed 3, schedule 48): an engine
+// whose clock ran 70 s ahead recorded the intent, created the task and
+// crashed before recording it. Recovery only adopted tasks created after
+// the intent less AdoptSkew (1 m), comparing the provider's clock with the
+// submitter's, so it found none and submitted the batch a second time.
+// Now the intent lists the look-alike tasks that existed before it, and
+// recovery adopts any other, whatever the clocks say.
+func TestSkewedSubmitterTaskIsAdopted(t *testing.T) {
+	const id = "1111000011110001/cn-shanghai/b0001"
+	for _, skew := range []time.Duration{70 * time.Second, 3 * time.Minute, -3 * time.Minute} {
+		t.Run(skew.String(), func(t *testing.T) {
+			e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}, lanes: []estate.Lane{laneSH}})
+			ctx := t.Context()
+			_, err := e.eng.Disable(ctx, runID, id)
+			require.NoError(t, err)
+			// Write 1 records the intent, write 2 the task id: crash there.
+			crash := &crashStore{Store: e.store, n: 2}
+			skewed := &migration.Engine{Store: crash, KMS: e.kms, Tasks: e.tasks, Audit: e.audit, Clock: skewedClock(skew), Config: sequential}
+			_, err = skewed.Submit(ctx, runID, id)
+			require.ErrorIs(t, err, errCrash)
+			require.Equal(t, migration.PhaseSubmitting, e.batch(t, id).Phase)
+
+			e.drive(t, e.engine(e.store, sequential), 20)
+			tasks, err := e.tasks.ListTasks(ctx, laneSH)
+			require.NoError(t, err)
+			require.Len(t, tasks, 1, "one task for the batch")
+			s := e.batch(t, id)
+			assert.Equal(t, tasks[0].ID, s.TaskID)
+			assert.Equal(t, "adopted", s.History[3].Reason, "%+v", s.History)
+			e.checkOneTaskPerBatch(t)
+			e.checkNoRotationLeftOff(t)
+		})
+	}
+}
