@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"rehearse":   {summary: "rehearse the migration offline against the twins (default: the demo estate)", run: runRehearse},
 		"bench":      {summary: "measure the figures the project is judged by and write the results table", run: runBench},
 		"status":     {summary: "show a run from the run-state store: lanes, batches, failures, rotation ledger", run: runStatusCmd},
+		"chaos":      {summary: "run a seeded fault campaign against the execution engine on the twins; check its invariants", run: runChaos},
 		"setup-logs": {summary: "create the SLS audit logstore and its index; write saved queries and an alert rule", run: runSetupLogs},
 	}
 }

@@ -1,0 +1,47 @@
+// Package chaos is a seeded fault campaign against the execution engine
+// (shared/migration, driven through shared/app's Executor) on the offline
+// KMS twin.
+//
+// Each schedule starts a fresh KMS twin on its own ports (a KMS-only
+// stack whose migration tasks run on a virtual clock shared with the
+// engines: twin/stack runs tasks on the wall clock), a fresh directory
+// run-state store, runs discover, and then drives the migrate, poll and
+// rotate steps one at a time from a deterministic scheduler
+// (math/rand/v2 PCG seeded from the campaign seed and the schedule index).
+// The scheduler combines:
+//
+//   - crashes at every transition: a store wrapper that fails the Nth
+//     write of an invocation before or after applying it, and every write
+//     after it; the next step is a fresh engine. Reads still work after
+//     the crash, so "after" is a write whose reply was lost (the engine
+//     may re-read and see that it landed). A process that dies between a
+//     write and its audit record loses that record; no engine can help;
+//   - duplicate (sequential) and concurrent invocations of the same step,
+//     each on its own engine;
+//   - throttling (the twin's quotas set low) and transient 503s (the
+//     twin's acs.Faults ErrorRate, its RNG seeded from the schedule);
+//   - stalled tasks (StallTasks for a few steps, then released);
+//   - per-resource task failures (FailResource), some permanent, some
+//     cleared after a few steps;
+//   - state-store conflicts: a wrapper that returns runstate.ErrConflict
+//     on some compare-and-swap writes without applying them, forcing
+//     Mutate to re-read and retry;
+//   - clock skew: some engines see the virtual clock offset by 20 s to
+//     3 min either way.
+//
+// After the step budget every fault but the permanent resource failures
+// is released and clean engines drive the run to its end. Then the
+// invariants are checked: one task per submitted batch and no task
+// without a batch; every migratable resource in its instance or reported
+// with a reason; every rotation policy exactly as discovery recorded it,
+// no ledger entry left off; no secret value read; every batch transition
+// in the batch histories matched by a Transition audit record, none
+// dropped; and the run finished.
+//
+// Schedule i of seed N runs again alone with
+// "kmsmig chaos --seed N --first i --schedules 1 -v", which prints its
+// fault log. The same seed gives the same schedule of faults; outcomes
+// may differ in detail where goroutines race (concurrent invocations,
+// lanes stepped in parallel) and where the twin's quotas, which count
+// wall-clock time, throttle a call or not.
+package chaos

@@ -1,0 +1,175 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	mrand "math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
+)
+
+// plans draws a schedule's profile and its first n step plans.
+func plans(seed uint64, index, n int) (profile, []stepPlan) {
+	r := mrand.New(mrand.NewPCG(seed, uint64(index)))
+	p := drawProfile(r)
+	out := make([]stepPlan, n)
+	for i := range out {
+		out[i] = drawStep(r, p)
+	}
+	return p, out
+}
+
+// The same seed and index give the same schedule of faults; another seed
+// or index gives another.
+func TestScheduleIsReproducible(t *testing.T) {
+	p1, s1 := plans(42, 7, DefaultSteps)
+	p2, s2 := plans(42, 7, DefaultSteps)
+	assert.Equal(t, p1, p2)
+	assert.Equal(t, s1, s2)
+	_, s3 := plans(43, 7, DefaultSteps)
+	_, s4 := plans(42, 8, DefaultSteps)
+	assert.NotEqual(t, s1, s3)
+	assert.NotEqual(t, s1, s4)
+}
+
+// Over many schedules every fault kind and every action is drawn.
+func TestEveryFaultIsDrawn(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 50 {
+		p, steps := plans(1, i, DefaultSteps)
+		for _, s := range steps {
+			seen[actions[s.action].name] = true
+			if s.copies > 1 && s.parallel {
+				seen[FaultConcurrent] = true
+			}
+			if s.copies > 1 && !s.parallel {
+				seen[FaultDuplicate] = true
+			}
+			for _, f := range s.faults[:s.copies] {
+				seen[FaultCrash] = seen[FaultCrash] || f.crash
+				seen[FaultConflict] = seen[FaultConflict] || f.conflict
+				seen[FaultSkew] = seen[FaultSkew] || f.skew != 0
+			}
+			seen[FaultThrottle] = seen[FaultThrottle] || s.toggleThrottle
+			seen[FaultTransient] = seen[FaultTransient] || s.toggleErrors
+			seen[FaultStall] = seen[FaultStall] || s.toggleStall
+			seen[FaultFail] = seen[FaultFail] || s.fail && s.failFor > 0
+			seen[FaultFailPerm] = seen[FaultFailPerm] || s.fail && s.failFor == 0
+		}
+		assert.Positive(t, p.speed)
+	}
+	for _, a := range actions {
+		assert.True(t, seen[a.name], a.name)
+	}
+	for _, k := range []string{FaultCrash, FaultConflict, FaultDuplicate, FaultConcurrent, FaultSkew, FaultThrottle, FaultTransient, FaultStall, FaultFail, FaultFailPerm} {
+		assert.True(t, seen[k], k)
+	}
+}
+
+// converged starts a schedule and runs it to its end without faults.
+func converged(t *testing.T) *schedule {
+	t.Helper()
+	s, closeFn, err := newSchedule(t.Context(), 1, 0, kmstwin.DemoInventory())
+	require.NoError(t, err)
+	t.Cleanup(closeFn)
+	require.NoError(t, s.converge(t.Context()))
+	s.check(t.Context())
+	require.Empty(t, s.res.Violations)
+	return s
+}
+
+func invariants(vs []Violation) map[string]int {
+	out := map[string]int{}
+	for _, v := range vs {
+		out[v.Invariant]++
+	}
+	return out
+}
+
+// The invariants are not vacuous: each catches what it is about.
+func TestChecksCatchViolations(t *testing.T) {
+	ctx := t.Context()
+	hz := estate.Lane{Account: "1111000011110001", Region: "cn-hangzhou"}
+	const rotatingKey = "a1000001-0000-4000-8000-000000000002"
+
+	t.Run("rotation left off", func(t *testing.T) {
+		s := converged(t)
+		require.NoError(t, s.client.SetKeyRotation(ctx, hz, rotatingKey, estate.Rotation{}))
+		s.check(ctx)
+		assert.Equal(t, map[string]int{InvRotation: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
+	})
+	t.Run("second task", func(t *testing.T) {
+		s := converged(t)
+		var inst string
+		for _, v := range s.migratable {
+			if v.Lane == hz && v.Resource == "key" {
+				inst = v.InstanceID
+			}
+		}
+		_, err := s.tasks.CreateTask(ctx, hz, migration.TaskRequest{InstanceID: inst, KeyIDs: []string{rotatingKey}})
+		require.NoError(t, err)
+		s.check(ctx)
+		assert.Equal(t, map[string]int{InvOneTask: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
+	})
+	t.Run("transition not audited", func(t *testing.T) {
+		s := converged(t)
+		s.trail.mu.Lock()
+		for i := range s.trail.recs {
+			if s.trail.recs[i].Action == "Transition" && s.trail.recs[i].Outcome == string(migration.PhaseVerified) {
+				s.trail.recs[i].Action = "Lost"
+				break
+			}
+		}
+		s.trail.mu.Unlock()
+		s.check(ctx)
+		assert.Positive(t, invariants(s.res.Violations)[InvAudit], "%v", s.res.Violations)
+	})
+	t.Run("resource neither moved nor reported", func(t *testing.T) {
+		s := converged(t)
+		// A migratable key that no batch carried: not moved, not reported.
+		s.migratable = append(s.migratable, s.migratable[0])
+		s.migratable[len(s.migratable)-1].ID = "a1000001-0000-4000-8000-0000000000ff"
+		s.check(ctx)
+		assert.Equal(t, map[string]int{InvMoved: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
+	})
+}
+
+// The crash store fails the N-th write before or after applying it, and
+// every write after; the conflict store refuses writes without applying
+// them.
+func TestStoreWrappers(t *testing.T) {
+	ctx := context.Background()
+	for _, after := range []bool{false, true} {
+		dir, err := runstate.OpenDir(t.TempDir())
+		require.NoError(t, err)
+		c := &CrashStore{Store: dir, N: 2, After: after}
+		_, err = c.Create(ctx, "a", []byte("1"))
+		require.NoError(t, err)
+		_, err = c.Create(ctx, "b", []byte("2"))
+		require.ErrorIs(t, err, ErrCrash)
+		_, err = dir.Get(ctx, "b")
+		assert.Equal(t, after, err == nil, "after=%v: the crashing write landed: %v", after, err)
+		_, err = c.Create(ctx, "c", []byte("3"))
+		require.ErrorIs(t, err, ErrCrash)
+		_, err = c.Get(ctx, "a")
+		require.NoError(t, err, "reads go on")
+		assert.True(t, c.Crashed())
+	}
+	dir, err := runstate.OpenDir(t.TempDir())
+	require.NoError(t, err)
+	cs := NewConflictStore(dir, 0.5, 9)
+	for i := range 40 {
+		_, err := runstate.Mutate(ctx, cs, "k", func([]byte, bool) ([]byte, error) { return []byte{byte(i)}, nil })
+		require.NoError(t, err, "Mutate retries injected conflicts")
+	}
+	assert.Positive(t, cs.Conflicts())
+	_, err = cs.Update(ctx, "k", []byte("x"), "stale")
+	assert.True(t, errors.Is(err, runstate.ErrConflict))
+}
