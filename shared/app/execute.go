@@ -31,8 +31,10 @@ type StepEvent struct {
 // rotate turns into an alert, then sweeps).
 type RotateEvent struct {
 	StepEvent
-	// Action is disable, restore or sweep; default restore when a batch is
-	// named, else sweep.
+	// Action is disable, restore, sweep, or end-observation (observe
+	// backend: the operator says a published batch will not be started, so
+	// its rotation comes back now); default restore when a batch is named,
+	// else sweep.
 	Action string `json:"action,omitempty"`
 
 	// Destination event fields (asyncInvokeConfig onFailure).
@@ -261,13 +263,16 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 	}
 	res := StepResult{RunID: runID}
 	switch action {
-	case "disable", "restore":
+	case "disable", "restore", "end-observation":
 		if e.BatchID == "" {
 			return StepResult{}, fmt.Errorf("rotate event: batchId: required for action %s", action)
 		}
 		step := x.Engine.Restore
-		if action == "disable" {
+		switch action {
+		case "disable":
 			step = x.Engine.Disable
+		case "end-observation":
+			step = x.Engine.EndObservation
 		}
 		s, err := step(ctx, runID, e.BatchID)
 		res.Steps = append(res.Steps, s)
@@ -277,7 +282,7 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 		res.Steps, res.Sweep = steps, &sweep
 		return x.finish(ctx, res, err)
 	default:
-		return StepResult{}, fmt.Errorf("rotate event: action %q: want disable, restore or sweep", action)
+		return StepResult{}, fmt.Errorf("rotate event: action %q: want disable, restore, end-observation or sweep", action)
 	}
 }
 

@@ -434,3 +434,31 @@ func (e *Engine) logOutcomes(ctx context.Context, st *BatchState, outcomes []Res
 		e.log(ctx, st, resourceRef{o.Kind, o.ID}, "ResourceResult", o.Result, o.ReasonCode, msg)
 	}
 }
+
+// EndObservation ends the observation of a batch awaiting its operator
+// now instead of at its deadline: for a batch the console refused, so that
+// its rotation comes back without waiting for KMSMIG_OBSERVE_TIMEOUT. It
+// brings the deadline forward (compare-and-swap; a batch in another phase
+// is left alone: OutcomeUnchanged) and polls, which records what moved and
+// reports the rest NotMovedByOperator; Restore then runs as usual. No
+// state: ErrNoState. Cancellation: ctx.Err().
+func (e *Engine) EndObservation(ctx context.Context, runID, batchID string) (StepResult, error) {
+	now := e.now()
+	st, changed, err := e.mutateBatch(ctx, runID, batchID, func(st *BatchState) (bool, error) {
+		if st.Phase != PhaseAwaitingOperator || st.Handoff == nil || !now.Before(st.Handoff.Deadline) {
+			return false, nil
+		}
+		st.Handoff.Deadline = now
+		return true, nil
+	})
+	if err != nil {
+		return StepResult{BatchID: batchID, Step: "end-observation"}, err
+	}
+	if st.Phase != PhaseAwaitingOperator {
+		return StepResult{BatchID: batchID, Step: "end-observation", Outcome: OutcomeUnchanged, Phase: st.Phase}, nil
+	}
+	if changed {
+		e.log(ctx, &st, resourceRef{}, "EndObservation", "updated", "", "observation ended by the operator at "+now.UTC().Format(time.RFC3339))
+	}
+	return e.Poll(ctx, runID, batchID)
+}

@@ -488,3 +488,37 @@ func TestObserveFullRunWithOperator(t *testing.T) {
 	e.checkNoRotationLeftOff(t)
 	assert.Zero(t, e.audit.actions()["CreateTask"], "the engine never calls the task API")
 }
+
+// An operator who knows the console refused a batch ends its observation
+// at once: the batch completes with the resources reported, and rotation
+// comes back without waiting for the timeout. Ending twice, or ending a
+// batch that is not awaiting its operator, changes nothing.
+func TestEndObservationRestoresAtOnce(t *testing.T) {
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}, lanes: []estate.Lane{laneHZ}})
+	ctx := t.Context()
+	eng := e.observer(migration.Config{ObserveTimeout: 24 * time.Hour})
+
+	_, err := eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	for _, r := range hzRotating {
+		require.True(t, e.rotationOff(t, laneHZ, r), r)
+	}
+	e.clock.Advance(5 * time.Minute)
+	res, err := eng.EndObservation(ctx, runID, hzB1)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseCompleted, res.Phase)
+	s := e.batch(t, hzB1)
+	require.True(t, s.Handoff.TimedOut)
+	for _, o := range s.Resources {
+		require.Equal(t, migration.ReasonNotMovedByOperator, o.ReasonCode, o.ID)
+	}
+	again, err := eng.EndObservation(ctx, runID, hzB1)
+	require.NoError(t, err)
+	require.Equal(t, migration.OutcomeUnchanged, again.Outcome)
+
+	res, err = eng.Restore(ctx, runID, hzB1)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseVerified, res.Phase)
+	e.checkNoRotationLeftOff(t)
+	assert.Len(t, e.audit.find("EndObservation", "updated"), 1)
+}
