@@ -143,27 +143,29 @@ var errNoRun = errors.New("no current run: discover has not planned one yet")
 // Migrate prepares and submits the next batch of every lane (or of the
 // event's lane) that may start.
 func (x *Executor) Migrate(ctx context.Context, e StepEvent) (StepResult, error) {
-	runID, lane, err := x.target(ctx, e)
-	if errors.Is(err, errNoRun) {
-		return StepResult{Done: true}, nil
-	}
-	if err != nil {
-		return StepResult{}, err
-	}
-	res := StepResult{RunID: runID}
-	if lane != nil {
-		s, err := x.Engine.MigrateLane(ctx, runID, *lane)
-		res.Steps = append(res.Steps, s)
-		return x.finish(ctx, res, err)
-	}
-	res.Steps, err = x.Engine.Migrate(ctx, runID)
-	return x.finish(ctx, res, err)
+	return x.step(ctx, e, x.Engine.MigrateLane, x.Engine.Migrate)
 }
 
 // Poll follows the tasks of every lane (or of the event's lane), records
-// per-resource outcomes, and chains rotate and migrate.
+// per-resource outcomes, and chains rotate and migrate; on a whole run it
+// also continues the lanes that can.
 func (x *Executor) Poll(ctx context.Context, e StepEvent) (StepResult, error) {
-	runID, lane, err := x.target(ctx, e)
+	return x.step(ctx, e, x.Engine.PollLane, func(ctx context.Context, runID string) ([]migration.StepResult, error) {
+		steps, err := x.Engine.PollRun(ctx, runID)
+		if err != nil {
+			return steps, err
+		}
+		more, err := x.continueLanes(ctx, runID)
+		return append(steps, more...), err
+	})
+}
+
+// step runs a lane step on the event's lane, or a run step on the whole
+// run, then finish. Without a current run there is nothing to do yet.
+func (x *Executor) step(ctx context.Context, e StepEvent,
+	lane func(context.Context, string, estate.Lane) (migration.StepResult, error),
+	run func(context.Context, string) ([]migration.StepResult, error)) (StepResult, error) {
+	runID, l, err := x.target(ctx, e)
 	if errors.Is(err, errNoRun) {
 		return StepResult{Done: true}, nil
 	}
@@ -171,17 +173,12 @@ func (x *Executor) Poll(ctx context.Context, e StepEvent) (StepResult, error) {
 		return StepResult{}, err
 	}
 	res := StepResult{RunID: runID}
-	if lane != nil {
-		s, err := x.Engine.PollLane(ctx, runID, *lane)
+	if l != nil {
+		s, err := lane(ctx, runID, *l)
 		res.Steps = append(res.Steps, s)
 		return x.finish(ctx, res, err)
 	}
-	res.Steps, err = x.Engine.PollRun(ctx, runID)
-	if err == nil {
-		var more []migration.StepResult
-		more, err = x.continueLanes(ctx, runID)
-		res.Steps = append(res.Steps, more...)
-	}
+	res.Steps, err = run(ctx, runID)
 	return x.finish(ctx, res, err)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 )
 
 // Sentinel error kinds. An *APIError matches one of them with errors.Is
@@ -98,4 +99,17 @@ func Code(err error) string {
 		return ae.Code
 	}
 	return ""
+}
+
+// Sleep waits for d, or returns ctx's error unchanged if ctx ends first. It
+// is the one wait every retry loop uses.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/kmsmig/kmsmig/shared/cloud"
 )
 
 // Outcome says what a Mutate did, so handlers can report it.
@@ -59,7 +61,7 @@ func Mutate(ctx context.Context, s Store, key string, f MutateFunc) (Result, err
 		if attempt == MaxMutateAttempts {
 			return Result{}, fmt.Errorf("runstate: mutate %s: gave up after %d attempts: %w (last: %v)", key, attempt, ErrConflict, err)
 		}
-		if err := sleep(ctx, backoff/2+rand.N(backoff)); err != nil {
+		if err := cloud.Sleep(ctx, backoff/2+rand.N(backoff)); err != nil {
 			return Result{}, err
 		}
 		backoff = min(2*backoff, 50*time.Millisecond)
@@ -94,17 +96,6 @@ func mutateOnce(ctx context.Context, s Store, key string, f MutateFunc) (res Res
 		return Result{}, errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound), err
 	}
 	return Result{Outcome: Updated, Version: v}, false, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // GetJSON reads key and decodes it as JSON into a T. Not found: ErrNotFound.

@@ -2,7 +2,6 @@ package fc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,9 +12,9 @@ import (
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
 	"github.com/alibabacloud-go/tea/dara"
-	"github.com/alibabacloud-go/tea/tea"
 	"github.com/aliyun/credentials-go/credentials"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/sdkerr"
 	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/migration"
 )
@@ -114,7 +113,7 @@ func (v *Invoker) InvokeAsync(ctx context.Context, function string, payload []by
 	for attempt := range v.cfg.MaxAttempts {
 		if attempt > 0 {
 			d := time.Duration(50<<min(attempt, 6)) * time.Millisecond
-			if err := sleep(ctx, d/2+rand.N(d)); err != nil {
+			if err := cloud.Sleep(ctx, d/2+rand.N(d)); err != nil {
 				return err
 			}
 		}
@@ -152,7 +151,7 @@ func (v *Invoker) invoke(ctx context.Context, function string, payload []byte, t
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
-		return toAPIError(err)
+		return sdkerr.Convert("fc", "InvokeFunction", err)
 	}
 	if status := dara.ForceInt(res["statusCode"]); status != 202 && status != 200 {
 		return &cloud.APIError{Service: "fc", Action: "InvokeFunction", Status: status, Message: "unexpected status"}
@@ -160,50 +159,6 @@ func (v *Invoker) invoke(ctx context.Context, function string, payload []byte, t
 	return nil
 }
 
-// toAPIError converts an SDK error into *cloud.APIError.
-func toAPIError(err error) error {
-	out := &cloud.APIError{Service: "fc", Action: "InvokeFunction"}
-	var te *tea.SDKError
-	var de *dara.SDKError
-	type sdkErr interface {
-		GetStatusCode() *int
-		GetCode() *string
-		GetRequestId() *string
-		GetMessage() *string
-	}
-	var se sdkErr
-	switch {
-	case errors.As(err, &te):
-		out.Status, out.Code, out.Message = tea.IntValue(te.StatusCode), tea.StringValue(te.Code), tea.StringValue(te.Message)
-		var body struct{ Message, RequestId string }
-		if json.Unmarshal([]byte(tea.StringValue(te.Data)), &body) == nil && body.Message != "" {
-			out.Message, out.RequestID = body.Message, body.RequestId
-		}
-	case errors.As(err, &se):
-		out.Status, out.Code = dara.IntValue(se.GetStatusCode()), dara.StringValue(se.GetCode())
-		out.RequestID, out.Message = dara.StringValue(se.GetRequestId()), dara.StringValue(se.GetMessage())
-	case errors.As(err, &de):
-		out.Status, out.Code, out.Message = dara.IntValue(de.StatusCode), dara.StringValue(de.Code), dara.StringValue(de.Message)
-	default:
-		out.Message = err.Error()
-	}
-	if out.Status == 0 && out.Code == "" {
-		out.Code = "NetworkError"
-	}
-	return out
-}
-
 func isContext(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -2,7 +2,6 @@ package kms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,13 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
 	kmssdk "github.com/alibabacloud-go/kms-20160120/v3/client"
 	"github.com/alibabacloud-go/tea/dara"
-	"github.com/alibabacloud-go/tea/tea"
 	"github.com/aliyun/credentials-go/credentials"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/sdkerr"
 	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/discover"
 )
@@ -225,7 +223,7 @@ func (c *Client) callWith(ctx context.Context, account, region string, g Group, 
 	for attempt := 0; attempt < attempts; attempt++ {
 		if attempt > 0 {
 			c.stats.Retried.Add(1)
-			if err := sleep(ctx, c.backoff(attempt)); err != nil {
+			if err := cloud.Sleep(ctx, c.backoff(attempt)); err != nil {
 				return err
 			}
 		}
@@ -245,7 +243,7 @@ func (c *Client) callWith(ctx context.Context, account, region string, g Group, 
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
-		last = toAPIError(action, err)
+		last = sdkerr.Convert("kms", action, err)
 		if errors.Is(last, cloud.ErrThrottled) {
 			c.stats.Throttled.Add(1)
 			if b != nil {
@@ -264,88 +262,6 @@ func (c *Client) backoff(attempt int) time.Duration {
 	d := c.cfg.BaseBackoff << min(attempt-1, 16)
 	d = min(d, c.cfg.MaxBackoff)
 	return time.Duration(rand.Int64N(int64(d))) + d/4
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// toAPIError converts an SDK error into *cloud.APIError. Errors that carry
-// no HTTP status (connection refused, timeouts) become status 0, which
-// cloud classifies as transient.
-func toAPIError(action string, err error) error {
-	var ae *cloud.APIError
-	if errors.As(err, &ae) {
-		return err
-	}
-	out := &cloud.APIError{Service: "kms", Action: action}
-	type sdkErr interface {
-		GetStatusCode() *int
-		GetCode() *string
-		GetRequestId() *string
-	}
-	var se sdkErr
-	var te *dara.SDKError
-	var tv *tea.SDKError
-	switch {
-	case errors.As(err, &tv):
-		// The generated clients convert every refusal to *tea.SDKError;
-		// Data holds the provider's JSON error body.
-		out.Status = tea.IntValue(tv.StatusCode)
-		out.Code = tea.StringValue(tv.Code)
-		var body struct{ Message, RequestId string }
-		if json.Unmarshal([]byte(tea.StringValue(tv.Data)), &body) == nil && body.Message != "" {
-			out.Message, out.RequestID = body.Message, body.RequestId
-		} else {
-			out.Message = tea.StringValue(tv.Message)
-		}
-	case errors.As(err, &se):
-		out.Status = dara.IntValue(se.GetStatusCode())
-		out.Code = dara.StringValue(se.GetCode())
-		out.RequestID = dara.StringValue(se.GetRequestId())
-		out.Message = messageOf(err)
-	case errors.As(err, &te):
-		out.Status = dara.IntValue(te.StatusCode)
-		out.Code = dara.StringValue(te.Code)
-		out.Message = dara.StringValue(te.Message)
-	default:
-		out.Message = err.Error()
-	}
-	if out.Status == 0 && out.Code == "" {
-		out.Code = "NetworkError"
-	}
-	return out
-}
-
-// messageOf extracts the provider's message from the SDK's composite text
-// ("code: 404, <message> request id: ...").
-func messageOf(err error) string {
-	var ce *openapi.ClientError
-	var se *openapi.ServerError
-	var th *openapi.ThrottlingError
-	switch {
-	case errors.As(err, &ce):
-		return messageFromData(ce.Data, err)
-	case errors.As(err, &se):
-		return messageFromData(se.Data, err)
-	case errors.As(err, &th):
-		return messageFromData(th.Data, err)
-	}
-	return err.Error()
-}
-
-func messageFromData(data map[string]any, err error) string {
-	if m, ok := data["Message"].(string); ok {
-		return m
-	}
-	return err.Error()
 }
 
 func isThrottled(err error) bool { return errors.Is(err, cloud.ErrThrottled) }

@@ -11,6 +11,7 @@ import (
 	kmssdk "github.com/alibabacloud-go/kms-20160120/v3/client"
 	"github.com/alibabacloud-go/tea/dara"
 
+	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/estate"
 )
 
@@ -155,7 +156,7 @@ func (c *Client) callOnce(ctx context.Context, l estate.Lane, g Group, action st
 		if last == nil || !isThrottled(last) {
 			return last
 		}
-		if err := sleep(ctx, c.backoff(attempt+1)); err != nil {
+		if err := cloud.Sleep(ctx, c.backoff(attempt+1)); err != nil {
 			return err
 		}
 	}
