@@ -3,7 +3,7 @@ GO       ?= go
 FUNCTIONS := discover migrate poll rotate
 DIST     := dist
 
-.PHONY: all build test vet run bench clean check-spec check-spec-test fuzz-smoke
+.PHONY: all build package deploy test vet run bench clean check-spec check-spec-test fuzz-smoke
 
 all: build
 
@@ -13,6 +13,17 @@ build:
 	  GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(DIST)/$$f/main ./functions/$$f || exit 1; \
 	done
 	$(GO) build -o bin/kmsmig ./cmd/kmsmig
+
+## package: one zip per function as Function Compute's go1 runtime takes it (the binary named main at the root), for uploads outside Serverless Devs
+package: build
+	@for f in $(FUNCTIONS); do \
+	  (cd $(DIST)/$$f && rm -f ../$$f.zip && python3 -m zipfile -c ../$$f.zip main) || exit 1; \
+	  echo "$(DIST)/$$f.zip"; \
+	done
+
+## deploy: check s.yaml, build, and deploy with Serverless Devs (s, or npx @serverless-devs/s); see README "Deployment" for what to export first
+deploy: check-spec build
+	@if command -v s >/dev/null 2>&1; then s deploy -y; else npx --yes @serverless-devs/s@3.1.10 deploy -y; fi
 
 ## vet: gofmt and go vet
 vet:
