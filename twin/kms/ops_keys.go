@@ -371,18 +371,9 @@ func (t *Twin) UpdateRotationPolicy(l Lane, req UpdateRotationPolicyRequest) (*E
 	if req.KeyId == "" {
 		return nil, errMissing("KeyId")
 	}
-	if req.EnableAutomaticRotation == nil {
-		return nil, errMissing("EnableAutomaticRotation")
-	}
-	var interval time.Duration
-	if *req.EnableAutomaticRotation {
-		if req.RotationInterval == "" {
-			return nil, errMissing("RotationInterval")
-		}
-		var err error
-		if interval, err = checkInterval(req.RotationInterval); err != nil {
-			return nil, err
-		}
+	interval, err := rotationParams(req.EnableAutomaticRotation, req.RotationInterval)
+	if err != nil {
+		return nil, err
 	}
 	t.advance()
 	t.mu.Lock()
@@ -424,4 +415,21 @@ func checkInterval(s string) (time.Duration, error) {
 func (t *Twin) rlock() {
 	t.advance()
 	t.mu.RLock()
+}
+
+// rotationParams checks the parameters shared by UpdateRotationPolicy and
+// UpdateSecretRotationPolicy: EnableAutomaticRotation is required, and
+// enabling needs a RotationInterval of 7 to 365 days. It returns the
+// interval (zero when disabling).
+func rotationParams(enable *bool, interval string) (time.Duration, error) {
+	if enable == nil {
+		return 0, errMissing("EnableAutomaticRotation")
+	}
+	if !*enable {
+		return 0, nil
+	}
+	if interval == "" {
+		return 0, errMissing("RotationInterval")
+	}
+	return checkInterval(interval)
 }

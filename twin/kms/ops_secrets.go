@@ -275,18 +275,9 @@ func (t *Twin) UpdateSecretRotationPolicy(l Lane, req UpdateSecretRotationPolicy
 	if req.SecretName == "" {
 		return nil, errMissing("SecretName")
 	}
-	if req.EnableAutomaticRotation == nil {
-		return nil, errMissing("EnableAutomaticRotation")
-	}
-	var interval time.Duration
-	if *req.EnableAutomaticRotation {
-		if req.RotationInterval == "" {
-			return nil, errMissing("RotationInterval")
-		}
-		var err error
-		if interval, err = checkInterval(req.RotationInterval); err != nil {
-			return nil, err
-		}
+	interval, err := rotationParams(req.EnableAutomaticRotation, req.RotationInterval)
+	if err != nil {
+		return nil, err
 	}
 	t.advance()
 	t.mu.Lock()
