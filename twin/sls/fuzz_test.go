@@ -64,9 +64,19 @@ func slsCovered(r *http.Request, body []byte, v4 bool) string {
 	if v4 {
 		fmt.Fprintf(&b, "host:%s\n", r.Host)
 	}
-	fmt.Fprintf(&b, "body:%q\n", body)
+	// A V4 request whose x-log-content-sha256 is the empty-payload hash
+	// leaves its body unsigned (the SDK's SignWithOption without a content
+	// hash does this, as the real service allows), so the body is not a
+	// signed part there.
+	if !v4 || r.Header.Get("x-log-content-sha256") != emptyPayloadSHA256 {
+		fmt.Fprintf(&b, "body:%q\n", body)
+	}
 	return b.String()
 }
+
+// emptyPayloadSHA256 is the SHA-256 of nothing, SLS V4's unsigned-payload
+// marker.
+const emptyPayloadSHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // checkSLSError asserts a refusal is SLS's JSON error document.
 func checkSLSError(t *testing.T, rec *httptest.ResponseRecorder) string {
