@@ -14,16 +14,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	sls "github.com/aliyun/aliyun-log-go-sdk"
+	slssdk "github.com/aliyun/aliyun-log-go-sdk"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
 	"github.com/kmsmig/kmsmig/shared/app"
-	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	fctwin "github.com/kmsmig/kmsmig/twin/fc"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 	slstwin "github.com/kmsmig/kmsmig/twin/sls"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 var functions = []string{"discover", "migrate", "poll", "rotate"}
@@ -63,8 +63,8 @@ func TestDiscoverBinaryUnderFCTwin(t *testing.T) {
 	}
 	stateDir := t.TempDir()
 	home := homeKey(t, ready)
-	_, err = audit.EnsureLogstore(t.Context(), audit.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
-		Logstore: "kmsmig-audit", Credentials: audit.Credentials{AccessKeyID: home.AccessKeyID, AccessKeySecret: home.AccessKeySecret}})
+	_, err = sls.EnsureLogstore(t.Context(), sls.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
+		Logstore: "kmsmig-audit", Credentials: sls.Credentials{AccessKeyID: home.AccessKeyID, AccessKeySecret: home.AccessKeySecret}})
 	require.NoError(t, err)
 	err = st.FC.Deploy(fctwin.Function{
 		Name: "discover", Binary: build(t, "discover", t.TempDir()), Timeout: time.Minute,
@@ -143,7 +143,7 @@ func homeKey(t *testing.T, ready stack.Ready) stack.Account {
 // readTrail queries the audit logstore with the official SLS client.
 func readTrail(t *testing.T, ready stack.Ready, key stack.Account, query string) []map[string]string {
 	t.Helper()
-	c := &sls.Client{Endpoint: ready.SLS, AccessKeyID: key.AccessKeyID, AccessKeySecret: key.AccessKeySecret}
+	c := &slssdk.Client{Endpoint: ready.SLS, AccessKeyID: key.AccessKeyID, AccessKeySecret: key.AccessKeySecret}
 	c.SetHTTPClient(slstwin.HTTPClient(ready.SLS))
 	now := time.Now().Unix()
 	var out []map[string]string

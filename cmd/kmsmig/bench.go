@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kmsmig/kmsmig/twin/benchmarks"
+	"github.com/kmsmig/kmsmig/testinfra/benchmarks"
+	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
 	"github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/rehearsal"
 )
 
 const benchSynopsis = `bench [--dist dist] [--syaml s.yaml] [--results results] [--quick]

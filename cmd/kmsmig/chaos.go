@@ -8,7 +8,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/kmsmig/kmsmig/twin/chaos"
+	"github.com/kmsmig/kmsmig/testinfra/chaos"
 )
 
 const chaosSynopsis = `chaos [--seed N] [--schedules M] [--first I] [--inventory demo|generate:...|FILE] [--steps S] [--parallel P] [-v] [--json]

@@ -15,7 +15,7 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/discover"
-	"github.com/kmsmig/kmsmig/twin/stack"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 )
 
 const discoverHelp = `%s [--twin READY.json] [--accounts A,B] [--regions R1,R2] [--include F;F] [--exclude F;F] [--run-id ID] [--state dir:PATH|oss://BUCKET/PREFIX] [--json] [--export FILE]

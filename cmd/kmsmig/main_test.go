@@ -21,8 +21,8 @@ import (
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 // TestTwinReadyLine starts `kmsmig twin --inventory demo`, reads its one
@@ -104,7 +104,7 @@ func TestHelpAnswers(t *testing.T) {
 	}
 }
 
-// The full rehearsal is tested in twin/rehearsal; here, that a missing
+// The full rehearsal is tested in testinfra/rehearsal; here, that a missing
 // build is explained.
 func TestRehearseWithoutBinaries(t *testing.T) {
 	var out, errOut bytes.Buffer

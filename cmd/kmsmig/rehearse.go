@@ -8,8 +8,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
 	"github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/rehearsal"
 )
 
 const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--dist dist] [--syaml s.yaml] [--speed 60] [--timeout 150s] [--json]

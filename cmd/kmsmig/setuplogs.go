@@ -11,7 +11,7 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/aliyun/credentials-go/credentials"
 
-	"github.com/kmsmig/kmsmig/shared/audit"
+	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
 )
 
 const setupLogsSynopsis = `setup-logs --project P [--logstore kmsmig-audit] [--endpoint cn-hangzhou.log.aliyuncs.com] [--out deploy/sls] [--twin READY.json]
@@ -38,7 +38,7 @@ func runSetupLogs(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := audit.SetupConfig{Endpoint: *endpoint, Project: *project, Logstore: *logstore}
+	cfg := sls.SetupConfig{Endpoint: *endpoint, Project: *project, Logstore: *logstore}
 	if *twinFile != "" {
 		ready, err := readReady(*twinFile)
 		if err != nil {
@@ -50,7 +50,7 @@ func runSetupLogs(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		for _, a := range ready.Accounts {
 			if a.ID == ready.Home {
-				cfg.Credentials = audit.Credentials{AccessKeyID: a.AccessKeyID, AccessKeySecret: a.AccessKeySecret}
+				cfg.Credentials = sls.Credentials{AccessKeyID: a.AccessKeyID, AccessKeySecret: a.AccessKeySecret}
 			}
 		}
 	} else {
@@ -62,12 +62,12 @@ func runSetupLogs(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return fmt.Errorf("read credentials: %w", err)
 		}
-		cfg.Credentials = audit.Credentials{AccessKeyID: dara.StringValue(c.AccessKeyId), AccessKeySecret: dara.StringValue(c.AccessKeySecret), SecurityToken: dara.StringValue(c.SecurityToken)}
+		cfg.Credentials = sls.Credentials{AccessKeyID: dara.StringValue(c.AccessKeyId), AccessKeySecret: dara.StringValue(c.AccessKeySecret), SecurityToken: dara.StringValue(c.SecurityToken)}
 	}
 	if cfg.Project == "" {
 		return fmt.Errorf("%w: --project is required", errUsage)
 	}
-	res, err := audit.EnsureLogstore(ctx, cfg)
+	res, err := sls.EnsureLogstore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -75,8 +75,8 @@ func runSetupLogs(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	for name, v := range map[string]any{
-		"saved-queries.json": audit.SavedQueries(cfg.Logstore),
-		"alert-rule.json":    audit.AlertRule(cfg.Project, cfg.Logstore),
+		"saved-queries.json": sls.SavedQueries(cfg.Logstore),
+		"alert-rule.json":    sls.AlertRule(cfg.Project, cfg.Logstore),
 	} {
 		b, _ := json.MarshalIndent(v, "", "  ")
 		if err := os.WriteFile(filepath.Join(*out, name), append(b, '\n'), 0o644); err != nil {

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	"github.com/kmsmig/kmsmig/twin/acs"
 	"github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 const twinSynopsis = `twin --inventory PATH|demo [--addr 127.0.0.1:0] [--qps GROUP=N,...|off] [--latency DUR] [--fault-rate F] [--task-speed X]

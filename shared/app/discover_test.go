@@ -16,8 +16,8 @@ import (
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/verdict"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 // demo starts the twins on the demo estate and returns a Discoverer wired

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/alert"
+	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 )
@@ -75,15 +76,15 @@ func (o *Observer) open(inv Invocation) audit.Logger {
 	if endpoint == "" {
 		endpoint = inv.Region + ".log.aliyuncs.com"
 	}
-	sc := audit.SLSConfig{
+	sc := sls.Config{
 		Endpoint: endpoint, Project: project, Logstore: logstore, Topic: "kmsmig",
-		CredentialsFunc: func() (audit.Credentials, error) {
+		CredentialsFunc: func() (sls.Credentials, error) {
 			o.mu.Lock()
 			defer o.mu.Unlock()
 			if o.inv.AccessKeyID == "" {
-				return audit.Credentials{}, errors.New("no invocation credentials for SLS")
+				return sls.Credentials{}, errors.New("no invocation credentials for SLS")
 			}
-			return audit.Credentials{AccessKeyID: o.inv.AccessKeyID, AccessKeySecret: o.inv.AccessKeySecret, SecurityToken: o.inv.SecurityToken}, nil
+			return sls.Credentials{AccessKeyID: o.inv.AccessKeyID, AccessKeySecret: o.inv.AccessKeySecret, SecurityToken: o.inv.SecurityToken}, nil
 		},
 	}
 	if host, port, err := net.SplitHostPort(endpoint); err == nil && port != "" && (host == "127.0.0.1" || host == "localhost") {
@@ -91,7 +92,7 @@ func (o *Observer) open(inv Invocation) audit.Logger {
 		// does not resolve, so dial the twin directly.
 		sc.DialAddr = endpoint
 	}
-	s, err := audit.NewSLS(sc)
+	s, err := sls.NewSink(sc)
 	if err != nil {
 		fmt.Fprintf(stderrOf(o.stdout), "kmsmig: audit: SLS sink unavailable (%v); writing the audit trail to stdout\n", err)
 		return audit.NewJSONLines(o.stdout, audit.JSONLinesOptions{})

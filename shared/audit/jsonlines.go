@@ -31,8 +31,8 @@ type JSONLines struct {
 	w     io.Writer
 	max   int
 	guard *Guard
-	diag  *diag
-	c     *counters
+	diag  *Diagnostics
+	c     *Counters
 
 	mu      sync.Mutex
 	buf     []byte
@@ -57,7 +57,7 @@ func NewJSONLines(w io.Writer, o JSONLinesOptions) *JSONLines {
 		o.Diagnostics = os.Stderr
 	}
 	j := &JSONLines{
-		w: w, max: o.MaxBuffer, guard: o.Guard, diag: newDiag(o.Diagnostics, o.Guard), c: newCounters(),
+		w: w, max: o.MaxBuffer, guard: o.Guard, diag: NewDiagnostics(o.Diagnostics, o.Guard), c: NewCounters(),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}),
 	}
 	go j.run()
@@ -66,20 +66,20 @@ func NewJSONLines(w io.Writer, o JSONLinesOptions) *JSONLines {
 
 // Log implements Logger.
 func (j *JSONLines) Log(_ context.Context, r Record) {
-	if j.guard.scrubRecord(&r) {
-		j.c.redacted.Add(1)
+	if j.guard.ScrubRecord(&r) {
+		j.c.Redacted(1)
 	}
 	j.mu.Lock()
 	if j.closed || len(j.buf) >= j.max {
 		j.mu.Unlock()
 		j.c.logged.Add(1)
-		j.c.dropped.Add(1)
+		j.c.Drop(1)
 		return
 	}
 	j.buf = r.AppendJSON(j.buf)
 	j.buf = append(j.buf, '\n')
 	j.n++
-	j.c.accept(1)
+	j.c.Accept(1)
 	select { // under mu, so that Close cannot close wake in between
 	case j.wake <- struct{}{}:
 	default:
@@ -88,10 +88,10 @@ func (j *JSONLines) Log(_ context.Context, r Record) {
 }
 
 // Flush implements Logger.
-func (j *JSONLines) Flush(ctx context.Context) error { return j.c.wait(ctx) }
+func (j *JSONLines) Flush(ctx context.Context) error { return j.c.Wait(ctx) }
 
 // Stats implements Logger.
-func (j *JSONLines) Stats() Stats { return j.c.stats() }
+func (j *JSONLines) Stats() Stats { return j.c.Stats() }
 
 // Close flushes within ctx and stops the writer goroutine; later records are
 // dropped. It returns ctx.Err() when the flush did not finish.
@@ -129,13 +129,13 @@ func (j *JSONLines) run() {
 			}
 			_, err := j.w.Write(buf)
 			if err != nil {
-				j.diag.printf("write", "writing %d records failed: %v", n, err)
+				j.diag.Printf("write", "writing %d records failed: %v", n, err)
 			}
-			o := written
+			o := Written
 			if err != nil {
-				o = failed
+				o = Failed
 			}
-			j.c.settle(n, o)
+			j.c.Settle(n, o)
 			spare = buf
 		}
 	}

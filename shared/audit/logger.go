@@ -108,9 +108,10 @@ var (
 	_ Logger = discard{}
 )
 
-// counters are the shared bookkeeping of the sinks: atomic counters plus a
+// Counters are the shared bookkeeping of the sinks (this package's and
+// the SLS adapter's): atomic counters plus a
 // pending count whose return to zero wakes Flush.
-type counters struct {
+type Counters struct {
 	logged, written, dropped, failed, redacted atomic.Int64
 
 	mu      sync.Mutex
@@ -118,14 +119,14 @@ type counters struct {
 	idle    chan struct{} // closed while pending == 0
 }
 
-func newCounters() *counters {
-	c := &counters{idle: make(chan struct{})}
+func NewCounters() *Counters {
+	c := &Counters{idle: make(chan struct{})}
 	close(c.idle)
 	return c
 }
 
-// accept counts n records as logged and pending.
-func (c *counters) accept(n int64) {
+// Accept counts n records as logged and pending.
+func (c *Counters) Accept(n int64) {
 	c.logged.Add(n)
 	c.mu.Lock()
 	if c.pending == 0 {
@@ -135,23 +136,23 @@ func (c *counters) accept(n int64) {
 	c.mu.Unlock()
 }
 
-// outcome is what became of a pending record.
-type outcome int
+// Outcome is what became of a pending record.
+type Outcome int
 
 const (
-	written outcome = iota
-	failed
-	dropped
+	Written Outcome = iota
+	Failed
+	Dropped
 )
 
-// settle moves n records from pending to the counter of o.
-func (c *counters) settle(n int64, o outcome) {
+// Settle moves n records from pending to the counter of o.
+func (c *Counters) Settle(n int64, o Outcome) {
 	switch o {
-	case written:
+	case Written:
 		c.written.Add(n)
-	case failed:
+	case Failed:
 		c.failed.Add(n)
-	case dropped:
+	case Dropped:
 		c.dropped.Add(n)
 	}
 	c.mu.Lock()
@@ -167,8 +168,8 @@ func (c *counters) settle(n int64, o outcome) {
 	c.mu.Unlock()
 }
 
-// wait blocks until nothing is pending or ctx is done.
-func (c *counters) wait(ctx context.Context) error {
+// Wait blocks until nothing is pending or ctx is done.
+func (c *Counters) Wait(ctx context.Context) error {
 	c.mu.Lock()
 	idle := c.idle
 	c.mu.Unlock()
@@ -180,7 +181,8 @@ func (c *counters) wait(ctx context.Context) error {
 	}
 }
 
-func (c *counters) stats() Stats {
+// Stats returns the counters now.
+func (c *Counters) Stats() Stats {
 	c.mu.Lock()
 	pending := c.pending
 	c.mu.Unlock()
@@ -188,10 +190,10 @@ func (c *counters) stats() Stats {
 		Failed: c.failed.Load(), Pending: pending, Redacted: c.redacted.Load()}
 }
 
-// diag reports back-end trouble on a side channel (stderr by default),
+// Diagnostics report back-end trouble on a side channel (stderr by default),
 // scrubbed by the guard and at most once per interval per kind, so a dead
 // back-end does not flood it.
-type diag struct {
+type Diagnostics struct {
 	w     io.Writer
 	guard *Guard
 	every time.Duration
@@ -200,11 +202,11 @@ type diag struct {
 	last map[string]time.Time
 }
 
-func newDiag(w io.Writer, guard *Guard) *diag {
-	return &diag{w: w, guard: guard, every: 10 * time.Second, last: map[string]time.Time{}}
+func NewDiagnostics(w io.Writer, guard *Guard) *Diagnostics {
+	return &Diagnostics{w: w, guard: guard, every: 10 * time.Second, last: map[string]time.Time{}}
 }
 
-func (d *diag) printf(kind, format string, args ...any) {
+func (d *Diagnostics) Printf(kind, format string, args ...any) {
 	if d.w == nil {
 		return
 	}
@@ -219,3 +221,9 @@ func (d *diag) printf(kind, format string, args ...any) {
 	msg, _ := d.guard.Scrub(fmt.Sprintf(format, args...))
 	_, _ = fmt.Fprintf(d.w, "audit: %s\n", msg)
 }
+
+// Redacted counts n records the guard scrubbed.
+func (c *Counters) Redacted(n int64) { c.redacted.Add(n) }
+
+// Drop counts n records dropped before they were accepted (a full buffer).
+func (c *Counters) Drop(n int64) { c.dropped.Add(n) }

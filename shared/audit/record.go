@@ -51,8 +51,8 @@ var FieldNames = []string{
 	"reason_code", "duration_ms", "message",
 }
 
-// fields calls fn for every non-empty field but time, in FieldNames order.
-func (r *Record) fields(fn func(key, value string)) {
+// Fields calls fn for every non-empty field but time, in FieldNames order.
+func (r *Record) Fields(fn func(key, value string)) {
 	fn("level", string(r.Level))
 	pairs := [...]struct{ k, v string }{
 		{"run_id", r.RunID}, {"request_id", r.RequestID}, {"function", r.Function},
@@ -86,7 +86,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `{"time":"`...)
 	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
-	r.fields(func(k, v string) {
+	r.Fields(func(k, v string) {
 		b = append(b, ',', '"')
 		b = append(b, k...)
 		b = append(b, `":`...)

@@ -53,7 +53,7 @@ func (g *Guard) Scrub(s string) (string, bool) {
 }
 
 // scrubRecord scrubs every text field of r and reports whether any changed.
-func (g *Guard) scrubRecord(r *Record) bool {
+func (g *Guard) ScrubRecord(r *Record) bool {
 	changed := false
 	for _, p := range r.stringFields() {
 		if *p == "" {

@@ -14,9 +14,9 @@ import (
 	"github.com/kmsmig/kmsmig/shared/aliyun/fc"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	"github.com/kmsmig/kmsmig/twin/acs"
 	fctwin "github.com/kmsmig/kmsmig/twin/fc"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 // The functions chain through FC: poll (driven here, as its timer would)

@@ -12,10 +12,10 @@ import (
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
-	"github.com/kmsmig/kmsmig/twin/stack"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 )
 
-// Regression tests for what the fault campaign (twin/chaos, kmsmig chaos)
+// Regression tests for what the fault campaign (testinfra/chaos, kmsmig chaos)
 // found; each names the seed and schedule that found it.
 
 // checkTransitionsAudited: every transition in the batch's history has a

@@ -12,7 +12,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
-	"github.com/kmsmig/kmsmig/twin/stack"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 )
 
 var errCrash = errors.New("injected crash")

@@ -8,7 +8,7 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
-	"github.com/kmsmig/kmsmig/twin/stack"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 )
 
 var (

@@ -21,9 +21,9 @@ import (
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/verdict"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	"github.com/kmsmig/kmsmig/twin/acs"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 const runID = "run-test"

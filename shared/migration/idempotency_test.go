@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/migration"
-	"github.com/kmsmig/kmsmig/twin/stack"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 )
 
 // concurrently runs step n times at once, each on its own engine (its own

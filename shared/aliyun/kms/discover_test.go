@@ -8,8 +8,8 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	"github.com/kmsmig/kmsmig/twin/acs"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 // TestDiscoverDemo discovers the whole demo estate through the adapter and

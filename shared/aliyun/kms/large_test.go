@@ -10,10 +10,10 @@ import (
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/testinfra/benchmarks"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	"github.com/kmsmig/kmsmig/twin/acs"
-	"github.com/kmsmig/kmsmig/twin/benchmarks"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 // TestDiscoverLargeEstate is issue 3's acceptance run: 20,000 resources

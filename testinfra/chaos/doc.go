@@ -4,7 +4,7 @@
 //
 // Each schedule starts a fresh KMS twin on its own ports (a KMS-only
 // stack whose migration tasks run on a virtual clock shared with the
-// engines: twin/stack runs tasks on the wall clock), a fresh directory
+// engines: testinfra/stack runs tasks on the wall clock), a fresh directory
 // run-state store, runs discover, and then drives the migrate, poll and
 // rotate steps one at a time from a deterministic scheduler
 // (math/rand/v2 PCG seeded from the campaign seed and the schedule index).

@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/rehearsal"
 )
 
 // TestDemoRehearsal is the end-to-end test of the whole product: the four

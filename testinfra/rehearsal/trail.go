@@ -10,8 +10,8 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	slstwin "github.com/kmsmig/kmsmig/twin/sls"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -14,7 +14,7 @@ import (
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
 
-// kmsStack is the part of twin/stack a schedule needs: the KMS twin of
+// kmsStack is the part of testinfra/stack a schedule needs: the KMS twin of
 // every region on its own port, on a virtual clock. (stack.Options has no
 // clock: its tasks run on the wall clock, which the engines' skewed and
 // advanced clocks could not share.)

@@ -1,4 +1,4 @@
-package audit
+package sls
 
 import (
 	"context"
@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"strings"
 
-	sls "github.com/aliyun/aliyun-log-go-sdk"
+	slssdk "github.com/aliyun/aliyun-log-go-sdk"
+
+	"github.com/kmsmig/kmsmig/shared/audit"
 )
 
 // SetupConfig says where the audit logstore lives and how to reach it.
@@ -15,7 +17,7 @@ type SetupConfig struct {
 	Endpoint, Project, Logstore string
 	Credentials                 Credentials
 	// DialAddr, when set, sends every connection to this host:port (an
-	// offline twin), as in SLSConfig.
+	// offline twin), as in Config.
 	DialAddr string
 	// TTLDays is the logstore's retention (default 180 days: audits of key
 	// migrations are kept for months).
@@ -32,17 +34,17 @@ type SetupResult struct {
 // AuditIndex is the logstore index that makes every audit field queryable:
 // a text key per field (duration_ms as a long), plus a full-text line
 // index.
-func AuditIndex() sls.Index {
+func AuditIndex() slssdk.Index {
 	token := []string{" ", ",", ";", "=", "(", ")", "[", "]", "{", "}", "?", "@", "&", "<", ">", "\"", "'", "\t", "\n", "\r"}
-	keys := map[string]sls.IndexKey{}
-	for _, f := range FieldNames {
-		k := sls.IndexKey{Token: token, Type: "text", DocValue: true}
+	keys := map[string]slssdk.IndexKey{}
+	for _, f := range audit.FieldNames {
+		k := slssdk.IndexKey{Token: token, Type: "text", DocValue: true}
 		if f == "duration_ms" {
-			k = sls.IndexKey{Type: "long", DocValue: true}
+			k = slssdk.IndexKey{Type: "long", DocValue: true}
 		}
 		keys[f] = k
 	}
-	return sls.Index{Keys: keys, Line: &sls.IndexLine{Token: token}}
+	return slssdk.Index{Keys: keys, Line: &slssdk.IndexLine{Token: token}}
 }
 
 // EnsureLogstore creates the audit logstore when it is missing and gives
@@ -51,12 +53,12 @@ func AuditIndex() sls.Index {
 func EnsureLogstore(ctx context.Context, cfg SetupConfig) (SetupResult, error) {
 	var res SetupResult
 	if cfg.Endpoint == "" || cfg.Project == "" || cfg.Logstore == "" {
-		return res, errors.New("audit: setup: endpoint, project and logstore are all required")
+		return res, errors.New("sls: setup: endpoint, project and logstore are all required")
 	}
 	if cfg.TTLDays == 0 {
 		cfg.TTLDays = 180
 	}
-	c := &sls.Client{Endpoint: cfg.Endpoint, AccessKeyID: cfg.Credentials.AccessKeyID,
+	c := &slssdk.Client{Endpoint: cfg.Endpoint, AccessKeyID: cfg.Credentials.AccessKeyID,
 		AccessKeySecret: cfg.Credentials.AccessKeySecret, SecurityToken: cfg.Credentials.SecurityToken}
 	if cfg.DialAddr != "" {
 		c.SetHTTPClient(dialingClient(cfg.DialAddr))
@@ -72,11 +74,11 @@ func EnsureLogstore(ctx context.Context, cfg SetupConfig) (SetupResult, error) {
 		res.Logstore = "unchanged"
 	case isSLSCode(err, "LogStoreNotExist"):
 		if err := c.CreateLogStore(cfg.Project, cfg.Logstore, cfg.TTLDays, 2, true, 16); err != nil && !isSLSCode(err, "LogStoreAlreadyExist") {
-			return res, fmt.Errorf("audit: create logstore %s/%s: %w", cfg.Project, cfg.Logstore, err)
+			return res, fmt.Errorf("sls: create logstore %s/%s: %w", cfg.Project, cfg.Logstore, err)
 		}
 		res.Logstore = "created"
 	default:
-		return res, fmt.Errorf("audit: get logstore %s/%s: %w", cfg.Project, cfg.Logstore, err)
+		return res, fmt.Errorf("sls: get logstore %s/%s: %w", cfg.Project, cfg.Logstore, err)
 	}
 	want := AuditIndex()
 	have, err := c.GetIndex(cfg.Project, cfg.Logstore)
@@ -85,23 +87,23 @@ func EnsureLogstore(ctx context.Context, cfg SetupConfig) (SetupResult, error) {
 		res.Index = "unchanged"
 	case err == nil:
 		if err := c.UpdateIndex(cfg.Project, cfg.Logstore, want); err != nil {
-			return res, fmt.Errorf("audit: update index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
+			return res, fmt.Errorf("sls: update index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
 		}
 		res.Index = "updated"
 	case isSLSCode(err, "IndexConfigNotExist"):
 		if err := c.CreateIndex(cfg.Project, cfg.Logstore, want); err != nil {
-			return res, fmt.Errorf("audit: create index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
+			return res, fmt.Errorf("sls: create index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
 		}
 		res.Index = "created"
 	default:
-		return res, fmt.Errorf("audit: get index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
+		return res, fmt.Errorf("sls: get index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
 	}
 	return res, nil
 }
 
 // indexCovers reports whether have indexes every field of want with the
 // same type.
-func indexCovers(have *sls.Index, want sls.Index) bool {
+func indexCovers(have *slssdk.Index, want slssdk.Index) bool {
 	if have == nil {
 		return false
 	}
@@ -115,7 +117,7 @@ func indexCovers(have *sls.Index, want sls.Index) bool {
 }
 
 func isSLSCode(err error, code string) bool {
-	var e *sls.Error
+	var e *slssdk.Error
 	if errors.As(err, &e) {
 		return e.Code == code
 	}

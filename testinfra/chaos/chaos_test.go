@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kmsmig/kmsmig/twin/chaos"
+	"github.com/kmsmig/kmsmig/testinfra/chaos"
 )
 
 // A short campaign: twenty schedules of the demo estate, every fault

@@ -19,15 +19,16 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
+	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/verdict"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	"github.com/kmsmig/kmsmig/twin/acs"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 // Figure is one measured result.
@@ -217,12 +218,12 @@ func AuditCost(ctx context.Context) (jsonNs, slsNs float64, flush time.Duration,
 			home = a
 		}
 	}
-	creds := audit.Credentials{AccessKeyID: home.AccessKeyID, AccessKeySecret: home.AccessKeySecret}
-	if _, err := audit.EnsureLogstore(ctx, audit.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
+	creds := sls.Credentials{AccessKeyID: home.AccessKeyID, AccessKeySecret: home.AccessKeySecret}
+	if _, err := sls.EnsureLogstore(ctx, sls.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
 		Logstore: "bench", Credentials: creds}); err != nil {
 		return 0, 0, 0, err
 	}
-	sink, err := audit.NewSLS(audit.SLSConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject, Logstore: "bench", Credentials: creds})
+	sink, err := sls.NewSink(sls.Config{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject, Logstore: "bench", Credentials: creds})
 	if err != nil {
 		return 0, 0, 0, err
 	}

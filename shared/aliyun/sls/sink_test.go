@@ -1,4 +1,4 @@
-package audit_test
+package sls_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	slssdk "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/twin/acs"
 	twinsls "github.com/kmsmig/kmsmig/twin/sls"
@@ -79,18 +80,18 @@ func (tw *twin) client() *slssdk.Client {
 		HTTPClient: twinsls.HTTPClient(tw.addr), RetryTimeOut: 2 * time.Second}
 }
 
-func (tw *twin) sink(tb testing.TB, mod func(*audit.SLSConfig)) (*audit.SLS, *syncBuffer) {
+func (tw *twin) sink(tb testing.TB, mod func(*sls.Config)) (*sls.Sink, *syncBuffer) {
 	tb.Helper()
 	diag := &syncBuffer{}
-	cfg := audit.SLSConfig{
+	cfg := sls.Config{
 		Endpoint: tw.addr, Project: project, Logstore: logstore, Topic: "kmsmig",
-		Credentials: audit.Credentials{AccessKeyID: tw.cred.AccessKeyID, AccessKeySecret: tw.cred.AccessKeySecret},
+		Credentials: sls.Credentials{AccessKeyID: tw.cred.AccessKeyID, AccessKeySecret: tw.cred.AccessKeySecret},
 		DialAddr:    tw.addr, Diagnostics: diag,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := audit.NewSLS(cfg)
+	s, err := sls.NewSink(cfg)
 	require.NoError(tb, err)
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -173,12 +174,12 @@ func TestSLSWithSTSCredentials(t *testing.T) {
 		mu.Unlock()
 	}
 	mint()
-	s, _ := tw.sink(t, func(c *audit.SLSConfig) {
-		c.Credentials = audit.Credentials{}
-		c.CredentialsFunc = func() (audit.Credentials, error) {
+	s, _ := tw.sink(t, func(c *sls.Config) {
+		c.Credentials = sls.Credentials{}
+		c.CredentialsFunc = func() (sls.Credentials, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			return audit.Credentials{AccessKeyID: current.AccessKeyID, AccessKeySecret: current.AccessKeySecret, SecurityToken: current.SecurityToken}, nil
+			return sls.Credentials{AccessKeyID: current.AccessKeyID, AccessKeySecret: current.AccessKeySecret, SecurityToken: current.SecurityToken}, nil
 		}
 	})
 	for i := range 2 {
@@ -200,9 +201,9 @@ func TestSLSDownCallerUnaffected(t *testing.T) {
 
 	diag := &syncBuffer{}
 	secret := "s3cr3tS3cr3tS3cr3tS3cr3tS3cr3t"
-	s, err := audit.NewSLS(audit.SLSConfig{
+	s, err := sls.NewSink(sls.Config{
 		Endpoint: dead, Project: project, Logstore: logstore, DialAddr: dead, Retries: -1,
-		Credentials: audit.Credentials{AccessKeyID: "LTAIdead", AccessKeySecret: secret},
+		Credentials: sls.Credentials{AccessKeyID: "LTAIdead", AccessKeySecret: secret},
 		Diagnostics: diag,
 	})
 	require.NoError(t, err)
@@ -230,7 +231,7 @@ func TestSLSFlushBoundedByDeadline(t *testing.T) {
 		}
 		return nil
 	})
-	s, _ := tw.sink(t, func(c *audit.SLSConfig) { c.Retries = 100; c.MaxRetryBackoff = 50 * time.Millisecond })
+	s, _ := tw.sink(t, func(c *sls.Config) { c.Retries = 100; c.MaxRetryBackoff = 50 * time.Millisecond })
 	s.Log(t.Context(), audit.Record{Action: "Stuck"})
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
@@ -267,16 +268,16 @@ func TestSLSRedactsSecrets(t *testing.T) {
 }
 
 func TestNewSLSValidates(t *testing.T) {
-	for name, cfg := range map[string]audit.SLSConfig{
-		"no endpoint":    {Project: "p", Logstore: "l", Credentials: audit.Credentials{AccessKeyID: "a", AccessKeySecret: "b"}},
-		"no logstore":    {Endpoint: "e", Project: "p", Credentials: audit.Credentials{AccessKeyID: "a", AccessKeySecret: "b"}},
+	for name, cfg := range map[string]sls.Config{
+		"no endpoint":    {Project: "p", Logstore: "l", Credentials: sls.Credentials{AccessKeyID: "a", AccessKeySecret: "b"}},
+		"no logstore":    {Endpoint: "e", Project: "p", Credentials: sls.Credentials{AccessKeyID: "a", AccessKeySecret: "b"}},
 		"no credentials": {Endpoint: "e", Project: "p", Logstore: "l"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := audit.NewSLS(cfg)
+			_, err := sls.NewSink(cfg)
 			require.Error(t, err)
 		})
 	}
-	c := audit.Credentials{AccessKeyID: "LTAIid", AccessKeySecret: "very-secret-value"}
+	c := sls.Credentials{AccessKeyID: "LTAIid", AccessKeySecret: "very-secret-value"}
 	require.False(t, strings.Contains(fmt.Sprintf("%v %+v %#v", c, c, c), "very-secret-value"))
 }

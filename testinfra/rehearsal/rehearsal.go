@@ -28,15 +28,15 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
+	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
 	"github.com/kmsmig/kmsmig/shared/app"
-	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/verdict"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
 	fctwin "github.com/kmsmig/kmsmig/twin/fc"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
-	"github.com/kmsmig/kmsmig/twin/stack"
 )
 
 // Options configure a rehearsal.
@@ -145,8 +145,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := os.WriteFile(caFile, []byte(ready.CAPEM), 0o600); err != nil {
 		return nil, err
 	}
-	if _, err := audit.EnsureLogstore(ctx, audit.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
-		Logstore: auditStore, Credentials: audit.Credentials{AccessKeyID: home.AccessKeyID, AccessKeySecret: home.AccessKeySecret}}); err != nil {
+	if _, err := sls.EnsureLogstore(ctx, sls.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
+		Logstore: auditStore, Credentials: sls.Credentials{AccessKeyID: home.AccessKeyID, AccessKeySecret: home.AccessKeySecret}}); err != nil {
 		return nil, fmt.Errorf("rehearsal: audit logstore: %w", err)
 	}
 

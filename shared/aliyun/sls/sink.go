@@ -1,4 +1,4 @@
-package audit
+package sls
 
 import (
 	"context"
@@ -11,8 +11,10 @@ import (
 	"sync"
 	"time"
 
-	sls "github.com/aliyun/aliyun-log-go-sdk"
+	slssdk "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/aliyun/aliyun-log-go-sdk/producer"
+
+	"github.com/kmsmig/kmsmig/shared/audit"
 )
 
 // Credentials are the access key an SLS sink signs with. Printing them
@@ -29,8 +31,8 @@ func (c Credentials) String() string { return "Credentials{" + c.AccessKeyID + "
 // GoString shows the access key id only.
 func (c Credentials) GoString() string { return c.String() }
 
-// SLSConfig configures NewSLS.
-type SLSConfig struct {
+// Config configures NewSink.
+type Config struct {
 	// Endpoint is the SLS endpoint, e.g. "cn-hangzhou.log.aliyuncs.com" or
 	// "cn-hangzhou-intranet.log.aliyuncs.com" (required).
 	Endpoint string
@@ -69,7 +71,7 @@ type SLSConfig struct {
 	MaxBufferBytes int64
 	// Guard scrubs records; heuristics only when nil. The static
 	// Credentials' secret and token are added to it.
-	Guard *Guard
+	Guard *audit.Guard
 	// Diagnostics receives delivery failures; os.Stderr when nil.
 	Diagnostics io.Writer
 }
@@ -77,28 +79,28 @@ type SLSConfig struct {
 // SLS writes records to a logstore through the aliyun-log-go-sdk producer
 // (batching, lz4, retries with back-off). One SLS lives as long as the
 // process, across invocations; see the package doc for why. Create it with
-// NewSLS and Close it at shutdown.
-type SLS struct {
-	cfg   SLSConfig
+// NewSink and Close it at shutdown.
+type Sink struct {
+	cfg   Config
 	p     *producer.Producer
-	guard *Guard
-	diag  *diag
-	c     *counters
+	guard *audit.Guard
+	diag  *audit.Diagnostics
+	c     *audit.Counters
 	cb    callback
 
 	closeOnce sync.Once
 }
 
-// NewSLS validates cfg and starts a producer. It does no I/O: a wrong
+// NewSink validates cfg and starts a producer. It does no I/O: a wrong
 // endpoint or key shows up as failed records, not as an error here.
-func NewSLS(cfg SLSConfig) (*SLS, error) {
+func NewSink(cfg Config) (*Sink, error) {
 	switch {
 	case cfg.Endpoint == "":
-		return nil, errors.New("audit: sls: endpoint is required")
+		return nil, errors.New("sls: endpoint is required")
 	case cfg.Project == "" || cfg.Logstore == "":
-		return nil, errors.New("audit: sls: project and logstore are required")
+		return nil, errors.New("sls: project and logstore are required")
 	case cfg.CredentialsFunc == nil && (cfg.Credentials.AccessKeyID == "" || cfg.Credentials.AccessKeySecret == ""):
-		return nil, errors.New("audit: sls: credentials are required")
+		return nil, errors.New("sls: credentials are required")
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = 100 * time.Millisecond
@@ -119,7 +121,7 @@ func NewSLS(cfg SLSConfig) (*SLS, error) {
 		cfg.Source, _ = os.Hostname()
 	}
 	if cfg.Guard == nil {
-		cfg.Guard = &Guard{}
+		cfg.Guard = &audit.Guard{}
 	}
 	cfg.Guard.Add(cfg.Credentials.AccessKeySecret, cfg.Credentials.SecurityToken)
 	if cfg.Diagnostics == nil {
@@ -144,9 +146,9 @@ func NewSLS(cfg SLSConfig) (*SLS, error) {
 	pc.DisableRuntimeMetrics = true
 	p, err := producer.NewProducer(pc)
 	if err != nil {
-		return nil, fmt.Errorf("audit: sls: new producer: %w", err)
+		return nil, fmt.Errorf("sls: new producer: %w", err)
 	}
-	s := &SLS{cfg: cfg, p: p, guard: cfg.Guard, diag: newDiag(cfg.Diagnostics, cfg.Guard), c: newCounters()}
+	s := &Sink{cfg: cfg, p: p, guard: cfg.Guard, diag: audit.NewDiagnostics(cfg.Diagnostics, cfg.Guard), c: audit.NewCounters()}
 	s.cb = callback{s}
 	p.Start()
 	return s, nil
@@ -154,60 +156,60 @@ func NewSLS(cfg SLSConfig) (*SLS, error) {
 
 // Keys of the log contents, allocated once.
 var contentKeys = func() map[string]*string {
-	m := make(map[string]*string, len(FieldNames))
-	for _, k := range FieldNames {
+	m := make(map[string]*string, len(audit.FieldNames))
+	for _, k := range audit.FieldNames {
 		m[k] = &k
 	}
 	return m
 }()
 
 // Log implements Logger.
-func (s *SLS) Log(_ context.Context, r Record) {
-	if s.guard.scrubRecord(&r) {
-		s.c.redacted.Add(1)
+func (s *Sink) Log(_ context.Context, r audit.Record) {
+	if s.guard.ScrubRecord(&r) {
+		s.c.Redacted(1)
 	}
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
 	log := toLog(&r)
-	s.c.accept(1)
+	s.c.Accept(1)
 	if err := s.p.SendLogWithCallBack(s.cfg.Project, s.cfg.Logstore, s.cfg.Topic, s.cfg.Source, log, s.cb); err != nil {
 		// Over MaxBufferBytes, or closed: the producer refused at once.
-		s.c.settle(1, dropped)
-		s.diag.printf("drop", "sls %s/%s: record dropped: %v", s.cfg.Project, s.cfg.Logstore, err)
+		s.c.Settle(1, audit.Dropped)
+		s.diag.Printf("drop", "sls %s/%s: record dropped: %v", s.cfg.Project, s.cfg.Logstore, err)
 	}
 }
 
 // toLog converts r into the SDK's protobuf log with few allocations.
-func toLog(r *Record) *sls.Log {
+func toLog(r *audit.Record) *slssdk.Log {
 	n := 0
-	r.fields(func(string, string) { n++ })
+	r.Fields(func(string, string) { n++ })
 	values := make([]string, 0, n)
-	contents := make([]sls.LogContent, 0, n)
-	ptrs := make([]*sls.LogContent, n)
-	r.fields(func(k, v string) {
+	contents := make([]slssdk.LogContent, 0, n)
+	ptrs := make([]*slssdk.LogContent, n)
+	r.Fields(func(k, v string) {
 		values = append(values, v)
-		contents = append(contents, sls.LogContent{Key: contentKeys[k], Value: &values[len(values)-1]})
+		contents = append(contents, slssdk.LogContent{Key: contentKeys[k], Value: &values[len(values)-1]})
 	})
 	for i := range contents {
 		ptrs[i] = &contents[i]
 	}
 	sec := uint32(r.Time.Unix())
 	ns := uint32(r.Time.Nanosecond())
-	return &sls.Log{Time: &sec, TimeNs: &ns, Contents: ptrs}
+	return &slssdk.Log{Time: &sec, TimeNs: &ns, Contents: ptrs}
 }
 
 // Flush implements Logger.
-func (s *SLS) Flush(ctx context.Context) error { return s.c.wait(ctx) }
+func (s *Sink) Flush(ctx context.Context) error { return s.c.Wait(ctx) }
 
 // Stats implements Logger.
-func (s *SLS) Stats() Stats { return s.c.stats() }
+func (s *Sink) Stats() audit.Stats { return s.c.Stats() }
 
 // Close flushes within ctx, then stops the producer, giving it what is left
 // of ctx's deadline (5s without one). Records still unsent are lost and stay
 // counted as pending. Close is for process shutdown (FC's PreStop hook), not
 // for the end of each invocation.
-func (s *SLS) Close(ctx context.Context) error {
+func (s *Sink) Close(ctx context.Context) error {
 	ferr := s.Flush(ctx)
 	var cerr error
 	s.closeOnce.Do(func() {
@@ -216,7 +218,7 @@ func (s *SLS) Close(ctx context.Context) error {
 			timeout = max(time.Until(d), time.Millisecond)
 		}
 		if err := s.p.Close(timeout.Milliseconds()); err != nil {
-			cerr = fmt.Errorf("audit: sls: close producer: %w", err)
+			cerr = fmt.Errorf("sls: close producer: %w", err)
 		}
 	})
 	if ferr != nil {
@@ -226,29 +228,29 @@ func (s *SLS) Close(ctx context.Context) error {
 }
 
 // callback receives the producer's per-record outcome.
-type callback struct{ s *SLS }
+type callback struct{ s *Sink }
 
-func (c callback) Success(*producer.Result) { c.s.c.settle(1, written) }
+func (c callback) Success(*producer.Result) { c.s.c.Settle(1, audit.Written) }
 
 func (c callback) Fail(r *producer.Result) {
-	c.s.c.settle(1, failed)
-	c.s.diag.printf("fail", "sls %s/%s: records failed after %d attempts: %s %s (request %s)",
+	c.s.c.Settle(1, audit.Failed)
+	c.s.diag.Printf("fail", "sls %s/%s: records failed after %d attempts: %s %s (request %s)",
 		c.s.cfg.Project, c.s.cfg.Logstore, len(r.GetReservedAttempts()), r.GetErrorCode(), r.GetErrorMessage(), r.GetRequestId())
 }
 
-// credentialsProvider adapts the config to sls.CredentialsProvider.
-type credentialsProvider struct{ cfg SLSConfig }
+// credentialsProvider adapts the config to slssdk.CredentialsProvider.
+type credentialsProvider struct{ cfg Config }
 
-func (p credentialsProvider) GetCredentials() (sls.Credentials, error) {
+func (p credentialsProvider) GetCredentials() (slssdk.Credentials, error) {
 	c := p.cfg.Credentials
 	if p.cfg.CredentialsFunc != nil {
 		var err error
 		if c, err = p.cfg.CredentialsFunc(); err != nil {
-			return sls.Credentials{}, fmt.Errorf("audit: sls credentials: %w", err)
+			return slssdk.Credentials{}, fmt.Errorf("sls: credentials: %w", err)
 		}
 		p.cfg.Guard.Add(c.AccessKeySecret, c.SecurityToken)
 	}
-	return sls.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}, nil
+	return slssdk.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}, nil
 }
 
 // quietLogger swallows the producer's own logging: its failures reach us
@@ -272,7 +274,7 @@ func dialingClient(addr string) *http.Client {
 }
 
 var (
-	_ Logger                  = (*SLS)(nil)
-	_ sls.CredentialsProvider = credentialsProvider{}
-	_ producer.CallBack       = callback{}
+	_ audit.Logger               = (*Sink)(nil)
+	_ slssdk.CredentialsProvider = credentialsProvider{}
+	_ producer.CallBack          = callback{}
 )
