@@ -11,7 +11,6 @@ import (
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/migration"
-	"github.com/kmsmig/kmsmig/shared/migration/kmstasks"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 )
 
@@ -80,7 +79,7 @@ func (d *Deps) Executor() (*Executor, error) {
 	now := time.Now()
 	eng := &migration.Engine{
 		Store: d.Store, KMS: d.KMS, Audit: d.Audit, Config: cfg.EngineConfig(now),
-		Tasks: kmstasks.New(d.KMS, kms.TaskActions{Create: cfg.TaskActions[0], Describe: cfg.TaskActions[1], List: cfg.TaskActions[2]}),
+		Tasks: d.KMS.Tasks(kms.TaskActions{Create: cfg.TaskActions[0], Describe: cfg.TaskActions[1], List: cfg.TaskActions[2]}),
 	}
 	if eng.Config.Functions != (migration.Functions{}) {
 		inv, err := d.invoker()

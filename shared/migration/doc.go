@@ -61,5 +61,5 @@
 // failing with ReasonNotMovedByOperator (observe.go).
 //
 // The package imports no SDK: the KMS adapter satisfies KMS directly and
-// Tasks through kmstasks; shared/aliyun/fc satisfies Invoker.
+// Tasks (Client.Tasks); shared/aliyun/fc satisfies Invoker.
 package migration

@@ -17,7 +17,6 @@ import (
 	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
-	"github.com/kmsmig/kmsmig/shared/migration/kmstasks"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/verdict"
@@ -33,7 +32,7 @@ const runID = "run-test"
 type env struct {
 	st     *stack.Stack
 	kms    *kms.Client
-	tasks  *kmstasks.Tasks
+	tasks  *kms.Tasks
 	store  runstate.Store
 	clock  *testClock
 	audit  *recorder
@@ -127,7 +126,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	for g, q := range o.qps {
 		st.KMS.Limiter().SetQPS(g, q)
 	}
-	e := &env{st: st, kms: c, tasks: kmstasks.New(c, kms.TaskActions{}), store: store, clock: &testClock{}, audit: &recorder{}, plan: *p}
+	e := &env{st: st, kms: c, tasks: c.Tasks(kms.TaskActions{}), store: store, clock: &testClock{}, audit: &recorder{}, plan: *p}
 	e.eng = e.engine(store, o.config)
 	for _, lp := range p.Lanes {
 		if len(lp.Batches) > 0 {

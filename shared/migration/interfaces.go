@@ -49,8 +49,8 @@ type KMS interface {
 	InstanceReader
 }
 
-// Tasks is the migration tool's task API. kmstasks adapts the KMS adapter
-// to it.
+// Tasks is the migration tool's task API. shared/aliyun/kms implements it
+// (Client.Tasks), returning these types.
 type Tasks interface {
 	// CreateTask submits a task and returns its id. It is not idempotent:
 	// an error that is not a refusal on the merits (cloud.Retryable, or a

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
@@ -53,7 +52,7 @@ func (e *env) handoff(t *testing.T, batchID string) migration.HandoffDocument {
 func (e *env) operate(t *testing.T, batchID string, keep func(kind, id string) bool) {
 	t.Helper()
 	doc := e.handoff(t, batchID)
-	req := kms.TaskRequest{InstanceID: doc.InstanceID}
+	req := migration.TaskRequest{InstanceID: doc.InstanceID}
 	for _, id := range doc.KeyIDs {
 		if keep == nil || keep("key", id) {
 			req.KeyIDs = append(req.KeyIDs, id)
@@ -64,7 +63,7 @@ func (e *env) operate(t *testing.T, batchID string, keep func(kind, id string) b
 			req.SecretNames = append(req.SecretNames, n)
 		}
 	}
-	_, err := e.kms.CreateTask(t.Context(), estate.Lane{Account: doc.Account, Region: doc.Region}, kms.DefaultTaskActions(), req)
+	_, err := e.tasks.CreateTask(t.Context(), estate.Lane{Account: doc.Account, Region: doc.Region}, req)
 	require.NoError(t, err)
 }
 

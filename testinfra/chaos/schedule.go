@@ -15,7 +15,6 @@ import (
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/migration"
-	"github.com/kmsmig/kmsmig/shared/migration/kmstasks"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/twin/acs"
@@ -220,7 +219,7 @@ type schedule struct {
 	prof   profile
 	st     *kmsStack
 	client *kms.Client
-	tasks  *kmstasks.Tasks
+	tasks  *kms.Tasks
 	store  runstate.Store
 	trail  *Trail
 	cfg    app.Config
@@ -280,7 +279,7 @@ func newSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inven
 	if s.client, err = st.Client(); err != nil {
 		return s, closeFn, err
 	}
-	s.tasks = kmstasks.New(s.client, kms.TaskActions{})
+	s.tasks = s.client.Tasks(kms.TaskActions{})
 	dir, err := os.MkdirTemp(stateRoot(), "kmsmig-chaos-")
 	if err != nil {
 		return s, closeFn, err

@@ -164,32 +164,3 @@ func TestRetriesThroughTransientFaultsAndThrottling(t *testing.T) {
 	require.Zero(t, st.KMS.CallCounts()["GetSecretValue"])
 }
 
-func TestMigrationTask(t *testing.T) {
-	_, c := startDemo(t, stack.Options{Unthrottled: true, Timing: kmstwin.TaskTiming{Speed: 1000}})
-	ctx := t.Context()
-	lane := estate.Lane{Account: acctA, Region: "cn-hangzhou"}
-	actions := kms.DefaultTaskActions()
-	key := "a1000001-0000-4000-8000-000000000001"
-	id, err := c.CreateTask(ctx, lane, actions, kms.TaskRequest{InstanceID: "kst-hzdemo01", KeyIDs: []string{key}})
-	require.NoError(t, err)
-	var task kms.Task
-	require.Eventually(t, func() bool {
-		task, err = c.DescribeTask(ctx, lane, actions, id)
-		require.NoError(t, err)
-		return task.Status == "Completed"
-	}, 10*time.Second, 10*time.Millisecond)
-	require.Len(t, task.Results, 1)
-	require.Equal(t, "Succeeded", task.Results[0].Status, task.Results[0].Message)
-	k, err := c.Key(ctx, lane, key)
-	require.NoError(t, err)
-	require.Equal(t, "kst-hzdemo01", k.InstanceID)
-
-	tasks, err := c.ListTasks(ctx, lane, actions)
-	require.NoError(t, err)
-	require.Len(t, tasks, 1)
-
-	// The old-image instance refuses the task with its reason code.
-	_, err = c.CreateTask(ctx, lane, actions, kms.TaskRequest{InstanceID: "kst-hzold001", KeyIDs: []string{"a1000001-0000-4000-8000-000000000009"}})
-	require.Error(t, err)
-	require.NotEmpty(t, cloud.Code(err))
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/migration"
 )
 
 // TaskActions names the provider's migration-task operations. They are not
@@ -27,35 +29,53 @@ func DefaultTaskActions() TaskActions {
 	return TaskActions{Create: "CreateMigrationTask", Describe: "DescribeMigrationTask", List: "ListMigrationTasks"}
 }
 
-// TaskRequest asks the provider to migrate resources of a lane into an
-// instance. Automatic tasks start at MigrationTime; manual ones at once.
-type TaskRequest struct {
-	InstanceID    string
-	Automatic     bool
-	MigrationTime time.Time
-	KeyIDs        []string
-	SecretNames   []string
+// Tasks is the migration tool's task API (migration.Tasks) over the
+// client, with the operation names of actions. It converts the
+// provider's wire fields (RFC 3339 times, "Key" and "Secret" resource
+// types) into the domain's types and nothing else; errors are the
+// client's (*cloud.APIError).
+type Tasks struct {
+	c       *Client
+	actions TaskActions
 }
 
-// Task is a migration task as the provider reports it. Status "Completed"
-// only means the task ended: Results says what moved.
-type Task struct {
-	ID            string       `json:"TaskId"`
-	InstanceID    string       `json:"KmsInstanceId"`
-	Region        string       `json:"RegionId"`
-	Method        string       `json:"Method"`
-	Status        string       `json:"Status"`
-	CreateTime    string       `json:"CreateTime"`
-	MigrationTime string       `json:"MigrationTime,omitempty"`
-	StartTime     string       `json:"StartTime,omitempty"`
-	EndTime       string       `json:"EndTime,omitempty"`
-	KeyCount      int          `json:"KeyCount"`
-	SecretCount   int          `json:"SecretCount"`
-	Results       []TaskResult `json:"Results,omitempty"`
+var _ migration.Tasks = (*Tasks)(nil)
+
+// Tasks returns the task API of c with the given operation names (empty
+// names: the defaults).
+func (c *Client) Tasks(actions TaskActions) *Tasks {
+	d := DefaultTaskActions()
+	if actions.Create == "" {
+		actions.Create = d.Create
+	}
+	if actions.Describe == "" {
+		actions.Describe = d.Describe
+	}
+	if actions.List == "" {
+		actions.List = d.List
+	}
+	return &Tasks{c: c, actions: actions}
 }
 
-// TaskResult is the provider's outcome for one resource of a task.
-type TaskResult struct {
+// wireTask is a migration task as the provider returns it. Status
+// "Completed" only means the task ended: Results says what moved.
+type wireTask struct {
+	ID            string           `json:"TaskId"`
+	InstanceID    string           `json:"KmsInstanceId"`
+	Region        string           `json:"RegionId"`
+	Method        string           `json:"Method"`
+	Status        string           `json:"Status"`
+	CreateTime    string           `json:"CreateTime"`
+	MigrationTime string           `json:"MigrationTime,omitempty"`
+	StartTime     string           `json:"StartTime,omitempty"`
+	EndTime       string           `json:"EndTime,omitempty"`
+	KeyCount      int              `json:"KeyCount"`
+	SecretCount   int              `json:"SecretCount"`
+	Results       []wireTaskResult `json:"Results,omitempty"`
+}
+
+// wireTaskResult is the provider's outcome for one resource of a task.
+type wireTaskResult struct {
 	ResourceType string `json:"ResourceType"` // Key or Secret
 	ResourceID   string `json:"ResourceId"`
 	Status       string `json:"Status"` // Succeeded, Failed or Skipped
@@ -63,11 +83,29 @@ type TaskResult struct {
 	Message      string `json:"Message,omitempty"`
 }
 
+// domain converts the wire task into the domain's.
+func (w wireTask) domain() migration.Task {
+	t := migration.Task{
+		ID: w.ID, InstanceID: w.InstanceID, Status: w.Status,
+		CreateTime: parseTime(w.CreateTime), StartTime: parseTime(w.StartTime), EndTime: parseTime(w.EndTime),
+		KeyCount: w.KeyCount, SecretCount: w.SecretCount,
+	}
+	for _, r := range w.Results {
+		kind := migration.KindSecret
+		if strings.EqualFold(r.ResourceType, "Key") {
+			kind = migration.KindKey
+		}
+		t.Results = append(t.Results, migration.TaskResult{Kind: kind, ID: r.ResourceID, Status: r.Status, ReasonCode: r.ReasonCode, Message: r.Message})
+	}
+	return t
+}
+
 // CreateTask submits a migration task and returns its id. A refused task
 // comes back as *cloud.APIError with the provider's reason code.
 // CreateTask is not idempotent on the provider side: callers record the
 // intent first and look for an existing task (ListTasks) before retrying.
-func (c *Client) CreateTask(ctx context.Context, l estate.Lane, actions TaskActions, req TaskRequest) (string, error) {
+func (t *Tasks) CreateTask(ctx context.Context, l estate.Lane, req migration.TaskRequest) (string, error) {
+	c, actions := t.c, t.actions
 	q := map[string]*string{"KmsInstanceId": dara.String(req.InstanceID), "Method": dara.String("manual")}
 	if req.Automatic {
 		q["Method"] = dara.String("automatic")
@@ -104,8 +142,9 @@ func (c *Client) CreateTask(ctx context.Context, l estate.Lane, actions TaskActi
 
 // DescribeTask reads a task with its per-resource results. An unknown task
 // matches cloud.ErrNotFound.
-func (c *Client) DescribeTask(ctx context.Context, l estate.Lane, actions TaskActions, id string) (Task, error) {
-	var t Task
+func (t *Tasks) DescribeTask(ctx context.Context, l estate.Lane, id string) (migration.Task, error) {
+	c, actions := t.c, t.actions
+	var w wireTask
 	err := c.call(ctx, l.Account, l.Region, GroupMigration, actions.Describe, func(ctx context.Context, cl *kmssdk.Client) error {
 		body, err := cl.CallApiWithCtx(ctx, rpcParams(actions.Describe), &openapiutil.OpenApiRequest{
 			Query: map[string]*string{"TaskId": dara.String(id)},
@@ -113,20 +152,21 @@ func (c *Client) DescribeTask(ctx context.Context, l estate.Lane, actions TaskAc
 		if err != nil {
 			return err
 		}
-		return remarshal(body["body"], &t)
+		return remarshal(body["body"], &w)
 	})
 	if err != nil {
-		return Task{}, fmt.Errorf("kms: describe migration task %s in %s: %w", id, l, err)
+		return migration.Task{}, fmt.Errorf("kms: describe migration task %s in %s: %w", id, l, err)
 	}
-	return t, nil
+	return w.domain(), nil
 }
 
 // ListTasks returns every task of a lane (without results), oldest first.
-func (c *Client) ListTasks(ctx context.Context, l estate.Lane, actions TaskActions) ([]Task, error) {
-	var out []Task
+func (t *Tasks) ListTasks(ctx context.Context, l estate.Lane) ([]migration.Task, error) {
+	c, actions := t.c, t.actions
+	var out []migration.Task
 	err := paginate(func(n int32) (int, int, error) {
 		var page struct {
-			Tasks      []Task
+			Tasks      []wireTask
 			TotalCount int
 		}
 		err := c.call(ctx, l.Account, l.Region, GroupMigration, actions.List, func(ctx context.Context, cl *kmssdk.Client) error {
@@ -138,7 +178,9 @@ func (c *Client) ListTasks(ctx context.Context, l estate.Lane, actions TaskActio
 			}
 			return remarshal(body["body"], &page)
 		})
-		out = append(out, page.Tasks...)
+		for _, w := range page.Tasks {
+			out = append(out, w.domain())
+		}
 		return len(page.Tasks), page.TotalCount, err
 	})
 	if err != nil {
