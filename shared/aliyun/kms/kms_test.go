@@ -163,4 +163,3 @@ func TestRetriesThroughTransientFaultsAndThrottling(t *testing.T) {
 	require.Positive(t, c.Stats().Retried.Load(), "a 20%% fault rate must have forced retries")
 	require.Zero(t, st.KMS.CallCounts()["GetSecretValue"])
 }
-
