@@ -233,17 +233,17 @@ func TestFunctionRolePolicyScopes(t *testing.T) {
 		}
 	}
 
-	// OSS: what shared/runstate/ossstore calls, on the state bucket's prefix.
+	// OSS: what shared/aliyun/oss calls, on the state bucket's prefix.
 	ossCalls := map[string]string{ // SDK call -> RAM action
 		"GetObject": "GetObject", "HeadObject": "GetObject", "PutObject": "PutObject",
 		"DeleteObject": "DeleteObject", "NewListObjectsV2Paginator": "ListObjects", "ListObjectsV2": "ListObjects",
 	}
-	src, err := os.ReadFile("../shared/runstate/ossstore/store.go")
+	src, err := os.ReadFile("../shared/aliyun/oss/store.go")
 	require.NoError(t, err)
 	want := map[string]bool{}
 	for _, m := range regexp.MustCompile(`s\.client\.([A-Za-z0-9]+)\(`).FindAllStringSubmatch(string(src), -1) {
 		action, ok := ossCalls[m[1]]
-		require.True(t, ok, "ossstore calls %s: map it to its RAM action here and in ram-policy.json", m[1])
+		require.True(t, ok, "the OSS store calls %s: map it to its RAM action here and in ram-policy.json", m[1])
 		want[action] = true
 	}
 	oss := allowed(p, "oss")

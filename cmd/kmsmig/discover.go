@@ -13,8 +13,10 @@ import (
 
 	"github.com/aliyun/credentials-go/credentials"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/discover"
+	"github.com/kmsmig/kmsmig/shared/wiring"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 )
 
@@ -90,7 +92,7 @@ func discoverCommand(ctx context.Context, name string, dryRun bool, args []strin
 	if env["KMSMIG_STATE"] == "" {
 		env["KMSMIG_STATE"] = "dir:.kmsmig-state"
 	}
-	creds := app.Credentials{}
+	creds := ram.Credentials{}
 	if *twinFile != "" {
 		ready, err := readReady(*twinFile)
 		if err != nil {
@@ -105,7 +107,7 @@ func discoverCommand(ctx context.Context, name string, dryRun bool, args []strin
 		creds.Static = map[string]credentials.Credential{}
 		var ids []string
 		for _, a := range ready.Accounts {
-			c, err := app.StaticCredential(a.AccessKeyID, a.AccessKeySecret, "")
+			c, err := ram.Static(a.AccessKeyID, a.AccessKeySecret, "")
 			if err != nil {
 				return err
 			}
@@ -137,12 +139,12 @@ func discoverCommand(ctx context.Context, name string, dryRun bool, args []strin
 	if len(cfg.Accounts) == 0 {
 		return fmt.Errorf("%w: --accounts (or KMSMIG_ACCOUNTS) is required against Alibaba Cloud", errUsage)
 	}
-	kmsClient, err := app.NewKMS(cfg, creds)
+	kmsClient, err := wiring.NewKMS(cfg, creds)
 	if err != nil {
 		return err
 	}
 	storeCred, _ := creds.For(cfg.Accounts[0])
-	store, err := app.OpenStore(ctx, cfg, storeCred, *region)
+	store, err := wiring.OpenStore(ctx, cfg, storeCred, *region)
 	if err != nil {
 		return err
 	}

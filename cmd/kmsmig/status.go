@@ -12,10 +12,12 @@ import (
 
 	"github.com/aliyun/credentials-go/credentials"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/wiring"
 )
 
 const statusSynopsis = `status [--state dir:PATH|oss://BUCKET/PREFIX] [--run ID] [--twin READY.json] [--json]
@@ -111,7 +113,7 @@ func openStatusStore(ctx context.Context, state, twinFile string) (runstate.Stor
 		env["KMSMIG_OSS_ENDPOINT"], env["KMSMIG_OSS_REGION"], env["KMSMIG_INSECURE"] = ready.OSS, ready.OSSRegion, "true"
 		for _, a := range ready.Accounts {
 			if a.ID == ready.Home {
-				if cred, err = app.StaticCredential(a.AccessKeyID, a.AccessKeySecret, ""); err != nil {
+				if cred, err = ram.Static(a.AccessKeyID, a.AccessKeySecret, ""); err != nil {
 					return nil, err
 				}
 			}
@@ -126,7 +128,7 @@ func openStatusStore(ctx context.Context, state, twinFile string) (runstate.Stor
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return app.OpenStore(ctx, cfg, cred, "cn-hangzhou")
+	return wiring.OpenStore(ctx, cfg, cred, "cn-hangzhou")
 }
 
 func readStatus(ctx context.Context, store runstate.Store, runID string) (*runStatus, error) {

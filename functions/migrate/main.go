@@ -1,29 +1,12 @@
-// Command migrate is the migrate function of the KMS 1.0 → 3.0 migration, served
-// by the Function Compute Go runtime. It only wires configuration and
-// adapters; the logic lives in shared/migration and shared/app.
+// Command migrate is the migrate function of the KMS 1.0 → 3.0 migration,
+// served by the Function Compute Go runtime: inside the off-hours window
+// it switches rotation off for the next batch of each lane and submits the
+// batch's migration task (at most 50 keys and 50 secrets).
+//
+// The use case is shared/app's Executor.Migrate; shared/wiring builds each
+// invocation's adapters and serves it.
 package main
 
-import (
-	"context"
-	"os"
+import "github.com/kmsmig/kmsmig/shared/wiring"
 
-	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
-	"github.com/kmsmig/kmsmig/shared/app"
-	"github.com/kmsmig/kmsmig/shared/audit"
-)
-
-func main() {
-	cfg, cfgErr := app.LoadConfig(os.Getenv)
-	obs := app.NewObserver(cfg, os.Stdout)
-	fcruntime.Serve(func(ctx context.Context, e app.StepEvent) (app.StepResult, error) {
-		return app.Invoke(ctx, obs, cfg, cfgErr, fcruntime.Invocation(ctx), "migrate",
-			func(ctx context.Context, d *app.Deps) (app.StepResult, error) {
-				x, err := d.Executor()
-				if err != nil {
-					return app.StepResult{}, err
-				}
-				return x.Migrate(ctx, e)
-			},
-			func(r *app.StepResult, s audit.Stats) { r.Audit = &s })
-	})
-}
+func main() { wiring.Serve("migrate", wiring.Migrate) }

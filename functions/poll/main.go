@@ -1,29 +1,12 @@
 // Command poll is the poll function of the KMS 1.0 → 3.0 migration, served
-// by the Function Compute Go runtime. It only wires configuration and
-// adapters; the logic lives in shared/migration and shared/app.
+// by the Function Compute Go runtime: it follows each task to its end,
+// confirms in KMS that every resource really moved, re-plans what can be
+// retried, and chains rotate and migrate.
+//
+// The use case is shared/app's Executor.Poll; shared/wiring builds each
+// invocation's adapters and serves it.
 package main
 
-import (
-	"context"
-	"os"
+import "github.com/kmsmig/kmsmig/shared/wiring"
 
-	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
-	"github.com/kmsmig/kmsmig/shared/app"
-	"github.com/kmsmig/kmsmig/shared/audit"
-)
-
-func main() {
-	cfg, cfgErr := app.LoadConfig(os.Getenv)
-	obs := app.NewObserver(cfg, os.Stdout)
-	fcruntime.Serve(func(ctx context.Context, e app.StepEvent) (app.StepResult, error) {
-		return app.Invoke(ctx, obs, cfg, cfgErr, fcruntime.Invocation(ctx), "poll",
-			func(ctx context.Context, d *app.Deps) (app.StepResult, error) {
-				x, err := d.Executor()
-				if err != nil {
-					return app.StepResult{}, err
-				}
-				return x.Poll(ctx, e)
-			},
-			func(r *app.StepResult, s audit.Stats) { r.Audit = &s })
-	})
-}
+func main() { wiring.Serve("poll", wiring.Poll) }

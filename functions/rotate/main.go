@@ -2,32 +2,12 @@
 // served by the Function Compute Go runtime: it switches automatic
 // rotation off before a batch moves, gives it back exactly as it was
 // afterwards, sweeps daily for anything left off, and turns the other
-// functions' asynchronous failures into alerts. It only wires
-// configuration and adapters; the logic lives in shared/migration and
-// shared/app.
+// functions' asynchronous failures into alerts.
+//
+// The use case is shared/app's Executor.Rotate; shared/wiring builds each
+// invocation's adapters and serves it.
 package main
 
-import (
-	"context"
-	"os"
+import "github.com/kmsmig/kmsmig/shared/wiring"
 
-	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
-	"github.com/kmsmig/kmsmig/shared/app"
-	"github.com/kmsmig/kmsmig/shared/audit"
-)
-
-func main() {
-	cfg, cfgErr := app.LoadConfig(os.Getenv)
-	obs := app.NewObserver(cfg, os.Stdout)
-	fcruntime.Serve(func(ctx context.Context, e app.RotateEvent) (app.StepResult, error) {
-		return app.Invoke(ctx, obs, cfg, cfgErr, fcruntime.Invocation(ctx), "rotate",
-			func(ctx context.Context, d *app.Deps) (app.StepResult, error) {
-				x, err := d.Executor()
-				if err != nil {
-					return app.StepResult{}, err
-				}
-				return x.Rotate(ctx, e)
-			},
-			func(r *app.StepResult, s audit.Stats) { r.Audit = &s })
-	})
-}
+func main() { wiring.Serve("rotate", wiring.Rotate) }

@@ -65,6 +65,9 @@ type DiscoverResult struct {
 	Audit *audit.Stats `json:"audit,omitempty"`
 }
 
+// SetAudit records the invocation's audit counters in the result.
+func (r *DiscoverResult) SetAudit(s audit.Stats) { r.Audit = &s }
+
 // Discoverer runs the discover step: inventory, classification, plan,
 // persistence.
 type Discoverer struct {

@@ -1,6 +1,6 @@
-// Package app is the application layer of the four functions: their
-// configuration (environment variables, validated all at once), the events
-// they accept, and the handlers that tie the domain (discover, verdict,
-// plan, run state, audit) to the adapters. functions/<name>/main.go only
-// reads the configuration, builds the adapters and starts the handler.
+// Package app holds the use cases of the four functions: discover
+// (Discoverer) and migrate, poll and rotate (Executor), the events they
+// accept, the results they return, and their configuration (environment
+// variables, validated all at once). It links no SDK: shared/wiring builds
+// the adapters and serves these use cases under Function Compute.
 package app

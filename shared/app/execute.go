@@ -64,6 +64,9 @@ type StepResult struct {
 	Audit  *audit.Stats           `json:"audit,omitempty"`
 }
 
+// SetAudit records the invocation's audit counters in the result.
+func (r *StepResult) SetAudit(s audit.Stats) { r.Audit = &s }
+
 // Executor runs the migrate, poll and rotate steps of the current run.
 type Executor struct {
 	Config Config

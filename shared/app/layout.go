@@ -2,8 +2,6 @@ package app
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -46,6 +44,3 @@ func joinErrors(prefix string, msgs []string) error {
 	}
 	return fmt.Errorf("%s: %s", prefix, strings.Join(msgs, "; "))
 }
-
-// stderrWriter receives diagnostics that must not mix with the audit trail.
-var stderrWriter io.Writer = os.Stderr

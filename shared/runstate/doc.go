@@ -9,7 +9,7 @@
 // replayed invocations converge instead of overwriting each other.
 //
 // Two implementations: DirStore here (a local directory, the embedded
-// default, safe across OS processes on one machine) and ossstore (an OSS
+// default, safe across OS processes on one machine) and shared/aliyun/oss (an OSS
 // bucket with conditional writes). The storetest package holds the one
 // contract suite both pass.
 package runstate

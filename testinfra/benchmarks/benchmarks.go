@@ -19,8 +19,8 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
+	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
-	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
@@ -61,14 +61,14 @@ func client(st *stack.Stack, quotas map[kms.Group]float64) (*kms.Client, []strin
 	static := map[string]credentials.Credential{}
 	var accounts []string
 	for _, a := range st.Ready().Accounts {
-		c, err := app.StaticCredential(a.AccessKeyID, a.AccessKeySecret, "")
+		c, err := ram.Static(a.AccessKeyID, a.AccessKeySecret, "")
 		if err != nil {
 			return nil, nil, err
 		}
 		static[a.ID] = c
 		accounts = append(accounts, a.ID)
 	}
-	c, err := kms.New(kms.Config{Endpoints: st.Ready().KMS, Insecure: true, Credentials: app.Credentials{Static: static}.For,
+	c, err := kms.New(kms.Config{Endpoints: st.Ready().KMS, Insecure: true, Credentials: ram.Credentials{Static: static}.For,
 		Quotas: quotas, BaseBackoff: 20 * time.Millisecond})
 	return c, accounts, err
 }

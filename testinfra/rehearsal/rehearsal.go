@@ -28,12 +28,14 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
+	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/verdict"
+	"github.com/kmsmig/kmsmig/shared/wiring"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	fctwin "github.com/kmsmig/kmsmig/twin/fc"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
@@ -291,11 +293,11 @@ func openStore(ctx context.Context, ready stack.Ready, home stack.Account) (runs
 	if err != nil {
 		return nil, err
 	}
-	cred, err := app.StaticCredential(home.AccessKeyID, home.AccessKeySecret, "")
+	cred, err := ram.Static(home.AccessKeyID, home.AccessKeySecret, "")
 	if err != nil {
 		return nil, err
 	}
-	return app.OpenStore(ctx, cfg, cred, ready.OSSRegion)
+	return wiring.OpenStore(ctx, cfg, cred, ready.OSSRegion)
 }
 
 // follow waits for discover's timer to plan a run, shows each lane's
@@ -497,13 +499,13 @@ func checkRotation(ctx context.Context, c *kms.Client, inv *estate.Inventory) Ch
 func kmsClient(ready stack.Ready) (*kms.Client, error) {
 	static := map[string]credentials.Credential{}
 	for _, a := range ready.Accounts {
-		c, err := app.StaticCredential(a.AccessKeyID, a.AccessKeySecret, "")
+		c, err := ram.Static(a.AccessKeyID, a.AccessKeySecret, "")
 		if err != nil {
 			return nil, err
 		}
 		static[a.ID] = c
 	}
-	return kms.New(kms.Config{Endpoints: ready.KMS, Insecure: true, Credentials: app.Credentials{Static: static}.For})
+	return kms.New(kms.Config{Endpoints: ready.KMS, Insecure: true, Credentials: ram.Credentials{Static: static}.For})
 }
 
 // logTail keeps the last lines the functions printed, for error reports.

@@ -8,8 +8,6 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/kmsmig/kmsmig/shared/app"
 )
 
 // invoker lets fc.StartHandler serve a lambda.Handler (see the package
@@ -34,15 +32,15 @@ func Handler(typed any) fc.Handler {
 // does not return.
 func Serve(typed any) { fc.StartHandler(Handler(typed)) }
 
-// Invocation reads what Function Compute passed with this invocation.
+// FromContext reads what Function Compute passed with this invocation.
 // Outside Function Compute (no runtime context) it returns the zero
 // Invocation.
-func Invocation(ctx context.Context) app.Invocation {
+func FromContext(ctx context.Context) Invocation {
 	fcc, ok := fccontext.FromContext(ctx)
 	if !ok || fcc == nil {
-		return app.Invocation{}
+		return Invocation{}
 	}
-	inv := app.Invocation{
+	inv := Invocation{
 		RequestID:       fcc.RequestID,
 		Function:        fcc.Function.Name,
 		AccountID:       fcc.AccountId,

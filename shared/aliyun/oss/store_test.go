@@ -1,4 +1,4 @@
-package ossstore_test
+package oss_test
 
 import (
 	"context"
@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	osssdk "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/oss"
 	"github.com/kmsmig/kmsmig/shared/runstate"
-	"github.com/kmsmig/kmsmig/shared/runstate/ossstore"
 	"github.com/kmsmig/kmsmig/shared/runstate/storetest"
 	"github.com/kmsmig/kmsmig/twin/acs"
 	osstwin "github.com/kmsmig/kmsmig/twin/oss"
@@ -42,8 +42,8 @@ func twin(t *testing.T) (*httptest.Server, *acs.Keyring) {
 	return hs, keys
 }
 
-func client(hs *httptest.Server, c acs.Credential, opts ...func(*oss.Config)) *oss.Client {
-	cfg := oss.LoadDefaultConfig().
+func client(hs *httptest.Server, c acs.Credential, opts ...func(*osssdk.Config)) *osssdk.Client {
+	cfg := osssdk.LoadDefaultConfig().
 		WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken)).
 		WithRegion(region).
 		WithEndpoint(hs.URL).
@@ -51,12 +51,12 @@ func client(hs *httptest.Server, c acs.Credential, opts ...func(*oss.Config)) *o
 	for _, o := range opts {
 		o(cfg)
 	}
-	return oss.NewClient(cfg)
+	return osssdk.NewClient(cfg)
 }
 
-func newStore(t *testing.T, c *oss.Client, prefix string) *ossstore.Store {
+func newStore(t *testing.T, c *osssdk.Client, prefix string) *oss.Store {
 	t.Helper()
-	s, err := ossstore.New(c, ossstore.Config{Bucket: bucket, Prefix: prefix})
+	s, err := oss.New(c, oss.Config{Bucket: bucket, Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +81,8 @@ func TestContractSTSVirtualHostedV1(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := hs.Listener.Addr().String()
-		c := client(hs, sts, func(cfg *oss.Config) {
-			cfg.WithSignatureVersion(oss.SignatureVersionV1).
+		c := client(hs, sts, func(cfg *osssdk.Config) {
+			cfg.WithSignatureVersion(osssdk.SignatureVersionV1).
 				WithEndpoint("http://oss-" + region + ".aliyuncs.com").
 				WithUsePathStyle(false).
 				WithHttpClient(&http.Client{Transport: &http.Transport{
@@ -114,7 +114,7 @@ func TestPrefixIsolation(t *testing.T) {
 	if err != nil || !slices.Equal(got, []string{"plan"}) {
 		t.Fatalf("a.List = %q, %v; want [plan]", got, err)
 	}
-	res, err := c.GetObject(ctx, &oss.GetObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("run-b/plan")})
+	res, err := c.GetObject(ctx, &osssdk.GetObjectRequest{Bucket: osssdk.Ptr(bucket), Key: osssdk.Ptr("run-b/plan")})
 	if err != nil {
 		t.Fatalf("the object is not at <prefix><key>: %v", err)
 	}
@@ -125,16 +125,16 @@ func TestPrefixIsolation(t *testing.T) {
 func TestMisconfigurationIsNotNotFound(t *testing.T) {
 	hs, keys := twin(t)
 	owner, _ := keys.Account(account)
-	wrongBucket, err := ossstore.New(client(hs, owner), ossstore.Config{Bucket: "no-such-bucket"})
+	wrongBucket, err := oss.New(client(hs, owner), oss.Config{Bucket: "no-such-bucket"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	bad := owner
 	bad.AccessKeySecret = "wrong"
-	badKey := newStore(t, client(hs, bad, func(c *oss.Config) { c.WithRetryMaxAttempts(1) }), "")
+	badKey := newStore(t, client(hs, bad, func(c *osssdk.Config) { c.WithRetryMaxAttempts(1) }), "")
 	for name, s := range map[string]runstate.Store{"wrong bucket": wrongBucket, "wrong secret": badKey} {
 		_, err := s.Get(t.Context(), "plan")
-		var se *oss.ServiceError
+		var se *osssdk.ServiceError
 		if err == nil || errors.Is(err, runstate.ErrNotFound) || !errors.As(err, &se) {
 			t.Errorf("%s: Get = %v, want the OSS error, not ErrNotFound", name, err)
 		}
@@ -145,8 +145,8 @@ func TestNewRefuses(t *testing.T) {
 	hs, keys := twin(t)
 	owner, _ := keys.Account(account)
 	c := client(hs, owner)
-	for _, cfg := range []ossstore.Config{{}, {Bucket: bucket, Prefix: "/abs"}, {Bucket: bucket, Prefix: "a/../b"}} {
-		if _, err := ossstore.New(c, cfg); err == nil {
+	for _, cfg := range []oss.Config{{}, {Bucket: bucket, Prefix: "/abs"}, {Bucket: bucket, Prefix: "a/../b"}} {
+		if _, err := oss.New(c, cfg); err == nil {
 			t.Errorf("New(%+v) succeeded, want an error", cfg)
 		}
 	}

@@ -1,4 +1,4 @@
-package app
+package wiring
 
 import (
 	"context"
@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
+	"os"
 	"sync"
 	"time"
 
-	"github.com/kmsmig/kmsmig/shared/alert"
+	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
 	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
+	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/audit"
-	"github.com/kmsmig/kmsmig/shared/runstate"
 )
 
 // Observer owns a process's audit trail and alerting. Function Compute
@@ -21,11 +21,12 @@ import (
 // producer is opened once, on the first invocation that needs it, and
 // signs every request with the credentials of the latest invocation.
 type Observer struct {
-	cfg    Config
+	cfg    app.Config
 	stdout io.Writer
+	stderr io.Writer // diagnostics that must not mix with the trail
 
 	mu     sync.Mutex
-	inv    Invocation // latest invocation: credentials for the SLS sink
+	inv    fcruntime.Invocation // latest invocation: credentials for the SLS sink
 	sink   audit.Logger
 	logger audit.Logger
 	opened bool
@@ -33,8 +34,8 @@ type Observer struct {
 
 // NewObserver returns an Observer for cfg writing JSON lines to stdout when
 // no SLS logstore is configured or known.
-func NewObserver(cfg Config, stdout io.Writer) *Observer {
-	return &Observer{cfg: cfg, stdout: stdout}
+func NewObserver(cfg app.Config, stdout io.Writer) *Observer {
+	return &Observer{cfg: cfg, stdout: stdout, stderr: os.Stderr}
 }
 
 // Begin prepares the audit trail for one invocation: it records the
@@ -42,7 +43,7 @@ func NewObserver(cfg Config, stdout io.Writer) *Observer {
 // and returns ctx carrying the invocation's audit scope with the logger to
 // use. A sink that cannot be opened falls back to stdout and says so on
 // stderr; it never fails the invocation.
-func (o *Observer) Begin(ctx context.Context, inv Invocation, function string) (context.Context, audit.Logger) {
+func (o *Observer) Begin(ctx context.Context, inv fcruntime.Invocation, function string) (context.Context, audit.Logger) {
 	o.mu.Lock()
 	o.inv = inv
 	if !o.opened {
@@ -56,7 +57,7 @@ func (o *Observer) Begin(ctx context.Context, inv Invocation, function string) (
 	return ctx, logger
 }
 
-func (o *Observer) open(inv Invocation) audit.Logger {
+func (o *Observer) open(inv fcruntime.Invocation) audit.Logger {
 	mode := o.cfg.Audit
 	project, logstore := o.cfg.SLSProject, o.cfg.SLSLogstore
 	if project == "" {
@@ -94,7 +95,7 @@ func (o *Observer) open(inv Invocation) audit.Logger {
 	}
 	s, err := sls.NewSink(sc)
 	if err != nil {
-		fmt.Fprintf(stderrOf(o.stdout), "kmsmig: audit: SLS sink unavailable (%v); writing the audit trail to stdout\n", err)
+		fmt.Fprintf(o.stderr, "kmsmig: audit: SLS sink unavailable (%v); writing the audit trail to stdout\n", err)
 		return audit.NewJSONLines(o.stdout, audit.JSONLinesOptions{})
 	}
 	return s
@@ -103,7 +104,7 @@ func (o *Observer) open(inv Invocation) audit.Logger {
 // End flushes the trail within the invocation's remaining time (keeping a
 // little for the runtime to answer) and returns the counters for the
 // invocation's result.
-func (o *Observer) End(ctx context.Context, inv Invocation) audit.Stats {
+func (o *Observer) End(ctx context.Context, inv fcruntime.Invocation) audit.Stats {
 	o.mu.Lock()
 	logger := o.logger
 	o.mu.Unlock()
@@ -119,70 +120,3 @@ func (o *Observer) End(ctx context.Context, inv Invocation) audit.Stats {
 	_ = logger.Flush(fctx)
 	return logger.Stats()
 }
-
-// Alerter returns the alerter cfg configures, delivering to the webhook
-// and DingTalk sinks, de-duplicated through the run-state store (so that
-// every instance of every function shares one memory), with every alert
-// also an ALERT record of logger.
-func (cfg Config) Alerter(logger audit.Logger, store runstate.Store) *alert.Alerter {
-	var sinks []alert.Sink
-	if cfg.AlertWebhook != "" {
-		sinks = append(sinks, &alert.Webhook{URL: cfg.AlertWebhook})
-	}
-	if cfg.DingTalkWebhook != "" {
-		sinks = append(sinks, &alert.DingTalk{Webhook: cfg.DingTalkWebhook, Secret: cfg.DingTalkSecret})
-	}
-	var dedup alert.Dedup
-	if store != nil {
-		dedup = StoreDedup{Store: store}
-	}
-	return alert.New(alert.Config{Sinks: sinks, Audit: logger, Dedup: dedup, Period: cfg.AlertPeriod})
-}
-
-// StoreDedup is alert de-duplication kept in the run-state store under
-// alerts/, shared by every function instance.
-type StoreDedup struct{ Store runstate.Store }
-
-var _ alert.Dedup = StoreDedup{}
-
-type dedupEntry struct {
-	Sent time.Time `json:"sent"`
-}
-
-func dedupKey(key string) string {
-	r := strings.NewReplacer("/", "~", ":", "~", " ", "_")
-	return "alerts/" + r.Replace(key)
-}
-
-// Claim records key as sent at now unless it was sent less than period
-// ago; compare-and-swap makes concurrent claims of one key yield one true.
-func (d StoreDedup) Claim(ctx context.Context, key string, now time.Time, period time.Duration) (bool, error) {
-	claimed := false
-	_, err := runstate.MutateJSON(ctx, d.Store, dedupKey(key), func(e *dedupEntry, exists bool) error {
-		claimed = !exists || now.Sub(e.Sent) >= period
-		if claimed {
-			e.Sent = now
-		}
-		return nil
-	})
-	return claimed, err
-}
-
-// Release forgets key.
-func (d StoreDedup) Release(ctx context.Context, key string) error {
-	obj, err := d.Store.Get(ctx, dedupKey(key))
-	if errors.Is(err, runstate.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	err = d.Store.Delete(ctx, dedupKey(key), obj.Version)
-	if errors.Is(err, runstate.ErrNotFound) || errors.Is(err, runstate.ErrConflict) {
-		return nil
-	}
-	return err
-}
-
-// stderrOf returns where diagnostics go when stdout is the trail.
-func stderrOf(io.Writer) io.Writer { return stderrWriter }

@@ -1,4 +1,4 @@
-package ossstore
+package oss
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	osssdk "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/retry"
 
 	"github.com/kmsmig/kmsmig/shared/runstate"
@@ -26,7 +26,7 @@ type Config struct {
 
 // Store is a runstate.Store in an OSS bucket. It is safe for concurrent use.
 type Store struct {
-	client *oss.Client
+	client *osssdk.Client
 	bucket string
 	prefix string
 }
@@ -36,7 +36,7 @@ var _ runstate.Store = (*Store)(nil)
 // New returns a Store using client (configured by the caller with region,
 // endpoint and credentials). It fails when the bucket is empty or the
 // prefix is not a valid key prefix; it does not contact OSS.
-func New(client *oss.Client, cfg Config) (*Store, error) {
+func New(client *osssdk.Client, cfg Config) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("ossstore: nil client")
 	}
@@ -66,11 +66,11 @@ var writeRetryer = retry.NewStandard(func(o *retry.RetryOptions) {
 type skewOnly struct{}
 
 func (skewOnly) IsErrorRetryable(err error) bool {
-	var se *oss.ServiceError
+	var se *osssdk.ServiceError
 	return errors.As(err, &se) && se.Code == "RequestTimeTooSkewed"
 }
 
-func noBlindRetry(o *oss.Options) { o.Retryer = writeRetryer }
+func noBlindRetry(o *osssdk.Options) { o.Retryer = writeRetryer }
 
 // Get returns the object at key with its ETag as Version. Not found:
 // runstate.ErrNotFound. Never conflicts. Cancellation: ctx.Err().
@@ -78,7 +78,7 @@ func (s *Store) Get(ctx context.Context, key string) (runstate.Object, error) {
 	if err := s.check(ctx, key); err != nil {
 		return runstate.Object{}, err
 	}
-	res, err := s.client.GetObject(ctx, &oss.GetObjectRequest{Bucket: &s.bucket, Key: oss.Ptr(s.prefix + key)})
+	res, err := s.client.GetObject(ctx, &osssdk.GetObjectRequest{Bucket: &s.bucket, Key: osssdk.Ptr(s.prefix + key)})
 	if err != nil {
 		return runstate.Object{}, s.fail(ctx, "get", key, err)
 	}
@@ -87,7 +87,7 @@ func (s *Store) Get(ctx context.Context, key string) (runstate.Object, error) {
 	if err != nil {
 		return runstate.Object{}, s.fail(ctx, "get", key, err)
 	}
-	return runstate.Object{Key: key, Data: data, Version: runstate.Version(oss.ToString(res.ETag))}, nil
+	return runstate.Object{Key: key, Data: data, Version: runstate.Version(osssdk.ToString(res.ETag))}, nil
 }
 
 // Create writes data at key with x-oss-forbid-overwrite. Conflict (the
@@ -97,16 +97,16 @@ func (s *Store) Create(ctx context.Context, key string, data []byte) (runstate.V
 	if err := s.check(ctx, key); err != nil {
 		return "", err
 	}
-	res, err := s.client.PutObject(ctx, &oss.PutObjectRequest{
+	res, err := s.client.PutObject(ctx, &osssdk.PutObjectRequest{
 		Bucket:          &s.bucket,
-		Key:             oss.Ptr(s.prefix + key),
+		Key:             osssdk.Ptr(s.prefix + key),
 		Body:            bytes.NewReader(data),
-		ForbidOverwrite: oss.Ptr("true"),
+		ForbidOverwrite: osssdk.Ptr("true"),
 	}, noBlindRetry)
 	if err != nil {
 		return "", s.fail(ctx, "create", key, err)
 	}
-	return runstate.Version(oss.ToString(res.ETag)), nil
+	return runstate.Version(osssdk.ToString(res.ETag)), nil
 }
 
 // Update writes data at key with If-Match: ifVersion. Not found:
@@ -124,11 +124,11 @@ func (s *Store) Update(ctx context.Context, key string, data []byte, ifVersion r
 		}
 		return "", fmt.Errorf("ossstore: update %s: empty version: %w", key, runstate.ErrConflict)
 	}
-	res, err := s.client.PutObject(ctx, &oss.PutObjectRequest{
+	res, err := s.client.PutObject(ctx, &osssdk.PutObjectRequest{
 		Bucket:        &s.bucket,
-		Key:           oss.Ptr(s.prefix + key),
+		Key:           osssdk.Ptr(s.prefix + key),
 		Body:          bytes.NewReader(data),
-		RequestCommon: oss.RequestCommon{Headers: map[string]string{"If-Match": string(ifVersion)}},
+		RequestCommon: osssdk.RequestCommon{Headers: map[string]string{"If-Match": string(ifVersion)}},
 	}, noBlindRetry)
 	if err != nil {
 		if isCode(err, "PreconditionFailed") {
@@ -139,7 +139,7 @@ func (s *Store) Update(ctx context.Context, key string, data []byte, ifVersion r
 		}
 		return "", s.fail(ctx, "update", key, err)
 	}
-	return runstate.Version(oss.ToString(res.ETag)), nil
+	return runstate.Version(osssdk.ToString(res.ETag)), nil
 }
 
 // Delete removes the object at key. Not found: runstate.ErrNotFound.
@@ -160,7 +160,7 @@ func (s *Store) Delete(ctx context.Context, key string, ifVersion runstate.Versi
 	if ifVersion != "" && !sameETag(etag, string(ifVersion)) {
 		return fmt.Errorf("ossstore: delete %s: version %s is not current: %w", key, ifVersion, runstate.ErrConflict)
 	}
-	if _, err := s.client.DeleteObject(ctx, &oss.DeleteObjectRequest{Bucket: &s.bucket, Key: oss.Ptr(s.prefix + key)}); err != nil {
+	if _, err := s.client.DeleteObject(ctx, &osssdk.DeleteObjectRequest{Bucket: &s.bucket, Key: osssdk.Ptr(s.prefix + key)}); err != nil {
 		return s.fail(ctx, "delete", key, err)
 	}
 	return nil
@@ -177,9 +177,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 		return nil, err
 	}
 	keys := []string{}
-	p := s.client.NewListObjectsV2Paginator(&oss.ListObjectsV2Request{
+	p := s.client.NewListObjectsV2Paginator(&osssdk.ListObjectsV2Request{
 		Bucket:  &s.bucket,
-		Prefix:  oss.Ptr(s.prefix + prefix),
+		Prefix:  osssdk.Ptr(s.prefix + prefix),
 		MaxKeys: 1000,
 	})
 	for p.HasNext() {
@@ -188,7 +188,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 			return nil, s.fail(ctx, "list", prefix, err)
 		}
 		for _, o := range page.Contents {
-			k := strings.TrimPrefix(oss.ToString(o.Key), s.prefix)
+			k := strings.TrimPrefix(osssdk.ToString(o.Key), s.prefix)
 			// Objects written by other tools may not be valid keys; a
 			// store cannot hand out keys it would refuse.
 			if runstate.ValidateKey(k) == nil {
@@ -208,11 +208,11 @@ func (s *Store) check(ctx context.Context, key string) error {
 
 // head returns the current ETag of key.
 func (s *Store) head(ctx context.Context, key string) (string, error) {
-	res, err := s.client.HeadObject(ctx, &oss.HeadObjectRequest{Bucket: &s.bucket, Key: oss.Ptr(s.prefix + key)})
+	res, err := s.client.HeadObject(ctx, &osssdk.HeadObjectRequest{Bucket: &s.bucket, Key: osssdk.Ptr(s.prefix + key)})
 	if err != nil {
 		return "", err
 	}
-	return oss.ToString(res.ETag), nil
+	return osssdk.ToString(res.ETag), nil
 }
 
 func sameETag(a, b string) bool {
@@ -221,7 +221,7 @@ func sameETag(a, b string) bool {
 }
 
 func isCode(err error, code string) bool {
-	var se *oss.ServiceError
+	var se *osssdk.ServiceError
 	return errors.As(err, &se) && se.Code == code
 }
 
@@ -233,7 +233,7 @@ func (s *Store) fail(ctx context.Context, op, key string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
-	var se *oss.ServiceError
+	var se *osssdk.ServiceError
 	if errors.As(err, &se) {
 		switch {
 		case se.Code == "NoSuchKey":

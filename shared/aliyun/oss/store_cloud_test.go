@@ -1,6 +1,6 @@
 //go:build cloud
 
-package ossstore_test
+package oss_test
 
 import (
 	"context"
@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	osssdk "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/oss"
 	"github.com/kmsmig/kmsmig/shared/runstate"
-	"github.com/kmsmig/kmsmig/shared/runstate/ossstore"
 	"github.com/kmsmig/kmsmig/shared/runstate/storetest"
 )
 
@@ -26,14 +26,14 @@ func TestContractCloud(t *testing.T) {
 	if region == "" || bucket == "" {
 		t.Skip("KMSMIG_OSS_REGION and KMSMIG_OSS_BUCKET are not set")
 	}
-	c := oss.NewClient(oss.LoadDefaultConfig().
+	c := osssdk.NewClient(osssdk.LoadDefaultConfig().
 		WithCredentialsProvider(credentials.NewEnvironmentVariableCredentialsProvider()).
 		WithRegion(region))
 	run := time.Now().UTC().Format("20060102T150405")
 	n := 0
 	storetest.Run(t, func(t *testing.T) runstate.Store {
 		n++
-		s, err := ossstore.New(c, ossstore.Config{Bucket: bucket, Prefix: fmt.Sprintf("kmsmig-contract/%s/%d", run, n)})
+		s, err := oss.New(c, oss.Config{Bucket: bucket, Prefix: fmt.Sprintf("kmsmig-contract/%s/%d", run, n)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
-// Package ossstore is the runstate.Store over an Alibaba Cloud OSS bucket
-// (github.com/aliyun/alibabacloud-oss-go-sdk-v2), for Function Compute
-// handlers whose local disk does not outlive an invocation.
+// Package oss is the adapter to Alibaba Cloud OSS: the runstate.Store over
+// a bucket (github.com/aliyun/alibabacloud-oss-go-sdk-v2), for Function
+// Compute handlers whose local disk does not outlive an invocation, and
+// Open, which builds it from an oss:// URL and a credential.
 //
 // Each key is the object <prefix><key>. Compare-and-swap uses OSS's
 // conditional writes: Create is a PutObject with x-oss-forbid-overwrite:
@@ -14,4 +15,4 @@
 // a retried write whose first attempt landed would report a conflict with
 // itself. A transport failure is returned as an error whose outcome is
 // unknown, and level-triggered callers re-read.
-package ossstore
+package oss

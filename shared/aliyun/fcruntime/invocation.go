@@ -1,8 +1,7 @@
-package app
+package fcruntime
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -21,19 +20,6 @@ type Invocation struct {
 	LogStore        string
 	RetryCount      int
 	Deadline        time.Time
-}
-
-// Credentials builds the credential set of an invocation: its STS
-// credential for its own account, RAM roles from cfg for the others.
-func (inv Invocation) Credentials(cfg Config) (Credentials, error) {
-	if inv.AccessKeyID == "" {
-		return Credentials{}, fmt.Errorf("invocation %s carries no credentials: give the function a role (s.yaml role)", inv.RequestID)
-	}
-	base, err := StaticCredential(inv.AccessKeyID, inv.AccessKeySecret, inv.SecurityToken)
-	if err != nil {
-		return Credentials{}, err
-	}
-	return Credentials{Home: inv.AccountID, Base: base, RoleArns: cfg.RoleArns, STSEndpoint: cfg.STSEndpoint, SessionName: "kmsmig-" + inv.Function}, nil
 }
 
 // Bounded returns ctx bounded a little before the invocation's deadline, so

@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/alert"
+	"github.com/kmsmig/kmsmig/shared/audit"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+)
+
+// Alerter returns the alerter cfg configures, delivering to the webhook
+// and DingTalk sinks, de-duplicated through the run-state store (so that
+// every instance of every function shares one memory), with every alert
+// also an ALERT record of logger.
+func (cfg Config) Alerter(logger audit.Logger, store runstate.Store) *alert.Alerter {
+	var sinks []alert.Sink
+	if cfg.AlertWebhook != "" {
+		sinks = append(sinks, &alert.Webhook{URL: cfg.AlertWebhook})
+	}
+	if cfg.DingTalkWebhook != "" {
+		sinks = append(sinks, &alert.DingTalk{Webhook: cfg.DingTalkWebhook, Secret: cfg.DingTalkSecret})
+	}
+	var dedup alert.Dedup
+	if store != nil {
+		dedup = StoreDedup{Store: store}
+	}
+	return alert.New(alert.Config{Sinks: sinks, Audit: logger, Dedup: dedup, Period: cfg.AlertPeriod})
+}
+
+// StoreDedup is alert de-duplication kept in the run-state store under
+// alerts/, shared by every function instance.
+type StoreDedup struct{ Store runstate.Store }
+
+var _ alert.Dedup = StoreDedup{}
+
+type dedupEntry struct {
+	Sent time.Time `json:"sent"`
+}
+
+func dedupKey(key string) string {
+	r := strings.NewReplacer("/", "~", ":", "~", " ", "_")
+	return "alerts/" + r.Replace(key)
+}
+
+// Claim records key as sent at now unless it was sent less than period
+// ago; compare-and-swap makes concurrent claims of one key yield one true.
+func (d StoreDedup) Claim(ctx context.Context, key string, now time.Time, period time.Duration) (bool, error) {
+	claimed := false
+	_, err := runstate.MutateJSON(ctx, d.Store, dedupKey(key), func(e *dedupEntry, exists bool) error {
+		claimed = !exists || now.Sub(e.Sent) >= period
+		if claimed {
+			e.Sent = now
+		}
+		return nil
+	})
+	return claimed, err
+}
+
+// Release forgets key.
+func (d StoreDedup) Release(ctx context.Context, key string) error {
+	obj, err := d.Store.Get(ctx, dedupKey(key))
+	if errors.Is(err, runstate.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = d.Store.Delete(ctx, dedupKey(key), obj.Version)
+	if errors.Is(err, runstate.ErrNotFound) || errors.Is(err, runstate.ErrConflict) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,62 @@
+package wiring
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/alert"
+	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
+	"github.com/kmsmig/kmsmig/shared/app"
+	"github.com/kmsmig/kmsmig/shared/audit"
+)
+
+// reserve is kept from the invocation's deadline to record state and flush
+// the audit trail before Function Compute stops the instance.
+const reserve = 15 * time.Second
+
+// Invoke runs one invocation of a function: it refuses a bad
+// configuration, opens the invocation's audit scope, bounds the work by the
+// deadline (keeping reserve), wires the adapters, runs step (a panic
+// becomes the invocation's error), raises a function-error alert on
+// failure, and flushes the audit trail, whose counters go in the result.
+func Invoke[R any, PR Audited[R]](ctx context.Context, obs *Observer, cfg app.Config, cfgErr error, inv fcruntime.Invocation, function string,
+	step func(ctx context.Context, d *Deps) (R, error)) (res R, err error) {
+	if cfgErr != nil {
+		return res, cfgErr
+	}
+	ctx, logger := obs.Begin(ctx, inv, function)
+	defer func() { PR(&res).SetAudit(obs.End(ctx, inv)) }()
+	start := time.Now()
+	logger.Log(ctx, audit.Record{Action: "Invoke", Outcome: "started"})
+	wctx, cancel := inv.Bounded(ctx, reserve)
+	defer cancel()
+	d, err := Wire(wctx, cfg, inv, logger)
+	if err == nil {
+		res, err = protect(wctx, d, step)
+	}
+	r := audit.Record{Action: "Invoke", Outcome: "completed", DurationMS: time.Since(start).Milliseconds()}
+	if err != nil {
+		r.Level, r.Outcome, r.Message = audit.LevelError, "failed", err.Error()
+		if d != nil {
+			_ = d.Alerter.Alert(ctx, alert.FunctionError(function, inv.RequestID, err))
+		}
+	}
+	logger.Log(ctx, r)
+	return res, err
+}
+
+// protect runs step, turning a panic into an error (its stack goes to
+// stderr, the function's log) so that the invocation still records its
+// end, alerts and flushes its trail.
+func protect[R any](ctx context.Context, d *Deps, step func(ctx context.Context, d *Deps) (R, error)) (res R, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(os.Stderr, "kmsmig: panic: %v\n%s", p, debug.Stack())
+			err = fmt.Errorf("internal error (panic): %v", p)
+		}
+	}()
+	return step(ctx, d)
+}
