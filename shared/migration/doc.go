@@ -55,7 +55,7 @@
 // provider's task as above. BackendObserve is for accounts whose migration
 // is started in the console or by support: after the same preparation, the
 // batch moves rotation-off → awaiting-operator (planStatus submitted) and
-// its exact resource list is published at HandoffKeys; poll then observes
+// its exact resource list is published at statekeys.Handoff; poll then observes
 // every resource and moves the batch to completed once all show the
 // instance id, or when Config.ObserveTimeout has passed, the unmoved
 // failing with ReasonNotMovedByOperator (observe.go).

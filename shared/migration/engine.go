@@ -13,6 +13,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // Engine runs the batch state machines of runs kept in Store. Its fields
@@ -243,7 +244,7 @@ func newID() string {
 
 // readBatch returns the stored state of a batch. Not started: ErrNoState.
 func (e *Engine) readBatch(ctx context.Context, runID, batchID string) (BatchState, error) {
-	s, _, err := runstate.GetJSON[BatchState](ctx, e.Store, BatchKey(runID, batchID))
+	s, _, err := runstate.GetJSON[BatchState](ctx, e.Store, statekeys.Batch(runID, batchID))
 	if errors.Is(err, runstate.ErrNotFound) {
 		return BatchState{}, fmt.Errorf("%w: %s", ErrNoState, batchID)
 	}
@@ -257,7 +258,7 @@ func (e *Engine) readBatch(ctx context.Context, runID, batchID string) (BatchSta
 func (e *Engine) mutateBatch(ctx context.Context, runID, batchID string, f func(s *BatchState) (bool, error)) (BatchState, bool, error) {
 	var out BatchState
 	var changed bool
-	_, err := runstate.MutateJSON(ctx, e.Store, BatchKey(runID, batchID), func(s *BatchState, exists bool) error {
+	_, err := runstate.MutateJSON(ctx, e.Store, statekeys.Batch(runID, batchID), func(s *BatchState, exists bool) error {
 		if !exists {
 			return ErrNoState
 		}
@@ -314,7 +315,7 @@ func (e *Engine) transition(ctx context.Context, runID, batchID string, from []P
 
 // readPlan reads the plan of a run.
 func (e *Engine) readPlan(ctx context.Context, runID string) (plan.Plan, error) {
-	p, _, err := runstate.GetJSON[plan.Plan](ctx, e.Store, PlanKey(runID))
+	p, _, err := runstate.GetJSON[plan.Plan](ctx, e.Store, statekeys.Plan(runID))
 	if err != nil {
 		return plan.Plan{}, fmt.Errorf("migration: read plan of %s: %w", runID, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/twin/acs"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 	"github.com/kmsmig/kmsmig/twin/stack"
@@ -103,7 +104,7 @@ func TestFailingResourceIsRetriedThenReported(t *testing.T) {
 	assert.Equal(t, migration.LedgerView{Entries: 2, Verified: 2}, migration.LedgerView{Entries: r.Ledger.Entries, Verified: r.Ledger.Verified})
 	assert.NotEmpty(t, r.Timeline)
 	assert.GreaterOrEqual(t, r.Window.Utilisation, 0.0)
-	jk, mk := migration.ReportKeys(runID)
+	jk, mk := statekeys.RunReport(runID)
 	md, err := e.store.Get(t.Context(), mk)
 	require.NoError(t, err)
 	assert.Contains(t, string(md.Data), migration.ReasonAttemptsExhausted)
@@ -212,7 +213,7 @@ func TestSweepRestoresOrphanedEntries(t *testing.T) {
 	assert.Equal(t, 2, sw.Held, "a batch in progress keeps its rotation off")
 	assert.Empty(t, sw.Restored)
 
-	require.NoError(t, e.store.Delete(ctx, migration.BatchKey(runID, id), ""))
+	require.NoError(t, e.store.Delete(ctx, statekeys.Batch(runID, id), ""))
 	sw, err = e.eng.Sweep(ctx, runID)
 	require.NoError(t, err)
 	assert.Len(t, sw.Restored, 2)

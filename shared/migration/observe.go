@@ -11,6 +11,7 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // The observe backend is for accounts whose migration is started in the
@@ -54,7 +55,7 @@ type Handoff struct {
 	// Deadline is when observation ends: Since plus Config.ObserveTimeout
 	// as it was then. What has not moved by then is reported.
 	Deadline time.Time `json:"deadline"`
-	// JSONKey and MarkdownKey are the handoff documents (HandoffKeys).
+	// JSONKey and MarkdownKey are the handoff documents (statekeys.Handoff).
 	JSONKey     string `json:"jsonKey"`
 	MarkdownKey string `json:"markdownKey"`
 	// Published is set once the documents are written and the publication
@@ -89,7 +90,7 @@ type HandoffNotice struct {
 
 // HandoffDocument is what the operator works from: the exact resources of
 // one batch and the instance to move them into. It is stored as JSON and
-// as a Markdown line list at HandoffKeys.
+// as a Markdown line list at statekeys.Handoff.
 type HandoffDocument struct {
 	RunID       string    `json:"runId"`
 	BatchID     string    `json:"batchId"`
@@ -107,11 +108,10 @@ type HandoffDocument struct {
 	RotationOff []string `json:"rotationOff,omitempty"`
 }
 
-// HandoffKeys are where the handoff documents of a batch are kept:
-// runs/<run>/handoff/<account>/<region>/b<seq>.json and .md.
+// HandoffKeys is statekeys.Handoff, kept for callers outside the module's
+// new layout package (shared/app) until they switch to it.
 func HandoffKeys(runID, batchID string) (jsonKey, markdownKey string) {
-	base := "runs/" + runID + "/handoff/" + batchID
-	return base + ".json", base + ".md"
+	return statekeys.Handoff(runID, batchID)
 }
 
 // handOff is the observe backend's submission: batch s, prepared and
@@ -130,7 +130,7 @@ func (e *Engine) handOff(ctx context.Context, s BatchState, missing []resourceRe
 		for _, r := range missing {
 			st.drop(r, ReasonResourceGone, "the resource no longer exists")
 		}
-		jk, mk := HandoffKeys(st.RunID, st.ID)
+		jk, mk := statekeys.Handoff(st.RunID, st.ID)
 		st.Handoff = &Handoff{Since: now, Deadline: now.Add(timeout), JSONKey: jk, MarkdownKey: mk}
 	})
 	if err != nil {
@@ -293,7 +293,7 @@ func (e *Engine) pollObserved(ctx context.Context, s BatchState) (StepResult, er
 			if st.Phase != PhaseAwaitingOperator || st.Handoff != nil {
 				return false, nil
 			}
-			jk, mk := HandoffKeys(st.RunID, st.ID)
+			jk, mk := statekeys.Handoff(st.RunID, st.ID)
 			st.Handoff = &Handoff{Since: now, Deadline: now.Add(timeout), JSONKey: jk, MarkdownKey: mk}
 			return true, nil
 		})

@@ -11,6 +11,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // Restore ends a batch whose task has ended (completed or failed): it
@@ -209,7 +210,7 @@ func (e *Engine) restoreEntry(ctx context.Context, runID string, le LedgerEntry)
 // verify compares every resource of s with the inventory and the ledger.
 func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
 	var problems []string
-	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, e.Store, InventoryKey(s.RunID))
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, e.Store, statekeys.Inventory(s.RunID))
 	var li *estate.LaneInventory
 	switch {
 	case err == nil:
@@ -346,7 +347,7 @@ type SweepResult struct {
 // sweep. Cancellation: ctx.Err().
 func (e *Engine) Sweep(ctx context.Context, runID string) (SweepResult, error) {
 	var out SweepResult
-	keys, err := e.Store.List(ctx, ledgerPrefix(runID))
+	keys, err := e.Store.List(ctx, statekeys.LedgerPrefix(runID))
 	if err != nil {
 		return out, fmt.Errorf("migration: sweep %s: %w", runID, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // planRetries appends the batch's retryable failures to its lane's plan
@@ -37,7 +38,7 @@ func (e *Engine) planRetries(ctx context.Context, s BatchState) error {
 	placed := map[resourceRef]string{}
 	if len(keys)+len(secrets) > 0 {
 		var added []plan.Batch
-		_, err := runstate.MutateJSON(ctx, e.Store, PlanKey(s.RunID), func(p *plan.Plan, exists bool) error {
+		_, err := runstate.MutateJSON(ctx, e.Store, statekeys.Plan(s.RunID), func(p *plan.Plan, exists bool) error {
 			if !exists {
 				return fmt.Errorf("no plan")
 			}

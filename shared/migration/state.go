@@ -1,9 +1,7 @@
 package migration
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/estate"
@@ -245,60 +243,4 @@ func newBatchState(runID string, b plan.Batch, attempt int, retryOf string, now 
 	s.Phase, s.PlanStatus = PhasePlanned, plan.StatusPending
 	s.History = []Transition{{To: PhasePlanned, At: now}}
 	return s
-}
-
-// Keys of the run-state store.
-
-// BatchKey is where batch id of a run keeps its state.
-func BatchKey(runID, batchID string) string {
-	return "runs/" + runID + "/batches/" + batchID + ".json"
-}
-
-// batchPrefix lists a lane's batch states (or every batch with a zero lane).
-func batchPrefix(runID string, l estate.Lane) string {
-	if l == (estate.Lane{}) {
-		return "runs/" + runID + "/batches/"
-	}
-	return "runs/" + runID + "/batches/" + l.Account + "/" + l.Region + "/"
-}
-
-// LedgerKey is where the rotation ledger entry of a resource lives.
-func LedgerKey(runID string, l estate.Lane, kind ResourceKind, id string) string {
-	return fmt.Sprintf("runs/%s/rotation/%s/%s/%s/%s.json", runID, l.Account, l.Region, kind, escape(id))
-}
-
-func ledgerPrefix(runID string) string { return "runs/" + runID + "/rotation/" }
-
-// PlanKey is where discover keeps a run's plan; the engine appends retry
-// batches to it.
-func PlanKey(runID string) string { return "runs/" + runID + "/plan.json" }
-
-// InventoryKey is where discover keeps a run's inventory, the reference of
-// verification.
-func InventoryKey(runID string) string { return "runs/" + runID + "/inventory.json" }
-
-// EstimateKey is where the run's per-resource task-time estimate lives.
-func EstimateKey(runID string) string { return "runs/" + runID + "/estimate.json" }
-
-// ReportKeys are where the run report is written.
-func ReportKeys(runID string) (jsonKey, markdownKey string) {
-	return "runs/" + runID + "/report/run.json", "runs/" + runID + "/report/run.md"
-}
-
-// escape makes a key id or secret name one safe key segment: every byte
-// outside [A-Za-z0-9_=+@-] becomes %XX (so "/", "." and "%" never appear
-// raw, and no segment can start with a dot or end in ".obj").
-func escape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '_', c == '=', c == '+', c == '@', c == '-':
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
 }

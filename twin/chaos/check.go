@@ -11,6 +11,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 )
 
@@ -42,7 +43,7 @@ func (s *schedule) check(ctx context.Context) {
 }
 
 func (s *schedule) batchStates(ctx context.Context) ([]migration.BatchState, error) {
-	keys, err := s.store.List(ctx, "runs/"+RunID+"/batches/")
+	keys, err := s.store.List(ctx, statekeys.BatchPrefix(RunID))
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +73,7 @@ func (s *schedule) checkTasks(ctx context.Context, states []migration.BatchState
 			claimed[st.TaskID] = append(claimed[st.TaskID], st.ID)
 		}
 	}
-	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.store, migration.InventoryKey(RunID))
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.store, statekeys.Inventory(RunID))
 	if err != nil {
 		s.res.violate(InvOneTask, "read inventory: "+err.Error())
 		return
@@ -152,7 +153,7 @@ func (s *schedule) checkMoved(ctx context.Context) {
 // checkRotation: every key and secret has exactly the rotation policy
 // discovery recorded, and no ledger entry is still off.
 func (s *schedule) checkRotation(ctx context.Context) {
-	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.store, migration.InventoryKey(RunID))
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.store, statekeys.Inventory(RunID))
 	if err != nil {
 		s.res.violate(InvRotation, "read inventory: "+err.Error())
 		return
@@ -177,7 +178,7 @@ func (s *schedule) checkRotation(ctx context.Context) {
 			}
 		}
 	}
-	keys, err := s.store.List(ctx, "runs/"+RunID+"/rotation/")
+	keys, err := s.store.List(ctx, statekeys.LedgerPrefix(RunID))
 	if err != nil {
 		s.res.violate(InvRotation, "list ledger: "+err.Error())
 		return
