@@ -11,9 +11,15 @@
 //	planned → rotation-off → submitting → submitted|scheduled → running
 //	        → completed → rotation-restored → verified
 //
-// and the terminal failed (reason code, attempt). Each record carries
-// planStatus, the planner's view (pending, submitted, running, done,
-// failed), so that discover can re-plan around it.
+// and the terminal failed (reason code, attempt); the observe backend
+// waits in awaiting-operator instead of submitting … running. Each record
+// carries planStatus, the planner's view (pending, submitted, running,
+// done, failed), so that discover can re-plan around it.
+//
+// phases.go declares every phase and the transition table: every phase
+// change the engine makes, and no other. A change outside it is refused
+// (ErrIllegalTransition) and never written; ValidHistory checks a
+// recorded history against it.
 //
 // Every step (Disable, Submit, Poll, Restore, Sweep) is level-triggered: it
 // reads the batch state and the world (KMS), performs at most the next step

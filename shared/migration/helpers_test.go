@@ -206,6 +206,27 @@ func (e *env) checkOneTaskPerBatch(t *testing.T) {
 	}
 }
 
+// checkHistories: every batch history of the run is a path through the
+// transition table that ends in the batch's phase. It returns the phase
+// changes the histories hold.
+func (e *env) checkHistories(t *testing.T) map[[2]migration.Phase]bool {
+	t.Helper()
+	ctx := t.Context()
+	keys, err := e.store.List(ctx, statekeys.BatchPrefix(runID))
+	require.NoError(t, err)
+	seen := map[[2]migration.Phase]bool{}
+	for _, k := range keys {
+		s, _, err := runstate.GetJSON[migration.BatchState](ctx, e.store, k)
+		require.NoError(t, err)
+		require.NoError(t, migration.ValidHistory(s.History), "%s: %+v", s.ID, s.History)
+		require.Equal(t, s.Phase, s.History[len(s.History)-1].To, "%s: the history ends elsewhere than the phase", s.ID)
+		for _, h := range s.History {
+			seen[[2]migration.Phase{h.From, h.To}] = true
+		}
+	}
+	return seen
+}
+
 // checkNoRotationLeftOff is the invariant every test ends with: no policy
 // this project switched off is still off. Every ledger entry is restored
 // (or verified) and KMS shows exactly its original policy.

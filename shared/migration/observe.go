@@ -35,13 +35,6 @@ const (
 	BackendObserve = "observe"
 )
 
-// PhaseAwaitingOperator is the observe backend's submitted (between
-// rotation-off and completed): the batch is published for an operator, who
-// starts the move in the console, and poll watches every resource for the
-// batch's instance id. Its planStatus is submitted: in flight, frozen for
-// re-planning.
-const PhaseAwaitingOperator Phase = "awaiting-operator"
-
 // DefaultObserveTimeout is how long a published batch is watched by
 // default.
 const DefaultObserveTimeout = 24 * time.Hour

@@ -119,7 +119,7 @@ func (e *Engine) progress(ctx context.Context, s BatchState, t Task) (StepResult
 			st.TaskStatus, st.TaskStatusSince, st.Stalled = t.Status, now, false
 			st.TaskCreated, st.TaskStarted = t.CreateTime, t.StartTime
 			if st.Phase != to {
-				st.to(to, now, requestID(ctx), "task "+t.Status)
+				return true, st.to(to, now, requestID(ctx), "task "+t.Status)
 			}
 			return true, nil
 		}

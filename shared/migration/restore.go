@@ -102,7 +102,7 @@ func (e *Engine) advance(ctx context.Context, s BatchState, done func(*BatchStat
 		from = st.Phase
 		f(st)
 		if st.Phase != PhaseFailed && st.Phase != to {
-			st.to(to, now, requestID(ctx), "")
+			return true, st.to(to, now, requestID(ctx), "")
 		}
 		st.UpdatedAt = now
 		return true, nil
@@ -400,8 +400,8 @@ func (e *Engine) Abort(ctx context.Context, runID, batchID, why string) (StepRes
 	if err != nil {
 		return StepResult{BatchID: batchID, Step: "abort"}, err
 	}
-	from := []Phase{PhasePlanned, PhaseRotationOff, PhaseSubmitting, PhaseSubmitted, PhaseScheduled, PhaseRunning, PhaseAwaitingOperator}
-	res, err := e.fail(ctx, s, from, ReasonAborted, why)
+	// Every phase the table lets fail: every phase before the task ended.
+	res, err := e.fail(ctx, s, sources(PhaseFailed), ReasonAborted, why)
 	res.Step = "abort"
 	return res, err
 }

@@ -18,62 +18,6 @@ const (
 	KindSecret = verdict.ResourceSecret
 )
 
-// Phase is where a batch is in its state machine.
-type Phase string
-
-// The phases, in order; failed is terminal like verified.
-const (
-	PhasePlanned          Phase = "planned"
-	PhaseRotationOff      Phase = "rotation-off"
-	PhaseSubmitting       Phase = "submitting"
-	PhaseSubmitted        Phase = "submitted"
-	PhaseScheduled        Phase = "scheduled"
-	PhaseRunning          Phase = "running"
-	PhaseCompleted        Phase = "completed"
-	PhaseRotationRestored Phase = "rotation-restored"
-	PhaseVerified         Phase = "verified"
-	PhaseFailed           Phase = "failed"
-)
-
-// PlanStatus maps a phase onto the planner's view: pending until
-// submitting, then submitted, running, done or failed.
-func (p Phase) PlanStatus() plan.Status {
-	switch p {
-	case PhasePlanned, PhaseRotationOff, "":
-		return plan.StatusPending
-	case PhaseSubmitting, PhaseSubmitted, PhaseScheduled, PhaseAwaitingOperator:
-		return plan.StatusSubmitted
-	case PhaseRunning:
-		return plan.StatusRunning
-	case PhaseFailed:
-		return plan.StatusFailed
-	default:
-		return plan.StatusDone
-	}
-}
-
-// InFlight reports whether a task may be running for the batch (or being
-// created).
-func (p Phase) InFlight() bool {
-	return p == PhaseSubmitting || p == PhaseSubmitted || p == PhaseScheduled || p == PhaseRunning ||
-		p == PhaseAwaitingOperator
-}
-
-// Ended reports whether the batch's task is over (completed, failed, or
-// beyond): rotation may then be restored.
-func (p Phase) Ended() bool {
-	return p == PhaseCompleted || p == PhaseRotationRestored || p == PhaseVerified || p == PhaseFailed
-}
-
-// Transition is one phase change of a batch, for the timeline.
-type Transition struct {
-	From      Phase     `json:"from,omitempty"`
-	To        Phase     `json:"to"`
-	At        time.Time `json:"at"`
-	RequestID string    `json:"requestId,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-}
-
 // Intent is a submission in progress: recorded before CreateTask so that a
 // crash leaves a trace to recover from.
 type Intent struct {
@@ -193,14 +137,6 @@ type BatchState struct {
 // failed with its rotation restored and verified.
 func (s *BatchState) Finished() bool {
 	return s.Phase == PhaseVerified || (s.Phase == PhaseFailed && s.RotationRestored && s.Verified)
-}
-
-// to moves the batch to phase p and records the transition.
-func (s *BatchState) to(p Phase, at time.Time, requestID, reason string) {
-	s.History = append(s.History, Transition{From: s.Phase, To: p, At: at, RequestID: requestID, Reason: reason})
-	s.Phase = p
-	s.PlanStatus = p.PlanStatus()
-	s.UpdatedAt = at
 }
 
 // resources lists the batch's resources, keys first.
