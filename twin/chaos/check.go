@@ -22,6 +22,7 @@ const (
 	InvRotation  = "every rotation policy restored"
 	InvNoValue   = "no secret value read"
 	InvAudit     = "audit trail complete"
+	InvHistory   = "every batch history follows the transition table"
 	InvConverged = "converged"
 )
 
@@ -40,6 +41,7 @@ func (s *schedule) check(ctx context.Context) {
 		s.res.violate(InvNoValue, fmt.Sprintf("GetSecretValue called %d times", n))
 	}
 	s.checkAudit(states)
+	s.checkHistories(states)
 }
 
 func (s *schedule) batchStates(ctx context.Context) ([]migration.BatchState, error) {
@@ -230,6 +232,20 @@ func (s *schedule) checkAudit(states []migration.BatchState) {
 	}
 	if st := s.trail.Stats(); st.Dropped != 0 || !st.Complete() {
 		s.res.violate(InvAudit, fmt.Sprintf("trail incomplete: %+v", st))
+	}
+}
+
+// checkHistories: every batch's history is a path through the engine's
+// transition table that ends in the batch's phase.
+func (s *schedule) checkHistories(states []migration.BatchState) {
+	for _, st := range states {
+		if err := migration.ValidHistory(st.History); err != nil {
+			s.res.violate(InvHistory, fmt.Sprintf("batch %s: %v", st.ID, err))
+			continue
+		}
+		if last := st.History[len(st.History)-1].To; last != st.Phase {
+			s.res.violate(InvHistory, fmt.Sprintf("batch %s is %s, but its history ends in %s", st.ID, st.Phase, last))
+		}
 	}
 }
 
