@@ -3,13 +3,11 @@ package migration
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
@@ -305,32 +303,13 @@ func (e *Engine) pollObserved(ctx context.Context, s BatchState) (StepResult, er
 	}
 
 	now := e.now()
-	var outcomes []ResourceOutcome
-	moved, unmoved := 0, 0
-	for _, r := range s.resources() {
-		o := ResourceOutcome{Kind: r.Kind, ID: r.ID, Attempt: s.attemptOf(r)}
-		seen, err := e.observe(ctx, s.Lane, r)
-		switch {
-		case errors.Is(err, cloud.ErrNotFound):
-			o.Result, o.ReasonCode, o.Message = ResultFailed, ReasonResourceGone, "the resource no longer exists"
-		case err != nil:
-			return res, fmt.Errorf("migration: observe %s of %s: %w", r, s.ID, err)
-		case seen.InstanceID == s.InstanceID:
-			o.Result, o.InstanceID = ResultMigrated, seen.InstanceID
-			moved++
-		case seen.InstanceID != "":
-			o.Result, o.InstanceID, o.ReasonCode = ResultFailed, seen.InstanceID, ReasonMigratedElsewhere
-			o.Message = "the resource lives in instance " + seen.InstanceID
-		default:
-			unmoved++
-			o.Result, o.ReasonCode = ResultFailed, ReasonNotMovedByOperator
-			o.Message = fmt.Sprintf("not in %s when the observation ended at %s", s.InstanceID, s.Handoff.Deadline.UTC().Format(time.RFC3339))
-		}
-		if o.Result == ResultFailed {
-			o.Retryable = Classify(o.ReasonCode).Retryable
-		}
-		outcomes = append(outcomes, o)
+	m, err := e.observeMoves(ctx, s, func(resourceRef) (string, string) {
+		return ReasonNotMovedByOperator, fmt.Sprintf("not in %s when the observation ended at %s", s.InstanceID, s.Handoff.Deadline.UTC().Format(time.RFC3339))
+	})
+	if err != nil {
+		return res, err
 	}
+	outcomes, moved, unmoved := m.Outcomes, m.Moved, m.Unmoved
 	timedOut := !now.Before(s.Handoff.Deadline)
 	if unmoved == 0 || timedOut {
 		out, err := e.endObservation(ctx, s, outcomes, moved, unmoved > 0)
@@ -387,13 +366,7 @@ func (e *Engine) endObservation(ctx context.Context, s BatchState, outcomes []Re
 			}
 			st.Handoff.Moved, st.Handoff.EndedAt, st.Handoff.EndedBy, st.Handoff.TimedOut = moved, now, rid, timedOut
 		}
-		for _, o := range outcomes {
-			if p := st.outcome(resourceRef{o.Kind, o.ID}); p != nil {
-				*p = o
-			} else {
-				st.Resources = append(st.Resources, o)
-			}
-		}
+		st.record(outcomes)
 	})
 	if err != nil {
 		if got, ok := e.wrote(ctx, s.RunID, s.ID, func(b *BatchState) bool {
@@ -415,17 +388,6 @@ func (e *Engine) endObservation(ctx context.Context, s BatchState, outcomes []Re
 	}
 	e.chain(ctx, e.cfg().Functions.Rotate, st.RunID, st.ID, "", "restore")
 	return res, nil
-}
-
-// logOutcomes writes one ResourceResult record per observed outcome.
-func (e *Engine) logOutcomes(ctx context.Context, st *BatchState, outcomes []ResourceOutcome) {
-	for _, o := range outcomes {
-		msg := o.Message
-		if o.Result == ResultMigrated {
-			msg = "observed in " + o.InstanceID
-		}
-		e.log(ctx, st, resourceRef{o.Kind, o.ID}, "ResourceResult", o.Result, o.ReasonCode, msg)
-	}
 }
 
 // EndObservation ends the observation of a batch awaiting its operator
