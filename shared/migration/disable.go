@@ -185,9 +185,3 @@ func (e *Engine) switchOff(ctx context.Context, s *BatchState, r resourceRef, cu
 	e.log(ctx, s, r, "DisableRotation", "updated", "", "rotation was "+describe(current)+"; now off (read back)")
 	return nil
 }
-
-// Prepare is Disable: the first step of a batch, under the name the
-// migrate function uses.
-func (e *Engine) Prepare(ctx context.Context, runID, batchID string) (StepResult, error) {
-	return e.Disable(ctx, runID, batchID)
-}

@@ -30,7 +30,7 @@ type Engine struct {
 	// Audit receives one record per transition, provider call, submission,
 	// per-resource result and rotation change; nil: audit.Discard.
 	Audit audit.Logger
-	// Clock defaults to SystemClock.
+	// Clock tells the time, in UTC; nil: the wall clock.
 	Clock  Clock
 	Config Config
 }
