@@ -99,8 +99,8 @@ type HandoffDocument struct {
 	RotationOff []string `json:"rotationOff,omitempty"`
 }
 
-// HandoffKeys is statekeys.Handoff, kept for callers outside the module's
-// new layout package (shared/app) until they switch to it.
+// HandoffKeys is statekeys.Handoff. It remains for shared/app until that
+// package switches to statekeys; new code calls statekeys.Handoff.
 func HandoffKeys(runID, batchID string) (jsonKey, markdownKey string) {
 	return statekeys.Handoff(runID, batchID)
 }
