@@ -23,10 +23,10 @@
 //
 // Every step (Disable, Submit, Poll, Restore, Sweep, Abort) is
 // level-triggered: it reads the batch state and the world (KMS), performs
-// at most the next step and records it with compare-and-swap. A step that loses the CAS re-reads
-// and decides again. Any step may run twice, concurrently, or after a crash
-// at any point, and converges to one outcome. Nothing is held in memory
-// between calls.
+// at most the next step and records it with compare-and-swap. A step that
+// loses the CAS re-reads and decides again. Any step may run twice,
+// concurrently, or after a crash at any point, and converges to one
+// outcome. Nothing is held in memory between calls.
 //
 // # Rotation ledger
 //
