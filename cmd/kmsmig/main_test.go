@@ -22,6 +22,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
 
@@ -129,9 +130,9 @@ func TestStatus(t *testing.T) {
 		_, err = store.Create(ctx, key, b)
 		require.NoError(t, err)
 	}
-	put(app.RunKey("run-1", "plan.json"), p)
-	put(app.CurrentRunKey, app.CurrentRun{RunID: "run-1"})
-	put(migration.BatchKey("run-1", plan.BatchID(lane, 1)), migration.BatchState{
+	put(statekeys.Plan("run-1"), p)
+	put(statekeys.Current, app.CurrentRun{RunID: "run-1"})
+	put(statekeys.Batch("run-1", plan.BatchID(lane, 1)), migration.BatchState{
 		ID: plan.BatchID(lane, 1), RunID: "run-1", Lane: lane, Seq: 1, InstanceID: "kst-1", Keys: []string{"k1", "k2"},
 		Phase: migration.PhaseRunning, TaskID: "mt-1", TaskStatus: "Running",
 	})

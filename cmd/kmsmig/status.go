@@ -18,6 +18,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/wiring"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 const statusSynopsis = `status [--state dir:PATH|oss://BUCKET/PREFIX] [--run ID] [--twin READY.json] [--json]
@@ -74,7 +75,7 @@ func runStatusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	id := *runID
 	if id == "" {
-		cur, _, err := runstate.GetJSON[app.CurrentRun](ctx, store, app.CurrentRunKey)
+		cur, _, err := runstate.GetJSON[app.CurrentRun](ctx, store, statekeys.Current)
 		if errors.Is(err, runstate.ErrNotFound) {
 			return errors.New("no current run in this store: discover has not planned one (or give --run)")
 		}
@@ -132,7 +133,7 @@ func openStatusStore(ctx context.Context, state, twinFile string) (runstate.Stor
 }
 
 func readStatus(ctx context.Context, store runstate.Store, runID string) (*runStatus, error) {
-	p, _, err := runstate.GetJSON[plan.Plan](ctx, store, app.RunKey(runID, "plan.json"))
+	p, _, err := runstate.GetJSON[plan.Plan](ctx, store, statekeys.Plan(runID))
 	if err != nil {
 		return nil, fmt.Errorf("run %s: read plan: %w", runID, err)
 	}
@@ -151,7 +152,7 @@ func readStatus(ctx context.Context, store runstate.Store, runID string) (*runSt
 		ls := laneStatus{Lane: lp.Lane.String(), InstanceID: lp.InstanceID}
 		for _, b := range lp.Batches {
 			snap := batchSnapshot{ID: b.ID, Phase: "planned", Keys: len(b.Keys), Secrets: len(b.Secrets)}
-			s, _, err := runstate.GetJSON[migration.BatchState](ctx, store, migration.BatchKey(runID, b.ID))
+			s, _, err := runstate.GetJSON[migration.BatchState](ctx, store, statekeys.Batch(runID, b.ID))
 			switch {
 			case errors.Is(err, runstate.ErrNotFound):
 			case err != nil:

@@ -67,6 +67,7 @@ func TestTransitionAuditedWhenWriteReplyLost(t *testing.T) {
 			e.checkTransitionsAudited(t, id)
 			e.checkOneTaskPerBatch(t)
 			e.checkNoRotationLeftOff(t)
+			e.checkHistories(t)
 		})
 	}
 }
@@ -107,6 +108,7 @@ func TestSkewedSubmitterTaskIsAdopted(t *testing.T) {
 			assert.Equal(t, "adopted", s.History[3].Reason, "%+v", s.History)
 			e.checkOneTaskPerBatch(t)
 			e.checkNoRotationLeftOff(t)
+			e.checkHistories(t)
 		})
 	}
 }

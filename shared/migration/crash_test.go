@@ -109,6 +109,7 @@ func TestCrashAtEveryWriteConverges(t *testing.T) {
 				e.checkMigrated(t)
 				e.checkOneTaskPerBatch(t)
 				e.checkNoRotationLeftOff(t)
+				e.checkHistories(t)
 				require.Equal(t, 2, e.ledgerCount(t))
 			})
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // Disable prepares a batch: it starts the batch's state from the plan (if
@@ -95,7 +96,7 @@ func (e *Engine) start(ctx context.Context, runID, batchID string) (BatchState, 
 	now := e.now()
 	var out BatchState
 	var created bool
-	_, err = runstate.MutateJSON(ctx, e.Store, BatchKey(runID, batchID), func(s *BatchState, exists bool) error {
+	_, err = runstate.MutateJSON(ctx, e.Store, statekeys.Batch(runID, batchID), func(s *BatchState, exists bool) error {
 		if !exists {
 			*s = newBatchState(runID, pb, 1, retryOf, now)
 			s.History[0].RequestID = requestID(ctx)
@@ -183,10 +184,4 @@ func (e *Engine) switchOff(ctx context.Context, s *BatchState, r resourceRef, cu
 	}
 	e.log(ctx, s, r, "DisableRotation", "updated", "", "rotation was "+describe(current)+"; now off (read back)")
 	return nil
-}
-
-// Prepare is Disable: the first step of a batch, under the name the
-// migrate function uses.
-func (e *Engine) Prepare(ctx context.Context, runID, batchID string) (StepResult, error) {
-	return e.Disable(ctx, runID, batchID)
 }

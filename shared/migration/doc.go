@@ -1,26 +1,32 @@
-// Package migration executes a migration plan: it moves each batch of the
-// plan through its state machine, one task per batch and one active task per
-// lane, and keeps the rotation ledger so that no automatic rotation this
-// project switched off stays off.
+// Package migration owns the execution of a migration plan: the batch state
+// machine and its steps (one task per batch, one active task per lane) and
+// the rotation ledger, so that no automatic rotation this project switched
+// off stays off.
 //
 // # State machine
 //
 // A batch's state lives at runs/<run>/batches/<account>/<region>/b<seq>.json
-// (BatchState). Phases, in order:
+// (BatchState; every key is named by shared/statekeys). Phases, in order:
 //
 //	planned → rotation-off → submitting → submitted|scheduled → running
 //	        → completed → rotation-restored → verified
 //
-// and the terminal failed (reason code, attempt). Each record carries
-// planStatus, the planner's view (pending, submitted, running, done,
-// failed), so that discover can re-plan around it.
+// and the terminal failed (reason code, attempt); the observe backend
+// waits in awaiting-operator instead of submitting … running. Each record
+// carries planStatus, the planner's view (pending, submitted, running,
+// done, failed), so that discover can re-plan around it.
 //
-// Every step (Disable, Submit, Poll, Restore, Sweep) is level-triggered: it
-// reads the batch state and the world (KMS), performs at most the next step
-// and records it with compare-and-swap. A step that loses the CAS re-reads
-// and decides again. Any step may run twice, concurrently, or after a crash
-// at any point, and converges to one outcome. Nothing is held in memory
-// between calls.
+// phases.go declares every phase and the transition table: every phase
+// change the engine makes, and no other. A change outside it is refused
+// (ErrIllegalTransition) and never written; ValidHistory checks a
+// recorded history against it.
+//
+// Every step (Disable, Submit, Poll, Restore, Sweep, Abort) is
+// level-triggered: it reads the batch state and the world (KMS), performs
+// at most the next step and records it with compare-and-swap. A step that
+// loses the CAS re-reads and decides again. Any step may run twice,
+// concurrently, or after a crash at any point, and converges to one
+// outcome. Nothing is held in memory between calls.
 //
 // # Rotation ledger
 //
@@ -55,10 +61,19 @@
 // provider's task as above. BackendObserve is for accounts whose migration
 // is started in the console or by support: after the same preparation, the
 // batch moves rotation-off → awaiting-operator (planStatus submitted) and
-// its exact resource list is published at HandoffKeys; poll then observes
+// its exact resource list is published at statekeys.Handoff; poll then observes
 // every resource and moves the batch to completed once all show the
 // instance id, or when Config.ObserveTimeout has passed, the unmoved
 // failing with ReasonNotMovedByOperator (observe.go).
+//
+// # Files
+//
+// phases.go (phases, transition table, ValidHistory), state.go (BatchState),
+// engine.go (Engine, Config, CAS helpers), lane.go (lanes and the driver
+// steps), disable.go, submit.go, poll.go, moves.go (what moved),
+// observe.go (observe backend), retry.go (retry planning, chaining),
+// restore.go, verify.go, sweep.go, abort.go, ledger.go, window.go
+// (window and estimate), landed.go, report.go, reasons.go, interfaces.go.
 //
 // The package imports no SDK: the KMS adapter satisfies KMS directly and
 // Tasks (Client.Tasks); shared/aliyun/fc satisfies Invoker.

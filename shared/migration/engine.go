@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/audit"
@@ -13,6 +14,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // Engine runs the batch state machines of runs kept in Store. Its fields
@@ -28,7 +30,7 @@ type Engine struct {
 	// Audit receives one record per transition, provider call, submission,
 	// per-resource result and rotation change; nil: audit.Discard.
 	Audit audit.Logger
-	// Clock defaults to SystemClock.
+	// Clock tells the time, in UTC; nil: the wall clock.
 	Clock  Clock
 	Config Config
 }
@@ -243,7 +245,7 @@ func newID() string {
 
 // readBatch returns the stored state of a batch. Not started: ErrNoState.
 func (e *Engine) readBatch(ctx context.Context, runID, batchID string) (BatchState, error) {
-	s, _, err := runstate.GetJSON[BatchState](ctx, e.Store, BatchKey(runID, batchID))
+	s, _, err := runstate.GetJSON[BatchState](ctx, e.Store, statekeys.Batch(runID, batchID))
 	if errors.Is(err, runstate.ErrNotFound) {
 		return BatchState{}, fmt.Errorf("%w: %s", ErrNoState, batchID)
 	}
@@ -257,7 +259,7 @@ func (e *Engine) readBatch(ctx context.Context, runID, batchID string) (BatchSta
 func (e *Engine) mutateBatch(ctx context.Context, runID, batchID string, f func(s *BatchState) (bool, error)) (BatchState, bool, error) {
 	var out BatchState
 	var changed bool
-	_, err := runstate.MutateJSON(ctx, e.Store, BatchKey(runID, batchID), func(s *BatchState, exists bool) error {
+	_, err := runstate.MutateJSON(ctx, e.Store, statekeys.Batch(runID, batchID), func(s *BatchState, exists bool) error {
 		if !exists {
 			return ErrNoState
 		}
@@ -275,30 +277,30 @@ func (e *Engine) mutateBatch(ctx context.Context, runID, batchID string, f func(
 	return out, changed, nil
 }
 
-// transition moves a batch from one of the phases from to phase to,
-// applying f to the record as well; lost=true when the batch was in none
-// of from (nothing written).
+// transition moves a batch from one of the phases from to phase to (CAS),
+// applying f to the record as well. Every from → to must be in the
+// transition table: otherwise it returns an error matching
+// ErrIllegalTransition and writes nothing. It returns the batch as stored
+// and won=true when this call made the transition; won=false (nothing
+// written) when the batch was in none of from, e.g. because another
+// invocation moved it first.
 func (e *Engine) transition(ctx context.Context, runID, batchID string, from []Phase, to Phase, reason string, f func(s *BatchState)) (BatchState, bool, error) {
+	for _, p := range from {
+		if err := checkTransition(p, to); err != nil {
+			return BatchState{}, false, fmt.Errorf("migration: batch %s: %w", batchID, err)
+		}
+	}
 	now := e.now()
 	var prev Phase
-	s, changed, err := e.mutateBatch(ctx, runID, batchID, func(s *BatchState) (bool, error) {
+	s, won, err := e.mutateBatch(ctx, runID, batchID, func(s *BatchState) (bool, error) {
 		prev = s.Phase
-		ok := false
-		for _, p := range from {
-			ok = ok || s.Phase == p
-		}
-		if !ok {
+		if !slices.Contains(from, s.Phase) {
 			return false, nil
 		}
 		if f != nil {
 			f(s)
 		}
-		if s.Phase != to {
-			s.to(to, now, requestID(ctx), reason)
-		} else {
-			s.UpdatedAt = now
-		}
-		return true, nil
+		return true, s.to(to, now, requestID(ctx), reason)
 	})
 	if err != nil {
 		if st, ok := e.landed(ctx, runID, batchID, to, now); ok && prev != to {
@@ -306,15 +308,15 @@ func (e *Engine) transition(ctx context.Context, runID, batchID string, from []P
 		}
 		return s, false, err
 	}
-	if changed && prev != to {
+	if won {
 		e.log(ctx, &s, resourceRef{}, "Transition", string(to), reason, fmt.Sprintf("%s → %s", prev, to))
 	}
-	return s, changed, nil
+	return s, won, nil
 }
 
 // readPlan reads the plan of a run.
 func (e *Engine) readPlan(ctx context.Context, runID string) (plan.Plan, error) {
-	p, _, err := runstate.GetJSON[plan.Plan](ctx, e.Store, PlanKey(runID))
+	p, _, err := runstate.GetJSON[plan.Plan](ctx, e.Store, statekeys.Plan(runID))
 	if err != nil {
 		return plan.Plan{}, fmt.Errorf("migration: read plan of %s: %w", runID, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/twin/acs"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -40,6 +41,7 @@ func TestRunCompletesUnderThrottlingAndTransientErrors(t *testing.T) {
 	assert.Equal(t, clashing, failed)
 	e.checkOneTaskPerBatch(t)
 	e.checkNoRotationLeftOff(t)
+	e.checkHistories(t)
 	assert.Positive(t, e.kms.Stats().Retried.Load(), "the faults must have forced retries")
 	assert.Positive(t, e.kms.Stats().Throttled.Load(), "the quotas must have throttled")
 	assert.Positive(t, e.st.KMS.CallCounts()["CreateMigrationTask"])
@@ -80,6 +82,7 @@ func TestFailingResourceIsRetriedThenReported(t *testing.T) {
 	e.checkMigrated(t)
 	e.checkOneTaskPerBatch(t)
 	e.checkNoRotationLeftOff(t)
+	e.checkHistories(t)
 
 	// The report tells the story.
 	r, err := e.eng.WriteReport(t.Context(), runID)
@@ -103,7 +106,7 @@ func TestFailingResourceIsRetriedThenReported(t *testing.T) {
 	assert.Equal(t, migration.LedgerView{Entries: 2, Verified: 2}, migration.LedgerView{Entries: r.Ledger.Entries, Verified: r.Ledger.Verified})
 	assert.NotEmpty(t, r.Timeline)
 	assert.GreaterOrEqual(t, r.Window.Utilisation, 0.0)
-	jk, mk := migration.ReportKeys(runID)
+	jk, mk := statekeys.RunReport(runID)
 	md, err := e.store.Get(t.Context(), mk)
 	require.NoError(t, err)
 	assert.Contains(t, string(md.Data), migration.ReasonAttemptsExhausted)
@@ -137,6 +140,7 @@ func TestRetrySucceeds(t *testing.T) {
 	assert.Equal(t, "kst-hzdemo01", k.InstanceID)
 	e.checkOneTaskPerBatch(t)
 	e.checkNoRotationLeftOff(t)
+	e.checkHistories(t)
 }
 
 // While a task runs, KMS refuses rotation changes on its resources. An
@@ -196,6 +200,7 @@ func TestRotationRefusedDuringRunningTaskIsRetried(t *testing.T) {
 	assert.Equal(t, migration.ReasonAborted, s.Reason)
 	assert.NotEmpty(t, s.Problems)
 	e.checkNoRotationLeftOff(t)
+	e.checkHistories(t)
 	e.checkOneTaskPerBatch(t)
 }
 
@@ -212,7 +217,8 @@ func TestSweepRestoresOrphanedEntries(t *testing.T) {
 	assert.Equal(t, 2, sw.Held, "a batch in progress keeps its rotation off")
 	assert.Empty(t, sw.Restored)
 
-	require.NoError(t, e.store.Delete(ctx, migration.BatchKey(runID, id), ""))
+	e.checkHistories(t)
+	require.NoError(t, e.store.Delete(ctx, statekeys.Batch(runID, id), ""))
 	sw, err = e.eng.Sweep(ctx, runID)
 	require.NoError(t, err)
 	assert.Len(t, sw.Restored, 2)
@@ -246,6 +252,7 @@ func TestWindow(t *testing.T) {
 	assert.Contains(t, res.Reason, "would end after the window closes")
 	assert.Equal(t, migration.PhasePlanned, e.batch(t, id).Phase)
 	e.checkNoRotationLeftOff(t)
+	e.checkHistories(t)
 
 	// An automatic task is scheduled for the window's start.
 	auto := e.engine(e.store, migration.Config{Automatic: true, Window: migration.Window{Start: now.Add(time.Hour), End: now.Add(3 * time.Hour)}})
@@ -259,4 +266,5 @@ func TestWindow(t *testing.T) {
 	res, err = auto.Poll(ctx, runID, id)
 	require.NoError(t, err)
 	assert.Equal(t, migration.PhaseScheduled, res.Phase)
+	e.checkHistories(t)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	"github.com/kmsmig/kmsmig/twin/acs"
@@ -119,8 +120,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 		_, err := runstate.MutateJSON(ctx, store, key, func(x *any, _ bool) error { *x = v; return nil })
 		require.NoError(t, err)
 	}
-	put(migration.InventoryKey(runID), inv)
-	put(migration.PlanKey(runID), p)
+	put(statekeys.Inventory(runID), inv)
+	put(statekeys.Plan(runID), p)
 
 	st.KMS.SetFaults(o.faults)
 	for g, q := range o.qps {
@@ -161,7 +162,7 @@ func (e *env) drive(t *testing.T, eng *migration.Engine, rounds int) migration.P
 // planOf reads the stored plan.
 func (e *env) planOf(t *testing.T) plan.Plan {
 	t.Helper()
-	p, _, err := runstate.GetJSON[plan.Plan](t.Context(), e.store, migration.PlanKey(runID))
+	p, _, err := runstate.GetJSON[plan.Plan](t.Context(), e.store, statekeys.Plan(runID))
 	require.NoError(t, err)
 	return p
 }
@@ -169,7 +170,7 @@ func (e *env) planOf(t *testing.T) plan.Plan {
 // batch reads a batch state.
 func (e *env) batch(t *testing.T, id string) migration.BatchState {
 	t.Helper()
-	s, _, err := runstate.GetJSON[migration.BatchState](t.Context(), e.store, migration.BatchKey(runID, id))
+	s, _, err := runstate.GetJSON[migration.BatchState](t.Context(), e.store, statekeys.Batch(runID, id))
 	require.NoError(t, err, id)
 	return s
 }
@@ -182,7 +183,7 @@ func (e *env) checkOneTaskPerBatch(t *testing.T) {
 	claimed := map[string]string{}
 	for _, lp := range e.planOf(t).Lanes {
 		for _, b := range lp.Batches {
-			s, _, err := runstate.GetJSON[migration.BatchState](ctx, e.store, migration.BatchKey(runID, b.ID))
+			s, _, err := runstate.GetJSON[migration.BatchState](ctx, e.store, statekeys.Batch(runID, b.ID))
 			if errors.Is(err, runstate.ErrNotFound) {
 				continue
 			}
@@ -204,13 +205,34 @@ func (e *env) checkOneTaskPerBatch(t *testing.T) {
 	}
 }
 
+// checkHistories: every batch history of the run is a path through the
+// transition table that ends in the batch's phase. It returns the phase
+// changes the histories hold.
+func (e *env) checkHistories(t *testing.T) map[[2]migration.Phase]bool {
+	t.Helper()
+	ctx := t.Context()
+	keys, err := e.store.List(ctx, statekeys.BatchPrefix(runID))
+	require.NoError(t, err)
+	seen := map[[2]migration.Phase]bool{}
+	for _, k := range keys {
+		s, _, err := runstate.GetJSON[migration.BatchState](ctx, e.store, k)
+		require.NoError(t, err)
+		require.NoError(t, migration.ValidHistory(s.History), "%s: %+v", s.ID, s.History)
+		require.Equal(t, s.Phase, s.History[len(s.History)-1].To, "%s: the history ends elsewhere than the phase", s.ID)
+		for _, h := range s.History {
+			seen[[2]migration.Phase{h.From, h.To}] = true
+		}
+	}
+	return seen
+}
+
 // checkNoRotationLeftOff is the invariant every test ends with: no policy
 // this project switched off is still off. Every ledger entry is restored
 // (or verified) and KMS shows exactly its original policy.
 func (e *env) checkNoRotationLeftOff(t *testing.T) {
 	t.Helper()
 	ctx := t.Context()
-	keys, err := e.store.List(ctx, "runs/"+runID+"/rotation/")
+	keys, err := e.store.List(ctx, statekeys.LedgerPrefix(runID))
 	require.NoError(t, err)
 	for _, k := range keys {
 		le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, e.store, k)
@@ -233,7 +255,7 @@ func (e *env) checkNoRotationLeftOff(t *testing.T) {
 
 // ledgerCount counts ledger entries.
 func (e *env) ledgerCount(t *testing.T) int {
-	keys, err := e.store.List(t.Context(), "runs/"+runID+"/rotation/")
+	keys, err := e.store.List(t.Context(), statekeys.LedgerPrefix(runID))
 	require.NoError(t, err)
 	return len(keys)
 }
@@ -294,7 +316,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // ledger reads one ledger entry.
 func (e *env) ledger(t *testing.T, l estate.Lane, kind migration.ResourceKind, id string) migration.LedgerEntry {
 	t.Helper()
-	le, _, err := runstate.GetJSON[migration.LedgerEntry](t.Context(), e.store, migration.LedgerKey(runID, l, kind, id))
+	le, _, err := runstate.GetJSON[migration.LedgerEntry](t.Context(), e.store, statekeys.Ledger(runID, l, kind, id))
 	require.NoError(t, err)
 	return le
 }

@@ -107,4 +107,5 @@ func TestEveryStepTwiceAndConcurrently(t *testing.T) {
 	e.checkMigrated(t)
 	e.checkOneTaskPerBatch(t)
 	e.checkNoRotationLeftOff(t)
+	e.checkHistories(t)
 }

@@ -118,15 +118,7 @@ type Invoker interface {
 	InvokeAsync(ctx context.Context, function string, payload []byte, taskID string) error
 }
 
-// Clock tells the engine the time.
+// Clock tells the engine the time (Engine.Clock; nil: the wall clock).
 type Clock interface {
 	Now() time.Time
 }
-
-// SystemClock is the wall clock in UTC.
-type SystemClock struct{}
-
-// Now returns the current time in UTC.
-func (SystemClock) Now() time.Time { return time.Now().UTC() }
-
-var _ Clock = SystemClock{}

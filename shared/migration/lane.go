@@ -11,11 +11,12 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // laneStates reads every batch state of a lane, by seq.
 func (e *Engine) laneStates(ctx context.Context, runID string, l estate.Lane) ([]BatchState, error) {
-	keys, err := e.Store.List(ctx, batchPrefix(runID, l))
+	keys, err := e.Store.List(ctx, statekeys.LaneBatchPrefix(runID, l))
 	if err != nil {
 		return nil, fmt.Errorf("migration: list batches of %s: %w", l, err)
 	}
@@ -172,7 +173,7 @@ func (e *Engine) PollRun(ctx context.Context, runID string) ([]StepResult, error
 // RotateRun does the rotate function's work: Restore on every batch whose
 // task has ended and that has not finished, then Sweep.
 func (e *Engine) RotateRun(ctx context.Context, runID string) ([]StepResult, SweepResult, error) {
-	keys, err := e.Store.List(ctx, batchPrefix(runID, estate.Lane{}))
+	keys, err := e.Store.List(ctx, statekeys.BatchPrefix(runID))
 	if err != nil {
 		return nil, SweepResult{}, fmt.Errorf("migration: list batches of %s: %w", runID, err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // LedgerStatus is where a ledger entry is.
@@ -54,7 +55,7 @@ func (e *Engine) claimLedger(ctx context.Context, b *BatchState, r resourceRef, 
 	now := e.now()
 	var out LedgerEntry
 	var created bool
-	key := LedgerKey(b.RunID, b.Lane, r.Kind, r.ID)
+	key := statekeys.Ledger(b.RunID, b.Lane, r.Kind, r.ID)
 	res, err := runstate.MutateJSON(ctx, e.Store, key, func(le *LedgerEntry, exists bool) error {
 		created = !exists
 		if !exists {
@@ -82,7 +83,7 @@ func (e *Engine) claimLedger(ctx context.Context, b *BatchState, r resourceRef, 
 
 // ledgerEntry reads the entry of r; ok is false when there is none.
 func (e *Engine) ledgerEntry(ctx context.Context, runID string, l estate.Lane, r resourceRef) (LedgerEntry, bool, error) {
-	le, _, err := runstate.GetJSON[LedgerEntry](ctx, e.Store, LedgerKey(runID, l, r.Kind, r.ID))
+	le, _, err := runstate.GetJSON[LedgerEntry](ctx, e.Store, statekeys.Ledger(runID, l, r.Kind, r.ID))
 	switch {
 	case errors.Is(err, runstate.ErrNotFound):
 		return LedgerEntry{}, false, nil
@@ -94,7 +95,7 @@ func (e *Engine) ledgerEntry(ctx context.Context, runID string, l estate.Lane, r
 
 // markLedger applies f to the entry of r if batch batchID still holds it.
 func (e *Engine) markLedger(ctx context.Context, runID string, l estate.Lane, r resourceRef, batchID string, f func(le *LedgerEntry)) error {
-	key := LedgerKey(runID, l, r.Kind, r.ID)
+	key := statekeys.Ledger(runID, l, r.Kind, r.ID)
 	_, err := runstate.MutateJSON(ctx, e.Store, key, func(le *LedgerEntry, exists bool) error {
 		if !exists {
 			return errNoEntry

@@ -3,14 +3,13 @@ package migration
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // The observe backend is for accounts whose migration is started in the
@@ -34,13 +33,6 @@ const (
 	BackendObserve = "observe"
 )
 
-// PhaseAwaitingOperator is the observe backend's submitted (between
-// rotation-off and completed): the batch is published for an operator, who
-// starts the move in the console, and poll watches every resource for the
-// batch's instance id. Its planStatus is submitted: in flight, frozen for
-// re-planning.
-const PhaseAwaitingOperator Phase = "awaiting-operator"
-
 // DefaultObserveTimeout is how long a published batch is watched by
 // default.
 const DefaultObserveTimeout = 24 * time.Hour
@@ -54,7 +46,7 @@ type Handoff struct {
 	// Deadline is when observation ends: Since plus Config.ObserveTimeout
 	// as it was then. What has not moved by then is reported.
 	Deadline time.Time `json:"deadline"`
-	// JSONKey and MarkdownKey are the handoff documents (HandoffKeys).
+	// JSONKey and MarkdownKey are the handoff documents (statekeys.Handoff).
 	JSONKey     string `json:"jsonKey"`
 	MarkdownKey string `json:"markdownKey"`
 	// Published is set once the documents are written and the publication
@@ -89,7 +81,7 @@ type HandoffNotice struct {
 
 // HandoffDocument is what the operator works from: the exact resources of
 // one batch and the instance to move them into. It is stored as JSON and
-// as a Markdown line list at HandoffKeys.
+// as a Markdown line list at statekeys.Handoff.
 type HandoffDocument struct {
 	RunID       string    `json:"runId"`
 	BatchID     string    `json:"batchId"`
@@ -107,11 +99,10 @@ type HandoffDocument struct {
 	RotationOff []string `json:"rotationOff,omitempty"`
 }
 
-// HandoffKeys are where the handoff documents of a batch are kept:
-// runs/<run>/handoff/<account>/<region>/b<seq>.json and .md.
+// HandoffKeys is statekeys.Handoff. It remains for shared/app until that
+// package switches to statekeys; new code calls statekeys.Handoff.
 func HandoffKeys(runID, batchID string) (jsonKey, markdownKey string) {
-	base := "runs/" + runID + "/handoff/" + batchID
-	return base + ".json", base + ".md"
+	return statekeys.Handoff(runID, batchID)
 }
 
 // handOff is the observe backend's submission: batch s, prepared and
@@ -130,7 +121,7 @@ func (e *Engine) handOff(ctx context.Context, s BatchState, missing []resourceRe
 		for _, r := range missing {
 			st.drop(r, ReasonResourceGone, "the resource no longer exists")
 		}
-		jk, mk := HandoffKeys(st.RunID, st.ID)
+		jk, mk := statekeys.Handoff(st.RunID, st.ID)
 		st.Handoff = &Handoff{Since: now, Deadline: now.Add(timeout), JSONKey: jk, MarkdownKey: mk}
 	})
 	if err != nil {
@@ -293,7 +284,7 @@ func (e *Engine) pollObserved(ctx context.Context, s BatchState) (StepResult, er
 			if st.Phase != PhaseAwaitingOperator || st.Handoff != nil {
 				return false, nil
 			}
-			jk, mk := HandoffKeys(st.RunID, st.ID)
+			jk, mk := statekeys.Handoff(st.RunID, st.ID)
 			st.Handoff = &Handoff{Since: now, Deadline: now.Add(timeout), JSONKey: jk, MarkdownKey: mk}
 			return true, nil
 		})
@@ -312,32 +303,13 @@ func (e *Engine) pollObserved(ctx context.Context, s BatchState) (StepResult, er
 	}
 
 	now := e.now()
-	var outcomes []ResourceOutcome
-	moved, unmoved := 0, 0
-	for _, r := range s.resources() {
-		o := ResourceOutcome{Kind: r.Kind, ID: r.ID, Attempt: s.attemptOf(r)}
-		seen, err := e.observe(ctx, s.Lane, r)
-		switch {
-		case errors.Is(err, cloud.ErrNotFound):
-			o.Result, o.ReasonCode, o.Message = ResultFailed, ReasonResourceGone, "the resource no longer exists"
-		case err != nil:
-			return res, fmt.Errorf("migration: observe %s of %s: %w", r, s.ID, err)
-		case seen.InstanceID == s.InstanceID:
-			o.Result, o.InstanceID = ResultMigrated, seen.InstanceID
-			moved++
-		case seen.InstanceID != "":
-			o.Result, o.InstanceID, o.ReasonCode = ResultFailed, seen.InstanceID, ReasonMigratedElsewhere
-			o.Message = "the resource lives in instance " + seen.InstanceID
-		default:
-			unmoved++
-			o.Result, o.ReasonCode = ResultFailed, ReasonNotMovedByOperator
-			o.Message = fmt.Sprintf("not in %s when the observation ended at %s", s.InstanceID, s.Handoff.Deadline.UTC().Format(time.RFC3339))
-		}
-		if o.Result == ResultFailed {
-			o.Retryable = Classify(o.ReasonCode).Retryable
-		}
-		outcomes = append(outcomes, o)
+	m, err := e.observeMoves(ctx, s, func(resourceRef) (string, string) {
+		return ReasonNotMovedByOperator, fmt.Sprintf("not in %s when the observation ended at %s", s.InstanceID, s.Handoff.Deadline.UTC().Format(time.RFC3339))
+	})
+	if err != nil {
+		return res, err
 	}
+	outcomes, moved, unmoved := m.Outcomes, m.Moved, m.Unmoved
 	timedOut := !now.Before(s.Handoff.Deadline)
 	if unmoved == 0 || timedOut {
 		out, err := e.endObservation(ctx, s, outcomes, moved, unmoved > 0)
@@ -394,13 +366,7 @@ func (e *Engine) endObservation(ctx context.Context, s BatchState, outcomes []Re
 			}
 			st.Handoff.Moved, st.Handoff.EndedAt, st.Handoff.EndedBy, st.Handoff.TimedOut = moved, now, rid, timedOut
 		}
-		for _, o := range outcomes {
-			if p := st.outcome(resourceRef{o.Kind, o.ID}); p != nil {
-				*p = o
-			} else {
-				st.Resources = append(st.Resources, o)
-			}
-		}
+		st.record(outcomes)
 	})
 	if err != nil {
 		if got, ok := e.wrote(ctx, s.RunID, s.ID, func(b *BatchState) bool {
@@ -422,17 +388,6 @@ func (e *Engine) endObservation(ctx context.Context, s BatchState, outcomes []Re
 	}
 	e.chain(ctx, e.cfg().Functions.Rotate, st.RunID, st.ID, "", "restore")
 	return res, nil
-}
-
-// logOutcomes writes one ResourceResult record per observed outcome.
-func (e *Engine) logOutcomes(ctx context.Context, st *BatchState, outcomes []ResourceOutcome) {
-	for _, o := range outcomes {
-		msg := o.Message
-		if o.Result == ResultMigrated {
-			msg = "observed in " + o.InstanceID
-		}
-		e.log(ctx, st, resourceRef{o.Kind, o.ID}, "ResourceResult", o.Result, o.ReasonCode, msg)
-	}
 }
 
 // EndObservation ends the observation of a batch awaiting its operator

@@ -16,6 +16,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 const (
@@ -39,7 +40,7 @@ func (e *env) observer(cfg migration.Config) *migration.Engine {
 // handoff reads the published JSON document of a batch.
 func (e *env) handoff(t *testing.T, batchID string) migration.HandoffDocument {
 	t.Helper()
-	jk, _ := migration.HandoffKeys(runID, batchID)
+	jk, _ := statekeys.Handoff(runID, batchID)
 	doc, _, err := runstate.GetJSON[migration.HandoffDocument](t.Context(), e.store, jk)
 	require.NoError(t, err, jk)
 	return doc
@@ -71,7 +72,7 @@ func (e *env) operate(t *testing.T, batchID string, keep func(kind, id string) b
 // demo's clashing names, which no console task can move).
 func (e *env) dropFromPlan(t *testing.T, names ...string) {
 	t.Helper()
-	_, err := runstate.MutateJSON(t.Context(), e.store, migration.PlanKey(runID), func(p *plan.Plan, _ bool) error {
+	_, err := runstate.MutateJSON(t.Context(), e.store, statekeys.Plan(runID), func(p *plan.Plan, _ bool) error {
 		for i := range p.Lanes {
 			for j := range p.Lanes[i].Batches {
 				b := &p.Lanes[i].Batches[j]
@@ -136,7 +137,7 @@ func TestObserveOperatorMovesBatch(t *testing.T) {
 	assert.Equal(t, s.Keys, doc.KeyIDs)
 	assert.Equal(t, s.Secrets, doc.SecretNames)
 	assert.ElementsMatch(t, hzRotating, doc.RotationOff)
-	_, mk := migration.HandoffKeys(runID, hzB1)
+	_, mk := statekeys.Handoff(runID, hzB1)
 	md, err := e.store.Get(ctx, mk)
 	require.NoError(t, err)
 	for _, id := range append(slices.Clone(doc.KeyIDs), doc.SecretNames...) {
@@ -387,12 +388,12 @@ func TestObservePublishesAfterCrash(t *testing.T) {
 
 	// Undo the publication: the state as a crash right after the
 	// transition leaves it.
-	_, err = runstate.MutateJSON(ctx, e.store, migration.BatchKey(runID, hzB1), func(s *migration.BatchState, _ bool) error {
+	_, err = runstate.MutateJSON(ctx, e.store, statekeys.Batch(runID, hzB1), func(s *migration.BatchState, _ bool) error {
 		s.Handoff.Published = false
 		return nil
 	})
 	require.NoError(t, err)
-	jk, mk := migration.HandoffKeys(runID, hzB1)
+	jk, mk := statekeys.Handoff(runID, hzB1)
 	for _, k := range []string{jk, mk} {
 		obj, err := e.store.Get(ctx, k)
 		require.NoError(t, err)

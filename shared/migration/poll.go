@@ -119,7 +119,7 @@ func (e *Engine) progress(ctx context.Context, s BatchState, t Task) (StepResult
 			st.TaskStatus, st.TaskStatusSince, st.Stalled = t.Status, now, false
 			st.TaskCreated, st.TaskStarted = t.CreateTime, t.StartTime
 			if st.Phase != to {
-				st.to(to, now, requestID(ctx), "task "+t.Status)
+				return true, st.to(to, now, requestID(ctx), "task "+t.Status)
 			}
 			return true, nil
 		}
@@ -161,51 +161,29 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 	for _, r := range t.Results {
 		results[resourceRef{r.Kind, r.ID}] = r
 	}
-	var outcomes []ResourceOutcome
-	for _, r := range s.resources() {
-		o := ResourceOutcome{Kind: r.Kind, ID: r.ID, Attempt: s.attemptOf(r)}
-		seen, err := e.observe(ctx, s.Lane, r)
+	// The task's word only explains a resource that did not move.
+	m, err := e.observeMoves(ctx, s, func(r resourceRef) (string, string) {
 		tr, reported := results[r]
 		switch {
-		case errors.Is(err, cloud.ErrNotFound):
-			o.Result, o.ReasonCode, o.Message = ResultFailed, ReasonResourceGone, "the resource no longer exists"
-		case err != nil:
-			return res, fmt.Errorf("migration: observe %s of %s: %w", r, s.ID, err)
-		case seen.InstanceID == s.InstanceID:
-			o.Result, o.InstanceID = ResultMigrated, seen.InstanceID
-		case seen.InstanceID != "":
-			o.Result, o.InstanceID, o.ReasonCode = ResultFailed, seen.InstanceID, ReasonMigratedElsewhere
-			o.Message = "the resource lives in instance " + seen.InstanceID
-		default:
-			o.Result = ResultFailed
-			switch {
-			case missingCode != "":
-				o.ReasonCode, o.Message = missingCode, "the task is unknown to the provider"
-			case reported && tr.Status != "Succeeded" && tr.ReasonCode != "":
-				o.ReasonCode, o.Message = tr.ReasonCode, tr.Message
-			case reported:
-				o.ReasonCode, o.Message = ReasonNotObserved, "the task reported "+tr.Status+" but the resource is not in "+s.InstanceID
-			default:
-				o.ReasonCode, o.Message = ReasonNotObserved, "the task did not report the resource"
-			}
+		case missingCode != "":
+			return missingCode, "the task is unknown to the provider"
+		case reported && tr.Status != "Succeeded" && tr.ReasonCode != "":
+			return tr.ReasonCode, tr.Message
+		case reported:
+			return ReasonNotObserved, "the task reported " + tr.Status + " but the resource is not in " + s.InstanceID
 		}
-		if o.Result == ResultFailed {
-			o.Retryable = Classify(o.ReasonCode).Retryable
-		}
-		outcomes = append(outcomes, o)
+		return ReasonNotObserved, "the task did not report the resource"
+	})
+	if err != nil {
+		return res, err
 	}
+	outcomes := m.Outcomes
 	st, won, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseSubmitted, PhaseScheduled, PhaseRunning}, PhaseCompleted, missingCode, func(st *BatchState) {
 		st.TaskStatus, st.TaskStatusSince, st.Stalled = TaskCompleted, e.now(), false
 		if !t.CreateTime.IsZero() {
 			st.TaskCreated, st.TaskStarted, st.TaskEnded = t.CreateTime, t.StartTime, t.EndTime
 		}
-		for _, o := range outcomes {
-			if p := st.outcome(resourceRef{o.Kind, o.ID}); p != nil {
-				*p = o
-			} else {
-				st.Resources = append(st.Resources, o)
-			}
-		}
+		st.record(outcomes)
 	})
 	if err != nil {
 		return res, err
@@ -215,13 +193,7 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 		res.Outcome = OutcomeUnchanged
 		return res, nil
 	}
-	for _, o := range outcomes {
-		msg := o.Message
-		if o.Result == ResultMigrated {
-			msg = "observed in " + o.InstanceID
-		}
-		e.log(ctx, &st, resourceRef{o.Kind, o.ID}, "ResourceResult", o.Result, o.ReasonCode, msg)
-	}
+	e.logOutcomes(ctx, &st, outcomes)
 	if !st.TaskStarted.IsZero() && !st.TaskEnded.IsZero() {
 		if err := e.observeDuration(ctx, st.RunID, st.ID, len(outcomes), st.TaskEnded.Sub(st.TaskStarted)); err != nil {
 			return res, err

@@ -13,6 +13,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // Report is the run report: what happened to every batch, resource and
@@ -154,7 +155,7 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 		r.Window.Utilisation = r.Window.CriticalPathSeconds / r.Window.RunSeconds
 	}
 
-	keys, err := e.Store.List(ctx, ledgerPrefix(runID))
+	keys, err := e.Store.List(ctx, statekeys.LedgerPrefix(runID))
 	if err != nil {
 		return r, err
 	}
@@ -301,7 +302,7 @@ func (e *Engine) WriteReport(ctx context.Context, runID string) (Report, error) 
 	if err != nil {
 		return r, err
 	}
-	jk, mk := ReportKeys(runID)
+	jk, mk := statekeys.RunReport(runID)
 	for key, data := range map[string][]byte{jk: j, mk: r.Markdown()} {
 		if _, err := runstate.Mutate(ctx, e.Store, key, func([]byte, bool) ([]byte, error) { return data, nil }); err != nil {
 			return r, fmt.Errorf("migration: write %s: %w", key, err)

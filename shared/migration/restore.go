@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
-	"github.com/kmsmig/kmsmig/shared/estate"
-	"github.com/kmsmig/kmsmig/shared/runstate"
 )
 
 // Restore ends a batch whose task has ended (completed or failed): it
@@ -101,7 +98,7 @@ func (e *Engine) advance(ctx context.Context, s BatchState, done func(*BatchStat
 		from = st.Phase
 		f(st)
 		if st.Phase != PhaseFailed && st.Phase != to {
-			st.to(to, now, requestID(ctx), "")
+			return true, st.to(to, now, requestID(ctx), "")
 		}
 		st.UpdatedAt = now
 		return true, nil
@@ -204,203 +201,4 @@ func (e *Engine) restoreEntry(ctx context.Context, runID string, le LedgerEntry)
 			x.Status, x.RestoredAt, x.LastError = LedgerRestored, now, ""
 		}
 	})
-}
-
-// verify compares every resource of s with the inventory and the ledger.
-func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
-	var problems []string
-	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, e.Store, InventoryKey(s.RunID))
-	var li *estate.LaneInventory
-	switch {
-	case err == nil:
-		li, _ = inv.Lane(s.Lane)
-	case errors.Is(err, runstate.ErrNotFound):
-		problems = append(problems, "no inventory.json: only rotation verified")
-	default:
-		return nil, err
-	}
-	var aliases map[string][]string
-	if len(s.Keys) > 0 && li != nil {
-		if aliases, err = e.KMS.Aliases(ctx, s.Lane); err != nil {
-			return nil, fmt.Errorf("migration: verify %s: %w", s.ID, err)
-		}
-	}
-	for _, r := range e.ledgerRefs(s) {
-		o, err := e.observe(ctx, s.Lane, r)
-		if errors.Is(err, cloud.ErrNotFound) {
-			problems = append(problems, r.String()+": no longer exists")
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("migration: verify %s: %w", s.ID, err)
-		}
-		bad := func(format string, args ...any) {
-			problems = append(problems, r.String()+": "+fmt.Sprintf(format, args...))
-		}
-		out := s.outcome(r)
-		wantInstance := ""
-		switch {
-		case out != nil && out.Result == ResultMigrated:
-			wantInstance = s.InstanceID
-		case out != nil && out.InstanceID != "":
-			wantInstance = out.InstanceID
-		}
-		if o.InstanceID != wantInstance && !(wantInstance == "" && out == nil) {
-			bad("instance %q, want %q", o.InstanceID, wantInstance)
-		}
-		le, ok, err := e.ledgerEntry(ctx, s.RunID, s.Lane, r)
-		if err != nil {
-			return nil, err
-		}
-		if ok && le.BatchID == s.ID {
-			if !sameRotation(o.Rotation, le.Original) {
-				bad("rotation %s, ledger says %s", describe(o.Rotation), describe(le.Original))
-			} else if le.Status != LedgerVerified {
-				now := e.now()
-				if err := e.markLedger(ctx, s.RunID, s.Lane, r, s.ID, func(x *LedgerEntry) {
-					x.Status, x.VerifiedAt = LedgerVerified, now
-				}); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if li == nil {
-			continue
-		}
-		if r.Kind == KindKey {
-			k, found := findKey(li, r.ID)
-			if !found {
-				bad("not in the inventory")
-				continue
-			}
-			if !ok && !sameRotation(o.Rotation, k.Rotation) {
-				bad("rotation %s, inventory says %s", describe(o.Rotation), describe(k.Rotation))
-			}
-			got := slices.Sorted(slices.Values(aliases[r.ID]))
-			if want := slices.Sorted(slices.Values(k.Aliases)); !slices.Equal(got, want) {
-				bad("aliases %v, inventory says %v", got, want)
-			}
-			if !maps.Equal(o.Key.Tags, k.Tags) {
-				bad("tags %v, inventory says %v", o.Key.Tags, k.Tags)
-			}
-			if k.VersionCount != 0 && o.Key.VersionCount != k.VersionCount {
-				bad("%d versions, inventory says %d", o.Key.VersionCount, k.VersionCount)
-			}
-			continue
-		}
-		sec, found := findSecret(li, r.ID)
-		if !found {
-			bad("not in the inventory")
-			continue
-		}
-		if !ok && !sameRotation(o.Rotation, sec.Rotation) {
-			bad("rotation %s, inventory says %s", describe(o.Rotation), describe(sec.Rotation))
-		}
-		if !maps.Equal(o.Secret.Tags, sec.Tags) {
-			bad("tags %v, inventory says %v", o.Secret.Tags, sec.Tags)
-		}
-		if sec.VersionCount != 0 && o.Secret.VersionCount != sec.VersionCount {
-			bad("%d versions, inventory says %d", o.Secret.VersionCount, sec.VersionCount)
-		}
-	}
-	return problems, nil
-}
-
-func findKey(li *estate.LaneInventory, id string) (estate.Key, bool) {
-	for _, k := range li.Keys {
-		if k.ID == id {
-			return k, true
-		}
-	}
-	return estate.Key{}, false
-}
-
-// findSecret prefers the secret of that name not yet in an instance (two
-// secrets may share a name across KMS 1.0 and an instance).
-func findSecret(li *estate.LaneInventory, name string) (estate.Secret, bool) {
-	var out estate.Secret
-	found := false
-	for _, s := range li.Secrets {
-		if s.Name == name && (!found || s.InstanceID == "") {
-			out, found = s, true
-		}
-	}
-	return out, found
-}
-
-// SweepResult says what Sweep did. Restored and Pending entries should be
-// alerted on: a rotation stayed off past its batch.
-type SweepResult struct {
-	// Restored lists entries Sweep set back (account/region kind id).
-	Restored []string `json:"restored,omitempty"`
-	// Pending lists entries it could not restore yet, with the reason.
-	Pending []string `json:"pending,omitempty"`
-	// Held counts entries off because their batch is still in flight.
-	Held int `json:"held"`
-}
-
-// Sweep restores every ledger entry of the run still off whose batch has
-// ended (completed, failed, or beyond) or is gone, and reports what it
-// restored so that the caller can alert. Entries of batches in flight are
-// left alone (Held). Refusals are listed in Pending and retried on the next
-// sweep. Cancellation: ctx.Err().
-func (e *Engine) Sweep(ctx context.Context, runID string) (SweepResult, error) {
-	var out SweepResult
-	keys, err := e.Store.List(ctx, ledgerPrefix(runID))
-	if err != nil {
-		return out, fmt.Errorf("migration: sweep %s: %w", runID, err)
-	}
-	for _, k := range keys {
-		le, _, err := runstate.GetJSON[LedgerEntry](ctx, e.Store, k)
-		if errors.Is(err, runstate.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return out, err
-		}
-		if !le.Off() {
-			continue
-		}
-		s, err := e.readBatch(ctx, runID, le.BatchID)
-		switch {
-		case errors.Is(err, ErrNoState):
-		case err != nil:
-			return out, err
-		case !s.Phase.Ended():
-			out.Held++
-			continue
-		}
-		name := fmt.Sprintf("%s %s %s", le.Lane, le.Kind, le.ID)
-		p, err := e.restoreEntry(ctx, runID, le)
-		if err != nil {
-			return out, err
-		}
-		if p != "" {
-			out.Pending = append(out.Pending, name+": "+p)
-			continue
-		}
-		out.Restored = append(out.Restored, name)
-	}
-	if len(out.Restored)+len(out.Pending) > 0 {
-		b := &BatchState{RunID: runID}
-		e.log(ctx, b, resourceRef{}, "Sweep", "alert", "RotationLeftOff",
-			fmt.Sprintf("restored %d rotation policies left off; %d still pending", len(out.Restored), len(out.Pending)))
-	}
-	return out, nil
-}
-
-// Abort ends a batch that has not ended (an operator's decision, e.g.
-// after a stalled-task alert): it becomes failed with reason Aborted, so
-// that Restore and Sweep give its rotation back. A task already created is
-// not cancelled (the provider has no such call); what it moved shows in
-// the verification. Ended batch: OutcomeUnchanged. No state: ErrNoState.
-func (e *Engine) Abort(ctx context.Context, runID, batchID, why string) (StepResult, error) {
-	s, err := e.readBatch(ctx, runID, batchID)
-	if err != nil {
-		return StepResult{BatchID: batchID, Step: "abort"}, err
-	}
-	from := []Phase{PhasePlanned, PhaseRotationOff, PhaseSubmitting, PhaseSubmitted, PhaseScheduled, PhaseRunning, PhaseAwaitingOperator}
-	res, err := e.fail(ctx, s, from, ReasonAborted, why)
-	res.Step = "abort"
-	return res, err
 }

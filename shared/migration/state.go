@@ -1,9 +1,7 @@
 package migration
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/estate"
@@ -19,62 +17,6 @@ const (
 	KindKey    = verdict.ResourceKey
 	KindSecret = verdict.ResourceSecret
 )
-
-// Phase is where a batch is in its state machine.
-type Phase string
-
-// The phases, in order; failed is terminal like verified.
-const (
-	PhasePlanned          Phase = "planned"
-	PhaseRotationOff      Phase = "rotation-off"
-	PhaseSubmitting       Phase = "submitting"
-	PhaseSubmitted        Phase = "submitted"
-	PhaseScheduled        Phase = "scheduled"
-	PhaseRunning          Phase = "running"
-	PhaseCompleted        Phase = "completed"
-	PhaseRotationRestored Phase = "rotation-restored"
-	PhaseVerified         Phase = "verified"
-	PhaseFailed           Phase = "failed"
-)
-
-// PlanStatus maps a phase onto the planner's view: pending until
-// submitting, then submitted, running, done or failed.
-func (p Phase) PlanStatus() plan.Status {
-	switch p {
-	case PhasePlanned, PhaseRotationOff, "":
-		return plan.StatusPending
-	case PhaseSubmitting, PhaseSubmitted, PhaseScheduled, PhaseAwaitingOperator:
-		return plan.StatusSubmitted
-	case PhaseRunning:
-		return plan.StatusRunning
-	case PhaseFailed:
-		return plan.StatusFailed
-	default:
-		return plan.StatusDone
-	}
-}
-
-// InFlight reports whether a task may be running for the batch (or being
-// created).
-func (p Phase) InFlight() bool {
-	return p == PhaseSubmitting || p == PhaseSubmitted || p == PhaseScheduled || p == PhaseRunning ||
-		p == PhaseAwaitingOperator
-}
-
-// Ended reports whether the batch's task is over (completed, failed, or
-// beyond): rotation may then be restored.
-func (p Phase) Ended() bool {
-	return p == PhaseCompleted || p == PhaseRotationRestored || p == PhaseVerified || p == PhaseFailed
-}
-
-// Transition is one phase change of a batch, for the timeline.
-type Transition struct {
-	From      Phase     `json:"from,omitempty"`
-	To        Phase     `json:"to"`
-	At        time.Time `json:"at"`
-	RequestID string    `json:"requestId,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-}
 
 // Intent is a submission in progress: recorded before CreateTask so that a
 // crash leaves a trace to recover from.
@@ -197,14 +139,6 @@ func (s *BatchState) Finished() bool {
 	return s.Phase == PhaseVerified || (s.Phase == PhaseFailed && s.RotationRestored && s.Verified)
 }
 
-// to moves the batch to phase p and records the transition.
-func (s *BatchState) to(p Phase, at time.Time, requestID, reason string) {
-	s.History = append(s.History, Transition{From: s.Phase, To: p, At: at, RequestID: requestID, Reason: reason})
-	s.Phase = p
-	s.PlanStatus = p.PlanStatus()
-	s.UpdatedAt = at
-}
-
 // resources lists the batch's resources, keys first.
 func (s *BatchState) resources() []resourceRef {
 	out := make([]resourceRef, 0, len(s.Keys)+len(s.Secrets))
@@ -245,60 +179,4 @@ func newBatchState(runID string, b plan.Batch, attempt int, retryOf string, now 
 	s.Phase, s.PlanStatus = PhasePlanned, plan.StatusPending
 	s.History = []Transition{{To: PhasePlanned, At: now}}
 	return s
-}
-
-// Keys of the run-state store.
-
-// BatchKey is where batch id of a run keeps its state.
-func BatchKey(runID, batchID string) string {
-	return "runs/" + runID + "/batches/" + batchID + ".json"
-}
-
-// batchPrefix lists a lane's batch states (or every batch with a zero lane).
-func batchPrefix(runID string, l estate.Lane) string {
-	if l == (estate.Lane{}) {
-		return "runs/" + runID + "/batches/"
-	}
-	return "runs/" + runID + "/batches/" + l.Account + "/" + l.Region + "/"
-}
-
-// LedgerKey is where the rotation ledger entry of a resource lives.
-func LedgerKey(runID string, l estate.Lane, kind ResourceKind, id string) string {
-	return fmt.Sprintf("runs/%s/rotation/%s/%s/%s/%s.json", runID, l.Account, l.Region, kind, escape(id))
-}
-
-func ledgerPrefix(runID string) string { return "runs/" + runID + "/rotation/" }
-
-// PlanKey is where discover keeps a run's plan; the engine appends retry
-// batches to it.
-func PlanKey(runID string) string { return "runs/" + runID + "/plan.json" }
-
-// InventoryKey is where discover keeps a run's inventory, the reference of
-// verification.
-func InventoryKey(runID string) string { return "runs/" + runID + "/inventory.json" }
-
-// EstimateKey is where the run's per-resource task-time estimate lives.
-func EstimateKey(runID string) string { return "runs/" + runID + "/estimate.json" }
-
-// ReportKeys are where the run report is written.
-func ReportKeys(runID string) (jsonKey, markdownKey string) {
-	return "runs/" + runID + "/report/run.json", "runs/" + runID + "/report/run.md"
-}
-
-// escape makes a key id or secret name one safe key segment: every byte
-// outside [A-Za-z0-9_=+@-] becomes %XX (so "/", "." and "%" never appear
-// raw, and no segment can start with a dot or end in ".obj").
-func escape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '_', c == '=', c == '+', c == '@', c == '-':
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
 }

@@ -247,7 +247,7 @@ func (e *Engine) recordTask(ctx context.Context, s BatchState, id string, adopte
 		reason = "adopted"
 	}
 	now := e.now()
-	st, won, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseSubmitting, PhaseRotationOff}, to, reason, func(st *BatchState) {
+	st, won, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseSubmitting}, to, reason, func(st *BatchState) {
 		st.TaskID, st.TaskStatus, st.TaskStatusSince, st.Deferred = id, status, now, ""
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // Window is when migration tasks may run (off-peak: the control plane of
@@ -56,7 +57,7 @@ type Estimate struct {
 
 // estimate returns how long a task of n resources is expected to take.
 func (e *Engine) estimate(ctx context.Context, runID string, n int) (time.Duration, error) {
-	est, _, err := runstate.GetJSON[Estimate](ctx, e.Store, EstimateKey(runID))
+	est, _, err := runstate.GetJSON[Estimate](ctx, e.Store, statekeys.Estimate(runID))
 	per := e.cfg().InitialPerResource
 	switch {
 	case err == nil && est.Samples > 0:
@@ -75,7 +76,7 @@ func (e *Engine) observeDuration(ctx context.Context, runID, batchID string, n i
 	}
 	w := e.cfg().EWMAWeight
 	sample := d.Seconds() / float64(n)
-	_, err := runstate.MutateJSON(ctx, e.Store, EstimateKey(runID), func(est *Estimate, _ bool) error {
+	_, err := runstate.MutateJSON(ctx, e.Store, statekeys.Estimate(runID), func(est *Estimate, _ bool) error {
 		if slices.Contains(est.Batches, batchID) {
 			return nil
 		}

@@ -19,5 +19,9 @@
 // are frozen and kept as they are, and only the pending resources are
 // planned again, into new batches numbered after the frozen ones.
 //
+// AppendRetries (retry.go) appends the retryable failures of an ended
+// batch to its lane as new batches, the engine's re-planning of a run in
+// progress.
+//
 // The package is pure: it imports estate, verdict and the standard library.
 package plan

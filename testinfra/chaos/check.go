@@ -11,6 +11,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 )
 
@@ -21,6 +22,7 @@ const (
 	InvRotation  = "every rotation policy restored"
 	InvNoValue   = "no secret value read"
 	InvAudit     = "audit trail complete"
+	InvHistory   = "every batch history follows the transition table"
 	InvConverged = "converged"
 )
 
@@ -39,10 +41,11 @@ func (s *schedule) check(ctx context.Context) {
 		s.res.violate(InvNoValue, fmt.Sprintf("GetSecretValue called %d times", n))
 	}
 	s.checkAudit(states)
+	s.checkHistories(states)
 }
 
 func (s *schedule) batchStates(ctx context.Context) ([]migration.BatchState, error) {
-	keys, err := s.store.List(ctx, "runs/"+RunID+"/batches/")
+	keys, err := s.store.List(ctx, statekeys.BatchPrefix(RunID))
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +75,7 @@ func (s *schedule) checkTasks(ctx context.Context, states []migration.BatchState
 			claimed[st.TaskID] = append(claimed[st.TaskID], st.ID)
 		}
 	}
-	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.store, migration.InventoryKey(RunID))
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.store, statekeys.Inventory(RunID))
 	if err != nil {
 		s.res.violate(InvOneTask, "read inventory: "+err.Error())
 		return
@@ -152,7 +155,7 @@ func (s *schedule) checkMoved(ctx context.Context) {
 // checkRotation: every key and secret has exactly the rotation policy
 // discovery recorded, and no ledger entry is still off.
 func (s *schedule) checkRotation(ctx context.Context) {
-	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.store, migration.InventoryKey(RunID))
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.store, statekeys.Inventory(RunID))
 	if err != nil {
 		s.res.violate(InvRotation, "read inventory: "+err.Error())
 		return
@@ -177,7 +180,7 @@ func (s *schedule) checkRotation(ctx context.Context) {
 			}
 		}
 	}
-	keys, err := s.store.List(ctx, "runs/"+RunID+"/rotation/")
+	keys, err := s.store.List(ctx, statekeys.LedgerPrefix(RunID))
 	if err != nil {
 		s.res.violate(InvRotation, "list ledger: "+err.Error())
 		return
@@ -229,6 +232,20 @@ func (s *schedule) checkAudit(states []migration.BatchState) {
 	}
 	if st := s.trail.Stats(); st.Dropped != 0 || !st.Complete() {
 		s.res.violate(InvAudit, fmt.Sprintf("trail incomplete: %+v", st))
+	}
+}
+
+// checkHistories: every batch's history is a path through the engine's
+// transition table that ends in the batch's phase.
+func (s *schedule) checkHistories(states []migration.BatchState) {
+	for _, st := range states {
+		if err := migration.ValidHistory(st.History); err != nil {
+			s.res.violate(InvHistory, fmt.Sprintf("batch %s: %v", st.ID, err))
+			continue
+		}
+		if last := st.History[len(st.History)-1].To; last != st.Phase {
+			s.res.violate(InvHistory, fmt.Sprintf("batch %s is %s, but its history ends in %s", st.ID, st.Phase, last))
+		}
 	}
 }
 

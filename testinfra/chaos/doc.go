@@ -36,7 +36,8 @@
 // with a reason; every rotation policy exactly as discovery recorded it,
 // no ledger entry left off; no secret value read; every batch transition
 // in the batch histories matched by a Transition audit record, none
-// dropped; and the run finished.
+// dropped; every batch history a path through the engine's transition
+// table (migration.ValidHistory); and the run finished.
 //
 // Schedule i of seed N runs again alone with
 // "kmsmig chaos --seed N --first i --schedules 1 -v", which prints its

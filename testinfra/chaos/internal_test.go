@@ -12,6 +12,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
 
@@ -130,6 +131,21 @@ func TestChecksCatchViolations(t *testing.T) {
 		s.trail.mu.Unlock()
 		s.check(ctx)
 		assert.Positive(t, invariants(s.res.Violations)[InvAudit], "%v", s.res.Violations)
+	})
+	t.Run("history off the transition table", func(t *testing.T) {
+		s := converged(t)
+		keys, err := s.store.List(ctx, statekeys.BatchPrefix(RunID))
+		require.NoError(t, err)
+		require.NotEmpty(t, keys)
+		// Same phases reached, so the audit check still matches; but the
+		// second entry no longer starts where the first ended.
+		_, err = runstate.MutateJSON(ctx, s.store, keys[0], func(b *migration.BatchState, _ bool) error {
+			b.History[1].From = migration.PhaseVerified
+			return nil
+		})
+		require.NoError(t, err)
+		s.check(ctx)
+		assert.Equal(t, map[string]int{InvHistory: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
 	})
 	t.Run("resource neither moved nor reported", func(t *testing.T) {
 		s := converged(t)

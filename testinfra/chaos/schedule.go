@@ -16,6 +16,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/twin/acs"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
@@ -359,7 +360,7 @@ func (s *schedule) discover(ctx context.Context) error {
 	if _, err := d.Handle(ctx, app.DiscoverEvent{DiscoverOptions: app.DiscoverOptions{RunID: RunID}}); err != nil {
 		return fmt.Errorf("chaos: discover: %w", err)
 	}
-	vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, s.store, app.RunKey(RunID, "verdicts.json"))
+	vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, s.store, statekeys.Verdicts(RunID))
 	if err != nil {
 		return fmt.Errorf("chaos: read verdicts: %w", err)
 	}
@@ -559,7 +560,7 @@ func (s *schedule) target(ctx context.Context, name string, pick int) (string, e
 					ID string `json:"id"`
 				} `json:"batches"`
 			} `json:"lanes"`
-		}](ctx, s.store, migration.PlanKey(RunID))
+		}](ctx, s.store, statekeys.Plan(RunID))
 		if err != nil {
 			return "", err
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/shared/wiring"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
@@ -303,7 +304,7 @@ func (o *Options) follow(ctx context.Context, st *stack.Stack, eng *migration.En
 		case <-tick.C:
 		}
 		if runID == "" {
-			cur, _, err := runstate.GetJSON[app.CurrentRun](ctx, eng.Store, app.CurrentRunKey)
+			cur, _, err := runstate.GetJSON[app.CurrentRun](ctx, eng.Store, statekeys.Current)
 			if err != nil {
 				continue
 			}
@@ -366,16 +367,17 @@ func (o *Options) collect(ctx context.Context, st *stack.Stack, eng *migration.E
 		return fmt.Errorf("rehearsal: run report: %w", err)
 	}
 	res.Report = rep
-	if obj, err := store.Get(ctx, app.RunKey(res.RunID, "report.md")); err == nil {
+	_, discoveryMD := statekeys.DiscoveryReport(res.RunID)
+	if obj, err := store.Get(ctx, discoveryMD); err == nil {
 		res.DiscoveryMD = obj.Data
 	}
 	res.RunMD = rep.Markdown()
 
-	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, store, app.RunKey(res.RunID, "inventory.json"))
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, store, statekeys.Inventory(res.RunID))
 	if err != nil {
 		return fmt.Errorf("rehearsal: read inventory: %w", err)
 	}
-	vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, store, app.RunKey(res.RunID, "verdicts.json"))
+	vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, store, statekeys.Verdicts(res.RunID))
 	if err != nil {
 		return fmt.Errorf("rehearsal: read verdicts: %w", err)
 	}
@@ -392,7 +394,7 @@ func (o *Options) collect(ctx context.Context, st *stack.Stack, eng *migration.E
 		Check{Name: "run finished", OK: rep.Done, Detail: fmt.Sprintf("%d lanes", len(rep.Lanes))},
 	)
 	var batches []migration.BatchState
-	keys, err := store.List(ctx, app.RunKey(res.RunID, "batches/"))
+	keys, err := store.List(ctx, statekeys.BatchPrefix(res.RunID))
 	if err != nil {
 		return err
 	}

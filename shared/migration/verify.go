@@ -1,0 +1,136 @@
+package migration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/kmsmig/kmsmig/shared/cloud"
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
+)
+
+// verify compares every resource of s with the inventory and the ledger.
+func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
+	var problems []string
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, e.Store, statekeys.Inventory(s.RunID))
+	var li *estate.LaneInventory
+	switch {
+	case err == nil:
+		li, _ = inv.Lane(s.Lane)
+	case errors.Is(err, runstate.ErrNotFound):
+		problems = append(problems, "no inventory.json: only rotation verified")
+	default:
+		return nil, err
+	}
+	var aliases map[string][]string
+	if len(s.Keys) > 0 && li != nil {
+		if aliases, err = e.KMS.Aliases(ctx, s.Lane); err != nil {
+			return nil, fmt.Errorf("migration: verify %s: %w", s.ID, err)
+		}
+	}
+	for _, r := range e.ledgerRefs(s) {
+		o, err := e.observe(ctx, s.Lane, r)
+		if errors.Is(err, cloud.ErrNotFound) {
+			problems = append(problems, r.String()+": no longer exists")
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("migration: verify %s: %w", s.ID, err)
+		}
+		bad := func(format string, args ...any) {
+			problems = append(problems, r.String()+": "+fmt.Sprintf(format, args...))
+		}
+		out := s.outcome(r)
+		wantInstance := ""
+		switch {
+		case out != nil && out.Result == ResultMigrated:
+			wantInstance = s.InstanceID
+		case out != nil && out.InstanceID != "":
+			wantInstance = out.InstanceID
+		}
+		if o.InstanceID != wantInstance && !(wantInstance == "" && out == nil) {
+			bad("instance %q, want %q", o.InstanceID, wantInstance)
+		}
+		le, ok, err := e.ledgerEntry(ctx, s.RunID, s.Lane, r)
+		if err != nil {
+			return nil, err
+		}
+		if ok && le.BatchID == s.ID {
+			if !sameRotation(o.Rotation, le.Original) {
+				bad("rotation %s, ledger says %s", describe(o.Rotation), describe(le.Original))
+			} else if le.Status != LedgerVerified {
+				now := e.now()
+				if err := e.markLedger(ctx, s.RunID, s.Lane, r, s.ID, func(x *LedgerEntry) {
+					x.Status, x.VerifiedAt = LedgerVerified, now
+				}); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if li == nil {
+			continue
+		}
+		if r.Kind == KindKey {
+			k, found := findKey(li, r.ID)
+			if !found {
+				bad("not in the inventory")
+				continue
+			}
+			if !ok && !sameRotation(o.Rotation, k.Rotation) {
+				bad("rotation %s, inventory says %s", describe(o.Rotation), describe(k.Rotation))
+			}
+			got := slices.Sorted(slices.Values(aliases[r.ID]))
+			if want := slices.Sorted(slices.Values(k.Aliases)); !slices.Equal(got, want) {
+				bad("aliases %v, inventory says %v", got, want)
+			}
+			if !maps.Equal(o.Key.Tags, k.Tags) {
+				bad("tags %v, inventory says %v", o.Key.Tags, k.Tags)
+			}
+			if k.VersionCount != 0 && o.Key.VersionCount != k.VersionCount {
+				bad("%d versions, inventory says %d", o.Key.VersionCount, k.VersionCount)
+			}
+			continue
+		}
+		sec, found := findSecret(li, r.ID)
+		if !found {
+			bad("not in the inventory")
+			continue
+		}
+		if !ok && !sameRotation(o.Rotation, sec.Rotation) {
+			bad("rotation %s, inventory says %s", describe(o.Rotation), describe(sec.Rotation))
+		}
+		if !maps.Equal(o.Secret.Tags, sec.Tags) {
+			bad("tags %v, inventory says %v", o.Secret.Tags, sec.Tags)
+		}
+		if sec.VersionCount != 0 && o.Secret.VersionCount != sec.VersionCount {
+			bad("%d versions, inventory says %d", o.Secret.VersionCount, sec.VersionCount)
+		}
+	}
+	return problems, nil
+}
+
+func findKey(li *estate.LaneInventory, id string) (estate.Key, bool) {
+	for _, k := range li.Keys {
+		if k.ID == id {
+			return k, true
+		}
+	}
+	return estate.Key{}, false
+}
+
+// findSecret prefers the secret of that name not yet in an instance (two
+// secrets may share a name across KMS 1.0 and an instance).
+func findSecret(li *estate.LaneInventory, name string) (estate.Secret, bool) {
+	var out estate.Secret
+	found := false
+	for _, s := range li.Secrets {
+		if s.Name == name && (!found || s.InstanceID == "") {
+			out, found = s, true
+		}
+	}
+	return out, found
+}

@@ -1,0 +1,102 @@
+package statekeys
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/verdict"
+)
+
+// Current holds {"runId", "since"}: the run migrate, poll and rotate work
+// on. discover sets it.
+const Current = "current"
+
+// Run is the key of one document of a run (inventory.json, plan.json,
+// batches/..., ...): every key of a run starts with Run(runID, "").
+func Run(runID, name string) string { return "runs/" + runID + "/" + name }
+
+// Inventory is where discover keeps a run's inventory, the reference of
+// verification.
+func Inventory(runID string) string { return Run(runID, "inventory.json") }
+
+// Verdicts is where discover keeps a run's verdicts.
+func Verdicts(runID string) string { return Run(runID, "verdicts.json") }
+
+// Plan is where discover keeps a run's plan; the engine appends retry
+// batches to it.
+func Plan(runID string) string { return Run(runID, "plan.json") }
+
+// Estimate is where the run's per-resource task-time estimate lives.
+func Estimate(runID string) string { return Run(runID, "estimate.json") }
+
+// DiscoveryReport is where discover writes its report of a run.
+func DiscoveryReport(runID string) (jsonKey, markdownKey string) {
+	return Run(runID, "report.json"), Run(runID, "report.md")
+}
+
+// RunReport is where the engine writes the run report (timeline, per-lane
+// figures, failures).
+func RunReport(runID string) (jsonKey, markdownKey string) {
+	return Run(runID, "report/run.json"), Run(runID, "report/run.md")
+}
+
+// Batch is where batch batchID (<account>/<region>/b<seq>) of a run keeps
+// its state.
+func Batch(runID, batchID string) string { return Run(runID, "batches/"+batchID+".json") }
+
+// BatchPrefix lists every batch state of a run.
+func BatchPrefix(runID string) string { return Run(runID, "batches/") }
+
+// LaneBatchPrefix lists the batch states of lane l (of every lane when l is
+// zero).
+func LaneBatchPrefix(runID string, l estate.Lane) string {
+	if l == (estate.Lane{}) {
+		return BatchPrefix(runID)
+	}
+	return BatchPrefix(runID) + l.Account + "/" + l.Region + "/"
+}
+
+// Ledger is where the rotation ledger entry of a key or secret (id, its
+// key id or secret name) of lane l lives.
+func Ledger(runID string, l estate.Lane, kind verdict.ResourceKind, id string) string {
+	return fmt.Sprintf("%s%s/%s/%s/%s.json", LedgerPrefix(runID), l.Account, l.Region, kind, Escape(id))
+}
+
+// LedgerPrefix lists every rotation ledger entry of a run.
+func LedgerPrefix(runID string) string { return Run(runID, "rotation/") }
+
+// Handoff is where the observe backend publishes batch batchID for its
+// operator: the document as JSON and as a Markdown list.
+func Handoff(runID, batchID string) (jsonKey, markdownKey string) {
+	base := Run(runID, "handoff/"+batchID)
+	return base + ".json", base + ".md"
+}
+
+// AlertPrefix holds the alert de-duplication entries, shared by every
+// function instance and every run.
+const AlertPrefix = "alerts/"
+
+// Alert is where the de-duplication entry of alert key dedupKey lives:
+// "/", ":" become "~" and spaces "_", so that one alert key is one segment.
+func Alert(dedupKey string) string {
+	return AlertPrefix + strings.NewReplacer("/", "~", ":", "~", " ", "_").Replace(dedupKey)
+}
+
+// Escape makes a key id or secret name one safe key segment: every byte
+// outside [A-Za-z0-9_=+@-] becomes %XX (so "/", "." and "%" never appear
+// raw, and no segment can start with a dot or end in ".obj").
+func Escape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '_', c == '=', c == '+', c == '@', c == '-':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,94 @@
+package statekeys_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
+	"github.com/kmsmig/kmsmig/shared/verdict"
+)
+
+var lane = estate.Lane{Account: "1111000011110001", Region: "cn-hangzhou"}
+
+const batch = "1111000011110001/cn-hangzhou/b0001"
+
+// The layout is what stores already hold: a key that moves strands the
+// state of every run in progress.
+func TestLayout(t *testing.T) {
+	pair := func(a, b string) string { return a + " " + b }
+	tests := []struct {
+		name, got, want string
+	}{
+		{"current", statekeys.Current, "current"},
+		{"run document", statekeys.Run("r1", "verdicts.json"), "runs/r1/verdicts.json"},
+		{"inventory", statekeys.Inventory("r1"), "runs/r1/inventory.json"},
+		{"verdicts", statekeys.Verdicts("r1"), "runs/r1/verdicts.json"},
+		{"plan", statekeys.Plan("r1"), "runs/r1/plan.json"},
+		{"estimate", statekeys.Estimate("r1"), "runs/r1/estimate.json"},
+		{"discovery report", pair(statekeys.DiscoveryReport("r1")), "runs/r1/report.json runs/r1/report.md"},
+		{"run report", pair(statekeys.RunReport("r1")), "runs/r1/report/run.json runs/r1/report/run.md"},
+		{"batch", statekeys.Batch("r1", batch), "runs/r1/batches/1111000011110001/cn-hangzhou/b0001.json"},
+		{"batch prefix", statekeys.BatchPrefix("r1"), "runs/r1/batches/"},
+		{"lane batch prefix", statekeys.LaneBatchPrefix("r1", lane), "runs/r1/batches/1111000011110001/cn-hangzhou/"},
+		{"zero lane batch prefix", statekeys.LaneBatchPrefix("r1", estate.Lane{}), "runs/r1/batches/"},
+		{"ledger key", statekeys.Ledger("r1", lane, verdict.ResourceKey, "a1000001-0000-4000-8000-000000000002"),
+			"runs/r1/rotation/1111000011110001/cn-hangzhou/key/a1000001-0000-4000-8000-000000000002.json"},
+		{"ledger secret", statekeys.Ledger("r1", lane, verdict.ResourceSecret, "app/db.password"),
+			"runs/r1/rotation/1111000011110001/cn-hangzhou/secret/app%2Fdb%2Epassword.json"},
+		{"ledger prefix", statekeys.LedgerPrefix("r1"), "runs/r1/rotation/"},
+		{"handoff", pair(statekeys.Handoff("r1", batch)),
+			"runs/r1/handoff/1111000011110001/cn-hangzhou/b0001.json runs/r1/handoff/1111000011110001/cn-hangzhou/b0001.md"},
+		{"alert prefix", statekeys.AlertPrefix, "alerts/"},
+		{"alert", statekeys.Alert("stalled:1111/cn-hangzhou/b0001 task mt-1"), "alerts/stalled~1111~cn-hangzhou~b0001_task_mt-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.got)
+		})
+	}
+}
+
+func TestEscape(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"plain-Name_1=2+3@x", "plain-Name_1=2+3@x"},
+		{"a/b", "a%2Fb"},
+		{".hidden", "%2Ehidden"},
+		{"x.obj", "x%2Eobj"},
+		{"100%", "100%25"},
+		{"..", "%2E%2E"},
+		{"with space", "with%20space"},
+		{"a\\b", "a%5Cb"},
+		{"车", "%E8%BD%A6"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			assert.Equal(t, tt.want, statekeys.Escape(tt.in))
+		})
+	}
+}
+
+// Every key the layout makes is one the stores accept, whatever the secret
+// name: escaping leaves no ".", "..", empty segment or ".obj" suffix.
+func TestKeysAreValidStoreKeys(t *testing.T) {
+	for _, name := range []string{"app/db.password", ".hidden", "..", "x.obj", "a//b", "车道 1", "%2F", "a\nb"} {
+		for _, kind := range []verdict.ResourceKind{verdict.ResourceKey, verdict.ResourceSecret} {
+			key := statekeys.Ledger("r1", lane, kind, name)
+			require.NoError(t, runstate.ValidateKey(key), "%q → %q", name, key)
+		}
+	}
+	jk, mk := statekeys.Handoff("r1", batch)
+	rj, rm := statekeys.RunReport("r1")
+	dj, dm := statekeys.DiscoveryReport("r1")
+	for _, key := range []string{statekeys.Current, statekeys.Inventory("r1"), statekeys.Plan("r1"), statekeys.Estimate("r1"),
+		statekeys.Batch("r1", batch), jk, mk, rj, rm, dj, dm, statekeys.Alert("a/b: c")} {
+		require.NoError(t, runstate.ValidateKey(key), key)
+	}
+	for _, prefix := range []string{statekeys.BatchPrefix("r1"), statekeys.LaneBatchPrefix("r1", lane), statekeys.LedgerPrefix("r1"), statekeys.AlertPrefix} {
+		require.NoError(t, runstate.ValidatePrefix(prefix), prefix)
+	}
+}
