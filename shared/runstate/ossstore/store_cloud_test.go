@@ -11,6 +11,7 @@ import (
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/runstate/ossstore"
@@ -34,9 +35,7 @@ func TestContractCloud(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) runstate.Store {
 		n++
 		s, err := ossstore.New(c, ossstore.Config{Bucket: bucket, Prefix: fmt.Sprintf("kmsmig-contract/%s/%d", run, n)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() {
 			// t.Context is already cancelled when cleanups run.
 			ctx := context.Background()
