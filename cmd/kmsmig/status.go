@@ -17,8 +17,8 @@ import (
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
-	"github.com/kmsmig/kmsmig/shared/wiring"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
+	"github.com/kmsmig/kmsmig/shared/wiring"
 )
 
 const statusSynopsis = `status [--state dir:PATH|oss://BUCKET/PREFIX] [--run ID] [--twin READY.json] [--json]

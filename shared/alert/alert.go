@@ -88,7 +88,7 @@ func RotationRestoreFailed(account, region, resourceType, resourceID, detail str
 }
 
 // TaskStalled reports a migration task that has made no progress since
-// lastProgress; see Stalled for the check.
+// lastProgress, quiet ago.
 func TaskStalled(account, region, taskID string, lastProgress time.Time, quiet time.Duration) Alert {
 	return Alert{
 		Key:      fmt.Sprintf("%s/%s/%s/%s", KindTaskStalled, account, region, taskID),
@@ -97,16 +97,6 @@ func TaskStalled(account, region, taskID string, lastProgress time.Time, quiet t
 		Text:     fmt.Sprintf("Last progress at %s.", lastProgress.UTC().Format(time.RFC3339)),
 		Fields:   map[string]string{"account": account, "region": region, "task_id": taskID, "resource_type": "task"},
 	}
-}
-
-// Stalled returns a TaskStalled alert when the task's last progress is at
-// least threshold before now.
-func Stalled(account, region, taskID string, lastProgress, now time.Time, threshold time.Duration) (Alert, bool) {
-	quiet := now.Sub(lastProgress)
-	if threshold <= 0 || quiet < threshold {
-		return Alert{}, false
-	}
-	return TaskStalled(account, region, taskID, lastProgress, quiet), true
 }
 
 // WindowOverrun reports work still running (or planned) after the end of
@@ -119,14 +109,6 @@ func WindowOverrun(account, region, batchID string, windowEnd, now time.Time) Al
 		Text:     fmt.Sprintf("The window ended at %s.", windowEnd.UTC().Format(time.RFC3339)),
 		Fields:   map[string]string{"account": account, "region": region, "batch_id": batchID},
 	}
-}
-
-// Overrun returns a WindowOverrun alert when now is past windowEnd.
-func Overrun(account, region, batchID string, windowEnd, now time.Time) (Alert, bool) {
-	if !now.After(windowEnd) {
-		return Alert{}, false
-	}
-	return WindowOverrun(account, region, batchID, windowEnd, now), true
 }
 
 // FunctionError reports a function invocation that ended in an error.

@@ -242,9 +242,7 @@ func TestDedup(t *testing.T) {
 		Now: func() time.Time { return now },
 	})
 	stalled := func() alert.Alert {
-		a, ok := alert.Stalled("1234", "cn-hangzhou", "mt-1", now.Add(-2*time.Hour), now, time.Hour)
-		require.True(t, ok)
-		return a
+		return alert.TaskStalled("1234", "cn-hangzhou", "mt-1", now.Add(-2*time.Hour), 2*time.Hour)
 	}
 	ctx := t.Context()
 	require.NoError(t, al.Alert(ctx, stalled()))
@@ -320,33 +318,27 @@ func TestCancelledDuringBackoff(t *testing.T) {
 	require.Equal(t, 1, f.calls)
 }
 
-func TestConditions(t *testing.T) {
+func TestStalledAndOverrunAlerts(t *testing.T) {
 	now := time.Date(2025, 3, 30, 4, 0, 0, 0, time.UTC)
 	tests := []struct {
-		name string
-		got  func() (alert.Alert, bool)
-		want bool
-		key  string
+		name  string
+		a     alert.Alert
+		key   string
+		title string
+		text  string
 	}{
-		{"stalled", func() (alert.Alert, bool) {
-			return alert.Stalled("a", "r", "t1", now.Add(-90*time.Minute), now, time.Hour)
-		}, true, "task-stalled/a/r/t1"},
-		{"progressing", func() (alert.Alert, bool) {
-			return alert.Stalled("a", "r", "t1", now.Add(-time.Minute), now, time.Hour)
-		}, false, ""},
-		{"no threshold", func() (alert.Alert, bool) { return alert.Stalled("a", "r", "t1", now.Add(-90*time.Minute), now, 0) }, false, ""},
-		{"overrun", func() (alert.Alert, bool) { return alert.Overrun("a", "r", "b7", now.Add(-10*time.Minute), now) }, true, "window-overrun/a/r/b7"},
-		{"inside window", func() (alert.Alert, bool) { return alert.Overrun("a", "r", "b7", now.Add(time.Minute), now) }, false, ""},
+		{"stalled", alert.TaskStalled("a", "r", "t1", now.Add(-90*time.Minute), 90*time.Minute),
+			"task-stalled/a/r/t1", "Migration task t1 has made no progress for 1h30m0s", "Last progress at 2025-03-30T02:30:00Z."},
+		{"overrun", alert.WindowOverrun("a", "r", "b7", now.Add(-10*time.Minute), now),
+			"window-overrun/a/r/b7", "Batch b7 overran its window by 10m0s", "The window ended at 2025-03-30T03:50:00Z."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, ok := tt.got()
-			require.Equal(t, tt.want, ok)
-			require.Equal(t, tt.key, a.Key)
-			if ok {
-				require.Equal(t, alert.Warning, a.Severity)
-				require.True(t, strings.HasPrefix(a.Key, a.Kind()+"/"))
-			}
+			require.Equal(t, tt.key, tt.a.Key)
+			require.Equal(t, tt.title, tt.a.Title)
+			require.Equal(t, tt.text, tt.a.Text)
+			require.Equal(t, alert.Warning, tt.a.Severity)
+			require.True(t, strings.HasPrefix(tt.a.Key, tt.a.Kind()+"/"))
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/audit"
+	"github.com/kmsmig/kmsmig/shared/cloud"
 )
 
 // Sink delivers an alert to one destination.
@@ -80,8 +80,9 @@ type Config struct {
 	// Attempts is the most deliveries tried per sink (first try included).
 	// Default 4.
 	Attempts int
-	// Backoff is the wait before the first retry, doubled (with jitter) for
-	// each further one up to MaxBackoff. Defaults 500ms and 10s.
+	// Backoff is the wait before the first retry, doubled for each further
+	// one up to MaxBackoff, with cloud.Backoff's jitter. Defaults 500ms and
+	// 10s.
 	Backoff    time.Duration
 	MaxBackoff time.Duration
 	// Guard scrubs titles, texts and fields before they leave the process;
@@ -184,23 +185,17 @@ func (al *Alerter) Alert(ctx context.Context, a Alert) error {
 
 // deliver sends a to s, retrying retryable failures with back-off.
 func (al *Alerter) deliver(ctx context.Context, s Sink, a Alert) error {
-	wait := al.cfg.Backoff
+	backoff := cloud.Backoff{Base: al.cfg.Backoff, Max: al.cfg.MaxBackoff}
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = s.Send(ctx, a)
 		if err == nil || ctx.Err() != nil || !retryable(err) || attempt >= al.cfg.Attempts {
 			return err
 		}
-		// Full jitter on the upper half keeps concurrent senders apart.
-		d := wait/2 + rand.N(wait/2+1)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		// On cancellation the send's error is kept: Alert reports ctx's.
+		if cloud.Sleep(ctx, backoff.Delay(attempt-1)) != nil {
 			return err
-		case <-t.C:
 		}
-		wait = min(2*wait, al.cfg.MaxBackoff)
 	}
 }
 

@@ -2,9 +2,9 @@
 // failed, a pre-flight finding blocks a lane, rotation could not be
 // restored after migration, a migration task stopped making progress, a
 // batch overran its window, or a function failed. The constructors
-// (ResourceFailed, PreflightBlocked, RotationRestoreFailed, TaskStalled /
-// Stalled, WindowOverrun / Overrun, FunctionError) build an Alert with a
-// Key naming what it is about.
+// (ResourceFailed, PreflightBlocked, RotationRestoreFailed, TaskStalled,
+// WindowOverrun, FunctionError) build an Alert with a Key naming what it
+// is about.
 //
 // An Alerter scrubs each alert with the audit Guard (alerts leave the
 // process), drops it when the same Key was sent within the de-duplication

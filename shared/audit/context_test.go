@@ -45,13 +45,3 @@ func TestEnrich(t *testing.T) {
 	require.Equal(t, int64(2), l.Stats().Logged)
 	require.Equal(t, audit.Scope{}, audit.ScopeFrom(context.Background()))
 }
-
-func TestTee(t *testing.T) {
-	a, b := &memory{}, &memory{}
-	l := audit.Tee(a, b, audit.Discard)
-	l.Log(t.Context(), audit.Record{Action: "x"})
-	require.NoError(t, l.Flush(t.Context()))
-	require.Len(t, a.records, 1)
-	require.Len(t, b.records, 1)
-	require.Equal(t, int64(2), l.Stats().Logged)
-}

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -52,48 +51,6 @@ func (s Stats) Add(o Stats) Stats {
 // Complete reports whether every record logged so far was written.
 func (s Stats) Complete() bool { return s.Dropped == 0 && s.Failed == 0 && s.Pending == 0 }
 
-// Tee returns a Logger that logs to every one of loggers; Flush flushes all
-// of them (concurrently, so one slow sink does not eat the others'
-// deadline) and joins their errors; Stats are summed.
-func Tee(loggers ...Logger) Logger { return tee(loggers) }
-
-type tee []Logger
-
-func (t tee) Log(ctx context.Context, r Record) {
-	for _, l := range t {
-		l.Log(ctx, r)
-	}
-}
-
-func (t tee) Flush(ctx context.Context) error {
-	errs := make([]error, len(t))
-	var wg sync.WaitGroup
-	for i, l := range t {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = l.Flush(ctx)
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		for _, e := range errs {
-			if e != nil {
-				return err
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (t tee) Stats() Stats {
-	var s Stats
-	for _, l := range t {
-		s = s.Add(l.Stats())
-	}
-	return s
-}
-
 // Discard is a Logger that drops every record without counting it.
 var Discard Logger = discard{}
 
@@ -103,10 +60,7 @@ func (discard) Log(context.Context, Record) {}
 func (discard) Flush(context.Context) error { return nil }
 func (discard) Stats() Stats                { return Stats{} }
 
-var (
-	_ Logger = tee(nil)
-	_ Logger = discard{}
-)
+var _ Logger = discard{}
 
 // Counters are the shared bookkeeping of the sinks (this package's and
 // the SLS adapter's): atomic counters plus a

@@ -2,9 +2,10 @@ package cloud
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestAPIErrorKinds(t *testing.T) {
@@ -25,18 +26,11 @@ func TestAPIErrorKinds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wrapped := fmt.Errorf("kms: describe key k1: %w", tt.err)
-			if !errors.Is(wrapped, tt.kind) {
-				t.Errorf("errors.Is(%v, %v) = false, want true", wrapped, tt.kind)
-			}
-			if got := Retryable(wrapped); got != tt.retryable {
-				t.Errorf("Retryable(%v) = %v, want %v", wrapped, got, tt.retryable)
-			}
+			assert.ErrorIs(t, wrapped, tt.kind)
+			assert.Equal(t, tt.retryable, Retryable(wrapped), "Retryable(%v)", wrapped)
 		})
 	}
-	if Retryable(context.Canceled) || Retryable(fmt.Errorf("x: %w", context.DeadlineExceeded)) {
-		t.Error("context errors must not be retryable")
-	}
-	if got := Code(fmt.Errorf("x: %w", &APIError{Code: "InvalidParameter"})); got != "InvalidParameter" {
-		t.Errorf("Code = %q, want InvalidParameter", got)
-	}
+	assert.False(t, Retryable(context.Canceled), "context errors must not be retryable")
+	assert.False(t, Retryable(fmt.Errorf("x: %w", context.DeadlineExceeded)), "context errors must not be retryable")
+	assert.Equal(t, "InvalidParameter", Code(fmt.Errorf("x: %w", &APIError{Code: "InvalidParameter"})))
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
 )
 
 func FuzzParseVersion(f *testing.F) {
@@ -19,9 +21,10 @@ func FuzzParseVersion(f *testing.F) {
 		vb, errB := ParseVersion(b)
 		ab, errAB := CompareVersions(a, b)
 		ba, errBA := CompareVersions(b, a)
-		if (errA == nil && errB == nil) != (errAB == nil) || (errAB == nil) != (errBA == nil) {
-			t.Fatalf("CompareVersions errors disagree with ParseVersion: %v %v %v %v", errA, errB, errAB, errBA)
-		}
+		require.Equal(t, errA == nil && errB == nil, errAB == nil,
+			"CompareVersions errors disagree with ParseVersion: %v %v %v %v", errA, errB, errAB, errBA)
+		require.Equal(t, errAB == nil, errBA == nil,
+			"CompareVersions errors disagree with ParseVersion: %v %v %v %v", errA, errB, errAB, errBA)
 		for _, p := range []struct {
 			s   string
 			v   Version
@@ -30,41 +33,29 @@ func FuzzParseVersion(f *testing.F) {
 			if p.err != nil {
 				continue
 			}
-			if len(p.v) == 0 {
-				t.Fatalf("%q parsed to an empty version", p.s)
-			}
+			require.NotEmpty(t, p.v, "%q parsed to an empty version", p.s)
 			for _, n := range p.v {
-				if n < 0 {
-					t.Fatalf("%q has a negative component: %v", p.s, p.v)
-				}
+				require.GreaterOrEqual(t, n, 0, "%q has a negative component: %v", p.s, p.v)
 			}
 			// The dotted form parses back to the same version.
 			back, err := ParseVersion(p.v.String())
-			if err != nil || !slices.Equal(back, p.v) {
-				t.Fatalf("%q -> %v -> %q -> %v, %v", p.s, p.v, p.v.String(), back, err)
-			}
-			if c := p.v.Compare(p.v); c != 0 {
-				t.Fatalf("%v compares %d to itself", p.v, c)
-			}
+			require.NoError(t, err, "%q -> %v -> %q", p.s, p.v, p.v.String())
+			require.Equal(t, p.v, back, "%q -> %v -> %q", p.s, p.v, p.v.String())
+			require.Zero(t, p.v.Compare(p.v), "%v compared to itself", p.v)
 		}
 		if errAB != nil {
 			return
 		}
-		if ab != -ba || ab < -1 || ab > 1 {
-			t.Fatalf("CompareVersions(%q, %q) = %d but CompareVersions(%q, %q) = %d", a, b, ab, b, a, ba)
-		}
-		if ab != va.Compare(vb) {
-			t.Fatalf("CompareVersions and Version.Compare disagree on %q, %q", a, b)
-		}
+		require.Equal(t, -ba, ab, "CompareVersions(%q, %q) vs CompareVersions(%q, %q)", a, b, b, a)
+		require.Contains(t, []int{-1, 0, 1}, ab, "CompareVersions(%q, %q)", a, b)
+		require.Equal(t, va.Compare(vb), ab, "CompareVersions and Version.Compare disagree on %q, %q", a, b)
 		// Equal versions are equal up to trailing zeros.
 		if ab == 0 {
 			n := max(len(va), len(vb))
 			pa, pb := slices.Clone(va), slices.Clone(vb)
 			pa = append(pa, make(Version, n-len(pa))...)
 			pb = append(pb, make(Version, n-len(pb))...)
-			if !slices.Equal(pa, pb) {
-				t.Fatalf("%v and %v compare equal", va, vb)
-			}
+			require.Equal(t, pa, pb, "%v and %v compare equal", va, vb)
 		}
 	})
 }
@@ -77,36 +68,25 @@ func FuzzParseLane(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		l, err := ParseLane(s)
 		if err != nil {
-			if l != (Lane{}) {
-				t.Fatalf("refused %q but returned %+v", s, l)
-			}
+			require.Zero(t, l, "refused %q but returned a lane", s)
 			return
 		}
-		if l.Validate() != nil || l.IsZero() {
-			t.Fatalf("accepted %q as an invalid lane %+v", s, l)
-		}
-		if l.String() != s {
-			t.Fatalf("%q -> %+v -> %q", s, l, l.String())
-		}
+		require.NoError(t, l.Validate(), "accepted %q as an invalid lane %+v", s, l)
+		require.False(t, l.IsZero(), "accepted %q as the zero lane", s)
+		require.Equal(t, s, l.String(), "%q -> %+v", s, l)
 		// Text and JSON (as a value and as an object key) round trips.
 		text, err := l.MarshalText()
-		if err != nil {
-			t.Fatalf("MarshalText(%+v): %v", l, err)
-		}
+		require.NoError(t, err, "MarshalText(%+v)", l)
 		var back Lane
-		if err := back.UnmarshalText(text); err != nil || back != l {
-			t.Fatalf("UnmarshalText(%q) = %+v, %v", text, back, err)
-		}
+		require.NoError(t, back.UnmarshalText(text), "UnmarshalText(%q)", text)
+		require.Equal(t, l, back, "UnmarshalText(%q)", text)
 		if !utf8.ValidString(s) {
 			return // encoding/json replaces invalid UTF-8; not the lane's business
 		}
 		b, err := json.Marshal(map[Lane]Lane{l: l})
-		if err != nil {
-			t.Fatalf("json: %v", err)
-		}
+		require.NoError(t, err, "json")
 		var m map[Lane]Lane
-		if err := json.Unmarshal(b, &m); err != nil || len(m) != 1 || m[l] != l {
-			t.Fatalf("json %s -> %v, %v", b, m, err)
-		}
+		require.NoError(t, json.Unmarshal(b, &m), "json %s", b)
+		require.Equal(t, map[Lane]Lane{l: l}, m, "json %s", b)
 	})
 }

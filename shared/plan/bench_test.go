@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 )
@@ -45,9 +47,8 @@ func BenchmarkPlan100k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := New(vs, s); err != nil {
-			b.Fatal(err)
-		}
+		_, err := New(vs, s)
+		require.NoError(b, err)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/resource")
 }
@@ -58,9 +59,7 @@ func BenchmarkReplan100k(b *testing.B) {
 	const n = 100_000
 	vs := bigVerdicts(n)
 	prev, err := New(vs, DefaultSettings())
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	states := map[string]Status{}
 	for _, lp := range prev.Lanes {
 		for i, bt := range lp.Batches {
@@ -72,9 +71,8 @@ func BenchmarkReplan100k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Replan(prev, states, vs); err != nil {
-			b.Fatal(err)
-		}
+		_, err := Replan(prev, states, vs)
+		require.NoError(b, err)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/resource")
 }

@@ -1,8 +1,9 @@
 package plan
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/verdict"
 )
@@ -15,24 +16,19 @@ func FuzzParseFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s, alias, secret string) {
 		fl, err := ParseFilter(s)
 		if err != nil {
-			if !strings.Contains(err.Error(), "filter ") {
-				t.Fatalf("error does not quote the filter: %v", err)
-			}
+			require.ErrorContains(t, err, "filter ", "error does not quote the filter")
 			return
 		}
 		text := fl.String()
 		back, err := ParseFilter(text)
-		if err != nil || back != fl {
-			t.Fatalf("%q -> %+v -> %q -> %+v, %v", s, fl, text, back, err)
-		}
+		require.NoError(t, err, "%q -> %+v -> %q", s, fl, text)
+		require.Equal(t, fl, back, "%q -> %+v -> %q", s, fl, text)
 		// The re-parsed filter selects exactly what the original selects.
 		for _, v := range []*verdict.Verdict{
 			{Resource: verdict.ResourceKey, ID: fl.Value, Aliases: []string{alias}, Tags: map[string]string{fl.Value: fl.TagValue}},
 			{Resource: verdict.ResourceSecret, ID: secret, Tags: map[string]string{alias: secret}},
 		} {
-			if fl.Match(v) != back.Match(v) {
-				t.Fatalf("%q and %q disagree on %+v", s, text, v)
-			}
+			require.Equal(t, fl.Match(v), back.Match(v), "%q and %q disagree on %+v", s, text, v)
 		}
 	})
 }

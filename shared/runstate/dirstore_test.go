@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/runstate/storetest"
 )
@@ -22,9 +24,7 @@ import (
 func TestDirStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) runstate.Store {
 		s, err := runstate.OpenDir(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return s
 	})
 }
@@ -37,9 +37,7 @@ func TestDirStoreHandlesShareRoot(t *testing.T) {
 		rr := &roundRobin{}
 		for range 3 {
 			s, err := runstate.OpenDir(root)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			rr.stores = append(rr.stores, s)
 		}
 		return rr
@@ -77,32 +75,23 @@ func (r *roundRobin) Delete(ctx context.Context, key string, v runstate.Version)
 func TestDirStoreLayout(t *testing.T) {
 	root := t.TempDir()
 	s, err := runstate.OpenDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := t.Context()
-	if _, err := s.Create(ctx, "runs/r1", []byte("run")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Create(ctx, "runs/r1/plan", []byte(`{"plan":1}`)); err != nil {
-		t.Fatal(err)
-	}
+	_, err = s.Create(ctx, "runs/r1", []byte("run"))
+	require.NoError(t, err)
+	_, err = s.Create(ctx, "runs/r1/plan", []byte(`{"plan":1}`))
+	require.NoError(t, err)
 	for file, want := range map[string]string{"runs/r1.obj": "run", "runs/r1/plan.obj": `{"plan":1}`} {
 		got, err := os.ReadFile(filepath.Join(root, file))
-		if err != nil || string(got) != want {
-			t.Errorf("%s = %q, %v; want %q", file, got, err, want)
+		if assert.NoError(t, err, file) {
+			assert.Equal(t, want, string(got), file)
 		}
 	}
-	if err := s.Delete(ctx, "runs/r1/plan", ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "runs", "r1")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("empty directory runs/r1 left behind after Delete (stat: %v)", err)
-	}
+	require.NoError(t, s.Delete(ctx, "runs/r1/plan", ""))
+	_, err = os.Stat(filepath.Join(root, "runs", "r1"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "empty directory runs/r1 left behind after Delete")
 	tmp, _ := os.ReadDir(filepath.Join(root, ".runstate", "tmp"))
-	if len(tmp) != 0 {
-		t.Errorf("temporary files left behind: %v", tmp)
-	}
+	assert.Empty(t, tmp, "temporary files left behind")
 }
 
 // The cross-process race: the test binary re-executes itself twice; the two
@@ -130,41 +119,30 @@ func TestDirStoreCrossProcess(t *testing.T) {
 			"RUNSTATE_DIRSTORE_START="+startFile)
 		out := new(bytes.Buffer)
 		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, cmd.Start())
 		cmds = append(cmds, cmd)
 		outs = append(outs, out)
 	}
 	// Release both children at once.
-	if err := os.WriteFile(startFile, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(startFile, nil, 0o644))
 	wins := map[int]int{} // round -> winning child
 	for id, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("child %d: %v\n%s", id, err, outs[id])
-		}
+		require.NoError(t, cmd.Wait(), "child %d:\n%s", id, outs[id])
 		sc := bufio.NewScanner(outs[id])
 		sawDone := false
 		for sc.Scan() {
 			line := sc.Text()
 			if r, ok := strings.CutPrefix(line, "WON "); ok {
 				round, _ := strconv.Atoi(r)
-				if prev, dup := wins[round]; dup {
-					t.Errorf("round %d: both child %d and child %d created the lease", round, prev, id)
-				}
+				prev, dup := wins[round]
+				assert.False(t, dup, "round %d: both child %d and child %d created the lease", round, prev, id)
 				wins[round] = id
 			}
 			sawDone = sawDone || line == "CHILD DONE"
 		}
-		if !sawDone {
-			t.Fatalf("child %d did not finish its work:\n%s", id, outs[id])
-		}
+		require.True(t, sawDone, "child %d did not finish its work:\n%s", id, outs[id])
 	}
-	if len(wins) != childRounds {
-		t.Errorf("%d of %d rounds had a winner, want all", len(wins), childRounds)
-	}
+	assert.Len(t, wins, childRounds, "every round has a winner")
 	perChild := map[int]int{}
 	for _, id := range wins {
 		perChild[id]++
@@ -172,20 +150,15 @@ func TestDirStoreCrossProcess(t *testing.T) {
 	t.Logf("lease wins per child: %v", perChild)
 
 	s, err := runstate.OpenDir(filepath.Join(root, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	obj, err := s.Get(t.Context(), "race/counter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := string(obj.Data), strconv.Itoa(2*childIncrement); got != want {
-		t.Fatalf("counter = %s after two processes each incremented %d times, want %s", got, childIncrement, want)
-	}
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(2*childIncrement), string(obj.Data),
+		"counter after two processes each incremented %d times", childIncrement)
 	for round, id := range wins {
 		obj, err := s.Get(t.Context(), fmt.Sprintf("race/lease-%03d", round))
-		if err != nil || string(obj.Data) != strconv.Itoa(id) {
-			t.Errorf("lease %d = %q, %v; want the winner %d", round, obj.Data, err, id)
+		if assert.NoError(t, err, "lease %d", round) {
+			assert.Equal(t, strconv.Itoa(id), string(obj.Data), "lease %d: want the winner", round)
 		}
 	}
 }
@@ -198,9 +171,7 @@ func TestDirStoreChildProcess(t *testing.T) {
 		t.Skip("only runs as a child of TestDirStoreCrossProcess")
 	}
 	s, err := runstate.OpenDir(os.Getenv("RUNSTATE_DIRSTORE_ROOT"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for {
 		if _, err := os.Stat(os.Getenv("RUNSTATE_DIRSTORE_START")); err == nil {
 			break
@@ -221,17 +192,15 @@ func TestDirStoreChildProcess(t *testing.T) {
 	for i := range max(childRounds, childIncrement) {
 		if i < childRounds {
 			_, err := s.Create(ctx, fmt.Sprintf("race/lease-%03d", i), []byte(id))
-			switch {
-			case err == nil:
+			if err == nil {
 				fmt.Printf("WON %d\n", i)
-			case !errors.Is(err, runstate.ErrConflict):
-				t.Fatalf("Create: %v", err)
+			} else {
+				require.ErrorIs(t, err, runstate.ErrConflict, "Create")
 			}
 		}
 		if i < childIncrement {
-			if _, err := runstate.Mutate(ctx, s, "race/counter", incr); err != nil {
-				t.Fatalf("Mutate: %v", err)
-			}
+			_, err := runstate.Mutate(ctx, s, "race/counter", incr)
+			require.NoError(t, err, "Mutate")
 		}
 	}
 	fmt.Println("CHILD DONE")

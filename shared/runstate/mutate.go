@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
@@ -32,6 +31,10 @@ type Result struct {
 // before it gives up with ErrConflict.
 const MaxMutateAttempts = 64
 
+// mutateBackoff spaces the rounds of a contended Mutate: they race other
+// writers of the same key in the same store, so the waits stay short.
+var mutateBackoff = cloud.Backoff{Base: time.Millisecond, Max: 50 * time.Millisecond}
+
 // MutateFunc computes the new bytes of a key from its current bytes; exists
 // is false (and old nil) when the key is absent. It may run several times and
 // must not have side effects beyond computing its result. Returning an error
@@ -52,7 +55,6 @@ func Mutate(ctx context.Context, s Store, key string, f MutateFunc) (Result, err
 	if err := ValidateKey(key); err != nil {
 		return Result{}, err
 	}
-	backoff := time.Millisecond
 	for attempt := 1; ; attempt++ {
 		res, lost, err := mutateOnce(ctx, s, key, f)
 		if !lost {
@@ -61,10 +63,9 @@ func Mutate(ctx context.Context, s Store, key string, f MutateFunc) (Result, err
 		if attempt == MaxMutateAttempts {
 			return Result{}, fmt.Errorf("runstate: mutate %s: gave up after %d attempts: %w (last: %v)", key, attempt, ErrConflict, err)
 		}
-		if err := cloud.Sleep(ctx, backoff/2+rand.N(backoff)); err != nil {
+		if err := cloud.Sleep(ctx, mutateBackoff.Delay(attempt-1)); err != nil {
 			return Result{}, err
 		}
-		backoff = min(2*backoff, 50*time.Millisecond)
 	}
 }
 

@@ -95,10 +95,6 @@ var reasonIndex = func() map[Reason]ReasonInfo {
 	return m
 }()
 
-// Reasons returns the table of every reason code, in a fixed order; the
-// caller may modify the returned slice.
-func Reasons() []ReasonInfo { return append([]ReasonInfo(nil), reasons...) }
-
 // Info returns the table entry of r and true, or false for a code this
 // version does not know.
 func (r Reason) Info() (ReasonInfo, bool) {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	v1creds "github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/utils"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/twin/acs"
 )
@@ -44,12 +44,10 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 	tb.Helper()
 	r := &fuzzRig{keys: acs.NewKeyring()}
 	var err error
-	if r.root, err = r.keys.AddAccount(testAccount, fuzzAK, fuzzSecret); err != nil {
-		tb.Fatal(err)
-	}
-	if r.sts, err = r.keys.MintSTS(testAccount, "acs:ram::"+testAccount+":role/migrator", 100*365*24*time.Hour, time.Now()); err != nil {
-		tb.Fatal(err)
-	}
+	r.root, err = r.keys.AddAccount(testAccount, fuzzAK, fuzzSecret)
+	require.NoError(tb, err)
+	r.sts, err = r.keys.MintSTS(testAccount, "acs:ram::"+testAccount+":role/migrator", 100*365*24*time.Hour, time.Now())
+	require.NoError(tb, err)
 	return r
 }
 
@@ -315,19 +313,13 @@ func mutate(w *wire, prog []byte, text string) {
 func checkAccepted(t *testing.T, rig *fuzzRig, w *wire, v3 bool, want acs.Credential) (acs.Caller, url.Values) {
 	t.Helper()
 	r := w.request()
-	if r == nil {
-		t.Fatalf("the SDK's request cannot be served: %+v", w)
-	}
+	require.NotNil(t, r, "the SDK's request cannot be served: %+v", w)
 	caller, got, err := rig.verifier(signedAt(w)).VerifyRPC(r)
-	if err != nil {
-		t.Fatalf("a request signed by the official signer was refused: %v\n%+v", err, w)
-	}
-	if caller.AccessKeyID != want.AccessKeyID || caller.AccountID != want.AccountID || caller.Role != want.Role {
-		t.Fatalf("caller %+v, want %+v", caller, want)
-	}
-	if exp := sent(w, v3); !reflect.DeepEqual(got, exp) {
-		t.Fatalf("parameters %v, want what was sent %v", got, exp)
-	}
+	require.NoError(t, err, "a request signed by the official signer was refused:\n%+v", w)
+	require.Equal(t, want.AccessKeyID, caller.AccessKeyID, "caller %+v", caller)
+	require.Equal(t, want.AccountID, caller.AccountID, "caller %+v", caller)
+	require.Equal(t, want.Role, caller.Role, "caller %+v", caller)
+	require.Equal(t, sent(w, v3), got, "parameters: want what was sent")
 	return caller, got
 }
 
@@ -411,23 +403,16 @@ func FuzzVerifyRPC(f *testing.F) {
 		}
 		gotCaller, got, err := rig.verifier(signedAt(orig)).VerifyRPC(r)
 		if err != nil {
-			if acs.AsError(err) == nil {
-				t.Fatalf("refusal is not an *acs.Error: %T %v", err, err)
-			}
+			require.NotNil(t, acs.AsError(err), "refusal is not an *acs.Error: %T %v", err, err)
 			return
 		}
-		if gotCaller != caller {
-			t.Fatalf("edited request accepted as %+v, the signer was %+v", gotCaller, caller)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("edited request accepted with other parameters:\n got %v\nwant %v\nedits %v %q", got, want, prog, text)
-		}
-		if m.method != orig.method {
-			t.Fatalf("edited request accepted with method %q, signed %q", m.method, orig.method)
-		}
-		if v3 && (m.host != orig.host || m.path != orig.path || !bytes.Equal(m.body, orig.body)) {
-			t.Fatalf("edited V3 request accepted with host %q path %q body %q, signed %q %q %q",
-				m.host, m.path, m.body, orig.host, orig.path, orig.body)
+		require.Equal(t, caller, gotCaller, "edited request accepted as another caller than the signer")
+		require.Equal(t, want, got, "edited request accepted with other parameters (edits %v %q)", prog, text)
+		require.Equal(t, orig.method, m.method, "edited request accepted with another method than signed")
+		if v3 {
+			require.Equal(t, orig.host, m.host, "edited V3 request accepted with another host than signed")
+			require.Equal(t, orig.path, m.path, "edited V3 request accepted with another path than signed")
+			require.True(t, bytes.Equal(orig.body, m.body), "edited V3 request accepted with body %q, signed %q", m.body, orig.body)
 		}
 	})
 }
@@ -438,9 +423,7 @@ func FuzzVerifyRPCRaw(f *testing.F) {
 	rig := newFuzzRig(f)
 	v3 := signV3Call("POST", "DescribeKey", map[string]string{"KeyId": "k1"}, nil, rig.root, "raw-nonce")
 	v1, err := signV1Call("POST", "DescribeKey", map[string]string{"KeyId": "k1"}, map[string]string{"Description": "x"}, rig.root)
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	for _, w := range []*wire{v3, v1} {
 		var hdr strings.Builder
 		for k := range w.header {
@@ -469,12 +452,8 @@ func FuzzVerifyRPCRaw(f *testing.F) {
 			return
 		}
 		caller, _, err := rig.verifier(signedAt(w)).VerifyRPC(r)
-		if err == nil {
-			t.Fatalf("unsigned request accepted as %+v: %+v", caller, w)
-		}
-		if acs.AsError(err) == nil {
-			t.Fatalf("refusal is not an *acs.Error: %T %v", err, err)
-		}
+		require.Error(t, err, "unsigned request accepted as %+v: %+v", caller, w)
+		require.NotNil(t, acs.AsError(err), "refusal is not an *acs.Error: %T %v", err, err)
 		_, _ = io.Copy(io.Discard, r.Body)
 	})
 }
@@ -489,16 +468,12 @@ func FuzzParseRoleArn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, arn string) {
 		account, name, ok := acs.ParseRoleArn(arn)
 		if !ok {
-			if account != "" || name != "" {
-				t.Fatalf("%q refused but returned %q, %q", arn, account, name)
-			}
+			require.Empty(t, account, "%q refused but returned an account", arn)
+			require.Empty(t, name, "%q refused but returned a name", arn)
 			return
 		}
-		if account == "" || name == "" || strings.ContainsAny(name, ":/") || strings.Trim(account, "0123456789") != "" {
-			t.Fatalf("%q accepted as %q, %q", arn, account, name)
-		}
-		if back := "acs:ram::" + account + ":role/" + name; back != arn {
-			t.Fatalf("%q -> %q, %q -> %q", arn, account, name, back)
-		}
+		wellFormed := account != "" && name != "" && !strings.ContainsAny(name, ":/") && strings.Trim(account, "0123456789") == ""
+		require.True(t, wellFormed, "%q accepted as %q, %q", arn, account, name)
+		require.Equal(t, arn, "acs:ram::"+account+":role/"+name, "%q -> %q, %q", arn, account, name)
 	})
 }

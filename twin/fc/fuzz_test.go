@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/kmsmig/kmsmig/twin/fc"
 )
 
@@ -21,16 +23,13 @@ func FuzzParseCron(f *testing.F) {
 	f.Fuzz(func(t *testing.T, expr string) {
 		s, err := fc.ParseCron(expr)
 		if err != nil {
-			if s != nil {
-				t.Fatalf("%q: a schedule and an error", expr)
-			}
+			require.True(t, s == nil, "%q: a schedule and an error", expr)
 			return
 		}
 		// An accepted schedule fires after the reference time, or never
 		// (the zero time, for dates like 30 February).
-		next := s.Next(from)
-		if !next.IsZero() && !next.After(from) {
-			t.Fatalf("%q: Next(%v) = %v", expr, from, next)
+		if next := s.Next(from); !next.IsZero() {
+			require.True(t, next.After(from), "%q: Next(%v) = %v", expr, from, next)
 		}
 	})
 }
@@ -64,38 +63,30 @@ func FuzzParseSYAML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fns, err := fc.ParseSYAML(data, "/srv", opts)
 		if err != nil {
-			if !syamlErr.MatchString(err.Error()) {
-				t.Fatalf("error does not say it is about the s.yaml: %v", err)
-			}
-			if !strings.HasPrefix(err.Error(), "fc: s.yaml: yaml: ") && err.Error() != "fc: s.yaml: empty document" && !syamlPath.MatchString(err.Error()) {
-				t.Fatalf("error names no yaml path and line: %v", err)
-			}
+			require.Regexp(t, syamlErr, err.Error(), "error does not say it is about the s.yaml")
+			named := strings.HasPrefix(err.Error(), "fc: s.yaml: yaml: ") || err.Error() == "fc: s.yaml: empty document" || syamlPath.MatchString(err.Error())
+			require.True(t, named, "error names no yaml path and line: %v", err)
 			return
 		}
 		names := map[string]bool{}
 		for _, fn := range fns {
-			if names[fn.Name] {
-				t.Fatalf("function %s loaded twice", fn.Name)
-			}
+			require.False(t, names[fn.Name], "function %s loaded twice", fn.Name)
 			names[fn.Name] = true
-			if fn.Region == "" || fn.Binary == "" || fn.Runtime == "" {
-				t.Fatalf("function %+v lacks a region, binary or runtime", fn)
-			}
-			if fn.Timeout < time.Second || fn.Timeout > fc.MaxTimeout || fn.MemoryMB < 128 || fn.MemoryMB > 32768 || fn.MemoryMB%64 != 0 {
-				t.Fatalf("function %s: timeout %v, memory %d out of range", fn.Name, fn.Timeout, fn.MemoryMB)
-			}
-			if n := fn.AsyncInvokeConfig.Retries(); n < 0 || n > 8 {
-				t.Fatalf("function %s: %d retries", fn.Name, n)
-			}
+			require.True(t, fn.Region != "" && fn.Binary != "" && fn.Runtime != "", "function %+v lacks a region, binary or runtime", fn)
+			inRange := fn.Timeout >= time.Second && fn.Timeout <= fc.MaxTimeout && fn.MemoryMB >= 128 && fn.MemoryMB <= 32768 && fn.MemoryMB%64 == 0
+			require.True(t, inRange, "function %s: timeout %v, memory %d out of range", fn.Name, fn.Timeout, fn.MemoryMB)
+			n := fn.AsyncInvokeConfig.Retries()
+			require.True(t, n >= 0 && n <= 8, "function %s: %d retries", fn.Name, n)
 			for _, d := range []string{fn.AsyncInvokeConfig.OnSuccess, fn.AsyncInvokeConfig.OnFailure} {
-				if _, _, _, err := fc.ParseFunctionARN(d); d != "" && err != nil {
-					t.Fatalf("function %s: destination %q: %v", fn.Name, d, err)
+				if d != "" {
+					_, _, _, err := fc.ParseFunctionARN(d)
+					require.NoError(t, err, "function %s: destination %q", fn.Name, d)
 				}
 			}
 			for _, tr := range fn.Triggers {
-				if _, err := fc.ParseCron(tr.CronExpression); err != nil || tr.Name == "" {
-					t.Fatalf("function %s: timer %+v: %v", fn.Name, tr, err)
-				}
+				_, err := fc.ParseCron(tr.CronExpression)
+				require.NoError(t, err, "function %s: timer %+v", fn.Name, tr)
+				require.NotEmpty(t, tr.Name, "function %s: timer %+v", fn.Name, tr)
 			}
 		}
 	})

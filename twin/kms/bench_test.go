@@ -16,6 +16,8 @@ import (
 	kmsv3 "github.com/alibabacloud-go/kms-20160120/v3/client"
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -41,9 +43,7 @@ func BenchmarkDescribeKeyV3ClientOnly(b *testing.B) {
 	benchDescribeKey(b, func() *kmsv3.Client {
 		c, err := kmsv3.NewClient(&openapi.Config{AccessKeyId: tea.String("ak"), AccessKeySecret: tea.String("sk"),
 			Endpoint: tea.String(strings.TrimPrefix(srv.URL, "http://")), Protocol: tea.String("http"), RegionId: tea.String(hz), MaxIdleConns: tea.Int(32)})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		return c
 	})
 }
@@ -55,8 +55,7 @@ func BenchmarkDescribeKeyModel(b *testing.B) {
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := e.twin.DescribeKey(l, kms.DescribeKeyRequest{KeyId: keyPlain}); err != nil {
-				b.Error(err)
+			if _, err := e.twin.DescribeKey(l, kms.DescribeKeyRequest{KeyId: keyPlain}); !assert.NoError(b, err) {
 				return
 			}
 		}
@@ -73,12 +72,13 @@ func benchDescribeKey(b *testing.B, client func() *kmsv3.Client) {
 		c := client()
 		for pb.Next() {
 			res, err := c.DescribeKey(req)
-			if err != nil {
-				b.Error(err)
+			if !assert.NoError(b, err) {
 				return
 			}
-			if tea.StringValue(res.Body.KeyMetadata.KeyId) != keyPlain {
-				b.Error("wrong key")
+			// Checked before asserting: assert.Equal costs time (and a lock
+			// in b.Helper) inside the timed loop.
+			if got := tea.StringValue(res.Body.KeyMetadata.KeyId); got != keyPlain {
+				assert.Equal(b, keyPlain, got, "wrong key")
 				return
 			}
 		}
@@ -125,7 +125,7 @@ func BenchmarkDescribeKeyHandler(b *testing.B) {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			if w.Code != http.StatusOK {
-				b.Errorf("status %d: %s", w.Code, w.Body)
+				assert.Equal(b, http.StatusOK, w.Code, "status: %s", w.Body)
 				return
 			}
 		}
@@ -183,14 +183,13 @@ func BenchmarkDescribeKeyHTTP(b *testing.B) {
 				r.Header.Set(k, v)
 			}
 			resp, err := client.Do(r)
-			if err != nil {
-				b.Error(err)
+			if !assert.NoError(b, err) {
 				return
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				b.Errorf("status %d", resp.StatusCode)
+				assert.Equal(b, http.StatusOK, resp.StatusCode, "status")
 				return
 			}
 		}

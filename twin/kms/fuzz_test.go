@@ -1,10 +1,11 @@
 package kms_test
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -35,29 +36,19 @@ func FuzzParseInventory(f *testing.F) {
 		inv, err := kms.ParseInventory(b)
 		if err != nil {
 			var ie *kms.InventoryError
-			if !errors.As(err, &ie) || len(ie.Problems) == 0 {
-				t.Fatalf("error is not an *InventoryError with problems: %T %v", err, err)
-			}
+			require.ErrorAs(t, err, &ie)
+			require.NotEmpty(t, ie.Problems, "an *InventoryError without problems")
 			for _, p := range ie.Problems {
-				if p.Path == "" || p.Reason == "" {
-					t.Fatalf("problem without a path or a reason: %+v", p)
-				}
-				if !strings.Contains(err.Error(), p.String()) {
-					t.Fatalf("message %q lacks %q", err, p)
-				}
+				require.NotEmpty(t, p.Path, "problem without a path: %+v", p)
+				require.NotEmpty(t, p.Reason, "problem without a reason: %+v", p)
+				require.ErrorContains(t, err, p.String())
 			}
 			return
 		}
-		if err := inv.Validate(); err != nil {
-			t.Fatalf("accepted inventory does not validate: %v", err)
-		}
+		require.NoError(t, inv.Validate(), "accepted inventory does not validate")
 		tw, err := kms.New(inv, kms.Options{})
-		if err != nil {
-			t.Fatalf("accepted inventory does not build a twin: %v\n%s", err, b)
-		}
-		if got, want := len(tw.Accounts()), len(inv.Accounts); got != want {
-			t.Fatalf("twin has %d accounts, inventory %d", got, want)
-		}
+		require.NoError(t, err, "accepted inventory does not build a twin:\n%s", b)
+		require.Len(t, tw.Accounts(), len(inv.Accounts), "twin accounts")
 	})
 }
 
@@ -70,14 +61,11 @@ func FuzzParseGenerateSpec(f *testing.F) {
 	f.Fuzz(func(t *testing.T, spec string) {
 		o, err := kms.ParseGenerateSpec(spec)
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "kms: generate: ") {
-				t.Fatalf("error does not say where it comes from: %v", err)
-			}
+			require.True(t, strings.HasPrefix(err.Error(), "kms: generate: "), "error does not say where it comes from: %v", err)
 			return
 		}
-		if o.Keys < 0 || o.Secrets < 0 || o.Accounts < 0 || o.Regions < 0 || o.Regions > len(kms.GeneratedRegions) {
-			t.Fatalf("%q gave out-of-range options %+v", spec, o)
-		}
+		inRange := o.Keys >= 0 && o.Secrets >= 0 && o.Accounts >= 0 && o.Regions >= 0 && o.Regions <= len(kms.GeneratedRegions)
+		require.True(t, inRange, "%q gave out-of-range options %+v", spec, o)
 		// The options written back out parse to the same options.
 		text := fmt.Sprintf("keys=%d,secrets=%d,seed=%d", o.Keys, o.Secrets, o.Seed)
 		if o.Regions != 0 {
@@ -87,14 +75,11 @@ func FuzzParseGenerateSpec(f *testing.F) {
 			text += fmt.Sprintf(",accounts=%d", o.Accounts)
 		}
 		back, err := kms.ParseGenerateSpec(text)
-		if err != nil || back != o {
-			t.Fatalf("%q -> %+v -> %q -> %+v, %v", spec, o, text, back, err)
-		}
+		require.NoError(t, err, "%q -> %+v -> %q", spec, o, text)
+		require.Equal(t, o, back, "%q -> %+v -> %q", spec, o, text)
 		// A small estate of these options is valid.
 		if o.Keys <= 20 && o.Secrets <= 20 && o.Accounts <= 3 {
-			if err := kms.Generate(o).Validate(); err != nil {
-				t.Fatalf("Generate(%+v) is invalid: %v", o, err)
-			}
+			require.NoError(t, kms.Generate(o).Validate(), "Generate(%+v) is invalid", o)
 		}
 	})
 }

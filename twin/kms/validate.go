@@ -108,282 +108,354 @@ func sortedRegions(m map[string]RegionInventory) []string {
 // Validate checks every rule of the inventory format (doc.go) and returns an
 // *InventoryError listing each violation, or nil.
 func (inv *Inventory) Validate() error {
-	v := &validator{}
+	c := &inventoryCheck{
+		accountAt: map[string]int{}, accessKeyAt: map[string]int{},
+		instances: map[string]*instRef{}, keyIDs: map[string]string{},
+	}
 	if len(inv.Accounts) == 0 {
-		v.add("accounts", "at least one account is required")
+		c.add("accounts", "at least one account is required")
 	}
-	accountAt := map[string]int{}
-	accessKeyAt := map[string]int{}
-	type instRef struct {
-		owner, region, path string
-		in                  *InstanceInventory
-		keys, secrets       int
-	}
-	instances := map[string]*instRef{}
-	keyIDs := map[string]string{}
 	// First pass: accounts and instances, so keys and secrets can refer to
 	// instances of any account.
 	for ai, a := range inv.Accounts {
-		ap := fmt.Sprintf("accounts[%d]", ai)
-		switch {
-		case a.ID == "":
-			v.add(ap+".id", "is required")
-		case !reAccount.MatchString(a.ID):
-			v.add(ap+".id", "must be a numeric account id")
-		default:
-			if prev, dup := accountAt[a.ID]; dup {
-				v.add(ap+".id", "duplicate account id (also accounts[%d])", prev)
-			} else {
-				accountAt[a.ID] = ai
-			}
-		}
-		if (a.AccessKeyID == "") != (a.AccessKeySecret == "") {
-			v.add(ap+".accessKeySecret", "accessKeyId and accessKeySecret go together")
-		}
-		if a.AccessKeyID != "" {
-			// The keyring gives an access key to one account only.
-			if prev, dup := accessKeyAt[a.AccessKeyID]; dup {
-				v.add(ap+".accessKeyId", "duplicate access key id (also accounts[%d])", prev)
-			} else {
-				accessKeyAt[a.AccessKeyID] = ai
-			}
-		}
+		c.account(ai, a)
+	}
+	c.sharing()
+	// Second pass: keys and secrets.
+	for ai, a := range inv.Accounts {
 		for _, r := range sortedRegions(a.Regions) {
-			rp := fmt.Sprintf("%s.regions[%q]", ap, r)
-			if !reRegion.MatchString(r) {
-				v.add(rp, "must be a region id like cn-hangzhou")
-			}
-			for ii := range a.Regions[r].Instances {
-				in := &a.Regions[r].Instances[ii]
-				ip := fmt.Sprintf("%s.instances[%d]", rp, ii)
-				if !reInstance.MatchString(in.KmsInstanceID) {
-					v.add(ip+".kmsInstanceId", "must look like kst-<lower-case letters and digits>")
-				} else if prev, dup := instances[in.KmsInstanceID]; dup {
-					v.add(ip+".kmsInstanceId", "duplicate instance id (also %s)", prev.path)
-				} else {
-					instances[in.KmsInstanceID] = &instRef{owner: a.ID, region: r, path: ip, in: in}
-				}
-				if in.Type != "software" && in.Type != "hardware" {
-					v.add(ip+".type", "must be software or hardware")
-				}
-				if !reVersion.MatchString(in.ImageVersion) {
-					v.add(ip+".imageVersion", "must be a version like 2.9.0")
-				}
-				if in.KeyQuota < 0 {
-					v.add(ip+".keyQuota", "must not be negative")
-				}
-				if in.SecretQuota < 0 {
-					v.add(ip+".secretQuota", "must not be negative")
-				}
-				if in.KeysUsed < 0 || in.KeysUsed > in.KeyQuota {
-					v.add(ip+".keysUsed", "must be between 0 and keyQuota")
-				}
-				if in.SecretsUsed < 0 || in.SecretsUsed > in.SecretQuota {
-					v.add(ip+".secretsUsed", "must be between 0 and secretQuota")
-				}
-				if len(in.SecretNames) > in.SecretsUsed {
-					v.add(ip+".secretNames", "names more secrets than secretsUsed")
-				}
-				for ni, n := range in.SecretNames {
-					if !reSecret.MatchString(n) {
-						v.add(fmt.Sprintf("%s.secretNames[%d]", ip, ni), "must be 1 to 192 letters, digits or _/+=.@-")
-					}
-				}
-				v.oneOf(ip+".status", in.Status, instanceStatuses)
-				v.date(ip+".startDate", in.StartDate)
-				v.date(ip+".endDate", in.EndDate)
-				if (in.EndDate == "") == (in.ExpiresInDays == 0) {
-					v.add(ip+".endDate", "set exactly one of endDate and expiresInDays")
-				}
-			}
+			c.lane(fmt.Sprintf("accounts[%d].regions[%q]", ai, r), a.ID, r, a.Regions[r])
 		}
 	}
-	for _, ref := range instances {
+	c.quotas()
+	if len(c.probs) > 0 {
+		return &InventoryError{c.probs}
+	}
+	return nil
+}
+
+// inventoryCheck is one run of Validate: the problems found so far and
+// what the first pass learnt for the second.
+type inventoryCheck struct {
+	validator
+	accountAt   map[string]int      // account id → index in Accounts
+	accessKeyAt map[string]int      // access key id → index in Accounts
+	instances   map[string]*instRef // instance id → where it is declared
+	keyIDs      map[string]string   // key id → path of its declaration
+}
+
+// instRef is a declared instance and what the inventory migrates into it.
+type instRef struct {
+	owner, region, path string
+	in                  *InstanceInventory
+	keys, secrets       int
+}
+
+// account checks an account's id and access key, its region ids and the
+// instances it owns.
+func (c *inventoryCheck) account(ai int, a AccountInventory) {
+	ap := fmt.Sprintf("accounts[%d]", ai)
+	switch {
+	case a.ID == "":
+		c.add(ap+".id", "is required")
+	case !reAccount.MatchString(a.ID):
+		c.add(ap+".id", "must be a numeric account id")
+	default:
+		if prev, dup := c.accountAt[a.ID]; dup {
+			c.add(ap+".id", "duplicate account id (also accounts[%d])", prev)
+		} else {
+			c.accountAt[a.ID] = ai
+		}
+	}
+	if (a.AccessKeyID == "") != (a.AccessKeySecret == "") {
+		c.add(ap+".accessKeySecret", "accessKeyId and accessKeySecret go together")
+	}
+	if a.AccessKeyID != "" {
+		// The keyring gives an access key to one account only.
+		if prev, dup := c.accessKeyAt[a.AccessKeyID]; dup {
+			c.add(ap+".accessKeyId", "duplicate access key id (also accounts[%d])", prev)
+		} else {
+			c.accessKeyAt[a.AccessKeyID] = ai
+		}
+	}
+	for _, r := range sortedRegions(a.Regions) {
+		rp := fmt.Sprintf("%s.regions[%q]", ap, r)
+		if !reRegion.MatchString(r) {
+			c.add(rp, "must be a region id like cn-hangzhou")
+		}
+		for ii := range a.Regions[r].Instances {
+			c.instance(fmt.Sprintf("%s.instances[%d]", rp, ii), a.ID, r, &a.Regions[r].Instances[ii])
+		}
+	}
+}
+
+// instance checks one instance declared at ip and records it for the
+// second pass.
+func (c *inventoryCheck) instance(ip, owner, region string, in *InstanceInventory) {
+	if !reInstance.MatchString(in.KmsInstanceID) {
+		c.add(ip+".kmsInstanceId", "must look like kst-<lower-case letters and digits>")
+	} else if prev, dup := c.instances[in.KmsInstanceID]; dup {
+		c.add(ip+".kmsInstanceId", "duplicate instance id (also %s)", prev.path)
+	} else {
+		c.instances[in.KmsInstanceID] = &instRef{owner: owner, region: region, path: ip, in: in}
+	}
+	if in.Type != "software" && in.Type != "hardware" {
+		c.add(ip+".type", "must be software or hardware")
+	}
+	if !reVersion.MatchString(in.ImageVersion) {
+		c.add(ip+".imageVersion", "must be a version like 2.9.0")
+	}
+	if in.KeyQuota < 0 {
+		c.add(ip+".keyQuota", "must not be negative")
+	}
+	if in.SecretQuota < 0 {
+		c.add(ip+".secretQuota", "must not be negative")
+	}
+	if in.KeysUsed < 0 || in.KeysUsed > in.KeyQuota {
+		c.add(ip+".keysUsed", "must be between 0 and keyQuota")
+	}
+	if in.SecretsUsed < 0 || in.SecretsUsed > in.SecretQuota {
+		c.add(ip+".secretsUsed", "must be between 0 and secretQuota")
+	}
+	if len(in.SecretNames) > in.SecretsUsed {
+		c.add(ip+".secretNames", "names more secrets than secretsUsed")
+	}
+	for ni, n := range in.SecretNames {
+		if !reSecret.MatchString(n) {
+			c.add(fmt.Sprintf("%s.secretNames[%d]", ip, ni), "must be 1 to 192 letters, digits or _/+=.@-")
+		}
+	}
+	c.oneOf(ip+".status", in.Status, instanceStatuses)
+	c.date(ip+".startDate", in.StartDate)
+	c.date(ip+".endDate", in.EndDate)
+	if (in.EndDate == "") == (in.ExpiresInDays == 0) {
+		c.add(ip+".endDate", "set exactly one of endDate and expiresInDays")
+	}
+}
+
+// sharing checks that every instance is shared with known accounts other
+// than its owner.
+func (c *inventoryCheck) sharing() {
+	for _, ref := range c.instances {
 		for si, acct := range ref.in.SharedWith {
 			sp := fmt.Sprintf("%s.sharedWith[%d]", ref.path, si)
 			if acct == ref.owner {
-				v.add(sp, "is the owner; an instance is not shared with its owner")
-			} else if _, ok := accountAt[acct]; !ok {
-				v.add(sp, "unknown account %s", acct)
+				c.add(sp, "is the owner; an instance is not shared with its owner")
+			} else if _, ok := c.accountAt[acct]; !ok {
+				c.add(sp, "unknown account %s", acct)
 			}
 		}
 	}
-	checkInstance := func(path, id, acct, region string) *instRef {
-		if id == "" {
-			return nil
-		}
-		ref := instances[id]
-		switch {
-		case ref == nil:
-			v.add(path, "unknown instance %s", id)
-		case ref.region != region:
-			v.add(path, "instance %s is in %s, not %s", id, ref.region, region)
-		case ref.owner != acct && !slices.Contains(ref.in.SharedWith, acct):
-			v.add(path, "instance %s is not shared with account %s", id, acct)
-		default:
-			return ref
-		}
+}
+
+// instanceFor checks that a resource of acct in region, declared at path,
+// may live in instance id, and returns the instance, or nil when id is
+// empty or a problem was recorded.
+func (c *inventoryCheck) instanceFor(path, id, acct, region string) *instRef {
+	if id == "" {
 		return nil
 	}
-	// Second pass: keys and secrets.
-	for ai, a := range inv.Accounts {
-		ap := fmt.Sprintf("accounts[%d]", ai)
-		for _, r := range sortedRegions(a.Regions) {
-			rp := fmt.Sprintf("%s.regions[%q]", ap, r)
-			ri := a.Regions[r]
-			aliases := map[string]bool{}
-			laneKeys := map[string]*KeyInventory{}
-			for ki := range ri.Keys {
-				k := &ri.Keys[ki]
-				kp := fmt.Sprintf("%s.keys[%d]", rp, ki)
-				if !reUUID.MatchString(k.KeyID) {
-					v.add(kp+".keyId", "must be a lower-case UUID like 0b30658a-ed1a-4922-b8f7-a673ca9c1234")
-				} else if prev, dup := keyIDs[k.KeyID]; dup {
-					v.add(kp+".keyId", "duplicate key id (also %s)", prev)
-				} else {
-					keyIDs[k.KeyID] = kp
-					laneKeys[k.KeyID] = k
-				}
-				service := false
-				for i, al := range k.Aliases {
-					p := fmt.Sprintf("%s.aliases[%d]", kp, i)
-					switch {
-					case !strings.HasPrefix(al, "alias/") || len(al) == len("alias/"):
-						v.add(p, "must start with alias/")
-					case aliases[al]:
-						v.add(p, "duplicate alias in this account and region")
-					}
-					aliases[al] = true
-					if strings.HasPrefix(al, "alias/acs/") {
-						service = true
-					}
-					laneKeys[al] = k
-				}
-				if k.Creator != "" && k.Creator != a.ID && !service {
-					v.add(kp+".creator", "must be the account id unless the key has a service alias alias/acs/<product>")
-				}
-				if service && k.Creator == a.ID {
-					v.add(kp+".creator", "a service key (alias alias/acs/<product>) is created by the product, not the account")
-				}
-				v.oneOf(kp+".keySpec", k.KeySpec, keySpecs)
-				v.oneOf(kp+".keyUsage", k.KeyUsage, keyUsages)
-				v.oneOf(kp+".protectionLevel", k.ProtectionLevel, protectionLevels)
-				v.oneOf(kp+".origin", k.Origin, origins)
-				v.oneOf(kp+".keyState", k.KeyState, keyStates)
-				v.oneOf(kp+".automaticRotation", k.AutomaticRotation, []string{"Enabled", "Disabled"})
-				v.date(kp+".creationDate", k.CreationDate)
-				v.date(kp+".deleteDate", k.DeleteDate)
-				v.date(kp+".lastRotationDate", k.LastRotationDate)
-				if k.DeleteDate != "" && k.KeyState != "PendingDeletion" {
-					v.add(kp+".deleteDate", "is only set on a PendingDeletion key")
-				}
-				rotating := k.AutomaticRotation == "Enabled"
-				if rotating && k.Origin == "EXTERNAL" {
-					v.add(kp+".automaticRotation", "keys with imported (EXTERNAL) material do not rotate")
-				}
-				v.interval(kp+".rotationInterval", k.RotationInterval, rotating)
-				seen := map[string]bool{}
-				for i, kv := range k.Versions {
-					p := fmt.Sprintf("%s.versions[%d]", kp, i)
-					if kv.KeyVersionID == "" {
-						v.add(p+".keyVersionId", "is required")
-					} else if seen[kv.KeyVersionID] {
-						v.add(p+".keyVersionId", "duplicate version id")
-					}
-					seen[kv.KeyVersionID] = true
-					v.date(p+".creationDate", kv.CreationDate)
-				}
-				for tk := range k.Tags {
-					if tk == "" {
-						v.add(kp+".tags", "tag keys must not be empty")
-					}
-				}
-				if k.DKMSInstanceID != "" && service {
-					v.add(kp+".dkmsInstanceId", "service keys are not migrated to instances")
-				} else if ref := checkInstance(kp+".dkmsInstanceId", k.DKMSInstanceID, a.ID, r); ref != nil {
-					ref.keys++
-				}
-			}
-			names := map[string]bool{}
-			for si := range ri.Secrets {
-				s := &ri.Secrets[si]
-				sp := fmt.Sprintf("%s.secrets[%d]", rp, si)
-				if !reSecret.MatchString(s.SecretName) {
-					v.add(sp+".secretName", "must be 1 to 192 letters, digits or _/+=.@-")
-				} else if names[s.SecretName] {
-					v.add(sp+".secretName", "duplicate secret name in this account and region")
-				}
-				names[s.SecretName] = true
-				v.oneOf(sp+".secretType", s.SecretType, secretTypes)
-				if s.EncryptionKeyID != "" {
-					k := laneKeys[s.EncryptionKeyID]
-					switch {
-					case k == nil:
-						v.add(sp+".encryptionKeyId", "no key %s in this account and region", s.EncryptionKeyID)
-					case k.KeyUsage == "SIGN/VERIFY":
-						v.add(sp+".encryptionKeyId", "key %s is not an ENCRYPT/DECRYPT key", s.EncryptionKeyID)
-					}
-				}
-				v.oneOf(sp+".automaticRotation", s.AutomaticRotation, []string{"Enabled", "Disabled"})
-				rotating := s.AutomaticRotation == "Enabled"
-				if rotating && (s.SecretType == "" || s.SecretType == "Generic") {
-					v.add(sp+".automaticRotation", "automatic rotation applies only to Rds, RAMCredentials and ECS secrets")
-				}
-				v.interval(sp+".rotationInterval", s.RotationInterval, rotating)
-				v.date(sp+".lastRotationDate", s.LastRotationDate)
-				v.date(sp+".createTime", s.CreateTime)
-				if len(s.Versions) > 0 {
-					if s.SecretData != "" {
-						v.add(sp+".secretData", "set secretData on the versions when versions are listed")
-					}
-					current := 0
-					seen := map[string]bool{}
-					for i, sv := range s.Versions {
-						p := fmt.Sprintf("%s.versions[%d]", sp, i)
-						if sv.VersionID == "" {
-							v.add(p+".versionId", "is required")
-						} else if seen[sv.VersionID] {
-							v.add(p+".versionId", "duplicate version id")
-						}
-						seen[sv.VersionID] = true
-						if slices.Contains(sv.VersionStages, "ACSCurrent") {
-							current++
-						}
-						v.date(p+".createTime", sv.CreateTime)
-					}
-					if current != 1 {
-						v.add(sp+".versions", "exactly one version must carry the ACSCurrent stage")
-					}
-				}
-				for tk := range s.Tags {
-					if tk == "" {
-						v.add(sp+".tags", "tag keys must not be empty")
-					}
-				}
-				if ref := checkInstance(sp+".dkmsInstanceId", s.DKMSInstanceID, a.ID, r); ref != nil {
-					ref.secrets++
-				}
-			}
+	ref := c.instances[id]
+	switch {
+	case ref == nil:
+		c.add(path, "unknown instance %s", id)
+	case ref.region != region:
+		c.add(path, "instance %s is in %s, not %s", id, ref.region, region)
+	case ref.owner != acct && !slices.Contains(ref.in.SharedWith, acct):
+		c.add(path, "instance %s is not shared with account %s", id, acct)
+	default:
+		return ref
+	}
+	return nil
+}
+
+// lane checks the keys and then the secrets of account acct in region,
+// declared at rp.
+func (c *inventoryCheck) lane(rp, acct, region string, ri RegionInventory) {
+	aliases := map[string]bool{}
+	// laneKeys finds a key of the lane by id or alias, for the secrets.
+	laneKeys := map[string]*KeyInventory{}
+	for ki := range ri.Keys {
+		c.key(fmt.Sprintf("%s.keys[%d]", rp, ki), acct, region, &ri.Keys[ki], aliases, laneKeys)
+	}
+	names := map[string]bool{}
+	for si := range ri.Secrets {
+		c.secret(fmt.Sprintf("%s.secrets[%d]", rp, si), acct, region, &ri.Secrets[si], names, laneKeys)
+	}
+}
+
+// key checks one key declared at kp; aliases and laneKeys collect the
+// lane's aliases and keys as they are met.
+func (c *inventoryCheck) key(kp, acct, region string, k *KeyInventory, aliases map[string]bool, laneKeys map[string]*KeyInventory) {
+	if !reUUID.MatchString(k.KeyID) {
+		c.add(kp+".keyId", "must be a lower-case UUID like 0b30658a-ed1a-4922-b8f7-a673ca9c1234")
+	} else if prev, dup := c.keyIDs[k.KeyID]; dup {
+		c.add(kp+".keyId", "duplicate key id (also %s)", prev)
+	} else {
+		c.keyIDs[k.KeyID] = kp
+		laneKeys[k.KeyID] = k
+	}
+	service := c.keyAliases(kp, k, aliases, laneKeys)
+	if k.Creator != "" && k.Creator != acct && !service {
+		c.add(kp+".creator", "must be the account id unless the key has a service alias alias/acs/<product>")
+	}
+	if service && k.Creator == acct {
+		c.add(kp+".creator", "a service key (alias alias/acs/<product>) is created by the product, not the account")
+	}
+	c.keyAttributes(kp, k)
+	c.keyVersions(kp, k.Versions)
+	c.tags(kp, k.Tags)
+	if k.DKMSInstanceID != "" && service {
+		c.add(kp+".dkmsInstanceId", "service keys are not migrated to instances")
+	} else if ref := c.instanceFor(kp+".dkmsInstanceId", k.DKMSInstanceID, acct, region); ref != nil {
+		ref.keys++
+	}
+}
+
+// keyAliases checks a key's aliases against the lane's, records them, and
+// reports whether one is a service alias (alias/acs/<product>).
+func (c *inventoryCheck) keyAliases(kp string, k *KeyInventory, aliases map[string]bool, laneKeys map[string]*KeyInventory) (service bool) {
+	for i, al := range k.Aliases {
+		p := fmt.Sprintf("%s.aliases[%d]", kp, i)
+		switch {
+		case !strings.HasPrefix(al, "alias/") || len(al) == len("alias/"):
+			c.add(p, "must start with alias/")
+		case aliases[al]:
+			c.add(p, "duplicate alias in this account and region")
+		}
+		aliases[al] = true
+		if strings.HasPrefix(al, "alias/acs/") {
+			service = true
+		}
+		laneKeys[al] = k
+	}
+	return service
+}
+
+// keyAttributes checks a key's enumerated values, dates and rotation.
+func (c *inventoryCheck) keyAttributes(kp string, k *KeyInventory) {
+	c.oneOf(kp+".keySpec", k.KeySpec, keySpecs)
+	c.oneOf(kp+".keyUsage", k.KeyUsage, keyUsages)
+	c.oneOf(kp+".protectionLevel", k.ProtectionLevel, protectionLevels)
+	c.oneOf(kp+".origin", k.Origin, origins)
+	c.oneOf(kp+".keyState", k.KeyState, keyStates)
+	c.oneOf(kp+".automaticRotation", k.AutomaticRotation, []string{"Enabled", "Disabled"})
+	c.date(kp+".creationDate", k.CreationDate)
+	c.date(kp+".deleteDate", k.DeleteDate)
+	c.date(kp+".lastRotationDate", k.LastRotationDate)
+	if k.DeleteDate != "" && k.KeyState != "PendingDeletion" {
+		c.add(kp+".deleteDate", "is only set on a PendingDeletion key")
+	}
+	rotating := k.AutomaticRotation == "Enabled"
+	if rotating && k.Origin == "EXTERNAL" {
+		c.add(kp+".automaticRotation", "keys with imported (EXTERNAL) material do not rotate")
+	}
+	c.interval(kp+".rotationInterval", k.RotationInterval, rotating)
+}
+
+// keyVersions checks that a key's version ids are given and distinct.
+func (c *inventoryCheck) keyVersions(kp string, versions []KeyVersionRecord) {
+	seen := map[string]bool{}
+	for i, kv := range versions {
+		p := fmt.Sprintf("%s.versions[%d]", kp, i)
+		if kv.KeyVersionID == "" {
+			c.add(p+".keyVersionId", "is required")
+		} else if seen[kv.KeyVersionID] {
+			c.add(p+".keyVersionId", "duplicate version id")
+		}
+		seen[kv.KeyVersionID] = true
+		c.date(p+".creationDate", kv.CreationDate)
+	}
+}
+
+// tags checks that no tag key of the resource declared at path is empty.
+func (c *inventoryCheck) tags(path string, tags map[string]string) {
+	for tk := range tags {
+		if tk == "" {
+			c.add(path+".tags", "tag keys must not be empty")
 		}
 	}
-	ids := make([]string, 0, len(instances))
-	for id := range instances {
+}
+
+// secret checks one secret declared at sp; names collects the lane's
+// secret names, laneKeys holds the lane's keys by id and alias.
+func (c *inventoryCheck) secret(sp, acct, region string, s *SecretInventory, names map[string]bool, laneKeys map[string]*KeyInventory) {
+	if !reSecret.MatchString(s.SecretName) {
+		c.add(sp+".secretName", "must be 1 to 192 letters, digits or _/+=.@-")
+	} else if names[s.SecretName] {
+		c.add(sp+".secretName", "duplicate secret name in this account and region")
+	}
+	names[s.SecretName] = true
+	c.oneOf(sp+".secretType", s.SecretType, secretTypes)
+	if s.EncryptionKeyID != "" {
+		k := laneKeys[s.EncryptionKeyID]
+		switch {
+		case k == nil:
+			c.add(sp+".encryptionKeyId", "no key %s in this account and region", s.EncryptionKeyID)
+		case k.KeyUsage == "SIGN/VERIFY":
+			c.add(sp+".encryptionKeyId", "key %s is not an ENCRYPT/DECRYPT key", s.EncryptionKeyID)
+		}
+	}
+	c.oneOf(sp+".automaticRotation", s.AutomaticRotation, []string{"Enabled", "Disabled"})
+	rotating := s.AutomaticRotation == "Enabled"
+	if rotating && (s.SecretType == "" || s.SecretType == "Generic") {
+		c.add(sp+".automaticRotation", "automatic rotation applies only to Rds, RAMCredentials and ECS secrets")
+	}
+	c.interval(sp+".rotationInterval", s.RotationInterval, rotating)
+	c.date(sp+".lastRotationDate", s.LastRotationDate)
+	c.date(sp+".createTime", s.CreateTime)
+	if len(s.Versions) > 0 {
+		if s.SecretData != "" {
+			c.add(sp+".secretData", "set secretData on the versions when versions are listed")
+		}
+		c.secretVersions(sp, s.Versions)
+	}
+	c.tags(sp, s.Tags)
+	if ref := c.instanceFor(sp+".dkmsInstanceId", s.DKMSInstanceID, acct, region); ref != nil {
+		ref.secrets++
+	}
+}
+
+// secretVersions checks that a secret's version ids are given and distinct
+// and that exactly one carries ACSCurrent.
+func (c *inventoryCheck) secretVersions(sp string, versions []SecretVersionRecord) {
+	current := 0
+	seen := map[string]bool{}
+	for i, sv := range versions {
+		p := fmt.Sprintf("%s.versions[%d]", sp, i)
+		if sv.VersionID == "" {
+			c.add(p+".versionId", "is required")
+		} else if seen[sv.VersionID] {
+			c.add(p+".versionId", "duplicate version id")
+		}
+		seen[sv.VersionID] = true
+		if slices.Contains(sv.VersionStages, "ACSCurrent") {
+			current++
+		}
+		c.date(p+".createTime", sv.CreateTime)
+	}
+	if current != 1 {
+		c.add(sp+".versions", "exactly one version must carry the ACSCurrent stage")
+	}
+}
+
+// quotas checks that what each instance holds plus what migrates into it
+// fits its quotas, in instance id order.
+func (c *inventoryCheck) quotas() {
+	ids := make([]string, 0, len(c.instances))
+	for id := range c.instances {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		ref := instances[id]
+		ref := c.instances[id]
 		if ref.in.KeysUsed+ref.keys > ref.in.KeyQuota {
-			v.add(ref.path+".keyQuota", "keysUsed %d plus %d migrated keys exceed keyQuota %d", ref.in.KeysUsed, ref.keys, ref.in.KeyQuota)
+			c.add(ref.path+".keyQuota", "keysUsed %d plus %d migrated keys exceed keyQuota %d", ref.in.KeysUsed, ref.keys, ref.in.KeyQuota)
 		}
 		if ref.in.SecretsUsed+ref.secrets > ref.in.SecretQuota {
-			v.add(ref.path+".secretQuota", "secretsUsed %d plus %d migrated secrets exceed secretQuota %d", ref.in.SecretsUsed, ref.secrets, ref.in.SecretQuota)
+			c.add(ref.path+".secretQuota", "secretsUsed %d plus %d migrated secrets exceed secretQuota %d", ref.in.SecretsUsed, ref.secrets, ref.in.SecretQuota)
 		}
 	}
-	if len(v.probs) > 0 {
-		return &InventoryError{v.probs}
-	}
-	return nil
 }
 
 func or(s, def string) string {

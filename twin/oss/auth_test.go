@@ -8,6 +8,8 @@ import (
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/twin/acs"
 )
@@ -15,13 +17,9 @@ import (
 func TestAuthentication(t *testing.T) {
 	f := newFixture(t)
 	sts, err := f.keys.MintSTS(account, "acs:ram::"+account+":role/kmsmig-fc", time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	expired, err := f.keys.MintSTS(account, "acs:ram::"+account+":role/kmsmig-fc", time.Minute, time.Now().Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	withSecret := func(c acs.Credential, secret string) acs.Credential { c.AccessKeySecret = secret; return c }
 	withToken := func(c acs.Credential, token string) acs.Credential { c.SecurityToken = token; return c }
 	v1 := func(cfg *oss.Config) { cfg.WithSignatureVersion(oss.SignatureVersionV1) }
@@ -66,18 +64,15 @@ func TestAuthentication(t *testing.T) {
 				Metadata: map[string]string{"note": " padded  "},
 			})
 			if tc.code == "" {
-				if err != nil {
-					t.Fatalf("PutObject: %v", err)
-				}
+				require.NoError(t, err, "PutObject")
 				// A bucket-level call with a query signs too.
-				if _, err := c.ListObjectsV2(t.Context(), &oss.ListObjectsV2Request{Bucket: oss.Ptr(b), Prefix: oss.Ptr("auth/" + tc.name + "/ü"), ContinuationToken: oss.Ptr("YXV0aA")}); err != nil {
-					t.Fatalf("ListObjectsV2: %v", err)
-				}
+				_, err = c.ListObjectsV2(t.Context(), &oss.ListObjectsV2Request{Bucket: oss.Ptr(b), Prefix: oss.Ptr("auth/" + tc.name + "/ü"), ContinuationToken: oss.Ptr("YXV0aA")})
+				require.NoError(t, err, "ListObjectsV2")
 				return
 			}
 			se := wantCode(t, err, tc.status, tc.code)
-			if tc.bodyHave != "" && !strings.Contains(string(se.Snapshot), tc.bodyHave) {
-				t.Errorf("error body lacks %q:\n%s", tc.bodyHave, se.Snapshot)
+			if tc.bodyHave != "" {
+				assert.Contains(t, string(se.Snapshot), tc.bodyHave, "error body")
 			}
 		})
 	}
@@ -89,18 +84,15 @@ func TestClockSkew(t *testing.T) {
 	c := f.client(f.owner)
 	_, err := c.HeadObject(t.Context(), &oss.HeadObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("k")})
 	se := wantCode(t, err, http.StatusForbidden, "RequestTimeTooSkewed")
-	if d := se.Timestamp.Sub(time.Now()); d < 59*time.Minute || d > 61*time.Minute {
-		t.Errorf("the error's Date is %v from the client's clock, want the twin's (+1h)", d)
-	}
+	assert.WithinDuration(t, time.Now().Add(time.Hour), se.Timestamp, time.Minute,
+		"the error's Date must be the twin's clock (+1h), not the client's")
 	// With retries the SDK corrects its clock from the Date header.
 	retrying := f.client(f.owner, func(cfg *oss.Config) { cfg.WithRetryMaxAttempts(2) })
-	if _, err := retrying.PutObject(t.Context(), &oss.PutObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("k"), Body: strings.NewReader("x")}); err != nil {
-		t.Fatalf("PutObject after clock correction: %v", err)
-	}
+	_, err = retrying.PutObject(t.Context(), &oss.PutObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("k"), Body: strings.NewReader("x")})
+	require.NoError(t, err, "PutObject after clock correction")
 	f.clock.set(10 * time.Minute) // within the tolerated skew
-	if _, err := c.HeadObject(t.Context(), &oss.HeadObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("k")}); err != nil {
-		t.Fatalf("HeadObject 10 minutes off: %v", err)
-	}
+	_, err = c.HeadObject(t.Context(), &oss.HeadObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("k")})
+	require.NoError(t, err, "HeadObject 10 minutes off")
 }
 
 // tamper changes each request after the SDK has signed it.

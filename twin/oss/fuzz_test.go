@@ -16,6 +16,7 @@ import (
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/signer"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/twin/acs"
 	osstwin "github.com/kmsmig/kmsmig/twin/oss"
@@ -92,9 +93,8 @@ func checkOSSError(t *testing.T, method string, rec *httptest.ResponseRecorder) 
 	body := rec.Body.Bytes()
 	if method == http.MethodHead {
 		var err error
-		if body, err = base64.StdEncoding.DecodeString(rec.Header().Get("x-oss-err")); err != nil {
-			t.Fatalf("HEAD refusal %d without a base64 x-oss-err header: %v", rec.Code, err)
-		}
+		body, err = base64.StdEncoding.DecodeString(rec.Header().Get("x-oss-err"))
+		require.NoError(t, err, "HEAD refusal %d without a base64 x-oss-err header", rec.Code)
 	}
 	var doc struct {
 		XMLName   xml.Name `xml:"Error"`
@@ -102,9 +102,9 @@ func checkOSSError(t *testing.T, method string, rec *httptest.ResponseRecorder) 
 		Message   string   `xml:"Message"`
 		RequestID string   `xml:"RequestId"`
 	}
-	if err := xml.Unmarshal(body, &doc); err != nil || doc.Code == "" || doc.RequestID == "" {
-		t.Fatalf("refusal %d is not an OSS error document (%v): %q", rec.Code, err, body)
-	}
+	require.NoError(t, xml.Unmarshal(body, &doc), "refusal %d is not an OSS error document: %q", rec.Code, body)
+	require.NotEmpty(t, doc.Code, "refusal %d is not an OSS error document: %q", rec.Code, body)
+	require.NotEmpty(t, doc.RequestID, "refusal %d is not an OSS error document: %q", rec.Code, body)
 	return doc.Code
 }
 
@@ -121,13 +121,9 @@ var authCodes = map[string]bool{"SignatureDoesNotMatch": true, "InvalidAccessKey
 func FuzzOSSRequest(f *testing.F) {
 	keys := acs.NewKeyring()
 	root, err := keys.AddAccount(account, fuzzAK, fuzzSecret)
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	sts, err := keys.MintSTS(account, "acs:ram::"+account+":role/kmsmig-fc", 100*365*24*time.Hour, time.Now())
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	for _, s := range []struct {
 		mode, op           uint8
 		key, query, header string
@@ -208,17 +204,13 @@ func FuzzOSSRequest(f *testing.F) {
 		if !v4 {
 			sg = &signer.SignerV1{}
 		}
-		if err := sg.Sign(context.Background(), sctx); err != nil {
-			t.Fatalf("sign: %v", err)
-		}
+		require.NoError(t, sg.Sign(context.Background(), sctx), "sign")
 		// Each request meets a fresh twin, so that the edited request is
 		// not refused merely because the original already did its work.
 		serve := func(r *http.Request, b []byte) *httptest.ResponseRecorder {
 			twin, err := osstwin.New(osstwin.Config{Keyring: keys, Buckets: []osstwin.Bucket{{Name: bucket, Account: account, Region: region},
 				{Name: "other-bucket", Account: account, Region: region}}, Now: func() time.Time { return fuzzNow }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			r = r.Clone(context.Background())
 			r.Body = http.NoBody
 			if len(b) > 0 {
@@ -232,9 +224,9 @@ func FuzzOSSRequest(f *testing.F) {
 		}
 		rec := serve(req, body)
 		if rec.Code/100 != 2 && rec.Code != http.StatusNotModified {
-			if code := checkOSSError(t, method, rec); authCodes[code] || code == "AccessDenied" && rec.Code == http.StatusForbidden && !strings.Contains(rec.Body.String(), "bucket acl") {
-				t.Fatalf("a request signed by the SDK's %T was refused: %d %s\n%s", sg, rec.Code, code, rec.Body.String())
-			}
+			code := checkOSSError(t, method, rec)
+			refused := authCodes[code] || code == "AccessDenied" && rec.Code == http.StatusForbidden && !strings.Contains(rec.Body.String(), "bucket acl")
+			require.False(t, refused, "a request signed by the SDK's %T was refused: %d %s\n%s", sg, rec.Code, code, rec.Body.String())
 		}
 
 		// Edit the signed request.
@@ -250,8 +242,8 @@ func FuzzOSSRequest(f *testing.F) {
 			return
 		}
 		rec = serve(m, mbody)
-		if rec.Code/100 == 2 && ossCovered(m, v4) != before {
-			t.Fatalf("an edited request was answered %d:\nsigned:\n%s\nsent:\n%s", rec.Code, before, ossCovered(m, v4))
+		if rec.Code/100 == 2 {
+			require.Equal(t, before, ossCovered(m, v4), "an edited request was answered %d", rec.Code)
 		}
 		if rec.Code/100 != 2 && rec.Code != http.StatusNotModified {
 			checkOSSError(t, m.Method, rec)

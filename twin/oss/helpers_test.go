@@ -2,7 +2,6 @@ package oss_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/twin/acs"
 	osstwin "github.com/kmsmig/kmsmig/twin/oss"
@@ -59,12 +60,10 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{keys: acs.NewKeyring(), clock: &clock{}}
 	var err error
-	if f.owner, err = f.keys.AddAccount(account, "", ""); err != nil {
-		t.Fatal(err)
-	}
-	if f.other, err = f.keys.AddAccount(other, "", ""); err != nil {
-		t.Fatal(err)
-	}
+	f.owner, err = f.keys.AddAccount(account, "", "")
+	require.NoError(t, err)
+	f.other, err = f.keys.AddAccount(other, "", "")
+	require.NoError(t, err)
 	f.twin, err = osstwin.New(osstwin.Config{
 		Keyring: f.keys,
 		Buckets: []osstwin.Bucket{
@@ -73,9 +72,7 @@ func newFixture(t *testing.T) *fixture {
 		},
 		Now: f.clock.now,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.hosts = append(f.hosts, r.Host)
@@ -130,9 +127,7 @@ func (f *fixture) virtualHosted(cfg *oss.Config) {
 func serviceError(t *testing.T, err error) *oss.ServiceError {
 	t.Helper()
 	var se *oss.ServiceError
-	if !errors.As(err, &se) {
-		t.Fatalf("got error %v, want an *oss.ServiceError", err)
-	}
+	require.ErrorAs(t, err, &se)
 	return se
 }
 
@@ -141,14 +136,10 @@ func serviceError(t *testing.T, err error) *oss.ServiceError {
 func wantCode(t *testing.T, err error, status int, code string) *oss.ServiceError {
 	t.Helper()
 	se := serviceError(t, err)
-	if se.StatusCode != status || se.Code != code {
-		t.Fatalf("got %d %s (%s), want %d %s", se.StatusCode, se.Code, se.Message, status, code)
-	}
-	if len(se.RequestID) != 24 || strings.ToUpper(se.RequestID) != se.RequestID {
-		t.Errorf("RequestId %q is not 24 upper-case hex digits", se.RequestID)
-	}
-	if se.Headers.Get("x-oss-request-id") != se.RequestID {
-		t.Errorf("x-oss-request-id %q differs from the body's RequestId %q", se.Headers.Get("x-oss-request-id"), se.RequestID)
-	}
+	require.Equal(t, status, se.StatusCode, "status of %s (%s)", se.Code, se.Message)
+	require.Equal(t, code, se.Code, "code (%s)", se.Message)
+	assert.Len(t, se.RequestID, 24, "RequestId is not 24 upper-case hex digits")
+	assert.Equal(t, strings.ToUpper(se.RequestID), se.RequestID, "RequestId is not 24 upper-case hex digits")
+	assert.Equal(t, se.RequestID, se.Headers.Get("x-oss-request-id"), "x-oss-request-id differs from the body's RequestId")
 	return se
 }

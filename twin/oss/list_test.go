@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestListObjectsV2(t *testing.T) {
@@ -12,9 +14,8 @@ func TestListObjectsV2(t *testing.T) {
 	c := f.client(f.owner)
 	keys := []string{"a", "a/b", "a/c/d", "a/c/e", "a/f g+h%", "a/车道", "b/x", "c"}
 	for _, k := range slices.Backward(keys) {
-		if _, err := put(t, c, k, "data-"+k, nil); err != nil {
-			t.Fatalf("put %s: %v", k, err)
-		}
+		_, err := put(t, c, k, "data-"+k, nil)
+		require.NoError(t, err, "put %s", k)
 	}
 	type page struct {
 		keys, prefixes []string
@@ -52,41 +53,33 @@ func TestListObjectsV2(t *testing.T) {
 			pages := 0
 			for p := c.NewListObjectsV2Paginator(req); p.HasNext(); {
 				res, err := p.NextPage(t.Context())
-				if err != nil {
-					t.Fatalf("ListObjectsV2: %v", err)
-				}
+				require.NoError(t, err, "ListObjectsV2")
 				pages++
-				if tc.maxKeys > 0 && res.KeyCount > int(tc.maxKeys) {
-					t.Errorf("page of %d entries, max-keys %d", res.KeyCount, tc.maxKeys)
+				if tc.maxKeys > 0 {
+					assert.LessOrEqual(t, res.KeyCount, int(tc.maxKeys), "entries in a page")
 				}
-				if res.KeyCount != len(res.Contents)+len(res.CommonPrefixes) {
-					t.Errorf("KeyCount %d, but %d contents and %d prefixes", res.KeyCount, len(res.Contents), len(res.CommonPrefixes))
-				}
+				assert.Equal(t, len(res.Contents)+len(res.CommonPrefixes), res.KeyCount, "KeyCount: contents plus prefixes")
 				for _, o := range res.Contents {
 					k := oss.ToString(o.Key)
 					gotKeys = append(gotKeys, k)
-					if oss.ToString(o.ETag) != etagOf("data-"+k) || o.Size != int64(len("data-"+k)) || o.LastModified == nil {
-						t.Errorf("%s: etag %s size %d modified %v", k, oss.ToString(o.ETag), o.Size, o.LastModified)
-					}
-					if o.Owner == nil || oss.ToString(o.Owner.ID) != account {
-						t.Errorf("%s: owner %+v, want account %s (fetch-owner)", k, o.Owner, account)
+					assert.Equal(t, etagOf("data-"+k), oss.ToString(o.ETag), "%s: etag", k)
+					assert.Equal(t, int64(len("data-"+k)), o.Size, "%s: size", k)
+					assert.NotNil(t, o.LastModified, "%s: last modified", k)
+					if assert.NotNil(t, o.Owner, "%s: owner (fetch-owner)", k) {
+						assert.Equal(t, account, oss.ToString(o.Owner.ID), "%s: owner (fetch-owner)", k)
 					}
 				}
 				for _, cp := range res.CommonPrefixes {
 					gotPrefs = append(gotPrefs, oss.ToString(cp.Prefix))
 				}
-				if oss.ToString(res.Prefix) != tc.prefix || oss.ToString(res.Delimiter) != tc.delim {
-					t.Errorf("echoed prefix %q delimiter %q", oss.ToString(res.Prefix), oss.ToString(res.Delimiter))
-				}
-				if pages > 20 {
-					t.Fatal("pagination does not end")
-				}
+				assert.Equal(t, tc.prefix, oss.ToString(res.Prefix), "echoed prefix")
+				assert.Equal(t, tc.delim, oss.ToString(res.Delimiter), "echoed delimiter")
+				require.LessOrEqual(t, pages, 20, "pagination does not end")
 			}
-			if !slices.Equal(gotKeys, tc.wantKeys) || !slices.Equal(gotPrefs, tc.wantPrefs) {
-				t.Fatalf("keys %q prefixes %q, want %q %q", gotKeys, gotPrefs, tc.wantKeys, tc.wantPrefs)
-			}
-			if tc.maxKeys == 1 && pages != len(tc.wantKeys)+len(tc.wantPrefs) {
-				t.Errorf("%d pages for %d entries at max-keys 1", pages, len(tc.wantKeys)+len(tc.wantPrefs))
+			require.Equal(t, tc.wantKeys, gotKeys, "keys")
+			require.Equal(t, tc.wantPrefs, gotPrefs, "prefixes")
+			if tc.maxKeys == 1 {
+				assert.Equal(t, len(tc.wantKeys)+len(tc.wantPrefs), pages, "pages at max-keys 1")
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package oss_test
 
 import (
-	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func put(t *testing.T, c *oss.Client, key, body string, mod func(*oss.PutObjectRequest)) (*oss.PutObjectResult, error) {
@@ -45,56 +46,39 @@ func TestObjectLifecycle(t *testing.T) {
 			res, err := put(t, c, key, body, func(r *oss.PutObjectRequest) {
 				r.Metadata = map[string]string{"run": "r1"}
 			})
-			if err != nil {
-				t.Fatalf("PutObject: %v", err)
-			}
-			if got := f.lastHost(); got != wantHost {
-				t.Errorf("request Host = %q, want %q", got, wantHost)
-			}
-			if oss.ToString(res.ETag) != etagOf(body) {
-				t.Errorf("PutObject ETag = %s, want %s", oss.ToString(res.ETag), etagOf(body))
-			}
-			if res.HashCRC64 == nil {
-				t.Error("PutObject returned no x-oss-hash-crc64ecma")
-			}
+			require.NoError(t, err, "PutObject")
+			assert.Equal(t, wantHost, f.lastHost(), "request Host")
+			assert.Equal(t, etagOf(body), oss.ToString(res.ETag), "PutObject ETag")
+			assert.NotNil(t, res.HashCRC64, "PutObject returned no x-oss-hash-crc64ecma")
 
 			get, err := c.GetObject(ctx, &oss.GetObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr(key)})
-			if err != nil {
-				t.Fatalf("GetObject: %v", err)
-			}
+			require.NoError(t, err, "GetObject")
 			data, _ := io.ReadAll(get.Body)
 			get.Body.Close()
-			if string(data) != body || oss.ToString(get.ETag) != etagOf(body) || get.ContentLength != int64(len(body)) {
-				t.Errorf("GetObject = %q etag %s len %d, want %q etag %s", data, oss.ToString(get.ETag), get.ContentLength, body, etagOf(body))
-			}
-			if get.Metadata["run"] != "r1" || oss.ToString(get.ContentType) != "application/json" || get.LastModified == nil {
-				t.Errorf("GetObject metadata %v, content type %q, last modified %v", get.Metadata, oss.ToString(get.ContentType), get.LastModified)
-			}
+			assert.Equal(t, body, string(data), "GetObject body")
+			assert.Equal(t, etagOf(body), oss.ToString(get.ETag), "GetObject ETag")
+			assert.Equal(t, int64(len(body)), get.ContentLength, "GetObject length")
+			assert.Equal(t, "r1", get.Metadata["run"], "GetObject metadata")
+			assert.Equal(t, "application/json", oss.ToString(get.ContentType), "GetObject content type")
+			assert.NotNil(t, get.LastModified, "GetObject last modified")
 
 			head, err := c.HeadObject(ctx, &oss.HeadObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr(key)})
-			if err != nil {
-				t.Fatalf("HeadObject: %v", err)
-			}
-			if head.ContentLength != int64(len(body)) || oss.ToString(head.ETag) != etagOf(body) {
-				t.Errorf("HeadObject length %d etag %s", head.ContentLength, oss.ToString(head.ETag))
-			}
+			require.NoError(t, err, "HeadObject")
+			assert.Equal(t, int64(len(body)), head.ContentLength, "HeadObject length")
+			assert.Equal(t, etagOf(body), oss.ToString(head.ETag), "HeadObject ETag")
 
-			if _, err := c.DeleteObject(ctx, &oss.DeleteObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr(key)}); err != nil {
-				t.Fatalf("DeleteObject: %v", err)
-			}
+			_, err = c.DeleteObject(ctx, &oss.DeleteObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr(key)})
+			require.NoError(t, err, "DeleteObject")
 			_, err = c.GetObject(ctx, &oss.GetObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr(key)})
 			se := wantCode(t, err, http.StatusNotFound, "NoSuchKey")
 			for _, want := range []string{"<Key>" + key + "</Key>", "<HostId>" + bucket + ".oss-" + region + ".aliyuncs.com</HostId>"} {
-				if !bytes.Contains(se.Snapshot, []byte(want)) {
-					t.Errorf("error body lacks %s:\n%s", want, se.Snapshot)
-				}
+				assert.Contains(t, string(se.Snapshot), want, "error body")
 			}
 			_, err = c.HeadObject(ctx, &oss.HeadObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr(key)})
 			wantCode(t, err, http.StatusNotFound, "NoSuchKey") // decoded from x-oss-err
 			// Deleting a missing object succeeds, as in OSS.
-			if _, err := c.DeleteObject(ctx, &oss.DeleteObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr(key)}); err != nil {
-				t.Fatalf("DeleteObject of a missing object: %v", err)
-			}
+			_, err = c.DeleteObject(ctx, &oss.DeleteObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr(key)})
+			require.NoError(t, err, "DeleteObject of a missing object")
 		})
 	}
 }
@@ -108,15 +92,13 @@ func TestConditionalPut(t *testing.T) {
 	}
 	forbid := func(r *oss.PutObjectRequest) { r.ForbidOverwrite = oss.Ptr("true") }
 
-	if _, err := put(t, c, key, "v1", forbid); err != nil {
-		t.Fatalf("create with x-oss-forbid-overwrite: %v", err)
-	}
-	_, err := put(t, c, key, "v1b", forbid)
+	_, err := put(t, c, key, "v1", forbid)
+	require.NoError(t, err, "create with x-oss-forbid-overwrite")
+	_, err = put(t, c, key, "v1b", forbid)
 	wantCode(t, err, http.StatusConflict, "FileAlreadyExists")
 
-	if _, err := put(t, c, key, "v2", ifMatch(etagOf("v1"))); err != nil {
-		t.Fatalf("If-Match at the current ETag: %v", err)
-	}
+	_, err = put(t, c, key, "v2", ifMatch(etagOf("v1")))
+	require.NoError(t, err, "If-Match at the current ETag")
 	_, err = put(t, c, key, "v3", ifMatch(etagOf("v1")))
 	wantCode(t, err, http.StatusPreconditionFailed, "PreconditionFailed")
 	_, err = put(t, c, key, "v3", func(r *oss.PutObjectRequest) { r.Headers = map[string]string{"If-None-Match": "*"} })
@@ -124,18 +106,13 @@ func TestConditionalPut(t *testing.T) {
 	_, err = put(t, c, "leases/missing", "x", ifMatch(etagOf("v1")))
 	wantCode(t, err, http.StatusNotFound, "NoSuchKey")
 	// Lower-case, unquoted ETags match too.
-	if _, err := put(t, c, key, "v3", ifMatch(strings.ToLower(strings.Trim(etagOf("v2"), `"`)))); err != nil {
-		t.Fatalf("If-Match with an unquoted lower-case ETag: %v", err)
-	}
+	_, err = put(t, c, key, "v3", ifMatch(strings.ToLower(strings.Trim(etagOf("v2"), `"`))))
+	require.NoError(t, err, "If-Match with an unquoted lower-case ETag")
 	get, err := c.GetObject(t.Context(), &oss.GetObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr(key)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	data, _ := io.ReadAll(get.Body)
 	get.Body.Close()
-	if string(data) != "v3" {
-		t.Fatalf("object = %q after the refused writes, want v3", data)
-	}
+	require.Equal(t, "v3", string(data), "object after the refused writes")
 
 	// A body that does not match its Content-MD5 is refused.
 	_, err = put(t, c, key, "v4", func(r *oss.PutObjectRequest) { r.ContentMD5 = oss.Ptr("1B2M2Y8AsgTpgAmY7PhCfg==") })
@@ -145,18 +122,14 @@ func TestConditionalPut(t *testing.T) {
 func TestConditionalGet(t *testing.T) {
 	f := newFixture(t)
 	c := f.client(f.owner)
-	if _, err := put(t, c, "k", "body", nil); err != nil {
-		t.Fatal(err)
-	}
-	_, err := c.GetObject(t.Context(), &oss.GetObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("k"), IfMatch: oss.Ptr(etagOf("other"))})
+	_, err := put(t, c, "k", "body", nil)
+	require.NoError(t, err)
+	_, err = c.GetObject(t.Context(), &oss.GetObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("k"), IfMatch: oss.Ptr(etagOf("other"))})
 	wantCode(t, err, http.StatusPreconditionFailed, "PreconditionFailed")
 	_, err = c.HeadObject(t.Context(), &oss.HeadObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("k"), IfNoneMatch: oss.Ptr(etagOf("body"))})
-	if se := serviceError(t, err); se.StatusCode != http.StatusNotModified {
-		t.Fatalf("HeadObject If-None-Match at the current ETag: status %d, want 304", se.StatusCode)
-	}
-	if _, err := c.GetObject(t.Context(), &oss.GetObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("k"), IfMatch: oss.Ptr(etagOf("body"))}); err != nil {
-		t.Fatalf("GetObject If-Match at the current ETag: %v", err)
-	}
+	require.Equal(t, http.StatusNotModified, serviceError(t, err).StatusCode, "HeadObject If-None-Match at the current ETag")
+	_, err = c.GetObject(t.Context(), &oss.GetObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("k"), IfMatch: oss.Ptr(etagOf("body"))})
+	require.NoError(t, err, "GetObject If-Match at the current ETag")
 }
 
 // Racing creates with x-oss-forbid-overwrite: exactly one wins.
@@ -183,7 +156,5 @@ func TestForbidOverwriteRace(t *testing.T) {
 		}
 		wantCode(t, err, http.StatusConflict, "FileAlreadyExists")
 	}
-	if wins != 1 {
-		t.Fatalf("%d racing creates won, want exactly 1", wins)
-	}
+	require.Equal(t, 1, wins, "racing creates won")
 }

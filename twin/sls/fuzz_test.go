@@ -14,6 +14,7 @@ import (
 	"time"
 
 	slssdk "github.com/aliyun/aliyun-log-go-sdk"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/twin/acs"
 	"github.com/kmsmig/kmsmig/twin/sls"
@@ -85,12 +86,9 @@ func checkSLSError(t *testing.T, rec *httptest.ResponseRecorder) string {
 		Code    string `json:"errorCode"`
 		Message string `json:"errorMessage"`
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || doc.Code == "" {
-		t.Fatalf("refusal %d is not an SLS error document (%v): %q", rec.Code, err, rec.Body.Bytes())
-	}
-	if rec.Header().Get("x-log-requestid") == "" {
-		t.Fatalf("refusal %d without x-log-requestid", rec.Code)
-	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &doc), "refusal %d is not an SLS error document: %q", rec.Code, rec.Body.Bytes())
+	require.NotEmpty(t, doc.Code, "refusal %d is not an SLS error document: %q", rec.Code, rec.Body.Bytes())
+	require.NotEmpty(t, rec.Header().Get("x-log-requestid"), "refusal %d without x-log-requestid", rec.Code)
 	return doc.Code
 }
 
@@ -107,13 +105,9 @@ var slsAuthCodes = map[string]bool{sls.CodeSignatureNotMatch: true, sls.CodeUnau
 func FuzzSLSRequest(f *testing.F) {
 	keys := acs.NewKeyring()
 	root, err := keys.AddAccount(accountA, fuzzAK, fuzzSecret)
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	sts, err := keys.MintSTS(accountA, "acs:ram::"+accountA+":role/kmsmig-fc", 100*365*24*time.Hour, time.Now())
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	for _, s := range []struct {
 		mode, op           uint8
 		store, query, hdrs string
@@ -192,9 +186,7 @@ func FuzzSLSRequest(f *testing.F) {
 			headers["Date"] = fuzzNow.Format(http.TimeFormat)
 			err = slssdk.NewSignerV1(cred.AccessKeyID, cred.AccessKeySecret).Sign(o.method, uri, headers, signBody)
 		}
-		if err != nil {
-			t.Fatalf("sign: %v", err)
-		}
+		require.NoError(t, err, "sign")
 		req, err := http.NewRequest(o.method, "http://"+host+uri, nil)
 		if err != nil {
 			return
@@ -209,9 +201,7 @@ func FuzzSLSRequest(f *testing.F) {
 		// not refused merely because the original already did its work.
 		serve := func(r *http.Request, b []byte) *httptest.ResponseRecorder {
 			twin := sls.New(keys, sls.WithClock(func() time.Time { return fuzzNow }), sls.WithRegion(fuzzRegion))
-			if err := twin.AddProject(accountA, project, "audit trail"); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, twin.AddProject(accountA, project, "audit trail"))
 			r = r.Clone(r.Context())
 			r.Body = http.NoBody
 			if len(b) > 0 {
@@ -224,9 +214,9 @@ func FuzzSLSRequest(f *testing.F) {
 		}
 		rec := serve(req, body)
 		if rec.Code/100 != 2 {
-			if code := checkSLSError(t, rec); slsAuthCodes[code] && !strings.Contains(rec.Body.String(), "denied by sts or ram") {
-				t.Fatalf("a request signed by the SDK's signer was refused: %d %s", rec.Code, rec.Body.String())
-			}
+			code := checkSLSError(t, rec)
+			refused := slsAuthCodes[code] && !strings.Contains(rec.Body.String(), "denied by sts or ram")
+			require.False(t, refused, "a request signed by the SDK's signer was refused: %d %s", rec.Code, rec.Body.String())
 		}
 
 		m := req.Clone(req.Context())
@@ -237,8 +227,8 @@ func FuzzSLSRequest(f *testing.F) {
 			return
 		}
 		rec = serve(m, mbody)
-		if after := slsCovered(m, mbody, v4); rec.Code/100 == 2 && after != before {
-			t.Fatalf("an edited request was answered %d:\nsigned:\n%s\nsent:\n%s", rec.Code, before, after)
+		if rec.Code/100 == 2 {
+			require.Equal(t, before, slsCovered(m, mbody, v4), "an edited request was answered %d", rec.Code)
 		}
 		if rec.Code/100 != 2 {
 			checkSLSError(t, rec)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -97,9 +96,7 @@ func slsCode(t *testing.T, err error) string {
 	t.Helper()
 	require.Error(t, err)
 	var e *slssdk.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("error %T is not *sls.Error: %v", err, err)
-	}
+	require.ErrorAs(t, err, &e)
 	require.NotEmpty(t, e.RequestID, "x-log-requestid must come back with every error")
 	return e.Code
 }

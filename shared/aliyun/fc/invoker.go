@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"sync"
 	"time"
@@ -50,6 +49,10 @@ type Config struct {
 	// CallTimeout bounds one HTTP exchange (default 10s).
 	CallTimeout time.Duration
 }
+
+// invokeBackoff spaces the retries of one invocation: 100ms before the
+// first, doubling up to 3.2s.
+var invokeBackoff = cloud.Backoff{Base: 100 * time.Millisecond, Max: 3200 * time.Millisecond}
 
 // Invoker starts FC functions asynchronously. It is safe for concurrent
 // use.
@@ -112,8 +115,7 @@ func (v *Invoker) InvokeAsync(ctx context.Context, function string, payload []by
 	var last error
 	for attempt := range v.cfg.MaxAttempts {
 		if attempt > 0 {
-			d := time.Duration(50<<min(attempt, 6)) * time.Millisecond
-			if err := cloud.Sleep(ctx, d/2+rand.N(d)); err != nil {
+			if err := cloud.Sleep(ctx, invokeBackoff.Delay(attempt-1)); err != nil {
 				return err
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -39,8 +38,8 @@ type Config struct {
 	Quotas map[Group]float64
 	// MaxAttempts bounds the tries of one call (default 8).
 	MaxAttempts int
-	// BaseBackoff is the first retry delay, doubled each time with full
-	// jitter up to MaxBackoff (defaults 100ms and 5s).
+	// BaseBackoff is the first retry delay, doubled each time up to
+	// MaxBackoff, with cloud.Backoff's jitter (defaults 100ms and 5s).
 	BaseBackoff, MaxBackoff time.Duration
 	// CallTimeout bounds a single HTTP exchange (default 10s); the caller's
 	// context bounds the whole call including retries.
@@ -258,10 +257,9 @@ func (c *Client) callWith(ctx context.Context, account, region string, g Group, 
 	return last
 }
 
+// backoff is the wait before retry number attempt, counted from 1.
 func (c *Client) backoff(attempt int) time.Duration {
-	d := c.cfg.BaseBackoff << min(attempt-1, 16)
-	d = min(d, c.cfg.MaxBackoff)
-	return time.Duration(rand.Int64N(int64(d))) + d/4
+	return cloud.Backoff{Base: c.cfg.BaseBackoff, Max: c.cfg.MaxBackoff}.Delay(attempt - 1)
 }
 
 func isThrottled(err error) bool { return errors.Is(err, cloud.ErrThrottled) }

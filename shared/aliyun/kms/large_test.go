@@ -21,6 +21,9 @@ import (
 // shared gateway's QPS quotas and failing 5% of calls with a transient
 // 503. No error may reach the user and no resource may be missing.
 func TestDiscoverLargeEstate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("quota-bound: runs in make test and CI; skipped with -short")
+	}
 	inv := kmstwin.Generate(kmstwin.GenerateOptions{Keys: 10000, Secrets: 10000, Regions: 4, Accounts: 2, Seed: 20})
 	st, c := startDemo(t, stack.Options{Inventory: inv, Faults: acs.Faults{ErrorRate: 0.05, Seed: 5}})
 	var accounts []string

@@ -11,6 +11,7 @@ import (
 
 	osssdk "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/oss"
 	"github.com/kmsmig/kmsmig/shared/runstate"
@@ -34,9 +35,7 @@ func TestContractCloud(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) runstate.Store {
 		n++
 		s, err := oss.New(c, oss.Config{Bucket: bucket, Prefix: fmt.Sprintf("kmsmig-contract/%s/%d", run, n)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() {
 			// t.Context is already cancelled when cleanups run.
 			ctx := context.Background()

@@ -2,16 +2,16 @@ package oss_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
 	osssdk "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/oss"
 	"github.com/kmsmig/kmsmig/shared/runstate"
@@ -30,13 +30,10 @@ const (
 func twin(t *testing.T) (*httptest.Server, *acs.Keyring) {
 	t.Helper()
 	keys := acs.NewKeyring()
-	if _, err := keys.AddAccount(account, "", ""); err != nil {
-		t.Fatal(err)
-	}
+	_, err := keys.AddAccount(account, "", "")
+	require.NoError(t, err)
 	srv, err := osstwin.New(osstwin.Config{Keyring: keys, Buckets: []osstwin.Bucket{{Name: bucket, Account: account, Region: region}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	return hs, keys
@@ -57,9 +54,7 @@ func client(hs *httptest.Server, c acs.Credential, opts ...func(*osssdk.Config))
 func newStore(t *testing.T, c *osssdk.Client, prefix string) *oss.Store {
 	t.Helper()
 	s, err := oss.New(c, oss.Config{Bucket: bucket, Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return s
 }
 
@@ -77,9 +72,7 @@ func TestContractSTSVirtualHostedV1(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) runstate.Store {
 		hs, keys := twin(t)
 		sts, err := keys.MintSTS(account, "acs:ram::"+account+":role/kmsmig-fc", time.Hour, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		addr := hs.Listener.Addr().String()
 		c := client(hs, sts, func(cfg *osssdk.Config) {
 			cfg.WithSignatureVersion(osssdk.SignatureVersionV1).
@@ -101,23 +94,17 @@ func TestPrefixIsolation(t *testing.T) {
 	c := client(hs, owner)
 	a, b := newStore(t, c, "run-a/"), newStore(t, c, "run-b")
 	ctx := t.Context()
-	if _, err := a.Create(ctx, "plan", []byte("a")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Get(ctx, "plan"); !errors.Is(err, runstate.ErrNotFound) {
-		t.Fatalf("store b sees store a's key: %v", err)
-	}
-	if _, err := b.Create(ctx, "plan", []byte("b")); err != nil {
-		t.Fatalf("store b cannot create a key store a has: %v", err)
-	}
+	_, err := a.Create(ctx, "plan", []byte("a"))
+	require.NoError(t, err)
+	_, err = b.Get(ctx, "plan")
+	require.ErrorIs(t, err, runstate.ErrNotFound, "store b sees store a's key")
+	_, err = b.Create(ctx, "plan", []byte("b"))
+	require.NoError(t, err, "store b cannot create a key store a has")
 	got, err := a.List(ctx, "")
-	if err != nil || !slices.Equal(got, []string{"plan"}) {
-		t.Fatalf("a.List = %q, %v; want [plan]", got, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, []string{"plan"}, got, "a.List")
 	res, err := c.GetObject(ctx, &osssdk.GetObjectRequest{Bucket: osssdk.Ptr(bucket), Key: osssdk.Ptr("run-b/plan")})
-	if err != nil {
-		t.Fatalf("the object is not at <prefix><key>: %v", err)
-	}
+	require.NoError(t, err, "the object is not at <prefix><key>")
 	res.Body.Close()
 }
 
@@ -126,18 +113,15 @@ func TestMisconfigurationIsNotNotFound(t *testing.T) {
 	hs, keys := twin(t)
 	owner, _ := keys.Account(account)
 	wrongBucket, err := oss.New(client(hs, owner), oss.Config{Bucket: "no-such-bucket"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	bad := owner
 	bad.AccessKeySecret = "wrong"
 	badKey := newStore(t, client(hs, bad, func(c *osssdk.Config) { c.WithRetryMaxAttempts(1) }), "")
 	for name, s := range map[string]runstate.Store{"wrong bucket": wrongBucket, "wrong secret": badKey} {
 		_, err := s.Get(t.Context(), "plan")
 		var se *osssdk.ServiceError
-		if err == nil || errors.Is(err, runstate.ErrNotFound) || !errors.As(err, &se) {
-			t.Errorf("%s: Get = %v, want the OSS error, not ErrNotFound", name, err)
-		}
+		assert.ErrorAs(t, err, &se, "%s: Get: want the OSS error", name)
+		assert.NotErrorIs(t, err, runstate.ErrNotFound, "%s: Get", name)
 	}
 }
 
@@ -146,8 +130,7 @@ func TestNewRefuses(t *testing.T) {
 	owner, _ := keys.Account(account)
 	c := client(hs, owner)
 	for _, cfg := range []oss.Config{{}, {Bucket: bucket, Prefix: "/abs"}, {Bucket: bucket, Prefix: "a/../b"}} {
-		if _, err := oss.New(c, cfg); err == nil {
-			t.Errorf("New(%+v) succeeded, want an error", cfg)
-		}
+		_, err := oss.New(c, cfg)
+		assert.Error(t, err, "New(%+v)", cfg)
 	}
 }

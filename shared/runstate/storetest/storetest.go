@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/runstate"
 )
@@ -32,39 +34,11 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("RaceCreate", func(t *testing.T) { testRaceCreate(t, newStore(t)) })
 }
 
-func wantErr(t *testing.T, what string, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("%s: got error %v, want %v", what, err, want)
-	}
-}
-
-// must returns v, failing the test with what when err is not nil. Use as
-// must(s.Get(ctx, key))(t, "Get").
-func must[T any](v T, err error) func(t *testing.T, what string) T {
-	return func(t *testing.T, what string) T {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return v
-	}
-}
-
-func mustOK(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
 func testGetMissing(t *testing.T, s runstate.Store) {
 	ctx := t.Context()
 	_, err := s.Get(ctx, "runs/r1/missing")
-	wantErr(t, "Get of a missing key", err, runstate.ErrNotFound)
-	if !strings.Contains(err.Error(), "runs/r1/missing") {
-		t.Errorf("Get error %q does not name the key", err)
-	}
+	require.ErrorIs(t, err, runstate.ErrNotFound, "Get of a missing key")
+	assert.ErrorContains(t, err, "runs/r1/missing", "Get error does not name the key")
 }
 
 func testCreateGet(t *testing.T, s runstate.Store) {
@@ -79,20 +53,19 @@ func testCreateGet(t *testing.T, s runstate.Store) {
 		{"unicode key", "runs/r1/车道 cn-hangzhou+1", []byte("x")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := must(s.Create(ctx, tc.key, tc.data))(t, "Create")
-			if v == "" {
-				t.Fatal("Create returned an empty version")
-			}
-			obj := must(s.Get(ctx, tc.key))(t, "Get")
-			if string(obj.Data) != string(tc.data) || obj.Version != v || obj.Key != tc.key {
-				t.Fatalf("Get = {%q %q %q}, want {%q %q %q}", obj.Key, obj.Data, obj.Version, tc.key, tc.data, v)
-			}
-			_, err := s.Create(ctx, tc.key, []byte("other"))
-			wantErr(t, "second Create", err, runstate.ErrConflict)
-			obj = must(s.Get(ctx, tc.key))(t, "Get after conflict")
-			if string(obj.Data) != string(tc.data) {
-				t.Fatalf("losing Create overwrote the object: got %q, want %q", obj.Data, tc.data)
-			}
+			v, err := s.Create(ctx, tc.key, tc.data)
+			require.NoError(t, err, "Create")
+			require.NotEmpty(t, v, "Create returned an empty version")
+			obj, err := s.Get(ctx, tc.key)
+			require.NoError(t, err, "Get")
+			require.Equal(t, tc.key, obj.Key, "Get")
+			require.Equal(t, string(tc.data), string(obj.Data), "Get")
+			require.Equal(t, v, obj.Version, "Get")
+			_, err = s.Create(ctx, tc.key, []byte("other"))
+			require.ErrorIs(t, err, runstate.ErrConflict, "second Create")
+			obj, err = s.Get(ctx, tc.key)
+			require.NoError(t, err, "Get after conflict")
+			require.Equal(t, string(tc.data), string(obj.Data), "losing Create overwrote the object")
 		})
 	}
 }
@@ -100,51 +73,54 @@ func testCreateGet(t *testing.T, s runstate.Store) {
 func testUpdate(t *testing.T, s runstate.Store) {
 	ctx := t.Context()
 	const key = "runs/r1/batch/0001"
-	v1 := must(s.Create(ctx, key, []byte("pending")))(t, "Create")
-	v2 := must(s.Update(ctx, key, []byte("running"), v1))(t, "Update")
-	if v2 == v1 {
-		t.Fatalf("Update returned the old version %q", v2)
-	}
-	_, err := s.Update(ctx, key, []byte("done"), v1)
-	wantErr(t, "Update at a stale version", err, runstate.ErrConflict)
+	v1, err := s.Create(ctx, key, []byte("pending"))
+	require.NoError(t, err, "Create")
+	v2, err := s.Update(ctx, key, []byte("running"), v1)
+	require.NoError(t, err, "Update")
+	require.NotEqual(t, v1, v2, "Update returned the old version")
+	_, err = s.Update(ctx, key, []byte("done"), v1)
+	require.ErrorIs(t, err, runstate.ErrConflict, "Update at a stale version")
 	_, err = s.Update(ctx, key, []byte("done"), "")
-	wantErr(t, "Update with an empty version", err, runstate.ErrConflict)
-	obj := must(s.Get(ctx, key))(t, "Get")
-	if string(obj.Data) != "running" || obj.Version != v2 {
-		t.Fatalf("Get = %q@%q, want %q@%q", obj.Data, obj.Version, "running", v2)
-	}
+	require.ErrorIs(t, err, runstate.ErrConflict, "Update with an empty version")
+	obj, err := s.Get(ctx, key)
+	require.NoError(t, err, "Get")
+	require.Equal(t, "running", string(obj.Data), "Get")
+	require.Equal(t, v2, obj.Version, "Get")
 	_, err = s.Update(ctx, "runs/r1/batch/0002", []byte("x"), v1)
-	wantErr(t, "Update of a missing key", err, runstate.ErrNotFound)
+	require.ErrorIs(t, err, runstate.ErrNotFound, "Update of a missing key")
 	// Back to earlier content: the version the caller holds still works.
-	v3 := must(s.Update(ctx, key, []byte("pending"), v2))(t, "Update")
-	must(s.Update(ctx, key, []byte("done"), v3))(t, "Update at the latest version")
+	v3, err := s.Update(ctx, key, []byte("pending"), v2)
+	require.NoError(t, err, "Update")
+	_, err = s.Update(ctx, key, []byte("done"), v3)
+	require.NoError(t, err, "Update at the latest version")
 }
 
 func testDelete(t *testing.T, s runstate.Store) {
 	ctx := t.Context()
 	const key = "runs/r1/lease"
-	v1 := must(s.Create(ctx, key, []byte("a")))(t, "Create")
-	must(s.Update(ctx, key, []byte("b"), v1))(t, "Update")
-	wantErr(t, "Delete at a stale version", s.Delete(ctx, key, v1), runstate.ErrConflict)
-	obj := must(s.Get(ctx, key))(t, "Get")
-	if err := s.Delete(ctx, key, obj.Version); err != nil {
-		t.Fatalf("Delete at the current version: %v", err)
-	}
-	_, err := s.Get(ctx, key)
-	wantErr(t, "Get after Delete", err, runstate.ErrNotFound)
-	wantErr(t, "Delete of a missing key", s.Delete(ctx, key, ""), runstate.ErrNotFound)
+	v1, err := s.Create(ctx, key, []byte("a"))
+	require.NoError(t, err, "Create")
+	_, err = s.Update(ctx, key, []byte("b"), v1)
+	require.NoError(t, err, "Update")
+	require.ErrorIs(t, s.Delete(ctx, key, v1), runstate.ErrConflict, "Delete at a stale version")
+	obj, err := s.Get(ctx, key)
+	require.NoError(t, err, "Get")
+	require.NoError(t, s.Delete(ctx, key, obj.Version), "Delete at the current version")
+	_, err = s.Get(ctx, key)
+	require.ErrorIs(t, err, runstate.ErrNotFound, "Get after Delete")
+	require.ErrorIs(t, s.Delete(ctx, key, ""), runstate.ErrNotFound, "Delete of a missing key")
 	// A deleted key can be created again, and deleted unconditionally.
-	must(s.Create(ctx, key, []byte("c")))(t, "Create after Delete")
-	if err := s.Delete(ctx, key, ""); err != nil {
-		t.Fatalf("unconditional Delete: %v", err)
-	}
+	_, err = s.Create(ctx, key, []byte("c"))
+	require.NoError(t, err, "Create after Delete")
+	require.NoError(t, s.Delete(ctx, key, ""), "unconditional Delete")
 }
 
 func testList(t *testing.T, s runstate.Store) {
 	ctx := t.Context()
 	keys := []string{"runs/r1", "runs/r1/plan", "runs/r1/batches/0001", "runs/r1/batches/0002", "runs/r10/plan", "inventory/acct-1", "runs/r2/plan"}
 	for _, k := range keys {
-		must(s.Create(ctx, k, []byte(k)))(t, "Create "+k)
+		_, err := s.Create(ctx, k, []byte(k))
+		require.NoError(t, err, "Create "+k)
 	}
 	for _, tc := range []struct {
 		prefix string
@@ -158,18 +134,17 @@ func testList(t *testing.T, s runstate.Store) {
 		{"nothing/here/", []string{}},
 	} {
 		t.Run("prefix="+tc.prefix, func(t *testing.T) {
-			got := must(s.List(ctx, tc.prefix))(t, "List")
-			if got == nil || !slices.Equal(got, tc.want) {
-				t.Fatalf("List(%q) = %#v, want %#v", tc.prefix, got, tc.want)
-			}
+			got, err := s.List(ctx, tc.prefix)
+			require.NoError(t, err, "List")
+			// Equal tells nil from empty: List answers an empty, non-nil slice.
+			require.Equal(t, tc.want, got, "List(%q)", tc.prefix)
 		})
 	}
-	mustOK(t, "Delete", s.Delete(ctx, "runs/r1/batches/0001", ""))
-	mustOK(t, "Delete", s.Delete(ctx, "runs/r1/batches/0002", ""))
-	got := must(s.List(ctx, "runs/r1"))(t, "List")
-	if want := []string{"runs/r1", "runs/r1/plan", "runs/r10/plan"}; !slices.Equal(got, want) {
-		t.Fatalf("List after Delete = %q, want %q", got, want)
-	}
+	require.NoError(t, s.Delete(ctx, "runs/r1/batches/0001", ""), "Delete")
+	require.NoError(t, s.Delete(ctx, "runs/r1/batches/0002", ""), "Delete")
+	got, err := s.List(ctx, "runs/r1")
+	require.NoError(t, err, "List")
+	require.Equal(t, []string{"runs/r1", "runs/r1/plan", "runs/r10/plan"}, got, "List after Delete")
 }
 
 func testInvalidKeys(t *testing.T, s runstate.Store) {
@@ -195,12 +170,9 @@ func testInvalidKeys(t *testing.T, s runstate.Store) {
 			check := func(op string, err error) {
 				t.Helper()
 				var ke *runstate.KeyError
-				if !errors.As(err, &ke) {
-					t.Fatalf("%s(%q): got %v, want a *runstate.KeyError", op, tc.key, err)
-				}
-				if ke.Key != tc.key || !strings.Contains(err.Error(), tc.reason) {
-					t.Fatalf("%s(%q): error %q should name the key and say %q", op, tc.key, err, tc.reason)
-				}
+				require.ErrorAs(t, err, &ke, "%s(%q): want a *runstate.KeyError", op, tc.key)
+				require.Equal(t, tc.key, ke.Key, "%s(%q): the error should name the key", op, tc.key)
+				require.ErrorContains(t, err, tc.reason, "%s(%q)", op, tc.key)
 			}
 			_, err := s.Get(ctx, tc.key)
 			check("Get", err)
@@ -216,32 +188,30 @@ func testInvalidKeys(t *testing.T, s runstate.Store) {
 	for _, prefix := range []string{"/runs", "runs/../x", "runs//x"} {
 		_, err := s.List(ctx, prefix)
 		var ke *runstate.KeyError
-		if !errors.As(err, &ke) {
-			t.Errorf("List(%q): got %v, want a *runstate.KeyError", prefix, err)
-		}
+		assert.ErrorAs(t, err, &ke, "List(%q): want a *runstate.KeyError", prefix)
 	}
 }
 
 func testCancelled(t *testing.T, s runstate.Store) {
 	const key = "runs/r1/plan"
-	v := must(s.Create(t.Context(), key, []byte("x")))(t, "Create")
+	v, err := s.Create(t.Context(), key, []byte("x"))
+	require.NoError(t, err, "Create")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := s.Get(ctx, key)
-	wantErr(t, "Get", err, context.Canceled)
+	_, err = s.Get(ctx, key)
+	require.ErrorIs(t, err, context.Canceled, "Get")
 	_, err = s.Create(ctx, "runs/r1/other", []byte("x"))
-	wantErr(t, "Create", err, context.Canceled)
+	require.ErrorIs(t, err, context.Canceled, "Create")
 	_, err = s.Update(ctx, key, []byte("y"), v)
-	wantErr(t, "Update", err, context.Canceled)
+	require.ErrorIs(t, err, context.Canceled, "Update")
 	_, err = s.List(ctx, "")
-	wantErr(t, "List", err, context.Canceled)
-	wantErr(t, "Delete", s.Delete(ctx, key, v), context.Canceled)
+	require.ErrorIs(t, err, context.Canceled, "List")
+	require.ErrorIs(t, s.Delete(ctx, key, v), context.Canceled, "Delete")
 	_, err = runstate.Mutate(ctx, s, key, func(b []byte, _ bool) ([]byte, error) { return append(b, 'z'), nil })
-	wantErr(t, "Mutate", err, context.Canceled)
-	obj := must(s.Get(t.Context(), key))(t, "Get")
-	if string(obj.Data) != "x" {
-		t.Fatalf("a cancelled call changed the object to %q", obj.Data)
-	}
+	require.ErrorIs(t, err, context.Canceled, "Mutate")
+	obj, err := s.Get(t.Context(), key)
+	require.NoError(t, err, "Get")
+	require.Equal(t, "x", string(obj.Data), "a cancelled call changed the object")
 }
 
 func testMutate(t *testing.T, s runstate.Store) {
@@ -261,23 +231,21 @@ func testMutate(t *testing.T, s runstate.Store) {
 	}
 	for _, st := range steps {
 		res, err := runstate.Mutate(ctx, s, key, st.f)
-		if err != nil || res.Outcome != st.want {
-			t.Fatalf("%s: Mutate = %v, %v; want outcome %v", st.name, res, err, st.want)
-		}
-		obj := must(s.Get(ctx, key))(t, "Get")
-		if string(obj.Data) != st.data || obj.Version != res.Version {
-			t.Fatalf("%s: stored %q@%q, want %q@%q", st.name, obj.Data, obj.Version, st.data, res.Version)
-		}
+		require.NoError(t, err, "%s: Mutate", st.name)
+		require.Equal(t, st.want, res.Outcome, "%s: Mutate", st.name)
+		obj, err := s.Get(ctx, key)
+		require.NoError(t, err, "Get")
+		require.Equal(t, st.data, string(obj.Data), "%s: stored", st.name)
+		require.Equal(t, res.Version, obj.Version, "%s: stored version", st.name)
 	}
 	boom := errors.New("boom")
 	_, err := runstate.Mutate(ctx, s, key, func([]byte, bool) ([]byte, error) { return nil, boom })
-	wantErr(t, "Mutate with failing f", err, boom)
+	require.ErrorIs(t, err, boom, "Mutate with failing f")
 	// f's own sentinel errors must not be mistaken for lost races.
 	calls := 0
 	_, err = runstate.Mutate(ctx, s, key, func([]byte, bool) ([]byte, error) { calls++; return nil, runstate.ErrConflict })
-	if !errors.Is(err, runstate.ErrConflict) || calls != 1 {
-		t.Fatalf("Mutate with f returning ErrConflict: err %v after %d calls, want one call", err, calls)
-	}
+	require.ErrorIs(t, err, runstate.ErrConflict, "Mutate with f returning ErrConflict")
+	require.Equal(t, 1, calls, "Mutate with f returning ErrConflict: want one call")
 }
 
 type ledger struct {
@@ -297,25 +265,22 @@ func testMutateJSON(t *testing.T, s runstate.Store) {
 	}
 	for i, want := range []runstate.Outcome{runstate.Created, runstate.Updated} {
 		res, err := runstate.MutateJSON(ctx, s, key, bump)
-		if err != nil || res.Outcome != want {
-			t.Fatalf("MutateJSON #%d = %v, %v; want %v", i, res, err, want)
-		}
+		require.NoError(t, err, "MutateJSON #%d", i)
+		require.Equal(t, want, res.Outcome, "MutateJSON #%d", i)
 	}
 	res, err := runstate.MutateJSON(ctx, s, key, func(*ledger, bool) error { return nil })
-	if err != nil || res.Outcome != runstate.Unchanged {
-		t.Fatalf("no-op MutateJSON = %v, %v; want unchanged", res, err)
-	}
+	require.NoError(t, err, "no-op MutateJSON")
+	require.Equal(t, runstate.Unchanged, res.Outcome, "no-op MutateJSON")
 	got, v, err := runstate.GetJSON[ledger](ctx, s, key)
-	if err != nil || got.Rotations["key-1"] != 2 || v != res.Version {
-		t.Fatalf("GetJSON = %+v@%q, %v; want 2 rotations @%q", got, v, err, res.Version)
-	}
-	must(s.Create(ctx, "ledger/bad", []byte("not json")))(t, "Create")
+	require.NoError(t, err, "GetJSON")
+	require.Equal(t, 2, got.Rotations["key-1"], "GetJSON rotations")
+	require.Equal(t, res.Version, v, "GetJSON version")
+	_, err = s.Create(ctx, "ledger/bad", []byte("not json"))
+	require.NoError(t, err, "Create")
 	_, _, err = runstate.GetJSON[ledger](ctx, s, "ledger/bad")
-	if err == nil || !strings.Contains(err.Error(), "ledger/bad") {
-		t.Fatalf("GetJSON of a non-JSON object: got %v, want a decode error naming the key", err)
-	}
+	require.ErrorContains(t, err, "ledger/bad", "GetJSON of a non-JSON object: want a decode error naming the key")
 	_, _, err = runstate.GetJSON[ledger](ctx, s, "ledger/none")
-	wantErr(t, "GetJSON of a missing key", err, runstate.ErrNotFound)
+	require.ErrorIs(t, err, runstate.ErrNotFound, "GetJSON of a missing key")
 }
 
 // testRaceMutate: workers race Mutate increments on one key; none is lost.
@@ -350,12 +315,11 @@ func testRaceMutate(t *testing.T, s runstate.Store) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Errorf("Mutate: %v", err)
+		assert.NoError(t, err, "Mutate")
 	}
-	obj := must(s.Get(ctx, key))(t, "Get")
-	if got, want := string(obj.Data), strconv.Itoa(workers*each); got != want {
-		t.Fatalf("counter = %s after %d racing increments, want %s", got, workers*each, want)
-	}
+	obj, err := s.Get(ctx, key)
+	require.NoError(t, err, "Get")
+	require.Equal(t, strconv.Itoa(workers*each), string(obj.Data), "counter after %d racing increments", workers*each)
 }
 
 // testRaceCreate: workers race Create of one key; exactly one wins and the
@@ -378,21 +342,16 @@ func testRaceCreate(t *testing.T, s runstate.Store) {
 		wg.Wait()
 		winner := -1
 		for w, err := range results {
-			switch {
-			case err == nil && winner >= 0:
-				t.Fatalf("%s: workers %d and %d both created it", key, winner, w)
-			case err == nil:
-				winner = w
-			case !errors.Is(err, runstate.ErrConflict):
-				t.Fatalf("%s: worker %d: got %v, want nil or ErrConflict", key, w, err)
+			if err != nil {
+				require.ErrorIs(t, err, runstate.ErrConflict, "%s: worker %d: want nil or ErrConflict", key, w)
+				continue
 			}
+			require.Negative(t, winner, "%s: workers %d and %d both created it", key, winner, w)
+			winner = w
 		}
-		if winner < 0 {
-			t.Fatalf("%s: no worker created it", key)
-		}
-		obj := must(s.Get(ctx, key))(t, "Get")
-		if string(obj.Data) != strconv.Itoa(winner) {
-			t.Fatalf("%s holds %q, want the winner's %d", key, obj.Data, winner)
-		}
+		require.GreaterOrEqual(t, winner, 0, "%s: no worker created it", key)
+		obj, err := s.Get(ctx, key)
+		require.NoError(t, err, "Get")
+		require.Equal(t, strconv.Itoa(winner), string(obj.Data), "%s: want the winner's", key)
 	}
 }
