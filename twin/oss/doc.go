@@ -12,7 +12,8 @@
 //
 // Requests are authenticated against a twin/acs Keyring: signature V4
 // (OSS4-HMAC-SHA256, the SDK's default) and V1 (OSS ak:signature) in the
-// Authorization header, STS keys with x-oss-security-token, clock skew
+// Authorization header — V1 dated by Date or, as ali-oss sends it, by
+// x-oss-date alone — STS keys with x-oss-security-token, clock skew
 // (RequestTimeTooSkewed, with the twin's clock in the Date header so the SDK
 // can correct itself), SignatureDoesNotMatch (with StringToSign and
 // CanonicalRequest in the body, as OSS), InvalidAccessKeyId. Buckets are
@@ -30,6 +31,11 @@
 //   - No RAM policies or bucket ACLs: a bucket's owning account may do
 //     everything, other accounts nothing, anonymous requests nothing.
 //   - Signatures in the URL (presigned requests) are refused.
+//   - A V1 request carrying both Date and x-oss-date is accepted with
+//     either as the signed date (ali-oss and oss2 sign x-oss-date, the Go
+//     v2 SDK signs Date; which one OSS takes is not documented), and the
+//     signed one is checked against the clock. x-oss-date may be an HTTP
+//     date (what ali-oss sends) or 20060102T150405Z (what OSS documents).
 //   - The V4 scope's region is used to verify the signature but not checked
 //     against the bucket's region. x-oss-content-sha256 is signed as sent;
 //     the body is not hashed against it (the SDK sends UNSIGNED-PAYLOAD).
