@@ -50,4 +50,8 @@
 //     twin has or the rest begins with "oss-"; otherwise path style.
 //   - Continuation tokens are the base64url of the last entry returned, not
 //     OSS's opaque tokens.
+//   - With encoding-type=url, ListObjectsV2 percent-encodes every byte but
+//     RFC 3986's unreserved characters (a space is %20, "/" %2F, as in the
+//     Go SDK's fixtures); whether OSS leaves any other character bare was
+//     not verified.
 package oss
