@@ -10,7 +10,7 @@
 //	GET    /                                   GetProject
 //	DELETE /                                   DeleteProject
 //	POST   /logstores                          CreateLogStore
-//	GET    /logstores                          ListLogStore
+//	GET    /logstores                          ListLogStores (logstoreName: names containing it; offset; size: 200 by default, at most 500)
 //	GET    /logstores/{ls}                     GetLogStore
 //	DELETE /logstores/{ls}                     DeleteLogStore
 //	POST   /logstores/{ls}                     PutLogs (what PutLogs and the producer send)
@@ -62,6 +62,10 @@
 //   - The full-text index is required for bare words (the twin refuses
 //     with ParameterInvalid instead of returning nothing); a key not in the
 //     index is refused likewise.
+//   - ListLogStores ignores telemetryType and mode (every logstore is a
+//     Standard log store) and refuses a size outside 1–500 or a negative
+//     offset with ParameterInvalid; its total counts the names matching
+//     logstoreName.
 //   - GetHistograms, cursors/PullLogs, consumer groups, machine groups,
 //     Logtail configs, metric stores and everything else are not served.
 //   - Content-MD5 mismatch answers InvalidContentMD5 and a V4 body hash
