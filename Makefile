@@ -51,7 +51,7 @@ check-spec:
 check-spec-test: check-spec
 	cd deploy && node --test check-spec.test.js
 
-## conformance: the twins of `kmsmig twin` through the official Node.js SDKs (openapi-client, pop-core, sts, ali-oss V1 and V4, log, fc; offline after npm ci, ~10 s)
+## conformance: the twins of `kmsmig twin` through the official Node.js SDKs (openapi-client, pop-core, sts, ali-oss V1 and V4, log, fc; offline after npm ci, ~20 s)
 ## (install scripts are skipped: the two in the tree only act on Node 10 and 12)
 conformance:
 	$(GO) build -o bin/kmsmig ./cmd/kmsmig
