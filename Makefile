@@ -3,7 +3,7 @@ GO       ?= go
 FUNCTIONS := discover migrate poll rotate
 DIST     := dist
 
-.PHONY: all build package deploy test vet run bench clean check-spec check-spec-test fuzz-smoke
+.PHONY: all build package deploy test vet run bench clean check-spec check-spec-test conformance fuzz-smoke
 
 all: build
 
@@ -50,6 +50,13 @@ check-spec:
 ## check-spec-test: the checker's own tests (~10 s)
 check-spec-test: check-spec
 	cd deploy && node --test check-spec.test.js
+
+## conformance: the twins of `kmsmig twin` through the official Node.js SDKs (openapi-client, pop-core, sts, ali-oss V1 and V4, log, fc; offline after npm ci, ~20 s)
+## (install scripts are skipped: the two in the tree only act on Node 10 and 12)
+conformance:
+	$(GO) build -o bin/kmsmig ./cmd/kmsmig
+	cd conformance && npm ci --silent --no-audit --no-fund --prefer-offline --ignore-scripts && \
+	  node --test --test-reporter=./reporter.mjs --test-reporter-destination=stdout conformance.test.js
 
 ## fuzz-smoke: every fuzz target for a few seconds (FUZZTIME=2s each, ~75 s on 2 cores); the seed corpora already run in make test
 fuzz-smoke:

@@ -21,8 +21,12 @@
 //   - A query parameter repeated in a V3 request is signed value by value
 //     in the canonical query (the SDKs, whose query is a map, never send
 //     one), so no value travels unsigned.
-//   - Signature refusals never echo the server's string to sign (the real
-//     gateway does, for V1): it would carry the caller's security token.
+//   - A V1 SignatureDoesNotMatch echoes the string to sign in the gateway's
+//     words ("Specified signature is not matched with our calculation.
+//     server string to sign is:<string>"), but with a SecurityToken's value
+//     replaced by "***", so that no credential reaches an error log; the
+//     SDKs then cannot match it with their own and report a plain mismatch
+//     rather than a wrong secret. V3 refusals echo nothing.
 //   - Signature nonces are remembered until their request's timestamp leaves
 //     the skew window or until VerifierOptions.MaxNonces newer ones have
 //     pushed them out, whichever comes first.

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -294,12 +295,35 @@ func (v *Verifier) verifyV1(method string, params url.Values) (Caller, error) {
 	var want [28]byte // base64 of 20 bytes
 	base64.StdEncoding.Encode(want[:], mac.Sum(sum[:0]))
 	if subtle.ConstantTimeCompare(want[:], []byte(sig)) != 1 {
-		return Caller{}, ErrSignatureDoesNotMatch
+		return Caller{}, v1SignatureMismatch(method, params)
 	}
 	if err := v.useNonce(nonce, ts); err != nil {
 		return Caller{}, err
 	}
 	return callerOf(cred), nil
+}
+
+// v1MismatchPrefix opens the gateway's V1 SignatureDoesNotMatch message; its
+// string to sign follows. aliyun-python-sdk-core (client.py,
+// _get_server_exception) takes the text after the first ':' and
+// alibaba-cloud-sdk-go (sdk/errors/signature_does_not_match_wrapper.go)
+// the text after "server string to sign is:", and both compare it with
+// their own to tell a wrong secret from a signing bug.
+const v1MismatchPrefix = "Specified signature is not matched with our calculation. server string to sign is:"
+
+// v1SignatureMismatch is the V1 refusal of a bad signature, carrying the
+// string to sign as the gateway does. That string holds every parameter
+// but the signature, a SecurityToken included: its value is replaced by
+// "***", so that a logged error never carries a credential (the caller's
+// comparison then fails and the SDKs report a plain mismatch).
+func v1SignatureMismatch(method string, params url.Values) *Error {
+	if params.Has("SecurityToken") {
+		masked := maps.Clone(params)
+		masked["SecurityToken"] = []string{"***"}
+		params = masked
+	}
+	return &Error{Status: http.StatusBadRequest, Code: ErrSignatureDoesNotMatch.Code,
+		Message: v1MismatchPrefix + string(appendV1StringToSign(nil, method, params))}
 }
 
 // appendV1StringToSign appends METHOD&%2F&enc(k1=v1&k2=v2...) with the

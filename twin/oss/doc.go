@@ -12,7 +12,8 @@
 //
 // Requests are authenticated against a twin/acs Keyring: signature V4
 // (OSS4-HMAC-SHA256, the SDK's default) and V1 (OSS ak:signature) in the
-// Authorization header, STS keys with x-oss-security-token, clock skew
+// Authorization header — V1 dated by Date or, as ali-oss sends it, by
+// x-oss-date alone — STS keys with x-oss-security-token, clock skew
 // (RequestTimeTooSkewed, with the twin's clock in the Date header so the SDK
 // can correct itself), SignatureDoesNotMatch (with StringToSign and
 // CanonicalRequest in the body, as OSS), InvalidAccessKeyId. Buckets are
@@ -30,6 +31,11 @@
 //   - No RAM policies or bucket ACLs: a bucket's owning account may do
 //     everything, other accounts nothing, anonymous requests nothing.
 //   - Signatures in the URL (presigned requests) are refused.
+//   - A V1 request carrying both Date and x-oss-date is accepted with
+//     either as the signed date (ali-oss and oss2 sign x-oss-date, the Go
+//     v2 SDK signs Date; which one OSS takes is not documented), and the
+//     signed one is checked against the clock. x-oss-date may be an HTTP
+//     date (what ali-oss sends) or 20060102T150405Z (what OSS documents).
 //   - The V4 scope's region is used to verify the signature but not checked
 //     against the bucket's region. x-oss-content-sha256 is signed as sent;
 //     the body is not hashed against it (the SDK sends UNSIGNED-PAYLOAD).
@@ -44,4 +50,8 @@
 //     twin has or the rest begins with "oss-"; otherwise path style.
 //   - Continuation tokens are the base64url of the last entry returned, not
 //     OSS's opaque tokens.
+//   - With encoding-type=url, ListObjectsV2 percent-encodes every byte but
+//     RFC 3986's unreserved characters (a space is %20, "/" %2F, as in the
+//     Go SDK's fixtures); whether OSS leaves any other character bare was
+//     not verified.
 package oss

@@ -64,7 +64,7 @@ type commonPrefix struct {
 // token, rolling keys that contain the delimiter after the prefix up into
 // common prefixes. The continuation token is the last entry returned,
 // base64url-encoded; with encoding-type=url, keys, prefixes and tokens are
-// URL-encoded as the SDK expects.
+// percent-encoded as the SDKs expect.
 func (s *Server) listObjectsV2(w http.ResponseWriter, q *request) *ossError {
 	v := q.URL.Query()
 	prefix, delim := v.Get("prefix"), v.Get("delimiter")
@@ -105,9 +105,13 @@ func (s *Server) listObjectsV2(w http.ResponseWriter, q *request) *ossError {
 	}
 	b.mu.RUnlock()
 
+	// URL encoding is RFC 3986's: a space is %20 and "/" %2F (the Go
+	// SDK's fixtures: "hello%20%21world", "fun%2Fmovie%2F001.avi"). A "+"
+	// for a space would come back as a plus from decoders that do not
+	// read forms (oss2's unquote, ali-oss's decodeURIComponent).
 	enc := func(s string) string {
 		if encoding == "url" {
-			return url.QueryEscape(s)
+			return uriEncode(s, true)
 		}
 		return s
 	}

@@ -69,9 +69,17 @@ func (s *Server) verifyV1(r *http.Request, body []byte, cred string) (acs.Caller
 	if !ok || ak == "" || sig == "" {
 		return acs.Caller{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "invalid Authorization header")
 	}
+	// Date must be sent even with x-log-date, whose value, when present,
+	// replaces Date's in the verification and which is itself unsigned
+	// (Common request headers). aliyun-log-python-sdk (auth.py, AuthV1)
+	// adds x-log-date, a copy of Date, after signing, for proxies that
+	// drop Date.
 	date := r.Header.Get("Date")
 	if date == "" {
 		return acs.Caller{}, errorf(http.StatusBadRequest, CodeMissingDate, "Date does not exist in http header.")
+	}
+	if d := r.Header.Get("x-log-date"); d != "" {
+		date = d
 	}
 	t, err := http.ParseTime(date)
 	if err != nil {
@@ -117,13 +125,17 @@ func signV1(secret, method, contentMD5, contentType, date, headers, resource str
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// canonicalHeadersV1 joins the x-log-* and x-acs-* headers, lower-cased and
-// sorted, as "k:v" lines.
+// canonicalHeadersV1 joins the x-log-* and x-acs-* headers but x-log-date
+// (which "does not take part in the signature"), lower-cased and sorted, as
+// "k:v" lines.
 func canonicalHeadersV1(h http.Header) string {
 	var keys []string
 	vals := map[string]string{}
 	for k, v := range h {
 		l := strings.ToLower(k)
+		if l == "x-log-date" {
+			continue
+		}
 		if strings.HasPrefix(l, "x-log-") || strings.HasPrefix(l, "x-acs-") {
 			keys = append(keys, l)
 			vals[l] = strings.TrimSpace(strings.Join(v, ","))

@@ -10,7 +10,7 @@
 //	GET    /                                   GetProject
 //	DELETE /                                   DeleteProject
 //	POST   /logstores                          CreateLogStore
-//	GET    /logstores                          ListLogStore
+//	GET    /logstores                          ListLogStores (logstoreName: names containing it; offset; size: 200 by default, at most 500)
 //	GET    /logstores/{ls}                     GetLogStore
 //	DELETE /logstores/{ls}                     DeleteLogStore
 //	POST   /logstores/{ls}                     PutLogs (what PutLogs and the producer send)
@@ -21,7 +21,9 @@
 //
 // Every request is authenticated against a twin/acs.Keyring: signature V1
 // ("LOG <ak>:<base64 hmac-sha1>" over method, Content-MD5, Content-Type,
-// Date, the x-log-*/x-acs-* headers and the resource; the SDK default) or V4
+// Date, the x-log-*/x-acs-* headers but x-log-date, and the resource; the
+// SDK default; an x-log-date header replaces Date's value, and Date must
+// still be sent, as the common request headers say) or V4
 // ("SLS4-HMAC-SHA256", used when the client sets AuthVersion v4 and a
 // region); STS credentials must carry their token in x-acs-security-token.
 // A project belongs to the account that created it; other accounts are
@@ -62,8 +64,16 @@
 //   - The full-text index is required for bare words (the twin refuses
 //     with ParameterInvalid instead of returning nothing); a key not in the
 //     index is refused likewise.
+//   - ListLogStores ignores telemetryType and mode (every logstore is a
+//     Standard log store) and refuses a size outside 1–500 or a negative
+//     offset with ParameterInvalid; its total counts the names matching
+//     logstoreName.
 //   - GetHistograms, cursors/PullLogs, consumer groups, machine groups,
 //     Logtail configs, metric stores and everything else are not served.
+//   - With V1, x-log-date's value stands for Date's in the string to sign
+//     as well as in the clock check (the documentation says it replaces
+//     Date's value "for verification"; aliyun-log-python-sdk sends a copy
+//     of Date), so Date's own value is then unchecked.
 //   - Content-MD5 mismatch answers InvalidContentMD5 and a V4 body hash
 //     mismatch InvalidContentSha256; the real codes may differ.
 //   - A V4-signed request with a repeated query parameter is refused

@@ -30,8 +30,10 @@ var fuzzNow = time.Date(2026, 11, 29, 1, 2, 3, 0, time.UTC)
 
 // slsCovered is what the signature covers of r and its body, comparably:
 // method, path, query, Content-MD5, Content-Type, the x-log-* and x-acs-*
-// headers, Date (V1), the Authorization header, Host (V4) and the body
-// (V1 through Content-MD5, V4 through x-log-content-sha256).
+// headers, the Authorization header, Host (V4) and the body (V1 through
+// Content-MD5, V4 through x-log-content-sha256). V1 signs the date that
+// x-log-date carries, or Date's without it, and not x-log-date as a header;
+// Date must then be there, whatever its value.
 func slsCovered(r *http.Request, body []byte, v4 bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n%s\n", r.Method, r.URL.EscapedPath())
@@ -49,10 +51,20 @@ func slsCovered(r *http.Request, body []byte, v4 bool) string {
 	var names []string
 	for k := range r.Header {
 		l := strings.ToLower(k)
+		if !v4 && l == "x-log-date" {
+			continue
+		}
 		if strings.HasPrefix(l, "x-log-") || strings.HasPrefix(l, "x-acs-") || l == "content-type" || l == "content-md5" ||
-			l == "authorization" || (!v4 && l == "date") {
+			l == "authorization" {
 			names = append(names, l)
 		}
+	}
+	if !v4 {
+		date := r.Header.Get("x-log-date")
+		if date == "" {
+			date = r.Header.Get("Date")
+		}
+		fmt.Fprintf(&b, "date:%q has Date:%v\n", date, r.Header.Get("Date") != "")
 	}
 	slices.Sort(names)
 	for _, k := range names {

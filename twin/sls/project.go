@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -162,16 +163,50 @@ func (s *Server) getLogStore(req *request) *Error {
 	return nil
 }
 
+// ListLogStores paging, as documented: size defaults to 200 and may be at
+// most 500.
+const (
+	defaultListSize = 200
+	maxListSize     = 500
+)
+
+// listLogStores answers ListLogStores: the names containing logstoreName
+// (the documented fuzzy match), sorted, from offset (default 0), at most
+// size of them. An empty parameter takes its default, as @alicloud/log sends
+// every parameter, empty when unset. total counts every match, which is
+// what the Python SDK's list_more pages against.
 func (s *Server) listLogStores(req *request) *Error {
+	q := req.r.URL.Query()
+	offset, size := 0, defaultListSize
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errorf(http.StatusBadRequest, CodeParameterInvalid, "Invalid parameter offset, [0, +inf)")
+		}
+		offset = n
+	}
+	if v := q.Get("size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListSize {
+			return errorf(http.StatusBadRequest, CodeParameterInvalid, "Invalid parameter size, (0, %d]", maxListSize)
+		}
+		size = n
+	}
+	filter := q.Get("logstoreName")
 	s.mu.Lock()
 	p := s.projects[req.project]
 	names := make([]string, 0, len(p.logstores))
 	for n := range p.logstores {
-		names = append(names, n)
+		if strings.Contains(n, filter) {
+			names = append(names, n)
+		}
 	}
 	s.mu.Unlock()
 	sort.Strings(names)
-	writeJSON(req.w, map[string]any{"count": len(names), "total": len(names), "logstores": names})
+	total := len(names)
+	start := min(offset, total)
+	page := names[start : start+min(size, total-start)]
+	writeJSON(req.w, map[string]any{"count": len(page), "total": total, "logstores": page})
 	return nil
 }
 
