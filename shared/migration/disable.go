@@ -56,7 +56,15 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 		case err != nil:
 			return res, fmt.Errorf("migration: disable %s: %w", batchID, err)
 		}
-		if o.InstanceID == s.InstanceID || !o.Rotation.Enabled {
+		if o.InstanceID == s.InstanceID {
+			continue
+		}
+		if !o.Rotation.Enabled {
+			// Off already: kmsmig may hold it off for an earlier batch of
+			// this run or an earlier one; this batch takes its entry over.
+			if err := e.holdOff(ctx, &s, r); err != nil {
+				return res, err
+			}
 			continue
 		}
 		if err := e.switchOff(ctx, &s, r, o.Rotation); err != nil {
@@ -163,6 +171,17 @@ func (s *BatchState) attemptOf(r resourceRef) int {
 		return a
 	}
 	return 1
+}
+
+// holdOff hands the ledger entry of r, if kmsmig holds its rotation off
+// for another batch, to batch s, keeping its original policy.
+func (e *Engine) holdOff(ctx context.Context, s *BatchState, r resourceRef) error {
+	le, ok, err := e.ledgerEntry(ctx, s.Lane, r)
+	if err != nil || !ok || !le.Off() || (le.HeldBy(s.RunID, s.ID) && le.RunID == s.RunID) {
+		return err
+	}
+	_, err = e.claimLedger(ctx, s, r, estate.Rotation{})
+	return err
 }
 
 // switchOff records r in the ledger (keeping an existing original) and

@@ -146,6 +146,10 @@ type StepResult struct {
 	Stalled bool `json:"stalled,omitempty"`
 	// Pending lists resources whose rotation could not be restored yet.
 	Pending []string `json:"pending,omitempty"`
+	// Superseded lists resources whose owner set a rotation policy of
+	// their own while kmsmig held it off: left as they set it; the caller
+	// alerts.
+	Superseded []string `json:"superseded,omitempty"`
 	// Handoff is set when this step published the batch for an operator
 	// (observe backend): the caller raises the INFO alert.
 	Handoff *HandoffNotice `json:"handoff,omitempty"`

@@ -232,7 +232,7 @@ func (e *env) checkHistories(t *testing.T) map[[2]migration.Phase]bool {
 func (e *env) checkNoRotationLeftOff(t *testing.T) {
 	t.Helper()
 	ctx := t.Context()
-	keys, err := e.store.List(ctx, statekeys.LedgerPrefix(runID))
+	keys, err := e.store.List(ctx, statekeys.LedgerPrefix)
 	require.NoError(t, err)
 	for _, k := range keys {
 		le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, e.store, k)
@@ -255,7 +255,7 @@ func (e *env) checkNoRotationLeftOff(t *testing.T) {
 
 // ledgerCount counts ledger entries.
 func (e *env) ledgerCount(t *testing.T) int {
-	keys, err := e.store.List(t.Context(), statekeys.LedgerPrefix(runID))
+	keys, err := e.store.List(t.Context(), statekeys.LedgerPrefix)
 	require.NoError(t, err)
 	return len(keys)
 }
@@ -316,7 +316,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // ledger reads one ledger entry.
 func (e *env) ledger(t *testing.T, l estate.Lane, kind migration.ResourceKind, id string) migration.LedgerEntry {
 	t.Helper()
-	le, _, err := runstate.GetJSON[migration.LedgerEntry](t.Context(), e.store, statekeys.Ledger(runID, l, kind, id))
+	le, _, err := runstate.GetJSON[migration.LedgerEntry](t.Context(), e.store, statekeys.Ledger(l, kind, id))
 	require.NoError(t, err)
 	return le
 }

@@ -63,7 +63,14 @@ func (e *Engine) laneFree(ctx context.Context, s *BatchState) (ok bool, why stri
 			}
 		}
 	}
-	return true, "", nil
+	return e.laneFreeElsewhere(ctx, s)
+}
+
+// laneFreeElsewhere is laneFree's check across the campaign: no batch of
+// another active run holds the lane.
+func (e *Engine) laneFreeElsewhere(ctx context.Context, s *BatchState) (bool, string, error) {
+	held, why, err := e.laneHeldElsewhere(ctx, s.RunID, s)
+	return !held, why, err
 }
 
 // Lanes returns the lanes of a run's plan that have batches, in plan order.
@@ -128,6 +135,9 @@ func (e *Engine) Next(ctx context.Context, runID string, l estate.Lane) (NextBat
 // the lane's next batch (Disable) and submits it (Submit). It does nothing
 // while the lane's batch is in flight or ending.
 func (e *Engine) MigrateLane(ctx context.Context, runID string, l estate.Lane) (StepResult, error) {
+	if err := e.settleElsewhere(ctx, runID, l); err != nil {
+		return StepResult{Step: "migrate"}, err
+	}
 	n, err := e.Next(ctx, runID, l)
 	if err != nil || n.Done {
 		return StepResult{Step: "migrate", Outcome: OutcomeUnchanged}, err
@@ -170,21 +180,63 @@ func (e *Engine) PollRun(ctx context.Context, runID string) ([]StepResult, error
 	return e.eachLane(ctx, runID, e.PollLane)
 }
 
-// RotateRun does the rotate function's work: Restore on every batch whose
-// task has ended and that has not finished, then Sweep.
+// RotateRun does the rotate function's work on one run: Restore on every
+// batch whose task has ended and that has not finished, then Sweep (of the
+// whole campaign's ledger).
 func (e *Engine) RotateRun(ctx context.Context, runID string) ([]StepResult, SweepResult, error) {
-	keys, err := e.Store.List(ctx, statekeys.BatchPrefix(runID))
+	out, err := e.restoreRun(ctx, runID)
+	var errs []error
 	if err != nil {
-		return nil, SweepResult{}, fmt.Errorf("migration: list batches of %s: %w", runID, err)
+		errs = append(errs, err)
+	}
+	sw, err := e.Sweep(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return out, sw, errors.Join(errs...)
+}
+
+// RotateCampaign does the rotate function's daily work across the
+// campaign: it retires what earlier runs never submitted, restores every
+// ended batch of every active run, sweeps the ledger, and closes the runs
+// that hold nothing any more.
+func (e *Engine) RotateCampaign(ctx context.Context) ([]StepResult, SweepResult, error) {
+	var errs []error
+	out, err := e.RetireEarlier(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	runs, err := e.ActiveRuns(ctx)
+	if err != nil {
+		return out, SweepResult{}, errors.Join(append(errs, err)...)
+	}
+	for _, r := range runs {
+		steps, err := e.restoreRun(ctx, r)
+		out = append(out, steps...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	sw, err := e.Sweep(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := e.CloseRuns(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return out, sw, errors.Join(errs...)
+}
+
+// restoreRun runs Restore on every batch of the run whose task has ended
+// and that has not finished.
+func (e *Engine) restoreRun(ctx context.Context, runID string) ([]StepResult, error) {
+	states, err := e.runStates(ctx, runID)
+	if err != nil {
+		return nil, err
 	}
 	var out []StepResult
 	var errs []error
-	for _, k := range keys {
-		s, _, err := runstate.GetJSON[BatchState](ctx, e.Store, k)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	for _, s := range states {
 		if !s.Phase.Ended() || s.Finished() {
 			continue
 		}
@@ -194,11 +246,7 @@ func (e *Engine) RotateRun(ctx context.Context, runID string) ([]StepResult, Swe
 			errs = append(errs, err)
 		}
 	}
-	sw, err := e.Sweep(ctx, runID)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	return out, sw, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 func (e *Engine) eachLane(ctx context.Context, runID string, f func(context.Context, string, estate.Lane) (StepResult, error)) ([]StepResult, error) {

@@ -233,11 +233,11 @@ func (e *Engine) handoffDocument(ctx context.Context, s BatchState) (HandoffDocu
 		doc.SecretNames = []string{}
 	}
 	for _, r := range s.resources() {
-		le, ok, err := e.ledgerEntry(ctx, s.RunID, s.Lane, r)
+		le, ok, err := e.ledgerEntry(ctx, s.Lane, r)
 		if err != nil {
 			return doc, err
 		}
-		if ok && le.BatchID == s.ID {
+		if ok && le.HeldBy(s.RunID, s.ID) {
 			doc.RotationOff = append(doc.RotationOff, attemptKey(r))
 		}
 	}

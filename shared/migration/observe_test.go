@@ -169,7 +169,7 @@ func TestObserveOperatorMovesBatch(t *testing.T) {
 	res, err = eng.Disable(ctx, runID, hzB2)
 	require.NoError(t, err)
 	assert.Equal(t, migration.OutcomeWaiting, res.Outcome, "one active batch per lane")
-	sw, err := eng.Sweep(ctx, runID)
+	sw, err := eng.Sweep(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 2, sw.Held)
 	assert.Len(t, e.audit.find("HandOff", ""), 1)

@@ -22,6 +22,9 @@ const (
 	ReasonAttemptsExhausted = "AttemptsExhausted"
 	// ReasonAborted: an operator ended the batch (Abort).
 	ReasonAborted = "Aborted"
+	// ReasonOwnerChanged: while kmsmig held a resource's rotation off, its
+	// owner set a policy of their own; kmsmig left it as they set it.
+	ReasonOwnerChanged = "RotationChangedByOwner"
 	// ReasonNotMovedByOperator: observe backend; the resource was not in
 	// the batch's instance when the observation timed out.
 	ReasonNotMovedByOperator = "NotMovedByOperator"

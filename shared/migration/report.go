@@ -81,11 +81,14 @@ type Failure struct {
 
 // LedgerView is the rotation ledger's status.
 type LedgerView struct {
-	Entries  int           `json:"entries"`
-	Off      int           `json:"off"`
-	Restored int           `json:"restored"`
-	Verified int           `json:"verified"`
-	Items    []LedgerEntry `json:"items,omitempty"`
+	Entries  int `json:"entries"`
+	Off      int `json:"off"`
+	Restored int `json:"restored"`
+	Verified int `json:"verified"`
+	// Superseded counts entries whose owner set a policy of their own
+	// while kmsmig held rotation off (left as they set it).
+	Superseded int           `json:"superseded"`
+	Items      []LedgerEntry `json:"items,omitempty"`
 }
 
 // WindowUse relates the migration's critical path to the time it took:
@@ -155,7 +158,7 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 		r.Window.Utilisation = r.Window.CriticalPathSeconds / r.Window.RunSeconds
 	}
 
-	keys, err := e.Store.List(ctx, statekeys.LedgerPrefix(runID))
+	keys, err := e.Store.List(ctx, statekeys.LedgerPrefix)
 	if err != nil {
 		return r, err
 	}
@@ -163,6 +166,9 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 		le, _, err := runstate.GetJSON[LedgerEntry](ctx, e.Store, k)
 		if err != nil {
 			return r, err
+		}
+		if le.RunID != runID && le.RunID != "" {
+			continue // held by another run's batch: in that run's report
 		}
 		r.Ledger.Entries++
 		switch le.Status {
@@ -172,6 +178,8 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 			r.Ledger.Restored++
 		case LedgerVerified:
 			r.Ledger.Verified++
+		case LedgerSuperseded:
+			r.Ledger.Superseded++
 		}
 		r.Ledger.Items = append(r.Ledger.Items, le)
 	}
@@ -272,7 +280,8 @@ func (r *Report) Markdown() []byte {
 			fmt.Fprintf(&b, "- verification: %s\n", cell(p))
 		}
 	}
-	fmt.Fprintf(&b, "\n## Rotation ledger\n\n%d entries: %d off, %d restored, %d verified.\n\n", r.Ledger.Entries, r.Ledger.Off, r.Ledger.Restored, r.Ledger.Verified)
+	fmt.Fprintf(&b, "\n## Rotation ledger\n\n%d entries: %d off, %d restored, %d verified, %d superseded by their owners.\n\n",
+		r.Ledger.Entries, r.Ledger.Off, r.Ledger.Restored, r.Ledger.Verified, r.Ledger.Superseded)
 	if len(r.Ledger.Items) > 0 {
 		b.WriteString("| Lane | Resource | Original | Status | Batch | Last error |\n|---|---|---|---|---|---|\n")
 		for _, le := range r.Ledger.Items {

@@ -44,10 +44,11 @@ func (e *Engine) Restore(ctx context.Context, runID, batchID string) (StepResult
 		return res, err
 	}
 	if !s.RotationRestored {
-		pending, err := e.restoreBatch(ctx, &s)
+		pending, superseded, err := e.restoreBatch(ctx, &s)
 		if err != nil {
 			return res, err
 		}
+		res.Superseded = superseded
 		if len(pending) > 0 {
 			res.Outcome, res.Pending = OutcomeDeferred, pending
 			res.Reason = "rotation not restored yet; retried later"
@@ -118,26 +119,29 @@ func (e *Engine) advance(ctx context.Context, s BatchState, done func(*BatchStat
 func escapeTask(s string) string { return strings.NewReplacer("/", "_").Replace(s) }
 
 // restoreBatch restores every ledger entry batch s holds; it returns the
-// resources it could not restore yet.
-func (e *Engine) restoreBatch(ctx context.Context, s *BatchState) ([]string, error) {
-	var pending []string
+// resources it could not restore yet and those whose owner set a policy of
+// their own meanwhile (left as they set it).
+func (e *Engine) restoreBatch(ctx context.Context, s *BatchState) (pending, superseded []string, err error) {
 	for _, r := range e.ledgerRefs(s) {
-		le, ok, err := e.ledgerEntry(ctx, s.RunID, s.Lane, r)
+		le, ok, err := e.ledgerEntry(ctx, s.Lane, r)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if !ok || le.BatchID != s.ID || !le.Off() {
+		if !ok || !le.HeldBy(s.RunID, s.ID) || !le.Off() {
 			continue
 		}
-		p, err := e.restoreEntry(ctx, s.RunID, le)
+		out, err := e.restoreEntry(ctx, le)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if p != "" {
-			pending = append(pending, r.String()+": "+p)
+		switch {
+		case out.Pending != "":
+			pending = append(pending, r.String()+": "+out.Pending)
+		case out.Superseded:
+			superseded = append(superseded, r.String()+": "+out.Detail)
 		}
 	}
-	return pending, nil
+	return pending, superseded, nil
 }
 
 // ledgerRefs lists the resources whose ledger entries s may hold: its
@@ -153,37 +157,63 @@ func (e *Engine) ledgerRefs(s *BatchState) []resourceRef {
 	return out
 }
 
-// restoreEntry sets the recorded policy of an entry that is off and reads it
-// back; the entry becomes restored. What KMS refuses or fails (a task holds
-// the resource, a transient error, a read-back that differs) is returned
-// as pending, recorded on the entry (LastError), to be retried later; err
-// is for the run-state store and the context.
-func (e *Engine) restoreEntry(ctx context.Context, runID string, le LedgerEntry) (pending string, err error) {
+// restored is what restoreEntry did with an entry.
+type restored struct {
+	// Pending is why the restore must be tried again later.
+	Pending string
+	// Superseded: the owner set a policy of their own while kmsmig held
+	// rotation off; it was left as they set it. Detail says what.
+	Superseded bool
+	Detail     string
+}
+
+// restoreEntry gives an entry that is off its recorded policy back. It
+// first reads the current policy: kmsmig set it off, so a policy that is on
+// now is the owner's (re-enabled, or another interval) and is never
+// overwritten: the entry becomes superseded (audited; the caller alerts).
+// Otherwise it sets the recorded policy and reads it back; the entry
+// becomes restored. What KMS refuses or fails (a task holds the resource,
+// a transient error, a read-back that differs) is returned as pending,
+// recorded on the entry (LastError), to be retried later; err is for the
+// run-state store and the context.
+func (e *Engine) restoreEntry(ctx context.Context, le LedgerEntry) (restored, error) {
 	r := resourceRef{le.Kind, le.ID}
-	b := &BatchState{ID: le.BatchID, RunID: runID, Lane: le.Lane}
+	b := &BatchState{ID: le.BatchID, RunID: le.RunID, Lane: le.Lane}
 	now := e.now()
-	refused := func(code string, kerr error) (string, error) {
+	mark := func(f func(x *LedgerEntry)) error { return e.markLedger(ctx, le.Lane, r, le.RunID, le.BatchID, f) }
+	refused := func(code string, kerr error) (restored, error) {
 		if isContext(kerr) {
-			return "", kerr
+			return restored{}, kerr
 		}
 		e.log(ctx, b, r, "RestoreRotation", "refused", code, kerr.Error())
-		err := e.markLedger(ctx, runID, le.Lane, r, le.BatchID, func(x *LedgerEntry) {
-			x.LastError, x.LastAttempt = kerr.Error(), now
-		})
-		return kerr.Error(), err
+		err := mark(func(x *LedgerEntry) { x.LastError, x.LastAttempt = kerr.Error(), now })
+		return restored{Pending: kerr.Error()}, err
 	}
 	cur, err := e.observe(ctx, le.Lane, r)
 	if errors.Is(err, cloud.ErrNotFound) {
 		// Nothing left to restore: the resource is gone.
 		e.log(ctx, b, r, "RestoreRotation", "unchanged", ReasonResourceGone, "the resource no longer exists")
-		return "", e.markLedger(ctx, runID, le.Lane, r, le.BatchID, func(x *LedgerEntry) {
+		return restored{}, mark(func(x *LedgerEntry) {
 			x.Status, x.RestoredAt, x.LastError = LedgerRestored, now, ReasonResourceGone
 		})
 	}
 	if err != nil {
 		return refused(cloud.Code(err), err)
 	}
-	if !sameRotation(cur.Rotation, le.Original) {
+	switch {
+	case cur.Rotation.Enabled && sameRotation(cur.Rotation, le.Original):
+		// Already as recorded (its owner switched it back on as it was).
+		e.log(ctx, b, r, "RestoreRotation", "unchanged", "", "rotation already "+describe(le.Original)+" (read)")
+	case cur.Rotation.Enabled:
+		found := cur.Rotation
+		detail := fmt.Sprintf("its owner set %s while kmsmig held it off (recorded %s); left as they set it", describe(found), describe(le.Original))
+		e.log(ctx, b, r, "RestoreRotation", "superseded", ReasonOwnerChanged, detail)
+		return restored{Superseded: true, Detail: detail}, mark(func(x *LedgerEntry) {
+			if x.Status == LedgerOff {
+				x.Status, x.Found, x.SupersededAt, x.LastError = LedgerSuperseded, &found, now, ""
+			}
+		})
+	default:
 		if err := e.setRotation(ctx, le.Lane, r, le.Original); err != nil {
 			return refused(cloud.Code(err), err)
 		}
@@ -194,9 +224,9 @@ func (e *Engine) restoreEntry(ctx context.Context, runID string, le LedgerEntry)
 		if !sameRotation(back.Rotation, le.Original) {
 			return refused("ReadBackMismatch", fmt.Errorf("rotation of %s reads back %s, want %s", r, describe(back.Rotation), describe(le.Original)))
 		}
+		e.log(ctx, b, r, "RestoreRotation", "updated", "", "rotation restored to "+describe(le.Original)+" (read back)")
 	}
-	e.log(ctx, b, r, "RestoreRotation", "updated", "", "rotation restored to "+describe(le.Original)+" (read back)")
-	return "", e.markLedger(ctx, runID, le.Lane, r, le.BatchID, func(x *LedgerEntry) {
+	return restored{}, mark(func(x *LedgerEntry) {
 		if x.Status == LedgerOff {
 			x.Status, x.RestoredAt, x.LastError = LedgerRestored, now, ""
 		}

@@ -67,7 +67,8 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 	if why != "" {
 		// Give rotation back until the next window.
 		res.Outcome, res.Reason = OutcomeOutsideWindow, why
-		pending, err := e.restoreBatch(ctx, &s)
+		pending, superseded, err := e.restoreBatch(ctx, &s)
+		res.Superseded = superseded
 		if err != nil || len(pending) > 0 {
 			res.Pending = pending
 			return res, err

@@ -13,8 +13,11 @@ import (
 // New plans every resource of vs that will migrate, lane by lane, under
 // settings s. It returns an error naming the field or filter when s is
 // invalid. The plan's RunID is the verdicts' RunID.
-func New(vs *verdict.Verdicts, s Settings) (*Plan, error) {
-	return build(vs.RunID, s, vs, nil)
+//
+// Resources that batches of earlier runs hold in flight (held) are left
+// out (InFlightInEarlierRun) and charged to their instance's quota.
+func New(vs *verdict.Verdicts, s Settings, held ...Held) (*Plan, error) {
+	return build(vs.RunID, s, vs, &freezer{held: held})
 }
 
 // Replan re-plans a run in progress from fresh verdicts. Every batch of
@@ -33,7 +36,10 @@ func New(vs *verdict.Verdicts, s Settings) (*Plan, error) {
 //
 // With no frozen batch, Replan returns what New returns for prev's
 // settings, under prev's RunID.
-func Replan(prev *Plan, states map[string]Status, vs *verdict.Verdicts) (*Plan, error) {
+//
+// Resources held in flight by batches of earlier runs are left out as in
+// New.
+func Replan(prev *Plan, states map[string]Status, vs *verdict.Verdicts, held ...Held) (*Plan, error) {
 	frozen := map[estate.Lane][]Batch{}
 	for _, lp := range prev.Lanes {
 		for _, b := range lp.Batches {
@@ -43,13 +49,14 @@ func Replan(prev *Plan, states map[string]Status, vs *verdict.Verdicts) (*Plan, 
 			}
 		}
 	}
-	return build(prev.RunID, prev.Settings, vs, &freezer{batches: frozen, states: states})
+	return build(prev.RunID, prev.Settings, vs, &freezer{batches: frozen, states: states, held: held})
 }
 
 // freezer is what Replan carries over from the previous plan.
 type freezer struct {
 	batches map[estate.Lane][]Batch
 	states  map[string]Status
+	held    []Held
 }
 
 type resource struct {
@@ -57,12 +64,34 @@ type resource struct {
 	id   string
 }
 
+// elsewhere returns, per lane, the resources held in flight by batches of
+// other runs, with who holds them.
+func (f *freezer) elsewhere() map[estate.Lane]map[resource]Held {
+	out := map[estate.Lane]map[resource]Held{}
+	if f == nil {
+		return out
+	}
+	for _, h := range f.held {
+		if out[h.Lane] == nil {
+			out[h.Lane] = map[resource]Held{}
+		}
+		out[h.Lane][resource{h.Resource, h.ID}] = h
+	}
+	return out
+}
+
 // inFlight returns, per lane, the resources of frozen batches still in
-// flight.
+// flight, and of batches of other runs holding them, with their instance.
 func (f *freezer) inFlight() map[estate.Lane]map[resource]string {
 	out := map[estate.Lane]map[resource]string{}
 	if f == nil {
 		return out
+	}
+	for _, h := range f.held {
+		if out[h.Lane] == nil {
+			out[h.Lane] = map[resource]string{}
+		}
+		out[h.Lane][resource{h.Resource, h.ID}] = h.InstanceID
 	}
 	for lane, bs := range f.batches {
 		for _, b := range bs {
@@ -124,6 +153,7 @@ func build(runID string, s Settings, vs *verdict.Verdicts, fz *freezer) (*Plan, 
 	}
 	flying := fz.inFlight()
 	spendInFlight(flying, byLane, budgets)
+	elsewhere := fz.elsewhere()
 
 	p := &Plan{RunID: runID, Settings: s, Lanes: make([]LanePlan, 0, len(lanes))}
 	for _, lane := range lanes {
@@ -132,6 +162,13 @@ func build(runID string, s Settings, vs *verdict.Verdicts, fz *freezer) (*Plan, 
 			frozen = fz.batches[lane]
 		}
 		lp := planLane(lane, findings[lane].InstanceID, byLane[lane], frozen, flying[lane], budgets, sel, s)
+		for _, h := range elsewhere[lane] {
+			lp.Excluded = append(lp.Excluded, Exclusion{Resource: h.Resource, ID: h.ID, Reason: InFlightInEarlierRun,
+				Detail: fmt.Sprintf("Batch %s of run %s is migrating it into %s now; the first discover after that batch ends plans it again if it did not move.", h.BatchID, h.RunID, h.InstanceID)})
+		}
+		slices.SortStableFunc(lp.Excluded, func(a, b Exclusion) int {
+			return cmp.Or(cmp.Compare(kindRank(a.Resource), kindRank(b.Resource)), cmp.Compare(a.ID, b.ID))
+		})
 		p.Lanes = append(p.Lanes, lp)
 	}
 	return p, nil

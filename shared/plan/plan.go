@@ -16,7 +16,23 @@ const (
 	// CMKNotPlanned: the secret's CMK must migrate first but is not in
 	// this plan (filtered out, or stopped by quota).
 	CMKNotPlanned verdict.Reason = "cmk-not-planned"
+	// InFlightInEarlierRun: a batch of an earlier run of the campaign is
+	// migrating the resource now; it is planned again, if it still needs
+	// to move, by the first discover after that batch ends.
+	InFlightInEarlierRun verdict.Reason = "in-flight-in-earlier-run"
 )
+
+// Held is a resource that a batch of another run holds in flight (its
+// task may be migrating it right now): the planner leaves it out and
+// counts it against its instance's quota.
+type Held struct {
+	Lane       estate.Lane          `json:"lane"`
+	Resource   verdict.ResourceKind `json:"resource"`
+	ID         string               `json:"id"`
+	InstanceID string               `json:"instanceId"`
+	RunID      string               `json:"runId"`
+	BatchID    string               `json:"batchId"`
+}
 
 // Status is the progress of one batch, as the run state records it. The
 // planner only needs to tell pending batches from the others.

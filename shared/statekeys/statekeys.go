@@ -12,6 +12,14 @@ import (
 // on. discover sets it.
 const Current = "current"
 
+// Campaign holds the index of every run discover has started (the
+// campaign of many nights): poll and rotate follow every run that still
+// has work in flight.
+const Campaign = "campaign.json"
+
+// Control holds an operator's controls of a run (pause).
+func Control(runID string) string { return Run(runID, "control.json") }
+
 // Run is the key of one document of a run (inventory.json, plan.json,
 // batches/..., ...): every key of a run starts with Run(runID, "").
 func Run(runID, name string) string { return "runs/" + runID + "/" + name }
@@ -58,13 +66,20 @@ func LaneBatchPrefix(runID string, l estate.Lane) string {
 }
 
 // Ledger is where the rotation ledger entry of a key or secret (id, its
-// key id or secret name) of lane l lives.
-func Ledger(runID string, l estate.Lane, kind verdict.ResourceKind, id string) string {
-	return fmt.Sprintf("%s%s/%s/%s/%s.json", LedgerPrefix(runID), l.Account, l.Region, kind, Escape(id))
+// key id or secret name) of lane l lives. The ledger belongs to the
+// campaign, not to a run: an entry lives from kmsmig's switch-off to its
+// verified restore, whatever runs and nights that spans.
+func Ledger(l estate.Lane, kind verdict.ResourceKind, id string) string {
+	return fmt.Sprintf("%s%s/%s/%s/%s.json", LedgerPrefix, l.Account, l.Region, kind, Escape(id))
 }
 
-// LedgerPrefix lists every rotation ledger entry of a run.
-func LedgerPrefix(runID string) string { return Run(runID, "rotation/") }
+// LedgerPrefix lists every rotation ledger entry of the campaign.
+const LedgerPrefix = "ledger/"
+
+// LegacyLedgerPrefix lists the rotation ledger a run kept under its own
+// keys before the ledger became the campaign's (state written by earlier
+// versions); the sweep adopts what it finds there.
+func LegacyLedgerPrefix(runID string) string { return Run(runID, "rotation/") }
 
 // Handoff is where the observe backend publishes batch batchID for its
 // operator: the document as JSON and as a Markdown list.

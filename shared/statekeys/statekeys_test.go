@@ -35,11 +35,12 @@ func TestLayout(t *testing.T) {
 		{"batch prefix", statekeys.BatchPrefix("r1"), "runs/r1/batches/"},
 		{"lane batch prefix", statekeys.LaneBatchPrefix("r1", lane), "runs/r1/batches/1111000011110001/cn-hangzhou/"},
 		{"zero lane batch prefix", statekeys.LaneBatchPrefix("r1", estate.Lane{}), "runs/r1/batches/"},
-		{"ledger key", statekeys.Ledger("r1", lane, verdict.ResourceKey, "a1000001-0000-4000-8000-000000000002"),
-			"runs/r1/rotation/1111000011110001/cn-hangzhou/key/a1000001-0000-4000-8000-000000000002.json"},
-		{"ledger secret", statekeys.Ledger("r1", lane, verdict.ResourceSecret, "app/db.password"),
-			"runs/r1/rotation/1111000011110001/cn-hangzhou/secret/app%2Fdb%2Epassword.json"},
-		{"ledger prefix", statekeys.LedgerPrefix("r1"), "runs/r1/rotation/"},
+		{"ledger key", statekeys.Ledger(lane, verdict.ResourceKey, "a1000001-0000-4000-8000-000000000002"),
+			"ledger/1111000011110001/cn-hangzhou/key/a1000001-0000-4000-8000-000000000002.json"},
+		{"ledger secret", statekeys.Ledger(lane, verdict.ResourceSecret, "app/db.password"),
+			"ledger/1111000011110001/cn-hangzhou/secret/app%2Fdb%2Epassword.json"},
+		{"ledger prefix", statekeys.LedgerPrefix, "ledger/"},
+		{"legacy ledger prefix", statekeys.LegacyLedgerPrefix("r1"), "runs/r1/rotation/"},
 		{"handoff", pair(statekeys.Handoff("r1", batch)),
 			"runs/r1/handoff/1111000011110001/cn-hangzhou/b0001.json runs/r1/handoff/1111000011110001/cn-hangzhou/b0001.md"},
 		{"alert prefix", statekeys.AlertPrefix, "alerts/"},
@@ -77,7 +78,7 @@ func TestEscape(t *testing.T) {
 func TestKeysAreValidStoreKeys(t *testing.T) {
 	for _, name := range []string{"app/db.password", ".hidden", "..", "x.obj", "a//b", "车道 1", "%2F", "a\nb"} {
 		for _, kind := range []verdict.ResourceKind{verdict.ResourceKey, verdict.ResourceSecret} {
-			key := statekeys.Ledger("r1", lane, kind, name)
+			key := statekeys.Ledger(lane, kind, name)
 			require.NoError(t, runstate.ValidateKey(key), "%q → %q", name, key)
 		}
 	}
@@ -88,7 +89,7 @@ func TestKeysAreValidStoreKeys(t *testing.T) {
 		statekeys.Batch("r1", batch), jk, mk, rj, rm, dj, dm, statekeys.Alert("a/b: c")} {
 		require.NoError(t, runstate.ValidateKey(key), key)
 	}
-	for _, prefix := range []string{statekeys.BatchPrefix("r1"), statekeys.LaneBatchPrefix("r1", lane), statekeys.LedgerPrefix("r1"), statekeys.AlertPrefix} {
+	for _, prefix := range []string{statekeys.BatchPrefix("r1"), statekeys.LaneBatchPrefix("r1", lane), statekeys.LedgerPrefix, statekeys.AlertPrefix} {
 		require.NoError(t, runstate.ValidatePrefix(prefix), prefix)
 	}
 }

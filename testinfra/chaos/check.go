@@ -180,7 +180,7 @@ func (s *schedule) checkRotation(ctx context.Context) {
 			}
 		}
 	}
-	keys, err := s.store.List(ctx, statekeys.LedgerPrefix(RunID))
+	keys, err := s.store.List(ctx, statekeys.LedgerPrefix)
 	if err != nil {
 		s.res.violate(InvRotation, "list ledger: "+err.Error())
 		return
