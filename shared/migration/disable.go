@@ -39,6 +39,10 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 		res.Outcome = OutcomeUnchanged
 		return res, nil
 	}
+	if paused, err := e.Paused(ctx, runID); err != nil || paused {
+		res.Outcome, res.Reason = OutcomeWaiting, "the run is paused"
+		return res, err
+	}
 	if ok, why, err := e.laneFree(ctx, &s); err != nil || !ok {
 		res.Outcome, res.Reason = OutcomeWaiting, why
 		return res, err

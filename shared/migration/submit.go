@@ -52,6 +52,23 @@ func (e *Engine) Submit(ctx context.Context, runID, batchID string) (StepResult,
 	return res, nil
 }
 
+// giveBack restores the rotation batch s switched off and moves it
+// rotation-off → planned (reason), until it may be submitted (the next
+// window, or the run's resumption).
+func (e *Engine) giveBack(ctx context.Context, s BatchState, res StepResult, reason, why string) (StepResult, error) {
+	pending, superseded, err := e.restoreBatch(ctx, &s)
+	res.Superseded = superseded
+	if err != nil || len(pending) > 0 {
+		res.Pending = pending
+		return res, err
+	}
+	st, _, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseRotationOff}, PhasePlanned, reason, func(st *BatchState) {
+		st.Deferred = why
+	})
+	res.Phase = st.Phase
+	return res, err
+}
+
 func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, error) {
 	res := StepResult{BatchID: s.ID, Step: "submit", Phase: s.Phase}
 	cfg := e.cfg()
@@ -65,19 +82,15 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 	}
 	at, why := cfg.Window.admit(e.now(), d, cfg.Automatic)
 	if why != "" {
-		// Give rotation back until the next window.
 		res.Outcome, res.Reason = OutcomeOutsideWindow, why
-		pending, superseded, err := e.restoreBatch(ctx, &s)
-		res.Superseded = superseded
-		if err != nil || len(pending) > 0 {
-			res.Pending = pending
+		return e.giveBack(ctx, s, res, "outside window", why)
+	}
+	if paused, err := e.Paused(ctx, s.RunID); err != nil || paused {
+		res.Outcome, res.Reason = OutcomeWaiting, "the run is paused"
+		if err != nil {
 			return res, err
 		}
-		st, _, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseRotationOff}, PhasePlanned, "outside window", func(st *BatchState) {
-			st.Deferred = why
-		})
-		res.Phase = st.Phase
-		return res, err
+		return e.giveBack(ctx, s, res, "paused", "the run is paused")
 	}
 
 	// Re-check right before submitting: rotation back on, resources gone,
