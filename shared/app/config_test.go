@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -57,4 +58,32 @@ func TestLoadConfigNamesEveryBadSetting(t *testing.T) {
 		"KMSMIG_STATE", "KMSMIG_TARGETS", "KMSMIG_BATCH_SECRETS", "KMSMIG_KMS_ENDPOINTS"} {
 		require.True(t, strings.Contains(err.Error(), name), "error should name %s:\n%v", name, err)
 	}
+}
+
+// Every value is trimmed of surrounding spaces, whatever its kind; a value
+// of spaces only is unset.
+func TestLoadConfigTrimsEveryValue(t *testing.T) {
+	c, err := LoadConfig(env(map[string]string{
+		"KMSMIG_STALL_AFTER":      " 45m ",
+		"KMSMIG_POLL_WAIT":        "\t50s",
+		"KMSMIG_ALERT_PERIOD":     "2h\n",
+		"KMSMIG_MAX_ATTEMPTS":     " 5 ",
+		"KMSMIG_BATCH_KEYS":       " 20",
+		"KMSMIG_INSECURE":         " true ",
+		"KMSMIG_METHOD":           " automatic ",
+		"KMSMIG_STATE":            "   ",
+		"KMSMIG_FUNCTION_MIGRATE": "  ",
+		"KMSMIG_SEED_REGION":      " cn-hangzhou ",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, 45*time.Minute, c.StallAfter)
+	require.Equal(t, 50*time.Second, c.PollWait)
+	require.Equal(t, 2*time.Hour, c.AlertPeriod)
+	require.Equal(t, 5, c.MaxAttempts)
+	require.Equal(t, 20, c.Plan.MaxKeys)
+	require.True(t, c.Insecure)
+	require.True(t, c.Automatic)
+	require.Equal(t, "dir:/tmp/kmsmig-state", c.State, "spaces only is unset")
+	require.Equal(t, "kmsmig-migrate", c.FunctionMigrate, "spaces only is unset")
+	require.Equal(t, "cn-hangzhou", c.SeedRegion)
 }
