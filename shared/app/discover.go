@@ -100,16 +100,6 @@ type Discoverer struct {
 	Reports func(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan) (jsonDoc, markdown []byte, err error)
 }
 
-// DecodeDiscoverEvent decodes an event strictly: unknown fields and a
-// malformed timer payload are errors naming the field.
-func DecodeDiscoverEvent(data []byte) (DiscoverEvent, error) {
-	var e DiscoverEvent
-	if err := decodeStrict(data, &e); err != nil {
-		return DiscoverEvent{}, fmt.Errorf("discover event: %w", err)
-	}
-	return e, nil
-}
-
 // options merges a timer payload into the event's options.
 func (e DiscoverEvent) options() (DiscoverOptions, error) {
 	o := e.DiscoverOptions
