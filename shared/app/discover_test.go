@@ -25,9 +25,20 @@ import (
 // to them with a directory store.
 func demo(t *testing.T) (*stack.Stack, *app.Discoverer) {
 	t.Helper()
-	st, err := stack.Start(stack.Options{Inventory: kmstwin.DemoInventory(), Unthrottled: true})
+	return demoWith(t, stack.Options{})
+}
+
+// demoWith is demo with the twins started with o (the inventory is the
+// demo's, unthrottled).
+func demoWith(t *testing.T, o stack.Options) (*stack.Stack, *app.Discoverer) {
+	t.Helper()
+	o.Inventory, o.Unthrottled = kmstwin.DemoInventory(), true
+	st, err := stack.Start(o)
 	require.NoError(t, err)
-	t.Cleanup(st.Close)
+	// Close in the background, as shared/migration's tests do:
+	// http.Server.Shutdown waits up to 5 s for connections the adapter
+	// dialled but never used; the listeners close at once either way.
+	t.Cleanup(func() { go st.Close() })
 	keys := map[string]stack.Account{}
 	var accounts []string
 	for _, a := range st.Ready().Accounts {
