@@ -1,8 +1,8 @@
 package app
 
 import (
-	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -116,284 +116,186 @@ type Config struct {
 }
 
 // LoadConfig reads the configuration through getenv (os.Getenv in the
-// functions). It returns every bad setting at once, each naming its
-// variable and the reason; nothing is partially applied.
+// functions). Every value is trimmed of surrounding spaces, so a value of
+// spaces only is unset. It returns every bad setting at once, each naming
+// its variable and the reason; nothing is partially applied.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
-	}
-	c := Config{
-		SeedRegion:  strings.TrimSpace(getenv("KMSMIG_SEED_REGION")),
-		STSEndpoint: strings.TrimSpace(getenv("KMSMIG_STS_ENDPOINT")),
-		State:       strings.TrimSpace(getenv("KMSMIG_STATE")),
-		OSSEndpoint: strings.TrimSpace(getenv("KMSMIG_OSS_ENDPOINT")),
-		OSSRegion:   strings.TrimSpace(getenv("KMSMIG_OSS_REGION")),
-		Plan:        plan.DefaultSettings(),
-		Audit:       strings.TrimSpace(getenv("KMSMIG_AUDIT")),
-		SLSEndpoint: strings.TrimSpace(getenv("KMSMIG_SLS_ENDPOINT")),
-		SLSProject:  strings.TrimSpace(getenv("KMSMIG_SLS_PROJECT")),
-		SLSLogstore: strings.TrimSpace(getenv("KMSMIG_SLS_LOGSTORE")),
-
-		AlertWebhook:    strings.TrimSpace(getenv("KMSMIG_ALERT_WEBHOOK")),
-		DingTalkWebhook: strings.TrimSpace(getenv("KMSMIG_DINGTALK_WEBHOOK")),
-		DingTalkSecret:  strings.TrimSpace(getenv("KMSMIG_DINGTALK_SECRET")),
-		AlertPeriod:     time.Hour,
-	}
-	c.Timezone = time.UTC
-	if v := strings.TrimSpace(getenv("KMSMIG_TIMEZONE")); v != "" {
-		loc, err := time.LoadLocation(v)
-		if err != nil {
-			bad("KMSMIG_TIMEZONE", "%q is not an IANA time zone like Asia/Shanghai", v)
-		} else {
-			c.Timezone = loc
-		}
-	}
-	if v := strings.TrimSpace(getenv("KMSMIG_WINDOW")); v != "" {
-		w, err := ParseDailyWindow(v)
-		if err != nil {
-			bad("KMSMIG_WINDOW", "%v", err)
-		} else {
-			c.Window = &w
-		}
-	}
-	switch v := strings.TrimSpace(getenv("KMSMIG_METHOD")); v {
-	case "", "manual":
-	case "automatic":
-		c.Automatic = true
-	default:
-		bad("KMSMIG_METHOD", "%q: want manual or automatic", v)
-	}
-	c.MaxAttempts = 3
-	if v := getenv("KMSMIG_MAX_ATTEMPTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10 {
-			bad("KMSMIG_MAX_ATTEMPTS", "%q: must be a whole number from 1 to 10", v)
-		} else {
-			c.MaxAttempts = n
-		}
-	}
-	c.StallAfter = 30 * time.Minute
-	if v := getenv("KMSMIG_STALL_AFTER"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			bad("KMSMIG_STALL_AFTER", "%q: want a duration like 30m", v)
-		} else {
-			c.StallAfter = d
-		}
-	}
-	if qps, err := pairs(getenv("KMSMIG_QPS")); err != nil {
-		bad("KMSMIG_QPS", "%v", err)
-	} else {
-		for g, v := range qps {
-			n, err := strconv.ParseFloat(v, 64)
-			// !(n > 0) refuses NaN too; an infinite or NaN rate would make
-			// the adapter's token bucket spin.
-			if !slices.Contains(quotaGroups, g) || err != nil || !(n >= 0.1) || math.IsInf(n, 0) {
-				bad("KMSMIG_QPS", "%s=%s: want one of %s = a finite rate of at least 0.1 per second", g, v, strings.Join(quotaGroups, ", "))
-				continue
-			}
-			if c.QPS == nil {
-				c.QPS = map[string]float64{}
-			}
-			c.QPS[g] = n
-		}
-	}
-	if v := getenv("KMSMIG_POLL_WAIT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 || d > 15*time.Minute {
-			bad("KMSMIG_POLL_WAIT", "%q: want a duration from 0 to 15m, e.g. 50s", v)
-		} else {
-			c.PollWait = d
-		}
-	}
-	c.TaskActions = [3]string{"CreateMigrationTask", "DescribeMigrationTask", "ListMigrationTasks"}
-	if v := strings.TrimSpace(getenv("KMSMIG_TASK_ACTIONS")); v != "" {
-		parts := list(v, ",")
-		if len(parts) != 3 {
-			bad("KMSMIG_TASK_ACTIONS", "%q: want three action names: create,describe,list", v)
-		} else {
-			copy(c.TaskActions[:], parts)
-		}
-	}
-	c.FunctionMigrate, c.FunctionRotate = "kmsmig-migrate", "kmsmig-rotate"
-	if v := strings.TrimSpace(getenv("KMSMIG_FUNCTION_MIGRATE")); v != "" {
-		c.FunctionMigrate = v
-	}
-	if v := strings.TrimSpace(getenv("KMSMIG_FUNCTION_ROTATE")); v != "" {
-		c.FunctionRotate = v
-	}
-	c.FCEndpoint = strings.TrimSpace(getenv("KMSMIG_FC_ENDPOINT"))
-	switch v := strings.TrimSpace(getenv("KMSMIG_BACKEND")); v {
-	case "", "task":
-		c.Backend = "task"
-	case "observe":
-		c.Backend = v
-		if c.Automatic {
-			bad("KMSMIG_METHOD", "automatic applies to the task backend only; with KMSMIG_BACKEND=observe the operator starts the migration")
-		}
-	default:
-		bad("KMSMIG_BACKEND", "%q: want task or observe", v)
-	}
-	c.ObserveTimeout = 24 * time.Hour
-	if v := strings.TrimSpace(getenv("KMSMIG_OBSERVE_TIMEOUT")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Minute || d > 720*time.Hour {
-			bad("KMSMIG_OBSERVE_TIMEOUT", "%q: want a duration from 1m to 720h, e.g. 24h", v)
-		} else {
-			c.ObserveTimeout = d
-		}
-	}
-	switch c.Audit {
-	case "":
-		c.Audit = "auto"
-	case "auto", "sls", "stdout", "off":
-	default:
-		bad("KMSMIG_AUDIT", "%q: want auto, sls, stdout or off", c.Audit)
-	}
-	for name, u := range map[string]string{"KMSMIG_ALERT_WEBHOOK": c.AlertWebhook, "KMSMIG_DINGTALK_WEBHOOK": c.DingTalkWebhook} {
-		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-			bad(name, "must be an http(s) URL")
-		}
-	}
-	if c.DingTalkSecret != "" && c.DingTalkWebhook == "" {
-		bad("KMSMIG_DINGTALK_SECRET", "is set but KMSMIG_DINGTALK_WEBHOOK is not")
-	}
-	if v := getenv("KMSMIG_ALERT_PERIOD"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			bad("KMSMIG_ALERT_PERIOD", "%q: want a duration like 30m or 2h", v)
-		} else {
-			c.AlertPeriod = d
-		}
-	}
-	c.Accounts = list(getenv("KMSMIG_ACCOUNTS"), ",")
-	for _, a := range c.Accounts {
-		if !digits(a) {
-			bad("KMSMIG_ACCOUNTS", "%q is not an account UID (digits only)", a)
-		}
-	}
-	c.Regions = list(getenv("KMSMIG_REGIONS"), ",")
-	for _, r := range c.Regions {
-		if !regionLike(r) {
-			bad("KMSMIG_REGIONS", "%q is not a region id like cn-hangzhou", r)
-		}
-	}
-	var err error
-	if c.RoleArns, err = pairs(getenv("KMSMIG_ROLE_ARNS")); err != nil {
-		bad("KMSMIG_ROLE_ARNS", "%v", err)
-	}
-	for a, arn := range c.RoleArns {
-		if !strings.HasPrefix(arn, "acs:ram::"+a+":role/") {
-			bad("KMSMIG_ROLE_ARNS", "role for account %s must look like acs:ram::%s:role/<name>, got %q", a, a, arn)
-		}
-	}
-	if c.KMSEndpoints, err = pairs(getenv("KMSMIG_KMS_ENDPOINTS")); err != nil {
-		bad("KMSMIG_KMS_ENDPOINTS", "%v", err)
-	}
-	if v := getenv("KMSMIG_INSECURE"); v != "" {
-		if c.Insecure, err = strconv.ParseBool(v); err != nil {
-			bad("KMSMIG_INSECURE", "%q is not true or false", v)
-		}
-	}
-	switch {
-	case c.State == "":
-		c.State = "dir:/tmp/kmsmig-state"
-	case strings.HasPrefix(c.State, "dir:") && len(c.State) > len("dir:"):
-	case strings.HasPrefix(c.State, "oss://") && len(c.State) > len("oss://"):
-	default:
-		bad("KMSMIG_STATE", "%q: want dir:<path> or oss://<bucket>[/<prefix>]", c.State)
-	}
-	targets, err := pairs(getenv("KMSMIG_TARGETS"))
-	if err != nil {
-		bad("KMSMIG_TARGETS", "%v", err)
-	}
-	for k, v := range targets {
-		l, err := estate.ParseLane(k)
-		if err != nil {
-			bad("KMSMIG_TARGETS", "%v", err)
-			continue
-		}
-		if c.Targets == nil {
-			c.Targets = map[estate.Lane]string{}
-		}
-		c.Targets[l] = v
-	}
-	for _, v := range []struct {
-		name string
-		dst  *int
-	}{{"KMSMIG_BATCH_KEYS", &c.Plan.MaxKeys}, {"KMSMIG_BATCH_SECRETS", &c.Plan.MaxSecrets}} {
-		if s := getenv(v.name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > plan.MaxPerKind {
-				bad(v.name, "%q: must be a whole number from 1 to %d", s, plan.MaxPerKind)
-				continue
-			}
-			*v.dst = n
-		}
-	}
-	c.Plan.Include = list(getenv("KMSMIG_INCLUDE"), ";")
-	c.Plan.Exclude = list(getenv("KMSMIG_EXCLUDE"), ";")
-	if err := c.Plan.Validate(); err != nil {
-		bad("KMSMIG_INCLUDE/KMSMIG_EXCLUDE", "%v", err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	s := &settings{getenv: getenv}
+	c := Config{Plan: plan.DefaultSettings()}
+	c.loadScope(s)
+	c.loadStrings(s)
+	c.loadSchedule(s)
+	c.loadLimits(s)
+	c.loadObservability(s)
+	c.loadPlan(s)
+	if err := s.err(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
 	return c, nil
 }
 
+// loadScope reads what is migrated: accounts and the roles reaching them,
+// regions.
+func (c *Config) loadScope(s *settings) {
+	c.Accounts = s.list("KMSMIG_ACCOUNTS", ",")
+	for _, a := range c.Accounts {
+		if !digits(a) {
+			s.bad("KMSMIG_ACCOUNTS", "%q is not an account UID (digits only)", a)
+		}
+	}
+	c.RoleArns = s.pairs("KMSMIG_ROLE_ARNS")
+	for _, a := range slices.Sorted(maps.Keys(c.RoleArns)) {
+		if arn := c.RoleArns[a]; !strings.HasPrefix(arn, "acs:ram::"+a+":role/") {
+			s.bad("KMSMIG_ROLE_ARNS", "role for account %s must look like acs:ram::%s:role/<name>, got %q", a, a, arn)
+		}
+	}
+	c.Regions = s.list("KMSMIG_REGIONS", ",")
+	for _, r := range c.Regions {
+		if !regionLike(r) {
+			s.bad("KMSMIG_REGIONS", "%q is not a region id like cn-hangzhou", r)
+		}
+	}
+	c.KMSEndpoints = s.pairs("KMSMIG_KMS_ENDPOINTS")
+	c.Insecure = s.boolean("KMSMIG_INSECURE")
+	c.State = s.stringOr("KMSMIG_STATE", "dir:/tmp/kmsmig-state")
+	if !hasBody(c.State, "dir:") && !hasBody(c.State, "oss://") {
+		s.bad("KMSMIG_STATE", "%q: want dir:<path> or oss://<bucket>[/<prefix>]", c.State)
+	}
+}
+
+// loadStrings reads the settings that are free text: endpoints, names,
+// the DingTalk secret.
+func (c *Config) loadStrings(s *settings) {
+	for _, v := range []struct {
+		dst       *string
+		name, def string
+	}{
+		{&c.SeedRegion, "KMSMIG_SEED_REGION", ""},
+		{&c.STSEndpoint, "KMSMIG_STS_ENDPOINT", ""},
+		{&c.OSSEndpoint, "KMSMIG_OSS_ENDPOINT", ""},
+		{&c.OSSRegion, "KMSMIG_OSS_REGION", ""},
+		{&c.SLSEndpoint, "KMSMIG_SLS_ENDPOINT", ""},
+		{&c.SLSProject, "KMSMIG_SLS_PROJECT", ""},
+		{&c.SLSLogstore, "KMSMIG_SLS_LOGSTORE", ""},
+		{&c.DingTalkSecret, "KMSMIG_DINGTALK_SECRET", ""},
+		{&c.FCEndpoint, "KMSMIG_FC_ENDPOINT", ""},
+		{&c.FunctionMigrate, "KMSMIG_FUNCTION_MIGRATE", "kmsmig-migrate"},
+		{&c.FunctionRotate, "KMSMIG_FUNCTION_ROTATE", "kmsmig-rotate"},
+	} {
+		*v.dst = s.stringOr(v.name, v.def)
+	}
+}
+
+// loadSchedule reads when and how tasks run: window, time zone, method,
+// backend, the provider's task operations.
+func (c *Config) loadSchedule(s *settings) {
+	c.Timezone = time.UTC
+	if v := s.string("KMSMIG_TIMEZONE"); v != "" {
+		if loc, err := time.LoadLocation(v); err != nil {
+			s.bad("KMSMIG_TIMEZONE", "%q is not an IANA time zone like Asia/Shanghai", v)
+		} else {
+			c.Timezone = loc
+		}
+	}
+	if v := s.string("KMSMIG_WINDOW"); v != "" {
+		if w, err := ParseDailyWindow(v); err != nil {
+			s.bad("KMSMIG_WINDOW", "%v", err)
+		} else {
+			c.Window = &w
+		}
+	}
+	c.Automatic = s.choice("KMSMIG_METHOD", "manual", "automatic") == "automatic"
+	c.Backend = s.choice("KMSMIG_BACKEND", "task", "observe")
+	if c.Backend == "observe" && c.Automatic {
+		s.bad("KMSMIG_METHOD", "automatic applies to the task backend only; with KMSMIG_BACKEND=observe the operator starts the migration")
+	}
+	c.TaskActions = [3]string{"CreateMigrationTask", "DescribeMigrationTask", "ListMigrationTasks"}
+	if v := s.string("KMSMIG_TASK_ACTIONS"); v != "" {
+		if parts := list(v, ","); len(parts) != 3 {
+			s.bad("KMSMIG_TASK_ACTIONS", "%q: want three action names: create,describe,list", v)
+		} else {
+			copy(c.TaskActions[:], parts)
+		}
+	}
+}
+
+// forever is the upper bound of a duration without one.
+const forever = time.Duration(math.MaxInt64)
+
+// loadLimits reads the numbers: attempts, batch sizes, durations, rates.
+func (c *Config) loadLimits(s *settings) {
+	for _, v := range []struct {
+		dst                  *int
+		name                 string
+		def, lowest, highest int
+	}{
+		{&c.MaxAttempts, "KMSMIG_MAX_ATTEMPTS", 3, 1, 10},
+		{&c.Plan.MaxKeys, "KMSMIG_BATCH_KEYS", c.Plan.MaxKeys, 1, plan.MaxPerKind},
+		{&c.Plan.MaxSecrets, "KMSMIG_BATCH_SECRETS", c.Plan.MaxSecrets, 1, plan.MaxPerKind},
+	} {
+		*v.dst = s.intRange(v.name, v.def, v.lowest, v.highest)
+	}
+	for _, v := range []struct {
+		dst                  *time.Duration
+		name                 string
+		def, lowest, highest time.Duration
+		want                 string
+	}{
+		{&c.StallAfter, "KMSMIG_STALL_AFTER", 30 * time.Minute, time.Nanosecond, forever, "a duration like 30m"},
+		{&c.PollWait, "KMSMIG_POLL_WAIT", 0, 0, 15 * time.Minute, "a duration from 0 to 15m, e.g. 50s"},
+		{&c.ObserveTimeout, "KMSMIG_OBSERVE_TIMEOUT", 24 * time.Hour, time.Minute, 720 * time.Hour, "a duration from 1m to 720h, e.g. 24h"},
+		{&c.AlertPeriod, "KMSMIG_ALERT_PERIOD", time.Hour, 0, forever, "a duration like 30m or 2h"},
+	} {
+		*v.dst = s.duration(v.name, v.def, v.lowest, v.highest, v.want)
+	}
+	qps := s.pairs("KMSMIG_QPS")
+	for _, g := range slices.Sorted(maps.Keys(qps)) {
+		v := qps[g]
+		n, err := strconv.ParseFloat(v, 64)
+		// !(n >= 0.1) refuses NaN too; an infinite or NaN rate would make
+		// the adapter's token bucket spin.
+		if !slices.Contains(quotaGroups, g) || err != nil || !(n >= 0.1) || math.IsInf(n, 0) {
+			s.bad("KMSMIG_QPS", "%s=%s: want one of %s = a finite rate of at least 0.1 per second", g, v, strings.Join(quotaGroups, ", "))
+			continue
+		}
+		if c.QPS == nil {
+			c.QPS = map[string]float64{}
+		}
+		c.QPS[g] = n
+	}
+}
+
+// loadObservability reads where the audit trail and the alerts go.
+func (c *Config) loadObservability(s *settings) {
+	c.Audit = s.choice("KMSMIG_AUDIT", "auto", "sls", "stdout", "off")
+	c.AlertWebhook = s.url("KMSMIG_ALERT_WEBHOOK")
+	c.DingTalkWebhook = s.url("KMSMIG_DINGTALK_WEBHOOK")
+	if c.DingTalkSecret != "" && c.DingTalkWebhook == "" {
+		s.bad("KMSMIG_DINGTALK_SECRET", "is set but KMSMIG_DINGTALK_WEBHOOK is not")
+	}
+}
+
+// loadPlan reads the target instances and the plan filters.
+func (c *Config) loadPlan(s *settings) {
+	targets := s.pairs("KMSMIG_TARGETS")
+	for _, k := range slices.Sorted(maps.Keys(targets)) {
+		l, err := estate.ParseLane(k)
+		if err != nil {
+			s.bad("KMSMIG_TARGETS", "%v", err)
+			continue
+		}
+		if c.Targets == nil {
+			c.Targets = map[estate.Lane]string{}
+		}
+		c.Targets[l] = targets[k]
+	}
+	c.Plan.Include = s.list("KMSMIG_INCLUDE", ";")
+	c.Plan.Exclude = s.list("KMSMIG_EXCLUDE", ";")
+	if err := c.Plan.Validate(); err != nil {
+		s.bad("KMSMIG_INCLUDE/KMSMIG_EXCLUDE", "%v", err)
+	}
+}
+
 // quotaGroups are the client-side quota groups KMSMIG_QPS may set (the KMS
 // adapter's groups).
 var quotaGroups = []string{"key-read", "key-write", "tags", "secret-read", "secret-write", "instance-read", "migration"}
-
-func list(s, sep string) []string {
-	var out []string
-	for _, p := range strings.Split(s, sep) {
-		if p = strings.TrimSpace(p); p != "" && !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// pairs parses k=v,k=v.
-func pairs(s string) (map[string]string, error) {
-	var out map[string]string
-	for _, p := range list(s, ",") {
-		k, v, ok := strings.Cut(p, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" || v == "" {
-			return nil, fmt.Errorf("%q: want key=value", p)
-		}
-		if out == nil {
-			out = map[string]string{}
-		}
-		if _, dup := out[k]; dup {
-			return nil, fmt.Errorf("%q is given twice", k)
-		}
-		out[k] = v
-	}
-	return out, nil
-}
-
-func digits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func regionLike(s string) bool {
-	if s == "" || strings.Count(s, "-") < 1 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
-}

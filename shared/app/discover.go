@@ -100,16 +100,6 @@ type Discoverer struct {
 	Reports func(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan) (jsonDoc, markdown []byte, err error)
 }
 
-// DecodeDiscoverEvent decodes an event strictly: unknown fields and a
-// malformed timer payload are errors naming the field.
-func DecodeDiscoverEvent(data []byte) (DiscoverEvent, error) {
-	var e DiscoverEvent
-	if err := decodeStrict(data, &e); err != nil {
-		return DiscoverEvent{}, fmt.Errorf("discover event: %w", err)
-	}
-	return e, nil
-}
-
 // options merges a timer payload into the event's options.
 func (e DiscoverEvent) options() (DiscoverOptions, error) {
 	o := e.DiscoverOptions
@@ -141,94 +131,141 @@ func (d *Discoverer) Handle(ctx context.Context, e DiscoverEvent) (DiscoverResul
 
 // Run is Handle returning the documents too.
 func (d *Discoverer) Run(ctx context.Context, e DiscoverEvent) (DiscoverOutcome, error) {
-	now := time.Now
-	if d.Now != nil {
-		now = d.Now
-	}
-	start := now()
-	res, inv, vs, p, err := d.run(ctx, e)
-	d.auditEnd(audit.WithScope(ctx, audit.Scope{RunID: res.RunID}), res, err, start, now())
-	return DiscoverOutcome{Result: res, Inventory: inv, Verdicts: vs, Plan: p}, err
+	start := d.now()
+	out, err := d.run(ctx, e, start)
+	d.auditEnd(audit.WithScope(ctx, audit.Scope{RunID: out.Result.RunID}), out.Result, err, start, d.now())
+	return out, err
 }
 
-func (d *Discoverer) run(ctx context.Context, e DiscoverEvent) (res DiscoverResult, inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan, err error) {
-	now := time.Now
+func (d *Discoverer) now() time.Time {
 	if d.Now != nil {
-		now = d.Now
+		return d.Now()
 	}
-	start := now()
+	return time.Now()
+}
+
+// run resolves the event, then inventories, classifies and plans, and
+// persists the outcome unless the run is dry. A bad event fails before
+// anything is read or written; a failure to persist returns the summary
+// of what was found.
+func (d *Discoverer) run(ctx context.Context, e DiscoverEvent, start time.Time) (DiscoverOutcome, error) {
+	r, err := d.resolve(e, start)
+	if err != nil {
+		return DiscoverOutcome{}, err
+	}
+	out, err := d.inventoryAndPlan(ctx, r)
+	if err != nil {
+		return DiscoverOutcome{}, err
+	}
+	if !r.dryRun {
+		if err := d.persist(ctx, &out.Result, out.Inventory, out.Verdicts, out.Plan, start); err != nil {
+			return DiscoverOutcome{Result: out.Result}, err
+		}
+		d.kick(ctx, out.Result)
+	}
+	out.Result.DurationMS = d.now().Sub(start).Milliseconds()
+	return out, nil
+}
+
+// request is a discover event resolved against the configuration.
+type request struct {
+	runID    string
+	at       time.Time // the trigger time, else the invocation's
+	dryRun   bool
+	accounts []string
+	regions  []string
+	seed     string
+	settings plan.Settings
+}
+
+// resolve merges the event's options into the configuration. Its errors
+// name the field at fault; nothing has been read or written yet.
+func (d *Discoverer) resolve(e DiscoverEvent, start time.Time) (request, error) {
 	o, err := e.options()
 	if err != nil {
-		return res, nil, nil, nil, err
+		return request{}, err
 	}
-	at := start
+	r := request{runID: o.RunID, at: start, dryRun: o.DryRun, seed: d.Config.SeedRegion, settings: d.Config.Plan}
 	if t, ok, err := e.Time(); err != nil {
-		return res, nil, nil, nil, fmt.Errorf("discover event: %w", err)
+		return request{}, fmt.Errorf("discover event: %w", err)
 	} else if ok {
-		at = t
+		r.at = t
 	}
-	if o.RunID == "" {
-		o.RunID = DefaultRunID(at)
+	if r.runID == "" {
+		r.runID = DefaultRunID(r.at)
 	}
-	if err := ValidateRunID(o.RunID); err != nil {
-		return res, nil, nil, nil, fmt.Errorf("discover event: %w", err)
+	if err := ValidateRunID(r.runID); err != nil {
+		return request{}, fmt.Errorf("discover event: %w", err)
 	}
-	accounts, err := narrow("accounts", d.accounts(), o.Accounts)
-	if err != nil {
-		return res, nil, nil, nil, err
+	if r.accounts, err = d.resolveAccounts(o.Accounts); err != nil {
+		return request{}, err
 	}
-	if d.CheckAccount != nil {
-		var bad []string
-		for _, a := range accounts {
-			if err := d.CheckAccount(a); err != nil {
-				bad = append(bad, err.Error())
-			}
-		}
-		if err := joinErrors("discover: accounts", bad); err != nil {
-			return res, nil, nil, nil, err
-		}
+	if r.regions, err = d.resolveRegions(o.Regions); err != nil {
+		return request{}, err
 	}
-	regions := d.Config.Regions
-	if len(o.Regions) > 0 {
-		if len(regions) > 0 {
-			if regions, err = narrow("regions", regions, o.Regions); err != nil {
-				return res, nil, nil, nil, err
-			}
-		} else {
-			regions = o.Regions
-		}
-	}
-	settings := d.Config.Plan
 	if o.Include != nil || o.Exclude != nil {
-		settings.Include, settings.Exclude = o.Include, o.Exclude
+		r.settings.Include, r.settings.Exclude = o.Include, o.Exclude
 	}
-	if err := settings.Validate(); err != nil {
-		return res, nil, nil, nil, fmt.Errorf("discover event: %w", err)
+	if err := r.settings.Validate(); err != nil {
+		return request{}, fmt.Errorf("discover event: %w", err)
 	}
-	seed := d.Config.SeedRegion
-	if seed == "" {
-		seed = d.Region
+	if r.seed == "" {
+		r.seed = d.Region
 	}
+	return r, nil
+}
 
-	inv, err = discover.Run(ctx, d.Source, discover.Options{
-		RunID: o.RunID, Accounts: accounts, Regions: regions, SeedRegion: seed,
-		Progress: d.Progress, Now: func() time.Time { return at },
+// resolveAccounts narrows the configured accounts to want and checks that
+// each can be reached.
+func (d *Discoverer) resolveAccounts(want []string) ([]string, error) {
+	accounts, err := narrow("accounts", d.accounts(), want)
+	if err != nil || d.CheckAccount == nil {
+		return accounts, err
+	}
+	var bad []string
+	for _, a := range accounts {
+		if err := d.CheckAccount(a); err != nil {
+			bad = append(bad, err.Error())
+		}
+	}
+	return accounts, joinErrors("discover: accounts", bad)
+}
+
+// resolveRegions narrows the configured regions to want; without
+// configured regions want is taken as is (none: every region).
+func (d *Discoverer) resolveRegions(want []string) ([]string, error) {
+	have := d.Config.Regions
+	if len(want) == 0 {
+		return have, nil
+	}
+	if len(have) == 0 {
+		return want, nil
+	}
+	return narrow("regions", have, want)
+}
+
+// inventoryAndPlan discovers the lanes of r, classifies every resource,
+// plans (or re-plans) the run and audits what it found and decided.
+func (d *Discoverer) inventoryAndPlan(ctx context.Context, r request) (DiscoverOutcome, error) {
+	inv, err := discover.Run(ctx, d.Source, discover.Options{
+		RunID: r.runID, Accounts: r.accounts, Regions: r.regions, SeedRegion: r.seed,
+		Progress: d.Progress, Now: func() time.Time { return r.at },
 	})
 	if err != nil {
-		return res, nil, nil, nil, err
+		return DiscoverOutcome{}, err
 	}
 	vset := verdict.DefaultSettings()
 	vset.Targets = d.Config.Targets
-	vs, err = verdict.Classify(*inv, vset)
+	vs, err := verdict.Classify(*inv, vset)
 	if err != nil {
-		return res, nil, nil, nil, fmt.Errorf("discover: classify: %w", err)
+		return DiscoverOutcome{}, fmt.Errorf("discover: classify: %w", err)
 	}
-	p, replanned, err := d.plan(ctx, o.RunID, vs, settings)
+	p, replanned, err := d.plan(ctx, r.runID, vs, r.settings)
 	if err != nil {
-		return res, nil, nil, nil, err
+		return DiscoverOutcome{}, err
 	}
-	d.auditDiscovery(audit.WithScope(ctx, audit.Scope{RunID: o.RunID}), inv, vs, p, replanned)
-	res = DiscoverResult{RunID: o.RunID, DryRun: o.DryRun, Lanes: len(inv.Lanes), Counts: vs.Counts, Replanned: replanned}
+	d.auditDiscovery(audit.WithScope(ctx, audit.Scope{RunID: r.runID}), inv, vs, p, replanned)
+	res := DiscoverResult{RunID: r.runID, DryRun: r.dryRun, Lanes: len(inv.Lanes), Counts: vs.Counts, Replanned: replanned}
 	for _, li := range inv.Lanes {
 		if len(li.Errors) > 0 {
 			res.Incomplete = append(res.Incomplete, li.Lane.String())
@@ -237,19 +274,19 @@ func (d *Discoverer) run(ctx context.Context, e DiscoverEvent) (res DiscoverResu
 	for _, lp := range p.Lanes {
 		res.Batches += len(lp.Batches)
 	}
-	if !o.DryRun {
-		if err := d.persist(ctx, &res, inv, vs, p, start); err != nil {
-			return res, nil, nil, nil, err
-		}
-		if d.Kick != nil && res.Batches > 0 {
-			if err := d.Kick(ctx, o.RunID); err != nil && d.Audit != nil {
-				d.Audit.Log(audit.WithScope(ctx, audit.Scope{RunID: o.RunID}), audit.Record{Level: audit.LevelWarn,
-					Action: "ChainMigrate", Outcome: "failed", Message: err.Error()})
-			}
-		}
+	return DiscoverOutcome{Result: res, Inventory: inv, Verdicts: vs, Plan: p}, nil
+}
+
+// kick asks migrate to start a persisted plan that has batches. A failure
+// is audited, never returned: the timers are the safety net.
+func (d *Discoverer) kick(ctx context.Context, res DiscoverResult) {
+	if d.Kick == nil || res.Batches == 0 {
+		return
 	}
-	res.DurationMS = now().Sub(start).Milliseconds()
-	return res, inv, vs, p, nil
+	if err := d.Kick(ctx, res.RunID); err != nil && d.Audit != nil {
+		d.Audit.Log(audit.WithScope(ctx, audit.Scope{RunID: res.RunID}), audit.Record{Level: audit.LevelWarn,
+			Action: "ChainMigrate", Outcome: "failed", Message: err.Error()})
+	}
 }
 
 func (d *Discoverer) accounts() []string {

@@ -10,6 +10,7 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/estate"
@@ -24,9 +25,20 @@ import (
 // to them with a directory store.
 func demo(t *testing.T) (*stack.Stack, *app.Discoverer) {
 	t.Helper()
-	st, err := stack.Start(stack.Options{Inventory: kmstwin.DemoInventory(), Unthrottled: true})
+	return demoWith(t, stack.Options{})
+}
+
+// demoWith is demo with the twins started with o (the inventory is the
+// demo's, unthrottled).
+func demoWith(t *testing.T, o stack.Options) (*stack.Stack, *app.Discoverer) {
+	t.Helper()
+	o.Inventory, o.Unthrottled = kmstwin.DemoInventory(), true
+	st, err := stack.Start(o)
 	require.NoError(t, err)
-	t.Cleanup(st.Close)
+	// Close in the background, as shared/migration's tests do:
+	// http.Server.Shutdown waits up to 5 s for connections the adapter
+	// dialled but never used; the listeners close at once either way.
+	t.Cleanup(func() { go st.Close() })
 	keys := map[string]stack.Account{}
 	var accounts []string
 	for _, a := range st.Ready().Accounts {
@@ -52,13 +64,23 @@ func demo(t *testing.T) (*stack.Stack, *app.Discoverer) {
 		Now: func() time.Time { return time.Date(2026, 11, 29, 1, 0, 0, 0, time.UTC) }}
 }
 
+// handle runs discover on a raw event the way the discover function does:
+// decoded and encoded by fcruntime.Handler.
+func handle(t *testing.T, d *app.Discoverer, event []byte) app.DiscoverResult {
+	t.Helper()
+	out, err := fcruntime.Handler(d.Handle).Invoke(t.Context(), event)
+	require.NoError(t, err)
+	var res app.DiscoverResult
+	require.NoError(t, json.Unmarshal(out, &res))
+	return res
+}
+
 func TestDiscoverPersistsRun(t *testing.T) {
 	st, d := demo(t)
 	ctx := t.Context()
-	ev, err := app.DecodeDiscoverEvent([]byte(`{"triggerTime":"2026-11-29T01:00:00Z","triggerName":"nightly","payload":""}`))
-	require.NoError(t, err)
-	res, err := d.Handle(ctx, ev)
-	require.NoError(t, err)
+	// The timer event goes through the functions' decoder and encoder.
+	ev := []byte(`{"triggerTime":"2026-11-29T01:00:00Z","triggerName":"nightly","payload":""}`)
+	res := handle(t, d, ev)
 	require.Equal(t, "run-20261129", res.RunID)
 	require.Equal(t, 9, res.Lanes)
 	require.Positive(t, res.Batches)
@@ -78,8 +100,7 @@ func TestDiscoverPersistsRun(t *testing.T) {
 	require.Equal(t, res.RunID, cur.RunID)
 
 	// Running again re-plans the same run and keeps its batch ids.
-	again, err := d.Handle(ctx, ev)
-	require.NoError(t, err)
+	again := handle(t, d, ev)
 	require.True(t, again.Replanned)
 	p2, _, err := runstate.GetJSON[plan.Plan](ctx, d.Store, res.Plan)
 	require.NoError(t, err)
@@ -111,10 +132,7 @@ func TestDiscoverRejectsBadEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := app.DecodeDiscoverEvent([]byte(tt.event))
-			if err == nil {
-				_, err = d.Handle(t.Context(), ev)
-			}
+			_, err := fcruntime.Handler(d.Handle).Invoke(t.Context(), []byte(tt.event))
 			require.ErrorContains(t, err, tt.want)
 			keys, lerr := d.Store.List(t.Context(), "")
 			require.NoError(t, lerr)

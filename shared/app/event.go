@@ -32,8 +32,10 @@ func (e TimerEvent) Time() (t time.Time, ok bool, err error) {
 	return t, true, nil
 }
 
-// decodeStrict decodes JSON into v refusing unknown fields and trailing
-// data; errors name the offending field where encoding/json says it.
+// decodeStrict decodes a timer payload into v refusing unknown fields and
+// trailing data; errors name the offending field where encoding/json says
+// it. The events themselves are decoded by fcruntime.Handler, which
+// ignores trailing data (see TestProductionEventDecoding).
 func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -92,20 +92,6 @@ func (cfg Config) EngineConfig(now time.Time) migration.Config {
 	return ec
 }
 
-func decode[T any](data []byte, what string) (T, error) {
-	var v T
-	if err := decodeStrict(data, &v); err != nil {
-		return v, fmt.Errorf("%s event: %w", what, err)
-	}
-	return v, nil
-}
-
-// DecodeStepEvent decodes a migrate or poll event strictly.
-func DecodeStepEvent(data []byte) (StepEvent, error) { return decode[StepEvent](data, "step") }
-
-// DecodeRotateEvent decodes a rotate event strictly.
-func DecodeRotateEvent(data []byte) (RotateEvent, error) { return decode[RotateEvent](data, "rotate") }
-
 // target resolves the event's run and lane; a timer payload is read as the
 // same JSON.
 func (x *Executor) target(ctx context.Context, e StepEvent) (runID string, lane *estate.Lane, err error) {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -9,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
 )
 
-// Seeds shared by the event fuzzers: the events Function Compute and the
-// functions themselves send, and near misses of them.
+// The event fuzzers (FuzzDecode*Event) decode through the production path,
+// fcruntime.Handler. Seeds shared by them: the events Function Compute and
+// the functions themselves send, and near misses of them.
 var eventSeeds = []string{
 	`{}`,
 	`{"triggerTime":"2026-11-29T01:00:00Z","triggerName":"discover-nightly","payload":"{\"dryRun\":true}"}`,
@@ -25,6 +28,8 @@ var eventSeeds = []string{
 	`{"timestamp":1764378000000,"requestContext":{"requestId":"r-1","functionArn":"acs:fc:cn-hangzhou:1111:functions/kmsmig-poll","condition":"UnhandledInvocationError","approximateInvokeCount":3},"requestPayload":"{}","responseContext":{"statusCode": 200, "functionError":"UnhandledInvocationError"},"responsePayload":"boom"}`,
 	`{"responseContext":null}`,
 	`{"runId":"x"} {}`,
+	`{"runId":"x"} garbage`,
+	`{"runId":"a","RUNID":"b"}`,
 	`{"runID":"case"}`,
 	`{"colour":"red"}`,
 	`{"dryRun":"yes"}`,
@@ -33,12 +38,30 @@ var eventSeeds = []string{
 	"{\"runId\":\"\xff\"}",
 }
 
-// checkEventRoundTrip asserts the property every strict event decoder must
-// have: an accepted event re-encodes to JSON that decodes (strictly) to the
-// same value, and that JSON is a fixed point of another round.
-func checkEventRoundTrip[T any](t *testing.T, data []byte, decodeFn func([]byte) (T, error), normalize func(*T)) {
+// decodeAsProduction decodes an event the way the functions do: through
+// fcruntime.Handler, aws-lambda-go's typed handler with unknown fields
+// disallowed, in front of a handler that only captures the event.
+func decodeAsProduction[E any](data []byte) (E, error) {
+	var got E
+	h := fcruntime.Handler(func(_ context.Context, e E) (struct{}, error) {
+		got = e
+		return struct{}{}, nil
+	})
+	if _, err := h.Invoke(context.Background(), data); err != nil {
+		var zero E
+		return zero, err
+	}
+	return got, nil
+}
+
+// checkEventRoundTrip asserts the property the production decoder must
+// have for every event: an accepted event re-encodes to JSON that decodes
+// to the same value, and that JSON is a fixed point of another round.
+// What it accepts beyond that (trailing data, field-name case) is pinned
+// by TestProductionEventDecoding.
+func checkEventRoundTrip[T any](t *testing.T, data []byte, normalize func(*T)) {
 	t.Helper()
-	v, err := decodeFn(data)
+	v, err := decodeAsProduction[T](data)
 	if err != nil {
 		return
 	}
@@ -46,7 +69,7 @@ func checkEventRoundTrip[T any](t *testing.T, data []byte, decodeFn func([]byte)
 	if err != nil {
 		t.Fatalf("accepted event %q does not re-encode: %v", data, err)
 	}
-	v2, err := decodeFn(enc)
+	v2, err := decodeAsProduction[T](enc)
 	if err != nil {
 		t.Fatalf("re-encoded event %s is refused: %v (input %q)", enc, err, data)
 	}
@@ -92,7 +115,7 @@ func FuzzDecodeDiscoverEvent(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkEventRoundTrip(t, data, DecodeDiscoverEvent, emptyToNil)
+		checkEventRoundTrip(t, data, emptyToNil)
 	})
 }
 
@@ -101,7 +124,7 @@ func FuzzDecodeStepEvent(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkEventRoundTrip(t, data, DecodeStepEvent, noNormalize[StepEvent])
+		checkEventRoundTrip(t, data, noNormalize[StepEvent])
 	})
 }
 
@@ -110,7 +133,7 @@ func FuzzDecodeRotateEvent(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkEventRoundTrip(t, data, DecodeRotateEvent, func(e *RotateEvent) { compactRaw(&e.ResponseContext) })
+		checkEventRoundTrip(t, data, func(e *RotateEvent) { compactRaw(&e.ResponseContext) })
 	})
 }
 

@@ -1,0 +1,218 @@
+package app
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmsmig/kmsmig/shared/alert"
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+)
+
+// TestFinishAlerts checks which alert each kind of step result raises.
+func TestFinishAlerts(t *testing.T) {
+	const batch = "1111/cn-hangzhou/b0001"
+	now := time.Date(2026, 11, 29, 7, 0, 0, 0, time.UTC)
+	closed := migration.Window{Start: now.Add(-5 * time.Hour), End: now.Add(-time.Hour)} // ended an hour ago
+	open := migration.Window{Start: now.Add(-time.Hour), End: now.Add(time.Hour)}
+	step := func(phase migration.Phase) migration.StepResult {
+		return migration.StepResult{BatchID: batch, Step: "poll", Outcome: migration.OutcomeWaiting, Phase: phase, TaskID: "mt-1"}
+	}
+	restore := func(pending ...string) migration.StepResult {
+		return migration.StepResult{BatchID: batch, Step: "restore", Outcome: migration.OutcomeDeferred, Phase: migration.PhaseCompleted, Pending: pending}
+	}
+	stalled := step(migration.PhaseRunning)
+	stalled.Stalled = true
+
+	tests := []struct {
+		name   string
+		window migration.Window
+		steps  []migration.StepResult
+		sweep  *migration.SweepResult
+		keys   []string // alert keys raised, in order
+	}{
+		{name: "quiet step", steps: []migration.StepResult{step(migration.PhaseRunning)}},
+		{name: "stalled task", steps: []migration.StepResult{stalled}, keys: []string{"task-stalled/1111/cn-hangzhou/mt-1"}},
+		{name: "in flight after the window", window: closed,
+			steps: []migration.StepResult{step(migration.PhaseSubmitted), step(migration.PhaseRunning), step(migration.PhaseAwaitingOperator)},
+			keys:  []string{"window-overrun/1111/cn-hangzhou/" + batch, "window-overrun/1111/cn-hangzhou/" + batch, "window-overrun/1111/cn-hangzhou/" + batch}},
+		{name: "ended after the window", window: closed, steps: []migration.StepResult{step(migration.PhaseVerified), step(migration.PhaseFailed)}},
+		{name: "in flight within the window", window: open, steps: []migration.StepResult{step(migration.PhaseRunning)}},
+		{name: "restore deferred after the window", window: closed, steps: []migration.StepResult{restore("key k1", "secret s1")},
+			keys: []string{"rotation-restore-failed/1111/cn-hangzhou/" + batch}},
+		{name: "restore deferred within the window", window: open, steps: []migration.StepResult{restore("key k1")}},
+		{name: "restore deferred without a window", steps: []migration.StepResult{restore("key k1")}},
+		{name: "restore deferred with nothing pending", window: closed, steps: []migration.StepResult{restore()}},
+		{name: "sweep pending and restored", sweep: &migration.SweepResult{Pending: []string{"p1", "p2"}, Restored: []string{"r1", "r2"}},
+			keys: []string{"rotation-restore-failed///p1", "rotation-restore-failed///p2", "sweep-restored/r1/r1,r2"}},
+		{name: "sweep with nothing to say", sweep: &migration.SweepResult{Held: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store, err := runstate.OpenDir(t.TempDir())
+			require.NoError(t, err)
+			alerts := &alertList{}
+			x := &Executor{Config: Config{StallAfter: 30 * time.Minute}, Alerts: alerts, Now: func() time.Time { return now },
+				Engine: &migration.Engine{Store: store, Config: migration.Config{Window: tt.window}}}
+			res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: tt.steps, Sweep: tt.sweep}, nil)
+			require.NoError(t, err)
+			var keys []string
+			for _, a := range alerts.as {
+				keys = append(keys, a.Key)
+			}
+			assert.Equal(t, tt.keys, keys)
+			assert.Equal(t, len(tt.keys), res.Alerts)
+			assert.False(t, res.Done, "a run without a plan is not done")
+		})
+	}
+}
+
+// The alerts carry what the operator needs: the quiet time, the window's
+// end, the resources still off.
+func TestFinishAlertTexts(t *testing.T) {
+	const batch = "1111/cn-hangzhou/b0001"
+	now := time.Date(2026, 11, 29, 7, 0, 0, 0, time.UTC)
+	store, err := runstate.OpenDir(t.TempDir())
+	require.NoError(t, err)
+	alerts := &alertList{}
+	x := &Executor{Config: Config{StallAfter: 45 * time.Minute}, Alerts: alerts, Now: func() time.Time { return now },
+		Engine: &migration.Engine{Store: store, Config: migration.Config{Window: migration.Window{Start: now.Add(-3 * time.Hour), End: now.Add(-90 * time.Minute)}}}}
+	res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: []migration.StepResult{
+		{BatchID: batch, Step: "poll", Phase: migration.PhaseRunning, TaskID: "mt-1", Stalled: true},
+		{BatchID: batch, Step: "restore", Outcome: migration.OutcomeDeferred, Phase: migration.PhaseCompleted, Pending: []string{"key k1", "secret s1"}},
+	}, Sweep: &migration.SweepResult{Restored: []string{"1111/cn-hangzhou key k9"}}}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 4, res.Alerts)
+	require.Len(t, alerts.as, 4)
+
+	stall, overrun, restore, swept := alerts.as[0], alerts.as[1], alerts.as[2], alerts.as[3]
+	assert.Equal(t, alert.Warning, stall.Severity)
+	assert.Contains(t, stall.Title, "no progress for 45m0s")
+	assert.Contains(t, stall.Text, "2026-11-29T06:15:00Z", "last progress is now minus StallAfter")
+
+	assert.Equal(t, "window-overrun/1111/cn-hangzhou/"+batch, overrun.Key)
+	assert.Contains(t, overrun.Title, "overran its window by 1h30m0s")
+
+	assert.Equal(t, alert.Critical, restore.Severity)
+	assert.Equal(t, "rotation not yet restored after the window closed: key k1, secret s1", restore.Text)
+	assert.Equal(t, "batch", restore.Fields["resource_type"])
+
+	assert.Equal(t, alert.Warning, swept.Severity)
+	assert.Equal(t, "Rotation sweep of r1 restored 1 policies left switched off", swept.Title)
+	assert.Equal(t, "1111/cn-hangzhou key k9", swept.Text)
+	assert.Equal(t, "r1", swept.Fields["run_id"])
+}
+
+// A step error is returned as is, with no alert and no status read.
+func TestFinishReturnsStepError(t *testing.T) {
+	alerts := &alertList{}
+	x := &Executor{Alerts: alerts, Engine: &migration.Engine{}}
+	boom := errors.New("boom")
+	res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: []migration.StepResult{{BatchID: "a/b/c", Stalled: true}}}, boom)
+	require.ErrorIs(t, err, boom)
+	assert.Zero(t, res.Alerts)
+	assert.Empty(t, alerts.as)
+}
+
+// Without an alerter the alerts are still counted.
+func TestFinishWithoutAlerter(t *testing.T) {
+	x := &Executor{Engine: &migration.Engine{Store: newStore(t)}}
+	res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: []migration.StepResult{{BatchID: "1111/cn-hangzhou/b0001", Stalled: true}}}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Alerts)
+}
+
+func newStore(t *testing.T) runstate.Store {
+	t.Helper()
+	store, err := runstate.OpenDir(t.TempDir())
+	require.NoError(t, err)
+	return store
+}
+
+// putJSON writes v at key.
+func putJSON(t *testing.T, store runstate.Store, key string, v any) {
+	t.Helper()
+	_, err := runstate.MutateJSON(t.Context(), store, key, func(x *any, _ bool) error { *x = v; return nil })
+	require.NoError(t, err)
+}
+
+// finish reports every failed resource that was not re-planned, and reads
+// whether the run is done from the batch states.
+func TestFinishReportsFailuresAndDone(t *testing.T) {
+	const run = "r1"
+	lane := estate.Lane{Account: "1111", Region: "cn-hangzhou"}
+	b1 := plan.Batch{ID: "1111/cn-hangzhou/b0001", Lane: lane, InstanceID: "kst-1", Seq: 1, Keys: []string{"k1", "k2", "k3"}}
+	b2 := plan.Batch{ID: "1111/cn-hangzhou/b0002", Lane: lane, InstanceID: "kst-1", Seq: 2, Keys: []string{"k2"}}
+	state := func(b plan.Batch, phase migration.Phase, rs ...migration.ResourceOutcome) migration.BatchState {
+		return migration.BatchState{ID: b.ID, RunID: run, Lane: lane, Seq: b.Seq, InstanceID: b.InstanceID, Keys: b.Keys,
+			Phase: phase, PlanStatus: phase.PlanStatus(), Attempt: 1, Resources: rs}
+	}
+	failed1 := state(b1, migration.PhaseVerified,
+		migration.ResourceOutcome{Kind: migration.KindKey, ID: "k1", Result: migration.ResultFailed, ReasonCode: "KeyDisabled", Attempt: 1},
+		migration.ResourceOutcome{Kind: migration.KindKey, ID: "k2", Result: migration.ResultFailed, ReasonCode: "InternalError", Attempt: 1, RetryBatch: b2.ID},
+		migration.ResourceOutcome{Kind: migration.KindKey, ID: "k3", Result: migration.ResultMigrated, Attempt: 1})
+
+	tests := []struct {
+		name    string
+		batches []plan.Batch
+		states  []migration.BatchState
+		done    bool
+	}{
+		{name: "a batch still to run", batches: []plan.Batch{b1, b2}, states: []migration.BatchState{failed1}, done: false},
+		{name: "every batch finished", batches: []plan.Batch{b1, b2}, states: []migration.BatchState{failed1,
+			state(b2, migration.PhaseVerified, migration.ResourceOutcome{Kind: migration.KindKey, ID: "k2", Result: migration.ResultMigrated, Attempt: 2})}, done: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := newStore(t)
+			putJSON(t, store, migration.PlanKey(run), plan.Plan{RunID: run, Lanes: []plan.LanePlan{{Lane: lane, InstanceID: "kst-1", Batches: tt.batches}}})
+			for _, s := range tt.states {
+				putJSON(t, store, migration.BatchKey(run, s.ID), s)
+			}
+			alerts := &alertList{}
+			x := &Executor{Alerts: alerts, Engine: &migration.Engine{Store: store}}
+			res, err := x.finish(t.Context(), StepResult{RunID: run}, nil)
+			require.NoError(t, err)
+			assert.Equal(t, tt.done, res.Done)
+			require.Len(t, alerts.as, 1, "k1 failed for good; k2 was re-planned")
+			a := alerts.as[0]
+			assert.Equal(t, "resource-failed/1111/cn-hangzhou/k1", a.Key)
+			assert.Equal(t, "KeyDisabled", a.Fields["reason_code"])
+			assert.Equal(t, migration.Classify("KeyDisabled").Remediation, a.Text)
+			assert.Equal(t, 1, res.Alerts)
+		})
+	}
+}
+
+func TestLaneOfBatch(t *testing.T) {
+	assert.Equal(t, estate.Lane{Account: "1111", Region: "cn-hangzhou"}, laneOfBatch("1111/cn-hangzhou/b0001"))
+	assert.Equal(t, estate.Lane{Account: "1111", Region: "cn-hangzhou"}, laneOfBatch("1111/cn-hangzhou"))
+	assert.Equal(t, estate.Lane{}, laneOfBatch("b0001"))
+	assert.Equal(t, estate.Lane{}, laneOfBatch(""))
+}
+
+func TestBatchStatuses(t *testing.T) {
+	store := newStore(t)
+	const run = "r1"
+	lane := estate.Lane{Account: "1111", Region: "cn-hangzhou"}
+	putJSON(t, store, migration.BatchKey(run, "1111/cn-hangzhou/b0001"), migration.BatchState{ID: "1111/cn-hangzhou/b0001", Lane: lane, PlanStatus: plan.StatusDone})
+	putJSON(t, store, migration.BatchKey(run, "1111/cn-hangzhou/b0002"), migration.BatchState{ID: "1111/cn-hangzhou/b0002", Lane: lane, PlanStatus: plan.StatusRunning})
+	got, err := BatchStatuses(t.Context(), store, run)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]plan.Status{"1111/cn-hangzhou/b0001": plan.StatusDone, "1111/cn-hangzhou/b0002": plan.StatusRunning}, got)
+
+	none, err := BatchStatuses(t.Context(), store, "r2")
+	require.NoError(t, err)
+	assert.Empty(t, none)
+
+	_, err = store.Create(t.Context(), migration.BatchKey(run, "1111/cn-hangzhou/b0003"), []byte("{"))
+	require.NoError(t, err)
+	_, err = BatchStatuses(t.Context(), store, run)
+	require.ErrorContains(t, err, "discover: batch state runs/r1/batches/1111/cn-hangzhou/b0003.json: ")
+}
