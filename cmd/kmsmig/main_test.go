@@ -16,7 +16,6 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
@@ -131,7 +130,7 @@ func TestStatus(t *testing.T) {
 		require.NoError(t, err)
 	}
 	put(statekeys.Plan("run-1"), p)
-	put(statekeys.Current, app.CurrentRun{RunID: "run-1"})
+	put(statekeys.Current, migration.CurrentRun{RunID: "run-1"})
 	put(statekeys.Batch("run-1", plan.BatchID(lane, 1)), migration.BatchState{
 		ID: plan.BatchID(lane, 1), RunID: "run-1", Lane: lane, Seq: 1, InstanceID: "kst-1", Keys: []string{"k1", "k2"},
 		Phase: migration.PhaseRunning, TaskID: "mt-1", TaskStatus: "Running",

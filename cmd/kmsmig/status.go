@@ -75,7 +75,7 @@ func runStatusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	id := *runID
 	if id == "" {
-		cur, _, err := runstate.GetJSON[app.CurrentRun](ctx, store, statekeys.Current)
+		cur, _, err := runstate.GetJSON[migration.CurrentRun](ctx, store, statekeys.Current)
 		if errors.Is(err, runstate.ErrNotFound) {
 			return errors.New("no current run in this store: discover has not planned one (or give --run)")
 		}

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,7 @@ const (
 	KindResourceFailed   = "resource-failed"
 	KindPreflightBlocked = "preflight-blocked"
 	KindRotationRestore  = "rotation-restore-failed"
+	KindRotationOwner    = "rotation-superseded"
 	KindTaskStalled      = "task-stalled"
 	KindWindowOverrun    = "window-overrun"
 	KindFunctionError    = "function-error"
@@ -84,6 +86,20 @@ func RotationRestoreFailed(account, region, resourceType, resourceID, detail str
 		Text:     detail,
 		Fields: map[string]string{"account": account, "region": region, "resource_type": resourceType,
 			"resource_id": resourceID},
+	}
+}
+
+// RotationSuperseded reports a rotation policy that its owner changed while
+// kmsmig held it off: kmsmig left it as they set it, and says so, naming
+// the resource (detail: "kind id: what was found").
+func RotationSuperseded(account, region, detail string) Alert {
+	resource, _, _ := strings.Cut(detail, ":")
+	return Alert{
+		Key:      fmt.Sprintf("%s/%s/%s/%s", KindRotationOwner, account, region, resource),
+		Severity: Warning,
+		Title:    fmt.Sprintf("Rotation of %s changed by its owner during the migration; left as they set it", resource),
+		Text:     detail + ". Check that this is the policy the owner wants; kmsmig will not touch it again.",
+		Fields:   map[string]string{"account": account, "region": region, "resource_type": "rotation", "resource_id": resource},
 	}
 }
 

@@ -11,8 +11,10 @@ import (
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 )
 
@@ -319,10 +321,15 @@ func narrow(field string, have, want []string) ([]string, error) {
 // plan plans the run, or re-plans it when a plan already exists, keeping
 // every batch that is no longer pending.
 func (d *Discoverer) plan(ctx context.Context, runID string, vs *verdict.Verdicts, s plan.Settings) (*plan.Plan, bool, error) {
-	prev, _, err := runstate.GetJSON[plan.Plan](ctx, d.Store, RunKey(runID, "plan.json"))
+	// What earlier runs of the campaign hold in flight is left out.
+	held, err := d.campaign().Held(ctx, runID)
+	if err != nil {
+		return nil, false, fmt.Errorf("discover: read earlier runs: %w", err)
+	}
+	prev, _, err := runstate.GetJSON[plan.Plan](ctx, d.Store, statekeys.Plan(runID))
 	switch {
 	case errors.Is(err, runstate.ErrNotFound):
-		p, err := plan.New(vs, s)
+		p, err := plan.New(vs, s, held...)
 		if err != nil {
 			return nil, false, fmt.Errorf("discover: plan: %w", err)
 		}
@@ -334,7 +341,7 @@ func (d *Discoverer) plan(ctx context.Context, runID string, vs *verdict.Verdict
 	if err != nil {
 		return nil, false, err
 	}
-	p, err := plan.Replan(&prev, states, vs)
+	p, err := plan.Replan(&prev, states, vs, held...)
 	if err != nil {
 		return nil, false, fmt.Errorf("discover: re-plan: %w", err)
 	}
@@ -344,7 +351,7 @@ func (d *Discoverer) plan(ctx context.Context, runID string, vs *verdict.Verdict
 // BatchStatuses reads the status of every batch of a run that has left
 // the plan (submitted or beyond). Batches without a record are pending.
 func BatchStatuses(ctx context.Context, s runstate.Store, runID string) (map[string]plan.Status, error) {
-	keys, err := s.List(ctx, RunKey(runID, "batches/"))
+	keys, err := s.List(ctx, statekeys.BatchPrefix(runID))
 	if err != nil {
 		return nil, fmt.Errorf("discover: list batch states: %w", err)
 	}
@@ -368,10 +375,10 @@ func BatchStatuses(ctx context.Context, s runstate.Store, runID string) (map[str
 
 // persist writes inventory, verdicts, plan (compare-and-swap, so a
 // concurrent discover of the same run cannot silently overwrite it),
-// reports, and the current-run pointer.
+// reports; then the run joins the campaign as its current run.
 func (d *Discoverer) persist(ctx context.Context, res *DiscoverResult, inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan, start time.Time) error {
 	put := func(name string, v any) (string, error) {
-		key := RunKey(res.RunID, name)
+		key := statekeys.Run(res.RunID, name)
 		var data []byte
 		switch t := v.(type) {
 		case []byte:
@@ -409,15 +416,20 @@ func (d *Discoverer) persist(ctx context.Context, res *DiscoverResult, inv *esta
 			return err
 		}
 	}
-	_, err = runstate.MutateJSON(ctx, d.Store, CurrentRunKey, func(c *CurrentRun, exists bool) error {
-		if exists && c.RunID == res.RunID {
-			return nil
-		}
-		*c = CurrentRun{RunID: res.RunID, Since: start.UTC()}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("discover: set current run: %w", err)
+	// The run joins the campaign and becomes current; what earlier runs
+	// started but never submitted is retired.
+	if err := d.campaign().OpenRun(ctx, res.RunID, start); err != nil {
+		return fmt.Errorf("discover: %w", err)
 	}
 	return nil
+}
+
+// campaign is the engine over the store, for the campaign's bookkeeping
+// (runs, what they hold in flight, retiring what a new run supersedes).
+func (d *Discoverer) campaign() *migration.Engine {
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	return &migration.Engine{Store: d.Store, Audit: d.Audit, Clock: clockFunc(now)}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/audit"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // count returns how many records of action there are, by outcome.
@@ -56,7 +57,7 @@ func TestDiscoverAuditsReportsAndKicks(t *testing.T) {
 	}
 
 	// The reports are in the store, referenced by the result.
-	assert.Equal(t, app.RunKey("audited", "report.json"), res.ReportJSON)
+	assert.Equal(t, statekeys.Run("audited", "report.json"), res.ReportJSON)
 	obj, err := d.Store.Get(ctx, res.ReportJSON)
 	require.NoError(t, err)
 	var rep struct {

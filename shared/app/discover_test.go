@@ -14,8 +14,10 @@ import (
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
@@ -95,7 +97,7 @@ func TestDiscoverPersistsRun(t *testing.T) {
 	p, _, err := runstate.GetJSON[plan.Plan](ctx, d.Store, res.Plan)
 	require.NoError(t, err)
 	require.Equal(t, res.Batches, p.BatchCount())
-	cur, _, err := runstate.GetJSON[app.CurrentRun](ctx, d.Store, app.CurrentRunKey)
+	cur, _, err := runstate.GetJSON[migration.CurrentRun](ctx, d.Store, statekeys.Current)
 	require.NoError(t, err)
 	require.Equal(t, res.RunID, cur.RunID)
 

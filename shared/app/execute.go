@@ -12,7 +12,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
-	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // StepEvent is what migrate and poll accept: a timer event (whose payload,
@@ -31,11 +31,13 @@ type StepEvent struct {
 // rotate turns into an alert, then sweeps).
 type RotateEvent struct {
 	StepEvent
-	// Action is disable, restore, sweep, or end-observation (observe
+	// Action is disable, restore, sweep, abort, or end-observation (observe
 	// backend: the operator says a published batch will not be started, so
 	// its rotation comes back now); default restore when a batch is named,
 	// else sweep.
 	Action string `json:"action,omitempty"`
+	// Reason says why, for action abort (recorded with the batch).
+	Reason string `json:"reason,omitempty"`
 
 	// Destination event fields (asyncInvokeConfig onFailure).
 	Timestamp       int64           `json:"timestamp,omitempty"`
@@ -104,14 +106,14 @@ func (x *Executor) target(ctx context.Context, e StepEvent) (runID string, lane 
 	}
 	runID = e.RunID
 	if runID == "" {
-		cur, _, err := runstate.GetJSON[CurrentRun](ctx, x.Engine.Store, CurrentRunKey)
-		if errors.Is(err, runstate.ErrNotFound) {
+		cur, err := x.Engine.Current(ctx)
+		if errors.Is(err, migration.ErrNoRun) {
 			return "", nil, errNoRun
 		}
 		if err != nil {
-			return "", nil, fmt.Errorf("read current run: %w", err)
+			return "", nil, err
 		}
-		runID = cur.RunID
+		runID = cur
 	}
 	if err := ValidateRunID(runID); err != nil {
 		return "", nil, fmt.Errorf("event: %w", err)
@@ -136,17 +138,47 @@ func (x *Executor) Migrate(ctx context.Context, e StepEvent) (StepResult, error)
 }
 
 // Poll follows the tasks of every lane (or of the event's lane), records
-// per-resource outcomes, and chains rotate and migrate; on a whole run it
-// also continues the lanes that can.
+// per-resource outcomes, and chains rotate and migrate. On a whole run it
+// also follows what earlier runs of the campaign still have in flight,
+// and continues the lanes of the current run that can.
 func (x *Executor) Poll(ctx context.Context, e StepEvent) (StepResult, error) {
 	return x.step(ctx, e, x.Engine.PollLane, func(ctx context.Context, runID string) ([]migration.StepResult, error) {
-		steps, err := x.Engine.PollRun(ctx, runID)
+		steps, err := x.pollEarlier(ctx, runID)
 		if err != nil {
 			return steps, err
 		}
-		more, err := x.continueLanes(ctx, runID)
+		more, err := x.Engine.PollRun(ctx, runID)
+		steps = append(steps, more...)
+		if err != nil {
+			return steps, err
+		}
+		if cur, err := x.Engine.Current(ctx); err != nil || cur != runID {
+			return steps, err
+		}
+		more, err = x.continueLanes(ctx, runID)
 		return append(steps, more...), err
 	})
+}
+
+// pollEarlier polls every active run of the campaign other than runID: a
+// task still running from an earlier night is followed to its end.
+func (x *Executor) pollEarlier(ctx context.Context, runID string) ([]migration.StepResult, error) {
+	runs, err := x.Engine.ActiveRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []migration.StepResult
+	for _, r := range runs {
+		if r == runID {
+			continue
+		}
+		steps, err := x.Engine.PollRun(ctx, r)
+		out = append(out, steps...)
+		if err != nil {
+			return out, fmt.Errorf("run %s: %w", r, err)
+		}
+	}
+	return out, nil
 }
 
 // step runs a lane step on the event's lane, or a run step on the whole
@@ -201,7 +233,7 @@ func (x *Executor) continueLanes(ctx context.Context, runID string) ([]migration
 
 // laneBegun reports whether a batch of lane l before seq has a state.
 func (x *Executor) laneBegun(ctx context.Context, runID string, l estate.Lane, seq int) bool {
-	keys, err := x.Engine.Store.List(ctx, RunKey(runID, "batches/"+l.Account+"/"+l.Region+"/"))
+	keys, err := x.Engine.Store.List(ctx, statekeys.LaneBatchPrefix(runID, l))
 	if err != nil {
 		return false
 	}
@@ -227,11 +259,12 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 			RunID   string `json:"runId,omitempty"`
 			Lane    string `json:"lane,omitempty"`
 			BatchID string `json:"batchId,omitempty"`
+			Reason  string `json:"reason,omitempty"`
 		}
 		if err := decodeStrict([]byte(e.Payload), &p); err != nil {
 			return StepResult{}, fmt.Errorf("rotate event: payload: %w", err)
 		}
-		e.Action, e.RunID, e.Lane, e.BatchID, e.Payload = p.Action, p.RunID, p.Lane, p.BatchID, ""
+		e.Action, e.RunID, e.Lane, e.BatchID, e.Reason, e.Payload = p.Action, p.RunID, p.Lane, p.BatchID, p.Reason, ""
 	}
 	runID, _, err := x.target(ctx, e.StepEvent)
 	if errors.Is(err, errNoRun) {
@@ -263,12 +296,24 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 		s, err := step(ctx, runID, e.BatchID)
 		res.Steps = append(res.Steps, s)
 		return x.finish(ctx, res, err)
+	case "abort":
+		if e.BatchID == "" {
+			return StepResult{}, fmt.Errorf("rotate event: batchId: required for action %s", action)
+		}
+		s, err := x.Engine.AbortBatch(ctx, runID, e.BatchID, "rotate event", e.Reason)
+		if err != nil {
+			return StepResult{}, fmt.Errorf("rotate event: abort: %w", err)
+		}
+		res.Steps = append(res.Steps, s)
+		return x.finish(ctx, res, nil)
 	case "sweep":
-		steps, sweep, err := x.Engine.RotateRun(ctx, runID)
+		// The whole campaign: every open run's ended batches, the ledger of
+		// every run, and what earlier runs left behind.
+		steps, sweep, err := x.Engine.RotateCampaign(ctx)
 		res.Steps, res.Sweep = steps, &sweep
 		return x.finish(ctx, res, err)
 	default:
-		return StepResult{}, fmt.Errorf("rotate event: action %q: want disable, restore, end-observation or sweep", action)
+		return StepResult{}, fmt.Errorf("rotate event: action %q: want disable, restore, end-observation, abort or sweep", action)
 	}
 }
 
@@ -293,8 +338,12 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 			alerts = append(alerts, handoffAlert(res.RunID, s))
 		}
 		if !win.End.IsZero() && now.After(win.End) &&
-			(s.Phase == migration.PhaseSubmitted || s.Phase == migration.PhaseRunning || s.Phase == migration.PhaseAwaitingOperator) {
+			(s.Phase == migration.PhaseSubmitted || s.Phase == migration.PhaseScheduled || s.Phase == migration.PhaseRunning ||
+				s.Phase == migration.PhaseAwaitingOperator) {
 			alerts = append(alerts, alert.WindowOverrun(lane.Account, lane.Region, s.BatchID, win.End, now))
+		}
+		for _, r := range s.Superseded {
+			alerts = append(alerts, alert.RotationSuperseded(lane.Account, lane.Region, r))
 		}
 		if s.Step == "restore" && s.Outcome == migration.OutcomeDeferred && len(s.Pending) > 0 && !win.End.IsZero() && now.After(win.End) {
 			alerts = append(alerts, alert.RotationRestoreFailed(lane.Account, lane.Region, "batch", s.BatchID,
@@ -302,6 +351,9 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 		}
 	}
 	if res.Sweep != nil {
+		for _, r := range res.Sweep.Superseded {
+			alerts = append(alerts, alert.RotationSuperseded("", "", r))
+		}
 		for _, p := range res.Sweep.Pending {
 			alerts = append(alerts, alert.RotationRestoreFailed("", "", "ledger", p, "the sweep could not restore rotation yet: "+p))
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -171,7 +172,7 @@ func TestExecutorRefusesBadEvents(t *testing.T) {
 // a plan fails it too.
 func TestExecutorStoreErrors(t *testing.T) {
 	store := dirStore(t)
-	_, err := store.Create(t.Context(), app.CurrentRunKey, []byte("not json"))
+	_, err := store.Create(t.Context(), statekeys.Current, []byte("not json"))
 	require.NoError(t, err)
 	x := &app.Executor{Engine: &migration.Engine{Store: store}}
 	_, err = x.Migrate(t.Context(), app.StepEvent{})
@@ -202,7 +203,7 @@ func TestExecutorDrivesTheDemoRun(t *testing.T) {
 	)
 	batchesOf := func(lane string) []string {
 		t.Helper()
-		keys, err := d.Store.List(ctx, app.RunKey(disc.RunID, "batches/"+lane+"/"))
+		keys, err := d.Store.List(ctx, statekeys.Run(disc.RunID, "batches/"+lane+"/"))
 		require.NoError(t, err)
 		return keys
 	}

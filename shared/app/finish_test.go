@@ -13,6 +13,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // TestFinishAlerts checks which alert each kind of step result raises.
@@ -171,9 +172,9 @@ func TestFinishReportsFailuresAndDone(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := newStore(t)
-			putJSON(t, store, migration.PlanKey(run), plan.Plan{RunID: run, Lanes: []plan.LanePlan{{Lane: lane, InstanceID: "kst-1", Batches: tt.batches}}})
+			putJSON(t, store, statekeys.Plan(run), plan.Plan{RunID: run, Lanes: []plan.LanePlan{{Lane: lane, InstanceID: "kst-1", Batches: tt.batches}}})
 			for _, s := range tt.states {
-				putJSON(t, store, migration.BatchKey(run, s.ID), s)
+				putJSON(t, store, statekeys.Batch(run, s.ID), s)
 			}
 			alerts := &alertList{}
 			x := &Executor{Alerts: alerts, Engine: &migration.Engine{Store: store}}
@@ -201,8 +202,8 @@ func TestBatchStatuses(t *testing.T) {
 	store := newStore(t)
 	const run = "r1"
 	lane := estate.Lane{Account: "1111", Region: "cn-hangzhou"}
-	putJSON(t, store, migration.BatchKey(run, "1111/cn-hangzhou/b0001"), migration.BatchState{ID: "1111/cn-hangzhou/b0001", Lane: lane, PlanStatus: plan.StatusDone})
-	putJSON(t, store, migration.BatchKey(run, "1111/cn-hangzhou/b0002"), migration.BatchState{ID: "1111/cn-hangzhou/b0002", Lane: lane, PlanStatus: plan.StatusRunning})
+	putJSON(t, store, statekeys.Batch(run, "1111/cn-hangzhou/b0001"), migration.BatchState{ID: "1111/cn-hangzhou/b0001", Lane: lane, PlanStatus: plan.StatusDone})
+	putJSON(t, store, statekeys.Batch(run, "1111/cn-hangzhou/b0002"), migration.BatchState{ID: "1111/cn-hangzhou/b0002", Lane: lane, PlanStatus: plan.StatusRunning})
 	got, err := BatchStatuses(t.Context(), store, run)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]plan.Status{"1111/cn-hangzhou/b0001": plan.StatusDone, "1111/cn-hangzhou/b0002": plan.StatusRunning}, got)
@@ -211,7 +212,7 @@ func TestBatchStatuses(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, none)
 
-	_, err = store.Create(t.Context(), migration.BatchKey(run, "1111/cn-hangzhou/b0003"), []byte("{"))
+	_, err = store.Create(t.Context(), statekeys.Batch(run, "1111/cn-hangzhou/b0003"), []byte("{"))
 	require.NoError(t, err)
 	_, err = BatchStatuses(t.Context(), store, run)
 	require.ErrorContains(t, err, "discover: batch state runs/r1/batches/1111/cn-hangzhou/b0003.json: ")

@@ -16,6 +16,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/wiring"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
@@ -200,7 +201,7 @@ func TestDiscoverThroughTheTwins(t *testing.T) {
 
 	store, err := runstate.OpenDir(state)
 	require.NoError(t, err)
-	cur, _, err := runstate.GetJSON[app.CurrentRun](t.Context(), store, app.CurrentRunKey)
+	cur, _, err := runstate.GetJSON[migration.CurrentRun](t.Context(), store, statekeys.Current)
 	require.NoError(t, err)
 	assert.Equal(t, "wired", cur.RunID)
 

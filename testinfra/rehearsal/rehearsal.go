@@ -304,7 +304,7 @@ func (o *Options) follow(ctx context.Context, st *stack.Stack, eng *migration.En
 		case <-tick.C:
 		}
 		if runID == "" {
-			cur, _, err := runstate.GetJSON[app.CurrentRun](ctx, eng.Store, statekeys.Current)
+			cur, _, err := runstate.GetJSON[migration.CurrentRun](ctx, eng.Store, statekeys.Current)
 			if err != nil {
 				continue
 			}
