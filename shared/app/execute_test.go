@@ -133,7 +133,7 @@ func TestExecutorRefusesBadEvents(t *testing.T) {
 				_, err := x.Rotate(t.Context(), app.RotateEvent{StepEvent: app.StepEvent{TimerEvent: timer(`{"lane":1}`)}})
 				return err
 			}},
-		{name: "unknown action", want: `rotate event: action "explode": want disable, restore, end-observation or sweep`,
+		{name: "unknown action", want: `rotate event: action "explode": want disable, restore, end-observation, abort or sweep`,
 			call: func(x *app.Executor) error {
 				_, err := x.Rotate(t.Context(), app.RotateEvent{StepEvent: app.StepEvent{RunID: "r1"}, Action: "explode"})
 				return err
