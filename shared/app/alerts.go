@@ -3,12 +3,12 @@ package app
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/alert"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // Alerter returns the alerter cfg configures, delivering to the webhook
@@ -40,16 +40,11 @@ type dedupEntry struct {
 	Sent time.Time `json:"sent"`
 }
 
-func dedupKey(key string) string {
-	r := strings.NewReplacer("/", "~", ":", "~", " ", "_")
-	return "alerts/" + r.Replace(key)
-}
-
 // Claim records key as sent at now unless it was sent less than period
 // ago; compare-and-swap makes concurrent claims of one key yield one true.
 func (d StoreDedup) Claim(ctx context.Context, key string, now time.Time, period time.Duration) (bool, error) {
 	claimed := false
-	_, err := runstate.MutateJSON(ctx, d.Store, dedupKey(key), func(e *dedupEntry, exists bool) error {
+	_, err := runstate.MutateJSON(ctx, d.Store, statekeys.Alert(key), func(e *dedupEntry, exists bool) error {
 		claimed = !exists || now.Sub(e.Sent) >= period
 		if claimed {
 			e.Sent = now
@@ -61,14 +56,14 @@ func (d StoreDedup) Claim(ctx context.Context, key string, now time.Time, period
 
 // Release forgets key.
 func (d StoreDedup) Release(ctx context.Context, key string) error {
-	obj, err := d.Store.Get(ctx, dedupKey(key))
+	obj, err := d.Store.Get(ctx, statekeys.Alert(key))
 	if errors.Is(err, runstate.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	err = d.Store.Delete(ctx, dedupKey(key), obj.Version)
+	err = d.Store.Delete(ctx, statekeys.Alert(key), obj.Version)
 	if errors.Is(err, runstate.ErrNotFound) || errors.Is(err, runstate.ErrConflict) {
 		return nil
 	}
