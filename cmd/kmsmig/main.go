@@ -32,6 +32,9 @@ func commands() map[string]command {
 		"bench":      {summary: "measure the figures the project is judged by and write the results table", run: runBench},
 		"status":     {summary: "show a run from the run-state store: lanes, batches, failures, rotation ledger", run: runStatusCmd},
 		"chaos":      {summary: "run a seeded fault campaign against the execution engine on the twins; check its invariants", run: runChaos},
+		"pause":      {summary: "pause a run: migrate switches nothing off and submits nothing until resume", run: runPause},
+		"resume":     {summary: "resume a paused run", run: runResume},
+		"abort":      {summary: "abort one batch of a run (after a stalled-task alert); its rotation comes back", run: runAbort},
 		"setup-logs": {summary: "create the SLS audit logstore and its index; write saved queries and an alert rule", run: runSetupLogs},
 	}
 }

@@ -97,7 +97,7 @@ func TestBadInvocations(t *testing.T) {
 }
 
 func TestHelpAnswers(t *testing.T) {
-	for _, cmd := range []string{"twin", "discover", "plan", "rehearse", "status", "setup-logs"} {
+	for _, cmd := range []string{"twin", "discover", "plan", "rehearse", "status", "setup-logs", "pause", "resume", "abort"} {
 		var out, errOut bytes.Buffer
 		require.Equal(t, 0, run(t.Context(), []string{cmd, "--help"}, &out, &errOut), cmd)
 		require.Contains(t, errOut.String(), "Usage: kmsmig "+cmd, cmd)
@@ -187,4 +187,93 @@ func TestExportRoundTrip(t *testing.T) {
 	require.NoError(t, json.Unmarshal(second.Bytes(), &b))
 	require.Equal(t, a.Summary, b.Summary)
 	require.Positive(t, a.Summary.Keys)
+}
+
+// pause, resume and abort work on the store status reads; bad input is
+// refused with exit 2 and nothing written.
+func TestControls(t *testing.T) {
+	dir := t.TempDir()
+	store, err := runstate.OpenDir(dir)
+	require.NoError(t, err)
+	ctx := t.Context()
+	lane := estate.Lane{Account: "1111", Region: "cn-hangzhou"}
+	b1, b2, b3 := plan.BatchID(lane, 1), plan.BatchID(lane, 2), plan.BatchID(lane, 3)
+	p := plan.Plan{RunID: "run-1", Lanes: []plan.LanePlan{{Lane: lane, InstanceID: "kst-1", Batches: []plan.Batch{
+		{ID: b1, Lane: lane, InstanceID: "kst-1", Seq: 1, Keys: []string{"k1"}},
+		{ID: b2, Lane: lane, InstanceID: "kst-1", Seq: 2, Keys: []string{"k2"}},
+		{ID: b3, Lane: lane, InstanceID: "kst-1", Seq: 3, Keys: []string{"k3"}},
+	}}}}
+	put := func(key string, v any) {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		_, err = store.Create(ctx, key, b)
+		require.NoError(t, err)
+	}
+	put(statekeys.Plan("run-1"), p)
+	put(statekeys.Current, migration.CurrentRun{RunID: "run-1"})
+	put(statekeys.Batch("run-1", b1), migration.BatchState{ID: b1, RunID: "run-1", Lane: lane, Seq: 1, InstanceID: "kst-1",
+		Keys: []string{"k1"}, Phase: migration.PhaseVerified, PlanStatus: plan.StatusDone, Verified: true})
+	put(statekeys.Batch("run-1", b2), migration.BatchState{ID: b2, RunID: "run-1", Lane: lane, Seq: 2, InstanceID: "kst-1",
+		Keys: []string{"k2"}, Phase: migration.PhaseRunning, PlanStatus: plan.StatusRunning, TaskID: "mt-2",
+		History: []migration.Transition{{To: migration.PhasePlanned}, {From: migration.PhasePlanned, To: migration.PhaseRotationOff},
+			{From: migration.PhaseRotationOff, To: migration.PhaseSubmitting}, {From: migration.PhaseSubmitting, To: migration.PhaseSubmitted},
+			{From: migration.PhaseSubmitted, To: migration.PhaseRunning}}})
+	state := "dir:" + dir
+	snapshot := func() map[string]string {
+		keys, err := store.List(ctx, "")
+		require.NoError(t, err)
+		out := map[string]string{}
+		for _, k := range keys {
+			obj, err := store.Get(ctx, k)
+			require.NoError(t, err)
+			out[k] = string(obj.Data)
+		}
+		return out
+	}
+	before := snapshot()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pause", "--state", state}, "--run: required"},
+		{[]string{"pause", "--state", state, "--run", "run-9"}, "--run run-9: no such run"},
+		{[]string{"resume", "--state", state, "--run", "run-9"}, "--run run-9: no such run"},
+		{[]string{"abort", "--state", state, "--batch", "nonsense"}, "want ACCOUNT/REGION/bNNNN"},
+		{[]string{"abort", "--state", state, "--batch", plan.BatchID(lane, 7)}, "not a batch of run run-1"},
+		{[]string{"abort", "--state", state, "--run", "run-9", "--batch", b2}, "--run run-9: no such run"},
+		{[]string{"abort", "--state", state, "--batch", b3}, "has not started"},
+		{[]string{"abort", "--state", state, "--batch", b1}, "already ended"},
+	} {
+		var out, errOut bytes.Buffer
+		require.Equal(t, 2, run(ctx, tc.args, &out, &errOut), "%v: %s", tc.args, errOut.String())
+		require.Contains(t, errOut.String(), tc.want, tc.args)
+	}
+	require.Equal(t, before, snapshot(), "refused controls write nothing")
+
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run(ctx, []string{"pause", "--state", state, "--run", "run-1", "--by", "ops", "--reason", "freeze"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "Run run-1 paused by ops")
+	out.Reset()
+	require.Equal(t, 0, run(ctx, []string{"pause", "--state", state, "--run", "run-1"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "already paused")
+	out.Reset()
+	require.Equal(t, 0, run(ctx, []string{"status", "--state", state}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "PAUSED (kmsmig resume --run run-1)")
+	require.Contains(t, out.String(), "Operator: pause by ops")
+	out.Reset()
+	require.Equal(t, 0, run(ctx, []string{"abort", "--state", state, "--batch", b2, "--by", "ops", "--reason", "stalled"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "aborted by ops (now failed)")
+	errOut.Reset()
+	require.Equal(t, 2, run(ctx, []string{"abort", "--state", state, "--batch", b2}, &out, &errOut))
+	require.Contains(t, errOut.String(), "already ended")
+	out.Reset()
+	require.Equal(t, 0, run(ctx, []string{"resume", "--state", state, "--run", "run-1", "--by", "ops"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "Run run-1 resumed by ops")
+	out.Reset()
+	require.Equal(t, 0, run(ctx, []string{"status", "--state", state, "--json"}, &out, &errOut), errOut.String())
+	var st runStatus
+	require.NoError(t, json.Unmarshal(out.Bytes(), &st))
+	require.False(t, st.Paused)
+	require.Len(t, st.Controls, 3)
+	require.Equal(t, "failed", st.Lanes[0].Batches[1].Phase)
 }

@@ -40,6 +40,12 @@ type runStatus struct {
 	Ledger   migration.LedgerView `json:"ledger"`
 	Window   migration.WindowUse  `json:"window"`
 	Done     bool                 `json:"done"`
+	// Paused and Controls are the operators' pause and aborts.
+	Paused   bool                     `json:"paused"`
+	Controls []migration.ControlEvent `json:"controls,omitempty"`
+	// Campaign lists the runs of the campaign still open (work in flight
+	// or rotation held), oldest first.
+	Campaign []string `json:"openRuns,omitempty"`
 }
 
 type laneStatus struct {
@@ -142,6 +148,17 @@ func readStatus(ctx context.Context, store runstate.Store, runID string) (*runSt
 		return nil, fmt.Errorf("run %s: %w", runID, err)
 	}
 	st := &runStatus{RunID: runID, Failures: rep.Failures, Ledger: rep.Ledger, Window: rep.Window, Done: rep.Done}
+	eng := &migration.Engine{Store: store}
+	ctl, err := eng.Controls(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	st.Paused, st.Controls = ctl.Paused, ctl.Events
+	if runs, err := eng.ActiveRuns(ctx); err == nil {
+		st.Campaign = runs
+	} else if !errors.Is(err, migration.ErrNoRun) {
+		return nil, err
+	}
 	st.Ledger.Items = nil
 	for _, e := range rep.Ledger.Items {
 		if e.Status != migration.LedgerVerified {
@@ -189,9 +206,27 @@ func printStatus(w io.Writer, st *runStatus) {
 	if st.Done {
 		state = "done"
 	}
+	if st.Paused {
+		state += ", PAUSED (kmsmig resume --run " + st.RunID + ")"
+	}
 	fmt.Fprintf(w, "Run %s: %s; %d of %d batches verified\n", st.RunID, state, done, total)
-	fmt.Fprintf(w, "Rotation ledger: %d policies switched off by kmsmig; %d still off, %d restored, %d verified\n\n",
-		st.Ledger.Entries, st.Ledger.Off, st.Ledger.Restored, st.Ledger.Verified)
+	if len(st.Campaign) > 1 {
+		fmt.Fprintf(w, "Open runs of the campaign: %s\n", strings.Join(st.Campaign, ", "))
+	}
+	fmt.Fprintf(w, "Rotation ledger: %d policies switched off by kmsmig; %d still off, %d restored, %d verified, %d superseded by their owners\n",
+		st.Ledger.Entries, st.Ledger.Off, st.Ledger.Restored, st.Ledger.Verified, st.Ledger.Superseded)
+	for _, c := range st.Controls {
+		what := c.Action
+		if c.BatchID != "" {
+			what += " " + c.BatchID
+		}
+		fmt.Fprintf(w, "Operator: %s by %s at %s", what, c.By, c.At.UTC().Format("2006-01-02 15:04Z"))
+		if c.Reason != "" {
+			fmt.Fprintf(w, ": %s", c.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LANE\tBATCH\tPHASE\tTASK\tKEYS\tSECRETS\tMIGRATED\tFAILED")
 	for _, l := range st.Lanes {
