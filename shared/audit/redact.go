@@ -48,8 +48,38 @@ func (g *Guard) Scrub(s string) (string, bool) {
 		g.mu.RUnlock()
 	}
 	s, c1 := scrubAssignments(s)
-	s, c2 := scrubTokens(s)
-	return s, changed || c1 || c2
+	s, c2 := scrubHookPaths(s)
+	s, c3 := scrubTokens(s)
+	return s, changed || c1 || c2 || c3
+}
+
+// hookMarkers precede the secret path segment of webhook URLs that carry
+// their credential in the path (Feishu and Lark: /open-apis/bot/v2/hook/<id>).
+var hookMarkers = []string{"/hook/", "/hooks/"}
+
+// scrubHookPaths strips the path segment after a webhook marker.
+func scrubHookPaths(s string) (string, bool) {
+	changed := false
+	for _, m := range hookMarkers {
+		for from := 0; ; {
+			i := strings.Index(s[from:], m)
+			if i < 0 {
+				break
+			}
+			v := from + i + len(m)
+			end := v
+			for end < len(s) && !isValueEnd(s[end]) && !strings.ContainsRune("/?#:", rune(s[end])) {
+				end++
+			}
+			if end > v && s[v:end] != Redacted {
+				s = s[:v] + Redacted + s[end:]
+				changed = true
+				end = v + len(Redacted)
+			}
+			from = end
+		}
+	}
+	return s, changed
 }
 
 // scrubRecord scrubs every text field of r and reports whether any changed.
@@ -70,6 +100,7 @@ func (g *Guard) ScrubRecord(r *Record) bool {
 // "key=value", "key: value" and JSON "key":"value" forms (lower case).
 var sensitiveKeys = []string{
 	"secret", "token", "signature", "password", "passwd", "authorization", "credential", "sign",
+	"apikey", "api_key", "api-key", "key",
 }
 
 // scrubAssignments strips the value after a sensitive key and ':' or '='.
@@ -153,7 +184,8 @@ func isValueEnd(c byte) bool {
 
 // notSensitive are key parts that name metadata about a secret rather than
 // its value: "SecretName=...", "token_count=...", "signature_version=...".
-var notSensitive = []string{"name", "id", "type", "arn", "count", "version", "stage", "method", "expir", "rotation", "interval", "policy", "nonce"}
+var notSensitive = []string{"name", "id", "ids", "type", "arn", "count", "version", "stage", "method", "expir", "rotation", "interval", "policy", "nonce",
+	"spec", "usage", "state", "origin"}
 
 func isSensitiveKey(key string) bool {
 	for _, n := range notSensitive {
@@ -167,6 +199,11 @@ func isSensitiveKey(key string) bool {
 		}
 		// "sign" only as a word of its own: not "design" or "signal".
 		if k == "sign" && key != "sign" && !strings.HasSuffix(key, "_sign") && !strings.HasSuffix(key, "-sign") {
+			continue
+		}
+		// "key" only alone or as the last word ("key=" of WeCom webhooks,
+		// "x-api-key"), never "keyspec=" or "monkey".
+		if k == "key" && key != "key" && !strings.HasSuffix(key, "_key") && !strings.HasSuffix(key, "-key") && !strings.HasSuffix(key, ".key") {
 			continue
 		}
 		return true

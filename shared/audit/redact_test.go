@@ -35,6 +35,15 @@ func TestGuardScrubs(t *testing.T) {
 		{"metadata keys", "SecretName=db-password SecretType=Generic signature_method=hmac", nil,
 			[]string{"db-password", "Generic", "hmac"}, false},
 		{"path", "ledger at kmsmig/runs/20250330/cn-hangzhou/batches/0003.json", nil, []string{"kmsmig/runs/20250330/cn-hangzhou/batches/0003.json"}, false},
+		{"wecom webhook key", "POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa failed",
+			[]string{"693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"}, []string{"qyapi.weixin.qq.com/cgi-bin/webhook/send?key=", "failed"}, true},
+		{"feishu hook path", "POST https://open.feishu.cn/open-apis/bot/v2/hook/2a4c6e8f-1b3d-4f5a-9c7e-0d2f4b6a8c1e: 500",
+			[]string{"2a4c6e8f-1b3d-4f5a-9c7e-0d2f4b6a8c1e"}, []string{"open.feishu.cn/open-apis/bot/v2/hook/", ": 500"}, true},
+		{"short apikey", "apikey=ab12 x-api-key: Zz9 done", []string{"ab12", "Zz9"}, []string{"done"}, true},
+		{"dingtalk token", "https://oapi.dingtalk.com/robot/send?access_token=3f1e0f5c9a8b7d6c&timestamp=1&sign=abc%3D",
+			[]string{"3f1e0f5c9a8b7d6c", "abc%3D"}, []string{"timestamp=1"}, true},
+		{"key metadata", "KeyId=key-hz1 KeySpec=Aliyun_AES_256 KeyState=Enabled KeyUsage=ENCRYPT/DECRYPT", nil,
+			[]string{"key-hz1", "Aliyun_AES_256", "Enabled", "ENCRYPT/DECRYPT"}, false},
 	}
 	g := &audit.Guard{}
 	for _, tt := range tests {

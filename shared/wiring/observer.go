@@ -24,6 +24,9 @@ type Observer struct {
 	cfg    app.Config
 	stdout io.Writer
 	stderr io.Writer // diagnostics that must not mix with the trail
+	// guard scrubs every record of the trail; it knows the configured
+	// alert endpoints' secrets besides its heuristics.
+	guard *audit.Guard
 
 	mu     sync.Mutex
 	inv    fcruntime.Invocation // latest invocation: credentials for the SLS sink
@@ -35,7 +38,16 @@ type Observer struct {
 // NewObserver returns an Observer for cfg writing JSON lines to stdout when
 // no SLS logstore is configured or known.
 func NewObserver(cfg app.Config, stdout io.Writer) *Observer {
-	return &Observer{cfg: cfg, stdout: stdout, stderr: os.Stderr}
+	return &Observer{cfg: cfg, stdout: stdout, stderr: os.Stderr, guard: Guard(cfg)}
+}
+
+// Guard returns a redaction guard that knows the secrets cfg holds: the
+// webhook URLs (their paths and queries carry tokens) and the DingTalk
+// signing secret.
+func Guard(cfg app.Config) *audit.Guard {
+	g := &audit.Guard{}
+	g.Add(cfg.AlertWebhook, cfg.DingTalkWebhook, cfg.DingTalkSecret)
+	return g
 }
 
 // Begin prepares the audit trail for one invocation: it records the
@@ -71,13 +83,14 @@ func (o *Observer) open(inv fcruntime.Invocation) audit.Logger {
 	case mode == "off":
 		return audit.Discard
 	case !useSLS:
-		return audit.NewJSONLines(o.stdout, audit.JSONLinesOptions{})
+		return audit.NewJSONLines(o.stdout, audit.JSONLinesOptions{Guard: o.guard})
 	}
 	endpoint := o.cfg.SLSEndpoint
 	if endpoint == "" {
 		endpoint = inv.Region + ".log.aliyuncs.com"
 	}
 	sc := sls.Config{
+		Guard:    o.guard,
 		Endpoint: endpoint, Project: project, Logstore: logstore, Topic: "kmsmig",
 		CredentialsFunc: func() (sls.Credentials, error) {
 			o.mu.Lock()
@@ -96,7 +109,7 @@ func (o *Observer) open(inv fcruntime.Invocation) audit.Logger {
 	s, err := sls.NewSink(sc)
 	if err != nil {
 		fmt.Fprintf(o.stderr, "kmsmig: audit: SLS sink unavailable (%v); writing the audit trail to stdout\n", err)
-		return audit.NewJSONLines(o.stdout, audit.JSONLinesOptions{})
+		return audit.NewJSONLines(o.stdout, audit.JSONLinesOptions{Guard: o.guard})
 	}
 	return s
 }

@@ -53,5 +53,8 @@ func Convert(service, action string, err error) error {
 	if out.Status == 0 && out.Code == "" {
 		out.Code = "NetworkError"
 	}
+	// Error texts may hold signed request URLs (credentials-go puts the
+	// STS request in its errors): their queries carry credentials.
+	out.Message = cloud.StripQueries(out.Message)
 	return out
 }

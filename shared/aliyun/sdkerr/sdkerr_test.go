@@ -25,6 +25,13 @@ func TestConvert(t *testing.T) {
 	require.Equal(t, "NetworkError", cloud.Code(net))
 	require.True(t, cloud.Retryable(net))
 
+	// credentials-go's STS failure names the signed request URL.
+	sts := Convert("kms", "ListKeys", errors.New(`refresh credentials: Get "https://sts.example/?AccessKeyId=LTAI5tAbc&SecurityToken=CAISzwJ1q6Ft5B2yfSjIr&Signature=Zm9vYmFy": dial tcp: i/o timeout`))
+	require.NotContains(t, sts.Error(), "CAISzwJ1q6Ft5B2yfSjIr")
+	require.NotContains(t, sts.Error(), "Zm9vYmFy")
+	require.NotContains(t, sts.Error(), "LTAI5tAbc")
+	require.Contains(t, sts.Error(), "https://sts.example/"+cloud.QueryRemoved)
+
 	require.Same(t, ae, Convert("kms", "X", ae).(*cloud.APIError), "an APIError passes unchanged")
 	require.NoError(t, Convert("kms", "X", nil))
 }

@@ -58,7 +58,7 @@ func EnsureLogstore(ctx context.Context, cfg SetupConfig) (SetupResult, error) {
 	if cfg.TTLDays == 0 {
 		cfg.TTLDays = 180
 	}
-	c := &slssdk.Client{Endpoint: cfg.Endpoint, AccessKeyID: cfg.Credentials.AccessKeyID,
+	c := &slssdk.Client{Endpoint: WithScheme(cfg.Endpoint), AccessKeyID: cfg.Credentials.AccessKeyID,
 		AccessKeySecret: cfg.Credentials.AccessKeySecret, SecurityToken: cfg.Credentials.SecurityToken}
 	if cfg.DialAddr != "" {
 		c.SetHTTPClient(dialingClient(cfg.DialAddr))

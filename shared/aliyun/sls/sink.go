@@ -132,7 +132,7 @@ func NewSink(cfg Config) (*Sink, error) {
 	}
 
 	pc := producer.GetDefaultProducerConfig()
-	pc.Endpoint = cfg.Endpoint
+	pc.Endpoint = WithScheme(cfg.Endpoint)
 	pc.CredentialsProvider = credentialsProvider{cfg}
 	pc.HTTPClient = cfg.HTTPClient
 	pc.LingerMs = max(cfg.Linger.Milliseconds(), 100)
