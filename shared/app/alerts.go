@@ -37,6 +37,7 @@ type StoreDedup struct{ Store runstate.Store }
 var _ alert.Dedup = StoreDedup{}
 
 type dedupEntry struct {
+	Key  string    `json:"key"`
 	Sent time.Time `json:"sent"`
 }
 
@@ -47,7 +48,7 @@ func (d StoreDedup) Claim(ctx context.Context, key string, now time.Time, period
 	_, err := runstate.MutateJSON(ctx, d.Store, statekeys.Alert(key), func(e *dedupEntry, exists bool) error {
 		claimed = !exists || now.Sub(e.Sent) >= period
 		if claimed {
-			e.Sent = now
+			e.Key, e.Sent = key, now
 		}
 		return nil
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 func dirStore(t *testing.T) runstate.Store {
@@ -51,7 +52,10 @@ func TestStoreDedupClaim(t *testing.T) {
 	}
 	keys, err := store.List(ctx, "alerts/")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"alerts/task-stalled~1111~cn-hangzhou~mt_1~x"}, keys, "one flat key per alert key")
+	assert.Equal(t, []string{statekeys.Alert(key)}, keys, "one fixed-length key per alert key")
+	entry, err := store.Get(ctx, keys[0])
+	require.NoError(t, err)
+	assert.Contains(t, string(entry.Data), key, "the entry names its alert key")
 
 	require.NoError(t, d.Release(ctx, key))
 	ok, err := d.Claim(ctx, key, t0.Add(90*time.Minute), time.Hour)

@@ -1,6 +1,8 @@
 package statekeys
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -92,10 +94,14 @@ func Handoff(runID, batchID string) (jsonKey, markdownKey string) {
 // function instance and every run.
 const AlertPrefix = "alerts/"
 
-// Alert is where the de-duplication entry of alert key dedupKey lives:
-// "/", ":" become "~" and spaces "_", so that one alert key is one segment.
+// Alert is where the de-duplication entry of alert key dedupKey lives: a
+// fixed-length digest (SHA-256, hex), whatever the key holds. Alert keys
+// carry resource names, and a secret named "app/config.obj" or a name of
+// hundreds of bytes must not make the key invalid for the store (the
+// alert would then be sent every minute). The entry keeps the key itself.
 func Alert(dedupKey string) string {
-	return AlertPrefix + strings.NewReplacer("/", "~", ":", "~", " ", "_").Replace(dedupKey)
+	sum := sha256.Sum256([]byte(dedupKey))
+	return AlertPrefix + hex.EncodeToString(sum[:])
 }
 
 // Escape makes a key id or secret name one safe key segment: every byte

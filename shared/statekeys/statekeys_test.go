@@ -1,6 +1,7 @@
 package statekeys_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,7 +45,7 @@ func TestLayout(t *testing.T) {
 		{"handoff", pair(statekeys.Handoff("r1", batch)),
 			"runs/r1/handoff/1111000011110001/cn-hangzhou/b0001.json runs/r1/handoff/1111000011110001/cn-hangzhou/b0001.md"},
 		{"alert prefix", statekeys.AlertPrefix, "alerts/"},
-		{"alert", statekeys.Alert("stalled:1111/cn-hangzhou/b0001 task mt-1"), "alerts/stalled~1111~cn-hangzhou~b0001_task_mt-1"},
+		{"alert", statekeys.Alert("stalled:1111/cn-hangzhou/b0001 task mt-1"), "alerts/02c27755534c9bad5fdd0db644ecc842585dd0a2c2de42e486065f5fcd9363d6"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,4 +93,16 @@ func TestKeysAreValidStoreKeys(t *testing.T) {
 	for _, prefix := range []string{statekeys.BatchPrefix("r1"), statekeys.LaneBatchPrefix("r1", lane), statekeys.LedgerPrefix, statekeys.AlertPrefix} {
 		require.NoError(t, runstate.ValidatePrefix(prefix), prefix)
 	}
+}
+
+// Alert keys are valid store keys of one length whatever the alert key
+// holds: a secret name with dots and slashes, or hundreds of bytes.
+func TestAlertKeysAreFixedLength(t *testing.T) {
+	long := strings.Repeat("app/config.obj/", 100)
+	for _, k := range []string{"resource-failed/1111/cn-hangzhou/app/config.obj", long, "", "..", "a b:c/d"} {
+		key := statekeys.Alert(k)
+		require.NoError(t, runstate.ValidateKey(key), k)
+		require.Len(t, key, len(statekeys.AlertPrefix)+64)
+	}
+	require.NotEqual(t, statekeys.Alert("a"), statekeys.Alert("b"))
 }
