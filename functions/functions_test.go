@@ -136,7 +136,7 @@ func homeKey(t *testing.T, ready stack.Ready) stack.Account {
 			return a
 		}
 	}
-	t.Fatal("no home account in the ready line")
+	require.FailNow(t, "no home account in the ready line")
 	return stack.Account{}
 }
 

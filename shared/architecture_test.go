@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -52,7 +53,7 @@ func TestDomainLinksNoSDK(t *testing.T) {
 				continue
 			}
 			if why := forbidden(p.ImportPath); why != "" {
-				t.Errorf("%s depends on %s, %s", pkg, p.ImportPath, why)
+				assert.Failf(t, "forbidden dependency", "%s depends on %s, %s", pkg, p.ImportPath, why)
 			}
 			if strings.HasPrefix(p.ImportPath, module) {
 				own = append(own, strings.TrimPrefix(p.ImportPath, module+"shared/"))

@@ -60,7 +60,7 @@ func TestTwinReadyLine(t *testing.T) {
 	case code := <-done:
 		require.Equal(t, 0, code, "an interrupted twin exits 0")
 	case <-time.After(10 * time.Second):
-		t.Fatal("twin did not stop on interrupt")
+		require.FailNow(t, "twin did not stop on interrupt")
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
@@ -66,22 +68,14 @@ func checkEventRoundTrip[T any](t *testing.T, data []byte, normalize func(*T)) {
 		return
 	}
 	enc, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("accepted event %q does not re-encode: %v", data, err)
-	}
+	require.NoErrorf(t, err, "accepted event %q does not re-encode: %v", data, err)
 	v2, err := decodeAsProduction[T](enc)
-	if err != nil {
-		t.Fatalf("re-encoded event %s is refused: %v (input %q)", enc, err, data)
-	}
+	require.NoErrorf(t, err, "re-encoded event %s is refused: %v (input %q)", enc, err, data)
 	normalize(&v)
 	normalize(&v2)
-	if !reflect.DeepEqual(v, v2) {
-		t.Fatalf("round trip changed the event:\n input %q\n first %#v\nsecond %#v", data, v, v2)
-	}
+	require.Falsef(t, !reflect.DeepEqual(v, v2), "round trip changed the event:\n input %q\n first %#v\nsecond %#v", data, v, v2)
 	enc2, err := json.Marshal(v2)
-	if err != nil || !bytes.Equal(enc, enc2) {
-		t.Fatalf("encoding is not a fixed point: %s vs %s (%v)", enc, enc2, err)
-	}
+	require.Falsef(t, err != nil || !bytes.Equal(enc, enc2), "encoding is not a fixed point: %s vs %s (%v)", enc, enc2, err)
 }
 
 func noNormalize[T any](*T) {}
@@ -173,9 +167,7 @@ func FuzzLoadConfig(f *testing.F) {
 		env := configEnv(data)
 		c, err := LoadConfig(func(k string) string { return env[k] })
 		if err != nil {
-			if !strings.Contains(err.Error(), "KMSMIG_") {
-				t.Fatalf("error names no KMSMIG_ variable: %v", err)
-			}
+			require.Falsef(t, !strings.Contains(err.Error(), "KMSMIG_"), "error names no KMSMIG_ variable: %v", err)
 			return
 		}
 		checkConfig(t, c)
@@ -186,75 +178,41 @@ func FuzzLoadConfig(f *testing.F) {
 // can run with: every value within its documented range.
 func checkConfig(t *testing.T, c Config) {
 	t.Helper()
-	if c.Plan.MaxKeys < 1 || c.Plan.MaxKeys > plan.MaxPerKind || c.Plan.MaxSecrets < 1 || c.Plan.MaxSecrets > plan.MaxPerKind {
-		t.Fatalf("batch limits %d/%d outside 1..%d", c.Plan.MaxKeys, c.Plan.MaxSecrets, plan.MaxPerKind)
-	}
-	if err := c.Plan.Validate(); err != nil {
-		t.Fatalf("accepted plan settings do not validate: %v", err)
-	}
-	if c.MaxAttempts < 1 || c.MaxAttempts > 10 {
-		t.Fatalf("MaxAttempts %d outside 1..10", c.MaxAttempts)
-	}
-	if c.StallAfter <= 0 || c.PollWait < 0 || c.PollWait > 15*time.Minute || c.AlertPeriod < 0 {
-		t.Fatalf("durations out of range: stall %v, poll wait %v, alert period %v", c.StallAfter, c.PollWait, c.AlertPeriod)
-	}
+	require.Falsef(t, c.Plan.MaxKeys < 1 || c.Plan.MaxKeys > plan.MaxPerKind || c.Plan.MaxSecrets < 1 || c.Plan.MaxSecrets > plan.MaxPerKind, "batch limits %d/%d outside 1..%d", c.Plan.MaxKeys, c.Plan.MaxSecrets, plan.MaxPerKind)
+	require.NoError(t, c.Plan.Validate(), "accepted plan settings do not validate")
+	require.Falsef(t, c.MaxAttempts < 1 || c.MaxAttempts > 10, "MaxAttempts %d outside 1..10", c.MaxAttempts)
+	require.Falsef(t, c.StallAfter <= 0 || c.PollWait < 0 || c.PollWait > 15*time.Minute || c.AlertPeriod < 0, "durations out of range: stall %v, poll wait %v, alert period %v", c.StallAfter, c.PollWait, c.AlertPeriod)
 	for g, n := range c.QPS {
-		if !(n >= 0.1) || math.IsInf(n, 0) || !contains(quotaGroups, g) {
-			t.Fatalf("QPS %s=%v: want a known group and a finite rate of at least 0.1", g, n)
-		}
+		require.Falsef(t, !(n >= 0.1) || math.IsInf(n, 0) || !contains(quotaGroups, g), "QPS %s=%v: want a known group and a finite rate of at least 0.1", g, n)
 	}
-	switch c.Audit {
-	case "auto", "sls", "stdout", "off":
-	default:
-		t.Fatalf("Audit %q", c.Audit)
-	}
-	if !strings.HasPrefix(c.State, "dir:") && !strings.HasPrefix(c.State, "oss://") {
-		t.Fatalf("State %q", c.State)
-	}
+	require.Contains(t, []string{"auto", "sls", "stdout", "off"}, c.Audit)
+	require.Falsef(t, !strings.HasPrefix(c.State, "dir:") && !strings.HasPrefix(c.State, "oss://"), "State %q", c.State)
 	for _, a := range c.Accounts {
-		if !digits(a) {
-			t.Fatalf("account %q", a)
-		}
+		require.Falsef(t, !digits(a), "account %q", a)
 	}
 	for _, r := range c.Regions {
-		if !regionLike(r) {
-			t.Fatalf("region %q", r)
-		}
+		require.Falsef(t, !regionLike(r), "region %q", r)
 	}
 	for a, arn := range c.RoleArns {
-		if !strings.HasPrefix(arn, "acs:ram::"+a+":role/") {
-			t.Fatalf("role %s=%s", a, arn)
-		}
+		require.Falsef(t, !strings.HasPrefix(arn, "acs:ram::"+a+":role/"), "role %s=%s", a, arn)
 	}
 	for l := range c.Targets {
-		if l.Validate() != nil {
-			t.Fatalf("target lane %q", l)
-		}
-		if p, err := estate.ParseLane(l.String()); err != nil || p != l {
-			t.Fatalf("target lane %q does not round-trip", l)
-		}
+		require.NoError(t, l.Validate(), "target lane %q", l)
+		p, err := estate.ParseLane(l.String())
+		require.NoError(t, err, "target lane %q", l)
+		require.Equal(t, l, p, "target lane %q does not round-trip", l)
 	}
-	if c.Timezone == nil {
-		t.Fatal("no time zone")
-	}
+	require.NotNil(t, c.Timezone, "no time zone")
 	if w := c.Window; w != nil {
 		checkWindow(t, *w)
 		s, e := w.At(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), c.Timezone)
-		if !s.Before(e) {
-			t.Fatalf("window %v in %v: start %v not before end %v", w, c.Timezone, s, e)
-		}
+		require.Falsef(t, !s.Before(e), "window %v in %v: start %v not before end %v", w, c.Timezone, s, e)
 	}
 	for _, a := range c.TaskActions {
-		if a == "" {
-			t.Fatalf("empty task action in %q", c.TaskActions)
-		}
+		require.Falsef(t, a == "", "empty task action in %q", c.TaskActions)
 	}
-	if c.FunctionMigrate == "" || c.FunctionRotate == "" {
-		t.Fatal("empty chained function name")
-	}
-	if c.DingTalkSecret != "" && c.DingTalkWebhook == "" {
-		t.Fatal("DingTalk secret without a webhook")
-	}
+	require.Falsef(t, c.FunctionMigrate == "" || c.FunctionRotate == "", "empty chained function name")
+	require.Falsef(t, c.DingTalkSecret != "" && c.DingTalkWebhook == "", "DingTalk secret without a webhook")
 }
 
 func contains(set []string, s string) bool {
@@ -269,10 +227,8 @@ func contains(set []string, s string) bool {
 func checkWindow(t *testing.T, w DailyWindow) {
 	t.Helper()
 	day := 24 * time.Hour
-	if w.Start < 0 || w.Start >= day || w.End < 0 || w.End >= day || w.Start == w.End ||
-		w.Start%time.Minute != 0 || w.End%time.Minute != 0 {
-		t.Fatalf("window %+v: bounds must be distinct whole minutes within a day", w)
-	}
+	require.Falsef(t, w.Start < 0 || w.Start >= day || w.End < 0 || w.End >= day || w.Start == w.End ||
+		w.Start%time.Minute != 0 || w.End%time.Minute != 0, "window %+v: bounds must be distinct whole minutes within a day", w)
 }
 
 func FuzzParseDailyWindow(f *testing.F) {
@@ -284,17 +240,15 @@ func FuzzParseDailyWindow(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string, unix int64, zone uint8) {
 		w, err := ParseDailyWindow(s)
 		if err != nil {
-			if !strings.Contains(err.Error(), "HH:MM") && !strings.Contains(err.Error(), "equal") {
-				t.Fatalf("error says neither the format nor the fault: %v", err)
-			}
+			require.Falsef(t, !strings.Contains(err.Error(), "HH:MM") && !strings.Contains(err.Error(), "equal"), "error says neither the format nor the fault: %v", err)
 			return
 		}
 		checkWindow(t, w)
 		// The canonical text of w parses to w.
 		text := clockText(w.Start) + "-" + clockText(w.End)
-		if w2, err := ParseDailyWindow(text); err != nil || w2 != w {
-			t.Fatalf("%q -> %+v -> %q -> %+v, %v", s, w, text, w2, err)
-		}
+		w2, err := ParseDailyWindow(text)
+		require.NoError(t, err, "%q -> %+v -> %q", s, w, text)
+		require.Equal(t, w, w2, "%q -> %+v -> %q -> %+v", s, w, text, w2)
 		// At returns the window open at now or the next one: it ends after
 		// now, is ordered, lasts at most a day (give or take a DST shift)
 		// and starts within a day of now.
@@ -302,9 +256,7 @@ func FuzzParseDailyWindow(f *testing.F) {
 		now := time.Unix(unix%(400*365*86400), 0) // within ±400 years of 1970
 		loc := zones[int(zone)%len(zones)]
 		start, end := w.At(now, loc)
-		if !now.Before(end) || !start.Before(end) || end.Sub(start) > 24*time.Hour+slack || start.Sub(now) > 24*time.Hour+slack {
-			t.Fatalf("window %q at %v in %v: %v .. %v", s, now, loc, start, end)
-		}
+		require.Falsef(t, !now.Before(end) || !start.Before(end) || end.Sub(start) > 24*time.Hour+slack || start.Sub(now) > 24*time.Hour+slack, "window %q at %v in %v: %v .. %v", s, now, loc, start, end)
 	})
 }
 

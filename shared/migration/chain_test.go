@@ -123,7 +123,7 @@ func settle(t *testing.T, ctx context.Context, srv *fctwin.Server) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("invocations did not settle: %v", ctx.Err())
+			require.Failf(t, "invocations did not settle", "%v", ctx.Err())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

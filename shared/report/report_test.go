@@ -21,7 +21,7 @@ func row(t *testing.T, r *Report, l estate.Lane) RegionRow {
 			return rr
 		}
 	}
-	t.Fatalf("no region row for %s", l)
+	require.Failf(t, "no region row", "lane %s", l)
 	return RegionRow{}
 }
 
@@ -137,7 +137,7 @@ func findBlocked(t *testing.T, r *Report, reason verdict.Reason, id string) Bloc
 			}
 		}
 	}
-	t.Fatalf("%s not blocked with %s", id, reason)
+	require.Failf(t, "not blocked", "%s not blocked with %s", id, reason)
 	return BlockedResource{}
 }
 

@@ -78,7 +78,7 @@ func homeAccount(t *testing.T, st *stack.Stack) stack.Account {
 			return a
 		}
 	}
-	t.Fatal("no home account")
+	require.FailNow(t, "no home account")
 	return stack.Account{}
 }
 

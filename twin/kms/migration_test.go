@@ -32,7 +32,7 @@ func (v taskView) result(t *testing.T, id string) taskResult {
 			return r
 		}
 	}
-	t.Fatalf("no result for %s in %+v", id, v.Results)
+	require.Failf(t, "no result", "no result for %s in %+v", id, v.Results)
 	return taskResult{}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/twin/acs"
 )
@@ -36,9 +38,7 @@ func aliOSSV1(t *testing.T, f *fixture, cred acs.Credential, key, body, date str
 	mac.Write([]byte(stringToSign))
 
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, f.srv.URL+"/"+key, bytes.NewReader([]byte(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Host = bucket + ".oss-" + region + ".aliyuncs.com"
 	req.Header.Set("x-oss-date", date)
 	req.Header.Set("User-Agent", "aliyun-sdk-nodejs/6.23.0 Node.js 20.20.2 on linux x64")
@@ -49,9 +49,7 @@ func aliOSSV1(t *testing.T, f *fixture, cred acs.Credential, key, body, date str
 		edit(req)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
@@ -60,13 +58,9 @@ func aliOSSV1(t *testing.T, f *fixture, cred acs.Credential, key, body, date str
 func errorCode(t *testing.T, resp *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var doc struct{ Code string }
-	if err := xml.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("%d with a body that is not an OSS error: %q", resp.StatusCode, b)
-	}
+	require.NoErrorf(t, xml.Unmarshal(b, &doc), "%d with a body that is not an OSS error: %q", resp.StatusCode, b)
 	return doc.Code
 }
 
@@ -101,24 +95,18 @@ func TestV1XOSSDateInPlaceOfDate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := aliOSSV1(t, f, f.owner, "alioss/"+tc.name+".txt", "from ali-oss", tc.date, tc.edit)
-			if resp.StatusCode != tc.wantStatus {
-				t.Fatalf("got %d (%s), want %d", resp.StatusCode, errorCode(t, resp), tc.wantStatus)
-			}
+			require.Equal(t, tc.wantStatus, resp.StatusCode)
 			if tc.wantCode != "" {
-				if got := errorCode(t, resp); got != tc.wantCode {
-					t.Fatalf("got code %s, want %s", got, tc.wantCode)
-				}
+				require.Equal(t, tc.wantCode, errorCode(t, resp))
 				return
 			}
 			// What ali-oss stored reads back through the Go SDK.
 			res, err := f.client(f.owner).GetObject(t.Context(), &oss.GetObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("alioss/" + tc.name + ".txt")})
-			if err != nil {
-				t.Fatalf("GetObject: %v", err)
-			}
+			require.NoError(t, err, "GetObject")
 			defer res.Body.Close()
-			if b, _ := io.ReadAll(res.Body); string(b) != "from ali-oss" {
-				t.Errorf("got body %q, want %q", b, "from ali-oss")
-			}
+			b, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			assert.Equal(t, "from ali-oss", string(b))
 		})
 	}
 }
@@ -131,7 +119,5 @@ func TestV1DateSignedBesideXOSSDate(t *testing.T) {
 	c := f.client(f.owner, func(cfg *oss.Config) { cfg.WithSignatureVersion(oss.SignatureVersionV1) })
 	_, err := c.PutObject(t.Context(), &oss.PutObjectRequest{Bucket: oss.Ptr(bucket), Key: oss.Ptr("go-v1"), Body: bytes.NewReader([]byte("x")),
 		RequestCommon: oss.RequestCommon{Headers: map[string]string{"x-oss-date": stamp}}})
-	if err != nil {
-		t.Fatalf("PutObject with Date signed and x-oss-date beside it: %v", err)
-	}
+	require.NoErrorf(t, err, "PutObject with Date signed and x-oss-date beside it: %v", err)
 }

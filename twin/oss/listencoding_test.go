@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // bodyRecorder keeps the body of every response the client reads.
@@ -53,14 +54,11 @@ func TestListObjectsV2URLEncoding(t *testing.T) {
 	c := f.client(f.owner, func(cfg *oss.Config) { cfg.WithHttpClient(&http.Client{Transport: rec}) })
 	keys := []string{"enc/a b+c", "enc/d e/f", "enc/~!*"}
 	for _, k := range keys {
-		if _, err := put(t, c, k, "x", nil); err != nil {
-			t.Fatalf("put %q: %v", k, err)
-		}
+		_, err := put(t, c, k, "x", nil)
+		require.NoError(t, err, "put %q", k)
 	}
 	res, err := c.ListObjectsV2(t.Context(), &oss.ListObjectsV2Request{Bucket: oss.Ptr(bucket), Prefix: oss.Ptr("enc/"), Delimiter: oss.Ptr("/")})
-	if err != nil {
-		t.Fatalf("ListObjectsV2: %v", err)
-	}
+	require.NoErrorf(t, err, "ListObjectsV2: %v", err)
 	var got []string
 	for _, o := range res.Contents {
 		got = append(got, oss.ToString(o.Key))
@@ -68,9 +66,7 @@ func TestListObjectsV2URLEncoding(t *testing.T) {
 	for _, p := range res.CommonPrefixes {
 		got = append(got, oss.ToString(p.Prefix))
 	}
-	if want := []string{"enc/a b+c", "enc/~!*", "enc/d e/"}; !slices.Equal(got, want) {
-		t.Errorf("the SDK decoded %q, want %q", got, want)
-	}
+	assert.Equal(t, []string{"enc/a b+c", "enc/~!*", "enc/d e/"}, got, "what the SDK decoded")
 	body := rec.last()
 	for _, want := range []string{
 		"<Key>enc%2Fa%20b%2Bc</Key>",
@@ -79,8 +75,6 @@ func TestListObjectsV2URLEncoding(t *testing.T) {
 		"<Prefix>enc%2F</Prefix>",
 		"<Delimiter>%2F</Delimiter>",
 	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("the listing lacks %s:\n%s", want, body)
-		}
+		assert.Falsef(t, !strings.Contains(body, want), "the listing lacks %s:\n%s", want, body)
 	}
 }
