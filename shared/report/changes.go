@@ -106,8 +106,8 @@ var leftWords = map[estate.ChangeKind]string{
 
 // planned is where the previous plan put one key or secret.
 type planned struct {
-	batch      string
-	seq        int
+	batch       string
+	seq         int
 	rotationOff bool // the batch switches its rotation off
 }
 
