@@ -124,7 +124,7 @@ func (b *builder) changes() *Changes {
 			if pl, ok := before[resID{ch.Lane, verdict.ResourceKind(ch.Resource), ch.ID}]; ok {
 				it.PreviousBatch = pl.batch
 				if ch.Kind == estate.ChangeRotation && ch.To == "off" && pl.rotationOff {
-					it.Note = fmt.Sprintf("kmsmig holds it off for batch %s and gives it back after the batch.", pl.batch)
+					it.Note = fmt.Sprintf("Batch %s switches it off to migrate it: kmsmig may hold it off, and gives it back after the batch.", pl.batch)
 				}
 			}
 		}
