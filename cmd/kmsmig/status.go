@@ -37,6 +37,7 @@ type runStatus struct {
 	RunID    string               `json:"runId"`
 	Lanes    []laneStatus         `json:"lanes"`
 	Failures []migration.Failure  `json:"failures,omitempty"`
+	Dropped  []migration.Dropped  `json:"dropped,omitempty"`
 	Ledger   migration.LedgerView `json:"ledger"`
 	Window   migration.WindowUse  `json:"window"`
 	Done     bool                 `json:"done"`
@@ -63,6 +64,7 @@ type batchSnapshot struct {
 	Secrets  int    `json:"secrets"`
 	Migrated int    `json:"migrated"`
 	Failed   int    `json:"failed"`
+	Dropped  int    `json:"dropped"`
 	Stalled  bool   `json:"stalled,omitempty"`
 }
 
@@ -147,7 +149,7 @@ func readStatus(ctx context.Context, store runstate.Store, runID string) (*runSt
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", runID, err)
 	}
-	st := &runStatus{RunID: runID, Failures: rep.Failures, Ledger: rep.Ledger, Window: rep.Window, Done: rep.Done}
+	st := &runStatus{RunID: runID, Failures: rep.Failures, Dropped: rep.Dropped, Ledger: rep.Ledger, Window: rep.Window, Done: rep.Done}
 	eng := &migration.Engine{Store: store}
 	ctl, err := eng.Controls(ctx, runID)
 	if err != nil {
@@ -177,9 +179,12 @@ func readStatus(ctx context.Context, store runstate.Store, runID string) (*runSt
 			default:
 				snap.Phase, snap.TaskID, snap.Task, snap.Stalled = string(s.Phase), s.TaskID, s.TaskStatus, s.Stalled
 				for _, o := range s.Resources {
-					if o.Result == migration.ResultMigrated {
+					switch o.Result {
+					case migration.ResultMigrated:
 						snap.Migrated++
-					} else {
+					case migration.ResultDropped:
+						snap.Dropped++
+					default:
 						snap.Failed++
 					}
 				}
@@ -228,7 +233,7 @@ func printStatus(w io.Writer, st *runStatus) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LANE\tBATCH\tPHASE\tTASK\tKEYS\tSECRETS\tMIGRATED\tFAILED")
+	fmt.Fprintln(tw, "LANE\tBATCH\tPHASE\tTASK\tKEYS\tSECRETS\tMIGRATED\tFAILED\tDROPPED")
 	for _, l := range st.Lanes {
 		for _, b := range l.Batches {
 			task := b.TaskID
@@ -238,8 +243,8 @@ func printStatus(w io.Writer, st *runStatus) {
 			if b.Stalled {
 				task += " STALLED"
 			}
-			fmt.Fprintf(tw, "%s → %s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", l.Lane, orDash(l.InstanceID), b.ID[strings.LastIndex(b.ID, "/")+1:],
-				b.Phase, orDash(task), b.Keys, b.Secrets, b.Migrated, b.Failed)
+			fmt.Fprintf(tw, "%s → %s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", l.Lane, orDash(l.InstanceID), b.ID[strings.LastIndex(b.ID, "/")+1:],
+				b.Phase, orDash(task), b.Keys, b.Secrets, b.Migrated, b.Failed, b.Dropped)
 		}
 	}
 	tw.Flush()
@@ -251,6 +256,12 @@ func printStatus(w io.Writer, st *runStatus) {
 				next = "retried in " + f.RetryBatch
 			}
 			fmt.Fprintf(w, "  %s %s %s: %s (attempt %d, %s): %s\n", f.Lane, f.Kind, f.ID, f.ReasonCode, f.Attempt, next, f.Remediation)
+		}
+	}
+	if len(st.Dropped) > 0 {
+		fmt.Fprintf(w, "\nDropped resources (deleted, scheduled for deletion or disabled by their owners; not failures):\n")
+		for _, d := range st.Dropped {
+			fmt.Fprintf(w, "  %s %s %s: %s (batch %s)\n", d.Lane, d.Kind, d.ID, d.ReasonCode, d.BatchID)
 		}
 	}
 	if len(st.Ledger.Items) > 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/report"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/verdict"
@@ -98,8 +99,10 @@ type Discoverer struct {
 	// window allows, even when discover finishes after migrate's timer. Its
 	// error is logged, never returned: the timers are the safety net.
 	Kick func(ctx context.Context, runID string) error
-	// Reports renders the reports of a run; nil writes none.
-	Reports func(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan) (jsonDoc, markdown []byte, err error)
+	// Reports renders the reports of a run; prev is the campaign's
+	// previous run (nil for the first, or when discover re-runs the current
+	// run). nil writes none.
+	Reports func(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan, prev *report.Previous) (jsonDoc, markdown []byte, err error)
 }
 
 // options merges a timer payload into the event's options.
@@ -122,6 +125,9 @@ type DiscoverOutcome struct {
 	Inventory *estate.Inventory
 	Verdicts  *verdict.Verdicts
 	Plan      *plan.Plan
+	// Previous is the campaign's run before this one, as the reports
+	// compare with it; nil when there is none.
+	Previous *report.Previous
 }
 
 // Handle runs discover for one event and returns its compact summary. Bad
@@ -160,7 +166,7 @@ func (d *Discoverer) run(ctx context.Context, e DiscoverEvent, start time.Time) 
 		return DiscoverOutcome{}, err
 	}
 	if !r.dryRun {
-		if err := d.persist(ctx, &out.Result, out.Inventory, out.Verdicts, out.Plan, start); err != nil {
+		if err := d.persist(ctx, &out.Result, out, start); err != nil {
 			return DiscoverOutcome{Result: out.Result}, err
 		}
 		d.kick(ctx, out.Result)
@@ -266,7 +272,10 @@ func (d *Discoverer) inventoryAndPlan(ctx context.Context, r request) (DiscoverO
 	if err != nil {
 		return DiscoverOutcome{}, err
 	}
+	// The previous run is read before this one becomes current.
+	prev := d.previous(ctx, r.runID)
 	d.auditDiscovery(audit.WithScope(ctx, audit.Scope{RunID: r.runID}), inv, vs, p, replanned)
+	d.auditChanges(audit.WithScope(ctx, audit.Scope{RunID: r.runID}), prev, inv)
 	res := DiscoverResult{RunID: r.runID, DryRun: r.dryRun, Lanes: len(inv.Lanes), Counts: vs.Counts, Replanned: replanned}
 	for _, li := range inv.Lanes {
 		if len(li.Errors) > 0 {
@@ -276,7 +285,49 @@ func (d *Discoverer) inventoryAndPlan(ctx context.Context, r request) (DiscoverO
 	for _, lp := range p.Lanes {
 		res.Batches += len(lp.Batches)
 	}
-	return DiscoverOutcome{Result: res, Inventory: inv, Verdicts: vs, Plan: p}, nil
+	return DiscoverOutcome{Result: res, Inventory: inv, Verdicts: vs, Plan: p, Previous: prev}, nil
+}
+
+// previous reads the campaign's current run, when it is not runID: its
+// inventory and plan, which this run's report compares with. None (the
+// first run, a re-run of the current one, a run without inventory): nil.
+// A run-state error is audited and the report goes without the section:
+// the night's discovery matters more than its comparison.
+func (d *Discoverer) previous(ctx context.Context, runID string) *report.Previous {
+	prev, cur, err := d.readPrevious(ctx, runID)
+	if err != nil && d.Audit != nil {
+		d.Audit.Log(audit.WithScope(ctx, audit.Scope{RunID: runID}), audit.Record{Level: audit.LevelWarn,
+			Action: "ReadPreviousRun", ResourceID: cur, Outcome: "failed", Message: err.Error() + "; the report goes without its changes section"})
+	}
+	return prev
+}
+
+// readPrevious is previous without the audit: it returns the previous run
+// (nil when there is none) and its id.
+func (d *Discoverer) readPrevious(ctx context.Context, runID string) (*report.Previous, string, error) {
+	cur, err := d.campaign().Current(ctx)
+	switch {
+	case errors.Is(err, migration.ErrNoRun) || (err == nil && cur == runID):
+		return nil, cur, nil
+	case err != nil:
+		return nil, cur, err
+	}
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, d.Store, statekeys.Inventory(cur))
+	switch {
+	case errors.Is(err, runstate.ErrNotFound):
+		return nil, cur, nil
+	case err != nil:
+		return nil, cur, fmt.Errorf("discover: read the inventory of %s: %w", cur, err)
+	}
+	prev := &report.Previous{Inventory: &inv}
+	p, _, err := runstate.GetJSON[plan.Plan](ctx, d.Store, statekeys.Plan(cur))
+	switch {
+	case err == nil:
+		prev.Plan = &p
+	case !errors.Is(err, runstate.ErrNotFound):
+		return nil, cur, fmt.Errorf("discover: read the plan of %s: %w", cur, err)
+	}
+	return prev, cur, nil
 }
 
 // kick asks migrate to start a persisted plan that has batches. A failure
@@ -376,7 +427,8 @@ func BatchStatuses(ctx context.Context, s runstate.Store, runID string) (map[str
 // persist writes inventory, verdicts, plan (compare-and-swap, so a
 // concurrent discover of the same run cannot silently overwrite it),
 // reports; then the run joins the campaign as its current run.
-func (d *Discoverer) persist(ctx context.Context, res *DiscoverResult, inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan, start time.Time) error {
+func (d *Discoverer) persist(ctx context.Context, res *DiscoverResult, out DiscoverOutcome, start time.Time) error {
+	inv, vs, p := out.Inventory, out.Verdicts, out.Plan
 	put := func(name string, v any) (string, error) {
 		key := statekeys.Run(res.RunID, name)
 		var data []byte
@@ -405,7 +457,7 @@ func (d *Discoverer) persist(ctx context.Context, res *DiscoverResult, inv *esta
 		return err
 	}
 	if d.Reports != nil {
-		j, md, err := d.Reports(inv, vs, p)
+		j, md, err := d.Reports(inv, vs, p, out.Previous)
 		if err != nil {
 			return fmt.Errorf("discover: render reports: %w", err)
 		}

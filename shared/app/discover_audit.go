@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/report"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 )
 
@@ -70,6 +72,23 @@ func (d *Discoverer) auditDiscovery(ctx context.Context, inv *estate.Inventory, 
 				Action: "PlanBatch", Outcome: "planned", Message: fmt.Sprintf("%d keys, %d secrets, %d rotations to switch off",
 					len(b.Keys), len(b.Secrets), len(b.KeysRotationOff)+len(b.SecretsRotationOff))})
 		}
+	}
+}
+
+// auditChanges writes one EstateChange record per change since the
+// previous run (estate.Diff), outcome the kind of change, so that the
+// trail explains what owners changed between nights, as the report does.
+func (d *Discoverer) auditChanges(ctx context.Context, prev *report.Previous, inv *estate.Inventory) {
+	if d.Audit == nil || prev == nil {
+		return
+	}
+	for _, c := range estate.Diff(prev.Inventory, inv) {
+		msg := report.ChangeWords(c.Kind) + " since run " + prev.Inventory.RunID
+		if c.From != "" || c.To != "" {
+			msg += fmt.Sprintf(": %s → %s", cmp.Or(c.From, "none"), cmp.Or(c.To, "none"))
+		}
+		d.Audit.Log(ctx, audit.Record{Account: c.Lane.Account, Region: c.Lane.Region, ResourceType: string(c.Resource),
+			ResourceID: c.ID, Action: "EstateChange", Outcome: string(c.Kind), Message: msg})
 	}
 }
 

@@ -143,8 +143,9 @@ func putJSON(t *testing.T, store runstate.Store, key string, v any) {
 	require.NoError(t, err)
 }
 
-// finish reports every failed resource that was not re-planned, and reads
-// whether the run is done from the batch states.
+// finish reports every failed resource that was not re-planned (a dropped
+// one is not a failure), and reads whether the run is done from the batch
+// states.
 func TestFinishReportsFailuresAndDone(t *testing.T) {
 	const run = "r1"
 	lane := estate.Lane{Account: "1111", Region: "cn-hangzhou"}
@@ -157,7 +158,8 @@ func TestFinishReportsFailuresAndDone(t *testing.T) {
 	failed1 := state(b1, migration.PhaseVerified,
 		migration.ResourceOutcome{Kind: migration.KindKey, ID: "k1", Result: migration.ResultFailed, ReasonCode: "KeyDisabled", Attempt: 1},
 		migration.ResourceOutcome{Kind: migration.KindKey, ID: "k2", Result: migration.ResultFailed, ReasonCode: "InternalError", Attempt: 1, RetryBatch: b2.ID},
-		migration.ResourceOutcome{Kind: migration.KindKey, ID: "k3", Result: migration.ResultMigrated, Attempt: 1})
+		migration.ResourceOutcome{Kind: migration.KindKey, ID: "k3", Result: migration.ResultMigrated, Attempt: 1},
+		migration.ResourceOutcome{Kind: migration.KindKey, ID: "k4", Result: migration.ResultDropped, ReasonCode: migration.ReasonKeyPendingDeletion})
 
 	tests := []struct {
 		name    string
@@ -181,7 +183,7 @@ func TestFinishReportsFailuresAndDone(t *testing.T) {
 			res, err := x.finish(t.Context(), StepResult{RunID: run}, nil)
 			require.NoError(t, err)
 			assert.Equal(t, tt.done, res.Done)
-			require.Len(t, alerts.as, 1, "k1 failed for good; k2 was re-planned")
+			require.Len(t, alerts.as, 1, "k1 failed for good; k2 was re-planned; k4 was dropped")
 			a := alerts.as[0]
 			assert.Equal(t, "resource-failed/1111/cn-hangzhou/k1", a.Key)
 			assert.Equal(t, "KeyDisabled", a.Fields["reason_code"])

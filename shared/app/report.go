@@ -10,9 +10,10 @@ import (
 )
 
 // RenderReports renders the discovery report of a run as JSON and
-// Markdown.
-func RenderReports(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan) (jsonDoc, markdown []byte, err error) {
-	r := report.Build(inv, vs, p, report.Options{})
+// Markdown; with prev (the campaign's previous run) it has the section on
+// what changed since.
+func RenderReports(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan, prev *report.Previous) (jsonDoc, markdown []byte, err error) {
+	r := report.Build(inv, vs, p, report.Options{Previous: prev})
 	if jsonDoc, err = json.MarshalIndent(r, "", "  "); err != nil {
 		return nil, nil, err
 	}

@@ -9,7 +9,9 @@
 // value, on purpose) and the KMS 3.0 instances the account can see, in an
 // Inventory. The Inventory is persisted as JSON and read back by other
 // functions, so its encoding is stable: slices are kept in a canonical order
-// by Normalize, maps encode with sorted keys, times are UTC.
+// by Normalize, maps encode with sorted keys, times are UTC. Diff compares
+// the inventories of two runs (a campaign discovers every night) and lists
+// what owners changed in between.
 //
 // The package is pure: it imports the standard library only, never an SDK.
 package estate

@@ -56,12 +56,15 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 		o, err := e.observe(ctx, s.Lane, r)
 		switch {
 		case errors.Is(err, cloud.ErrNotFound):
-			continue // Submit leaves it out and reports it.
+			continue // Submit drops it.
 		case err != nil:
 			return res, fmt.Errorf("migration: disable %s: %w", batchID, err)
 		}
 		if o.InstanceID == s.InstanceID {
 			continue
+		}
+		if _, drop := dropFor(r, o, nil); drop {
+			continue // scheduled for deletion or disabled: Submit drops it.
 		}
 		if !o.Rotation.Enabled {
 			// Off already: kmsmig may hold it off for an earlier batch of

@@ -55,6 +55,19 @@
 // ones go into a new batch appended to the lane's plan (attempt+1, up to
 // Config.MaxAttempts), permanent ones are reported.
 //
+// # Dropped resources
+//
+// Owners change their estates between nights. A resource that no longer
+// exists, or a key scheduled for deletion or disabled (DescribeKey's
+// KeyState), is dropped (drop.go): left out of the task or the handoff
+// (or, seen after it, not counted as unmoved), recorded ResultDropped with
+// its reason, audited as dropped, listed apart in the run report, never
+// retried, never alerted as a failure and not counted as an attempt. A
+// batch left with nothing fails with ReasonAllDropped. The rotation of a
+// key disabled while kmsmig held it off cannot come back until the key is
+// enabled: that does not hold the lane; verification reports it and the
+// sweep restores it once the owner enables the key.
+//
 // # Backends
 //
 // Config.Backend chooses how a batch moves. BackendTask creates the
@@ -70,7 +83,7 @@
 //
 // phases.go (phases, transition table, ValidHistory), state.go (BatchState),
 // engine.go (Engine, Config, CAS helpers), lane.go (lanes and the driver
-// steps), disable.go, submit.go, poll.go, moves.go (what moved),
+// steps), disable.go, submit.go, drop.go, poll.go, moves.go (what moved),
 // observe.go (observe backend), retry.go (retry planning, chaining),
 // restore.go, verify.go, sweep.go, abort.go, ledger.go, window.go
 // (window and estimate), landed.go, report.go, reasons.go, interfaces.go.

@@ -2,10 +2,7 @@ package migration
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/kmsmig/kmsmig/shared/cloud"
 )
 
 // moves is what KMS shows of a batch's resources once its task ended (or
@@ -19,19 +16,21 @@ type moves struct {
 
 // observeMoves owns the rule of completion: a resource has moved only when
 // KMS (DescribeKey/DescribeSecret) shows it in the batch's instance,
-// whatever a task reports. A resource that no longer exists fails with
-// ReasonResourceGone, one in another instance with
-// ReasonMigratedElsewhere, and one in no instance with the reason code and
-// message unmoved gives for it; every failure carries its classification
-// (Classify). An observation that fails otherwise is returned as an error.
+// whatever a task reports. A resource that no longer exists, or a key
+// not moved that is scheduled for deletion or disabled, is dropped
+// (dropFor); one in another instance fails with ReasonMigratedElsewhere,
+// and one in no instance with the reason code and message unmoved gives
+// for it; every failure carries its classification (Classify). An
+// observation that fails otherwise is returned as an error.
 func (e *Engine) observeMoves(ctx context.Context, s BatchState, unmoved func(r resourceRef) (code, msg string)) (moves, error) {
 	var m moves
 	for _, r := range s.resources() {
 		o := ResourceOutcome{Kind: r.Kind, ID: r.ID, Attempt: s.attemptOf(r)}
 		seen, err := e.observe(ctx, s.Lane, r)
+		d, drop := dropFor(r, seen, err)
 		switch {
-		case errors.Is(err, cloud.ErrNotFound):
-			o.Result, o.ReasonCode, o.Message = ResultFailed, ReasonResourceGone, "the resource no longer exists"
+		case drop && (err != nil || seen.InstanceID == ""):
+			o.Result, o.ReasonCode, o.Message = ResultDropped, d.code, d.msg
 		case err != nil:
 			return moves{}, fmt.Errorf("migration: observe %s of %s: %w", r, s.ID, err)
 		case seen.InstanceID == s.InstanceID:

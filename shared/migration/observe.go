@@ -107,19 +107,20 @@ func HandoffKeys(runID, batchID string) (jsonKey, markdownKey string) {
 
 // handOff is the observe backend's submission: batch s, prepared and
 // re-checked by submitFresh, moves rotation-off → awaiting-operator
-// (CAS: one invocation wins) with its handoff deadline, resources that no
-// longer exist are left out, and the batch is published.
-func (e *Engine) handOff(ctx context.Context, s BatchState, missing []resourceRef) (StepResult, error) {
+// (CAS: one invocation wins) with its handoff deadline, dropped resources
+// (gone, scheduled for deletion, disabled) are left out, and the batch is
+// published.
+func (e *Engine) handOff(ctx context.Context, s BatchState, drops []dropped) (StepResult, error) {
 	res := StepResult{BatchID: s.ID, Step: "submit", Phase: s.Phase}
-	if len(missing) == len(s.Keys)+len(s.Secrets) {
-		return e.fail(ctx, s, []Phase{PhaseRotationOff}, ReasonResourceGone, "no resource of the batch is left to migrate")
+	if len(drops) == len(s.Keys)+len(s.Secrets) {
+		return e.failWith(ctx, s, []Phase{PhaseRotationOff}, ReasonAllDropped, "no resource of the batch is left to migrate: every one was dropped", drops)
 	}
 	now := e.now()
 	timeout := e.cfg().ObserveTimeout
 	st, won, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseRotationOff}, PhaseAwaitingOperator, "", func(st *BatchState) {
 		st.Deferred = ""
-		for _, r := range missing {
-			st.drop(r, ReasonResourceGone, "the resource no longer exists")
+		for _, d := range drops {
+			st.drop(d)
 		}
 		jk, mk := statekeys.Handoff(st.RunID, st.ID)
 		st.Handoff = &Handoff{Since: now, Deadline: now.Add(timeout), JSONKey: jk, MarkdownKey: mk}
@@ -135,9 +136,7 @@ func (e *Engine) handOff(ctx context.Context, s BatchState, missing []resourceRe
 		}
 		return res, nil
 	}
-	for _, r := range missing {
-		e.log(ctx, &st, r, "ResourceResult", ResultFailed, ReasonResourceGone, "left out of the handoff: the resource no longer exists")
-	}
+	e.logDrops(ctx, &st, drops, "handoff")
 	return e.publish(ctx, st, res)
 }
 

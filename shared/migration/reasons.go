@@ -8,6 +8,13 @@ import (
 const (
 	// ReasonResourceGone: the resource no longer exists.
 	ReasonResourceGone = "ResourceNotFound"
+	// ReasonKeyPendingDeletion and ReasonKeyDisabled: the key's state, as
+	// DescribeKey reports it, keeps it out of a migration.
+	ReasonKeyPendingDeletion = "KeyPendingDeletion"
+	ReasonKeyDisabled        = "KeyDisabled"
+	// ReasonAllDropped: every resource of the batch was dropped (gone,
+	// scheduled for deletion, disabled); there is nothing to migrate.
+	ReasonAllDropped = "NothingLeftToMigrate"
 	// ReasonNotObserved: the task ended but the resource does not show the
 	// batch's instance id (whatever the task reported).
 	ReasonNotObserved = "NotObservedInInstance"
@@ -56,8 +63,8 @@ var classes = map[string]Class{
 	// Permanent: the resource or the instance needs a decision.
 	"ExternalKeyMaterial":             {false, "Keys with imported (BYOK) material cannot be migrated; keep the key in KMS 1.0 or re-create it in the instance and re-encrypt."},
 	"ServiceKeyNotMigratable":         {false, "Service keys are not migrated and need no action."},
-	"KeyPendingDeletion":              {false, "The key is scheduled for deletion: cancel the deletion to migrate it, or let it go."},
-	"KeyDisabled":                     {false, "The key is disabled: enable it to migrate it, or leave it."},
+	ReasonKeyPendingDeletion:          {false, "The key is scheduled for deletion: cancel the deletion to migrate it, or let it go."},
+	ReasonKeyDisabled:                 {false, "The key is disabled: enable it to migrate it, or leave it."},
 	"KeyPendingImport":                {false, "The key has no key material: import it or delete the key."},
 	"SecretNameExistsInInstance":      {false, "The instance already has a secret of that name: rename or remove one of them, then plan again."},
 	"DuplicateSecretName":             {false, "Another account sharing the instance has a secret of that name: rename one, then plan again."},
@@ -75,6 +82,7 @@ var classes = map[string]Class{
 	"Forbidden.KeyNotFound":           {false, "The key no longer exists."},
 	"Forbidden.ResourceNotFound":      {false, "The secret no longer exists."},
 	ReasonResourceGone:                {false, "The resource no longer exists."},
+	ReasonAllDropped:                  {false, "Every resource of the batch was deleted, scheduled for deletion or disabled since it was planned; nothing to migrate."},
 	ReasonMigratedElsewhere:           {false, "The resource already lives in another instance; nothing to migrate."},
 	ReasonAttemptsExhausted:           {false, "Retried the maximum number of times: look at the last reason, fix it, and plan again."},
 	ReasonAborted:                     {false, "The batch was aborted by an operator: plan again to retry its resources."},

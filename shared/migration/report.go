@@ -31,6 +31,10 @@ type Report struct {
 	// Failures lists every failed resource, retried ones included (with the
 	// batch they went to), each with its reason and what to do.
 	Failures []Failure `json:"failures,omitempty"`
+	// Dropped lists the resources left out of their batch because they no
+	// longer exist, are scheduled for deletion or are disabled: their
+	// owners' decisions, not failures (never retried nor alerted).
+	Dropped []Dropped `json:"dropped,omitempty"`
 	// Problems are verification findings, per batch.
 	Problems []string   `json:"problems,omitempty"`
 	Stalled  []string   `json:"stalled,omitempty"`
@@ -58,6 +62,8 @@ type LaneFigures struct {
 	Failed int `json:"failed"`
 	// Retried counts failures that went into a later batch.
 	Retried int `json:"retried"`
+	// Dropped counts resources dropped from their batch (see Report.Dropped).
+	Dropped int `json:"dropped"`
 	// Tasks and TaskSeconds are the lane's tasks and their durations
 	// (provider start to end); TotalTaskSeconds is their sum.
 	Tasks            int       `json:"tasks"`
@@ -77,6 +83,16 @@ type Failure struct {
 	Attempt     int          `json:"attempt"`
 	RetryBatch  string       `json:"retryBatch,omitempty"`
 	Remediation string       `json:"remediation"`
+}
+
+// Dropped is one resource dropped from one batch, with the reason.
+type Dropped struct {
+	Lane       estate.Lane  `json:"lane"`
+	BatchID    string       `json:"batchId"`
+	Kind       ResourceKind `json:"kind"`
+	ID         string       `json:"id"`
+	ReasonCode string       `json:"reasonCode"`
+	Message    string       `json:"message,omitempty"`
 }
 
 // LedgerView is the rotation ledger's status.
@@ -217,6 +233,9 @@ func (r *Report) addBatch(lf *LaneFigures, s *BatchState) {
 		switch {
 		case o.Result == ResultMigrated:
 			lf.Migrated++
+		case o.Result == ResultDropped:
+			lf.Dropped++
+			r.Dropped = append(r.Dropped, Dropped{Lane: s.Lane, BatchID: s.ID, Kind: o.Kind, ID: o.ID, ReasonCode: o.ReasonCode, Message: o.Message})
 		case o.RetryBatch != "":
 			lf.Retried++
 		default:
@@ -258,9 +277,9 @@ func (r *Report) Markdown() []byte {
 	fmt.Fprintf(&b, "Window utilisation: **%.0f%%** (critical path %.0fs on %s, run %.0fs).\n\n",
 		100*r.Window.Utilisation, r.Window.CriticalPathSeconds, cmp.Or(r.Window.BusiestLane, "-"), r.Window.RunSeconds)
 
-	b.WriteString("## Lanes\n\n| Lane | Batches | Finished | Migrated | Failed | Retried | Tasks | Task time (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("## Lanes\n\n| Lane | Batches | Finished | Migrated | Failed | Retried | Dropped | Tasks | Task time (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range r.Lanes {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %.0f |\n", l.Lane, l.Batches, l.Finished, l.Migrated, l.Failed, l.Retried, l.Tasks, l.TotalTaskSeconds)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %.0f |\n", l.Lane, l.Batches, l.Finished, l.Migrated, l.Failed, l.Retried, l.Dropped, l.Tasks, l.TotalTaskSeconds)
 	}
 	b.WriteString("\n## Failures\n\n")
 	if len(r.Failures) == 0 {
@@ -269,6 +288,13 @@ func (r *Report) Markdown() []byte {
 		b.WriteString("| Batch | Resource | Reason | Attempt | Retried in | Remediation |\n|---|---|---|---:|---|---|\n")
 		for _, f := range r.Failures {
 			fmt.Fprintf(&b, "| %s | %s %s | %s | %d | %s | %s |\n", f.BatchID, f.Kind, cell(f.ID), f.ReasonCode, f.Attempt, cmp.Or(f.RetryBatch, "-"), cell(f.Remediation))
+		}
+	}
+	if len(r.Dropped) > 0 {
+		b.WriteString("\n## Dropped\n\nLeft out of their batch because their owners deleted them, scheduled their deletion or disabled them after they were planned. Not failures: never retried; the next discover reports the change.\n\n")
+		b.WriteString("| Batch | Resource | Reason | Detail |\n|---|---|---|---|\n")
+		for _, d := range r.Dropped {
+			fmt.Fprintf(&b, "| %s | %s %s | %s | %s |\n", d.BatchID, d.Kind, cell(d.ID), d.ReasonCode, cell(cmp.Or(d.Message, "-")))
 		}
 	}
 	if len(r.Problems)+len(r.Stalled) > 0 {

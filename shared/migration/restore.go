@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
+	"github.com/kmsmig/kmsmig/shared/estate"
 )
 
 // Restore ends a batch whose task has ended (completed or failed): it
@@ -120,7 +121,11 @@ func escapeTask(s string) string { return strings.NewReplacer("/", "_").Replace(
 
 // restoreBatch restores every ledger entry batch s holds; it returns the
 // resources it could not restore yet and those whose owner set a policy of
-// their own meanwhile (left as they set it).
+// their own meanwhile (left as they set it). An entry whose key its owner
+// disabled or scheduled for deletion cannot be restored (only Enabled
+// keys rotate) and does not hold the batch: it stays off, verification
+// reports it, and the daily sweep gives it back once the key is enabled
+// again.
 func (e *Engine) restoreBatch(ctx context.Context, s *BatchState) (pending, superseded []string, err error) {
 	for _, r := range e.ledgerRefs(s) {
 		le, ok, err := e.ledgerEntry(ctx, s.Lane, r)
@@ -135,6 +140,7 @@ func (e *Engine) restoreBatch(ctx context.Context, s *BatchState) (pending, supe
 			return nil, nil, err
 		}
 		switch {
+		case out.Pending != "" && out.Owner:
 		case out.Pending != "":
 			pending = append(pending, r.String()+": "+out.Pending)
 		case out.Superseded:
@@ -165,6 +171,9 @@ type restored struct {
 	// rotation off; it was left as they set it. Detail says what.
 	Superseded bool
 	Detail     string
+	// Owner marks a Pending that waits for the resource's owner (a key
+	// disabled or scheduled for deletion), not for KMS.
+	Owner bool
 }
 
 // restoreEntry gives an entry that is off its recorded policy back. It
@@ -213,6 +222,16 @@ func (e *Engine) restoreEntry(ctx context.Context, le LedgerEntry) (restored, er
 				x.Status, x.Found, x.SupersededAt, x.LastError = LedgerSuperseded, &found, now, ""
 			}
 		})
+	case r.Kind == KindKey && (cur.Key.State == estate.KeyDisabled || cur.Key.State == estate.KeyPendingDeletion):
+		// Only Enabled keys rotate: the policy comes back (by the sweep)
+		// once its owner enables the key again.
+		code := ReasonKeyDisabled
+		if cur.Key.State == estate.KeyPendingDeletion {
+			code = ReasonKeyPendingDeletion
+		}
+		why := fmt.Sprintf("the key is %s: rotation %s is given back once its owner enables it", cur.Key.State, describe(le.Original))
+		e.log(ctx, b, r, "RestoreRotation", "deferred", code, why)
+		return restored{Pending: why, Owner: true}, mark(func(x *LedgerEntry) { x.LastError, x.LastAttempt = why, now })
 	default:
 		if err := e.setRotation(ctx, le.Lane, r, le.Original); err != nil {
 			return refused(cloud.Code(err), err)

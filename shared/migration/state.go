@@ -47,25 +47,36 @@ type Intent struct {
 	Code    string `json:"code,omitempty"`
 }
 
-// Outcome of one resource after its batch's task.
+// Outcome of one resource of a batch.
 const (
+	// ResultMigrated: KMS shows the resource in the batch's instance.
 	ResultMigrated = "migrated"
-	ResultFailed   = "failed"
+	// ResultFailed: the resource did not move; retried when its reason is
+	// retryable, else reported (and alerted).
+	ResultFailed = "failed"
+	// ResultDropped: the resource was left out of the batch because it no
+	// longer exists, is scheduled for deletion or is disabled (its owner's
+	// decision, made after it was planned). Not a failure: never retried,
+	// never alerted, not an attempt; the run report lists it apart.
+	ResultDropped = "dropped"
 )
 
 // ResourceOutcome is what happened to one resource of a batch, as observed.
 type ResourceOutcome struct {
 	Kind ResourceKind `json:"kind"`
 	ID   string       `json:"id"`
-	// Result is migrated (the resource shows the batch's instance id) or
-	// failed.
+	// Result is migrated (the resource shows the batch's instance id),
+	// failed or dropped.
 	Result string `json:"result"`
-	// ReasonCode is the provider's (or the engine's) reason for a failure.
+	// ReasonCode is the provider's (or the engine's) reason for a failure
+	// or a drop.
 	ReasonCode string `json:"reasonCode,omitempty"`
 	Message    string `json:"message,omitempty"`
 	// Retryable is the classification of ReasonCode (see Classify).
 	Retryable bool `json:"retryable,omitempty"`
-	Attempt   int  `json:"attempt"`
+	// Attempt is the attempt the batch was for the resource; 0 for a
+	// resource dropped before its task, which was never attempted.
+	Attempt int `json:"attempt"`
 	// InstanceID is the instance the resource was observed in.
 	InstanceID string `json:"instanceId,omitempty"`
 	// RetryBatch is the batch the resource was re-planned into, if any.

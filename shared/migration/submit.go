@@ -94,19 +94,19 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 	}
 
 	// Re-check right before submitting: rotation back on, resources gone,
-	// quota.
-	var missing []resourceRef
+	// scheduled for deletion or disabled (dropped), quota.
+	var drops []dropped
 	needKeys, needSecrets := 0, 0
 	for _, r := range s.resources() {
 		o, err := e.observe(ctx, s.Lane, r)
-		switch {
-		case errors.Is(err, cloud.ErrNotFound):
-			missing = append(missing, r)
-			continue
-		case err != nil:
+		if err != nil && !errors.Is(err, cloud.ErrNotFound) {
 			return res, fmt.Errorf("migration: submit %s: %w", s.ID, err)
 		}
-		if o.InstanceID == s.InstanceID {
+		if err == nil && o.InstanceID == s.InstanceID {
+			continue
+		}
+		if d, ok := dropFor(r, o, err); ok {
+			drops = append(drops, d)
 			continue
 		}
 		if r.Kind == KindKey {
@@ -140,13 +140,13 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 		if err == nil {
 			msg += fmt.Sprintf(" (free: %d keys, %d secrets)", in.FreeKeys(), in.FreeSecrets())
 		}
-		return e.fail(ctx, s, []Phase{PhaseRotationOff}, refusal, msg)
+		return e.failWith(ctx, s, []Phase{PhaseRotationOff}, refusal, msg, drops)
 	}
 
 	if cfg.Backend == BackendObserve {
-		return e.handOff(ctx, s, missing)
+		return e.handOff(ctx, s, drops)
 	}
-	known, err := e.lookalikes(ctx, &s, missing)
+	known, err := e.lookalikes(ctx, &s, refs(drops))
 	if err != nil {
 		return res, err
 	}
@@ -156,8 +156,8 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 	}
 	s, won, err := e.transition(ctx, s.RunID, s.ID, []Phase{PhaseRotationOff}, PhaseSubmitting, "", func(st *BatchState) {
 		st.Intent, st.Deferred = intent, ""
-		for _, r := range missing {
-			st.drop(r, ReasonResourceGone, "the resource no longer exists")
+		for _, d := range drops {
+			st.drop(d)
 		}
 	})
 	if err != nil {
@@ -167,28 +167,8 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 		res.Phase, res.Outcome = s.Phase, OutcomeBusy
 		return res, nil
 	}
-	for _, r := range missing {
-		e.log(ctx, &s, r, "ResourceResult", ResultFailed, ReasonResourceGone, "left out of the task: the resource no longer exists")
-	}
+	e.logDrops(ctx, &s, drops, "task")
 	return e.create(ctx, s, intent.ID)
-}
-
-// drop removes r from the batch and records it as failed.
-func (s *BatchState) drop(r resourceRef, code, msg string) {
-	list := &s.Secrets
-	if r.Kind == KindKey {
-		list = &s.Keys
-	}
-	for i, id := range *list {
-		if id == r.ID {
-			*list = append((*list)[:i:i], (*list)[i+1:]...)
-			break
-		}
-	}
-	if s.outcome(r) == nil {
-		s.Resources = append(s.Resources, ResourceOutcome{Kind: r.Kind, ID: r.ID, Result: ResultFailed,
-			ReasonCode: code, Message: msg, Attempt: s.attemptOf(r)})
-	}
 }
 
 // outsideWindow says why the window does not admit batch s now, or "".
@@ -210,7 +190,7 @@ func (e *Engine) outsideWindow(ctx context.Context, s *BatchState) (string, erro
 func (e *Engine) create(ctx context.Context, s BatchState, intentID string) (StepResult, error) {
 	res := StepResult{BatchID: s.ID, Step: "submit", Phase: s.Phase}
 	if len(s.Keys)+len(s.Secrets) == 0 {
-		return e.fail(ctx, s, []Phase{PhaseSubmitting}, ReasonResourceGone, "no resource of the batch is left to migrate")
+		return e.fail(ctx, s, []Phase{PhaseSubmitting}, ReasonAllDropped, "no resource of the batch is left to migrate: every one was dropped")
 	}
 	req := TaskRequest{InstanceID: s.InstanceID, KeyIDs: s.Keys, SecretNames: s.Secrets}
 	if s.Intent != nil && s.Intent.Automatic {
@@ -362,7 +342,7 @@ func (e *Engine) recoverSubmission(ctx context.Context, s BatchState) (StepResul
 
 // lookalikes lists the lane's tasks that recovery could mistake for the
 // task batch s is about to create (same instance, and the key and secret
-// counts s will have once the missing resources are dropped).
+// counts s will have once the resources missing are dropped).
 func (e *Engine) lookalikes(ctx context.Context, s *BatchState, missing []resourceRef) ([]string, error) {
 	keys, secrets := len(s.Keys), len(s.Secrets)
 	for _, r := range missing {
@@ -405,14 +385,30 @@ func (e *Engine) claimedTasks(ctx context.Context, runID string, s BatchState) (
 // fail moves a batch from one of the phases from to failed with a reason
 // code; every resource without an outcome fails with that code.
 func (e *Engine) fail(ctx context.Context, s BatchState, from []Phase, code, msg string) (StepResult, error) {
+	return e.failWith(ctx, s, from, code, msg, nil)
+}
+
+// failWith is fail that first drops drops from the batch: they are
+// recorded as dropped, not failed. It audits the outcomes it records.
+func (e *Engine) failWith(ctx context.Context, s BatchState, from []Phase, code, msg string, drops []dropped) (StepResult, error) {
 	res := StepResult{BatchID: s.ID, Step: "submit", Reason: code}
 	retryable := Classify(code).Retryable
+	var added []ResourceOutcome
 	st, won, err := e.transition(ctx, s.RunID, s.ID, from, PhaseFailed, code, func(st *BatchState) {
 		st.Reason, st.Message = code, msg
+		added = added[:0]
+		for _, d := range drops {
+			if st.outcome(d.ref) == nil {
+				st.drop(d)
+				added = append(added, *st.outcome(d.ref))
+			}
+		}
 		for _, r := range st.resources() {
 			if st.outcome(r) == nil {
-				st.Resources = append(st.Resources, ResourceOutcome{Kind: r.Kind, ID: r.ID, Result: ResultFailed,
-					ReasonCode: code, Message: msg, Retryable: retryable, Attempt: st.attemptOf(r)})
+				o := ResourceOutcome{Kind: r.Kind, ID: r.ID, Result: ResultFailed,
+					ReasonCode: code, Message: msg, Retryable: retryable, Attempt: st.attemptOf(r)}
+				st.Resources = append(st.Resources, o)
+				added = append(added, o)
 			}
 		}
 	})
@@ -424,7 +420,7 @@ func (e *Engine) fail(ctx context.Context, s BatchState, from []Phase, code, msg
 		res.Outcome = OutcomeUnchanged
 		return res, nil
 	}
-	for _, o := range st.Resources {
+	for _, o := range added {
 		e.log(ctx, &st, resourceRef{o.Kind, o.ID}, "ResourceResult", o.Result, o.ReasonCode, o.Message)
 	}
 	res.Outcome = OutcomeUpdated

@@ -35,7 +35,11 @@ func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
 	for _, r := range e.ledgerRefs(s) {
 		o, err := e.observe(ctx, s.Lane, r)
 		if errors.Is(err, cloud.ErrNotFound) {
-			problems = append(problems, r.String()+": no longer exists")
+			// A dropped resource is gone, or may go: its owner's decision,
+			// recorded as such.
+			if out := s.outcome(r); out == nil || out.Result != ResultDropped {
+				problems = append(problems, r.String()+": no longer exists")
+			}
 			continue
 		}
 		if err != nil {
@@ -62,7 +66,9 @@ func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
 		if ok && le.HeldBy(s.RunID, s.ID) && le.Status == LedgerSuperseded {
 			// The owner's policy stands; nothing of kmsmig's to verify.
 		} else if ok && le.HeldBy(s.RunID, s.ID) {
-			if !sameRotation(o.Rotation, le.Original) {
+			if _, drop := dropFor(r, o, nil); drop && le.Off() {
+				bad("rotation off while the key is %s: the daily sweep gives back %s once its owner enables it", o.Key.State, describe(le.Original))
+			} else if !sameRotation(o.Rotation, le.Original) {
 				bad("rotation %s, ledger says %s", describe(o.Rotation), describe(le.Original))
 			} else if le.Status != LedgerVerified {
 				now := e.now()

@@ -61,6 +61,7 @@ func Build(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan, opts Optio
 	r.Plan = b.plan()
 	r.Terraform = b.terraform()
 	r.Warnings = b.warnings()
+	r.Changes = b.changes()
 	r.Summary = b.summary(r)
 	return r
 }

@@ -3,7 +3,12 @@
 // Markdown page.
 //
 // Build assembles a Report from an estate.Inventory, its verdict.Verdicts
-// and its plan.Plan (any of which may be missing). Report encodes with
+// and its plan.Plan (any of which may be missing). Given the campaign's
+// previous run (Options.Previous), the report also says what owners
+// changed since that run (estate.Diff) and why a key or secret the
+// previous plan carried is not in this one (deleted, scheduled for
+// deletion, disabled, migrated, held by an earlier run's batch in flight,
+// blocked). Report encodes with
 // encoding/json; Markdown renders it. The Markdown is written for a cloud
 // team at a glance and caps every listing at Limits.MaxRows rows, pointing
 // to the JSON for the rest; the JSON keeps everything.
@@ -27,6 +32,11 @@
 //	                 encryptionKeyId, detail}]
 //	warnings[]       reason, instanceId, lanes [{account, region}], message
 //	serviceKeys[]    account, region, count, keys [{id, aliases, creator}] (verbose only)
+//	changes          previousRunId, counts {<change kind>: n},
+//	                 items [{account, region, resource (key|secret|instance), id,
+//	                 kind, from, to, previousBatch, note}], planCompared,
+//	                 leftPlan [{account, region, resource, id, previousBatch,
+//	                 why, detail}] (only with a previous run)
 //	plan             settings (as plan.Settings encodes them),
 //	                 lanes [{account, region, instanceId, alreadyMigrated, stopped,
 //	                 batches [{id, seq, instanceId, status, keyCount, secretCount,

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -117,5 +118,46 @@ func goldenReport(t testing.TB) *Report {
 	t.Helper()
 	inv := goldenInventory()
 	vs, p := run(t, inv, goldenPlanSettings())
-	return Build(&inv, vs, p, Options{BatchStatus: goldenStatuses()})
+	return Build(&inv, vs, p, Options{BatchStatus: goldenStatuses(), Previous: goldenPrevious(t)})
+}
+
+// goldenPrevious is the run of the night before goldenInventory, with its
+// plan: since then key-off was disabled, key-done migrated, key-gone
+// deleted, key-tmp created, key-a1's rotation switched on, app/db moved
+// to another CMK, and the shared instance's key quota doubled with its
+// auto-renewal switched off.
+func goldenPrevious(t testing.TB) *Previous {
+	t.Helper()
+	inv := goldenInventory()
+	inv.RunID, inv.DiscoveredAt = "run-20250228", discovered.AddDate(0, 0, -1)
+	for i := range inv.Lanes {
+		li := &inv.Lanes[i]
+		for j := range li.Instances {
+			li.Instances[j].KeyQuota, li.Instances[j].AutoRenew = 50, true
+		}
+		if li.Lane != laneA {
+			continue
+		}
+		li.Keys = slices.DeleteFunc(li.Keys, func(k estate.Key) bool { return k.ID == "key-tmp" })
+		li.Keys = append(li.Keys, key("key-gone"))
+		for j := range li.Keys {
+			k := &li.Keys[j]
+			switch k.ID {
+			case "key-off":
+				k.State = estate.KeyEnabled
+			case "key-done":
+				k.InstanceID = ""
+			case "key-a1":
+				k.Rotation = estate.Rotation{}
+			}
+		}
+		for j := range li.Secrets {
+			if s := &li.Secrets[j]; s.Name == "app/db" {
+				s.EncryptionKeyID = "key-a2"
+			}
+		}
+	}
+	inv.Normalize()
+	_, p := run(t, inv, goldenPlanSettings())
+	return &Previous{Inventory: &inv, Plan: p}
 }

@@ -14,7 +14,7 @@ import (
 const detailRunes = 100
 
 // Markdown renders the report for people: a title, the summary first,
-// then the per-region table, blocked resources, warnings, service keys,
+// then what changed since the previous run, the per-region table, blocked resources, warnings, service keys,
 // the batch plan and the Terraform guidance. Every listing shows at most
 // Limits.MaxRows rows and then says how many more the JSON holds, so the
 // text stays small for estates of tens of thousands of resources. It
@@ -33,6 +33,7 @@ func (r *Report) Markdown() string {
 	}
 	m.title()
 	m.summary()
+	m.changes()
 	m.regions()
 	m.blocked()
 	m.warnings()
@@ -112,6 +113,9 @@ func (m *mdWriter) summary() {
 		t.add("Secrets planned", num(s.PlannedSecrets))
 		t.add("Rotation to switch off, then back on", num(s.RotationOff))
 		t.add("Left out by the plan (filters, quota)", num(s.Excluded))
+	}
+	if c := m.r.Changes; c != nil {
+		t.add("Changes since "+dash(c.PreviousRunID), num(len(c.Items)))
 	}
 	t.add("Warnings", num(s.Warnings))
 	t.add("Incomplete lanes (discovery errors)", num(len(s.IncompleteLanes)))

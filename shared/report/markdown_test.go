@@ -56,7 +56,7 @@ func TestMarkdownReadsSummaryFirst(t *testing.T) {
 			order = append(order, line)
 		}
 	}
-	assert.Equal(t, []string{"# KMS migration report: run-20250301", "## Summary", "## Regions", "## Blocked resources",
+	assert.Equal(t, []string{"# KMS migration report: run-20250301", "## Summary", "## Changes since the previous run (run-20250228)", "## Regions", "## Blocked resources",
 		"## Warnings", "## Service keys", "## Batch plan", "## Terraform"}, order)
 	assert.Less(t, strings.Index(md, "discovery is incomplete"), strings.Index(md, "## Summary"), "an incomplete estate says so before anything else")
 }

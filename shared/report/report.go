@@ -44,6 +44,9 @@ type Options struct {
 	// JSONName is the file name the Markdown cites for what it leaves out
 	// (empty: DefaultJSONName).
 	JSONName string
+	// Previous is the campaign's previous run; when it has an inventory the
+	// report gains its changes section. Nil: no section.
+	Previous *Previous
 }
 
 // Limits is how Markdown caps its listings, recorded in the Report so that
@@ -74,6 +77,9 @@ type Report struct {
 	// ServiceKeys counts service keys per lane (lanes without any are
 	// left out).
 	ServiceKeys []ServiceKeys `json:"serviceKeys,omitempty"`
+	// Changes is what changed since the previous run; nil without one
+	// (Options.Previous).
+	Changes *Changes `json:"changes,omitempty"`
 	// Plan is nil when Build got no plan.
 	Plan *PlanSection `json:"plan,omitempty"`
 	// Terraform is nil when no key or secret migrates or has migrated.

@@ -115,7 +115,7 @@ func (s *schedule) checkTasks(ctx context.Context, states []migration.BatchState
 }
 
 // checkMoved: every resource classified to migrate is in its instance, or
-// reported as failed for good with a reason code.
+// reported as failed for good or dropped, with a reason code.
 func (s *schedule) checkMoved(ctx context.Context) {
 	rep, err := s.engine(s.store, 0).BuildReport(ctx, RunID)
 	if err != nil {
@@ -127,6 +127,9 @@ func (s *schedule) checkMoved(ctx context.Context) {
 		if f.RetryBatch == "" {
 			reported[string(f.Kind)+" "+f.Lane.String()+" "+f.ID] = f.ReasonCode
 		}
+	}
+	for _, d := range rep.Dropped {
+		reported[string(d.Kind)+" "+d.Lane.String()+" "+d.ID] = d.ReasonCode
 	}
 	for _, v := range s.migratable {
 		var got string

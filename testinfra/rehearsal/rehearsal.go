@@ -418,13 +418,16 @@ func (o *Options) collect(ctx context.Context, st *stack.Stack, eng *migration.E
 }
 
 // checkMoved: every resource classified to migrate is in its instance, or
-// reported as failed for good with a reason.
+// reported as failed for good or dropped, with a reason.
 func checkMoved(ctx context.Context, c *kms.Client, vs *verdict.Verdicts, rep migration.Report) Check {
 	failed := map[string]bool{}
 	for _, f := range rep.Failures {
 		if f.RetryBatch == "" {
 			failed[f.ID] = true
 		}
+	}
+	for _, d := range rep.Dropped {
+		failed[d.ID] = true
 	}
 	var moved, reported int
 	var wrong []string

@@ -183,6 +183,9 @@
 //
 //   - Only the operations above exist; no cryptography (Encrypt, Decrypt,
 //     GenerateDataKey, ...) and no create/delete of keys, secrets or aliases.
+//     Tests change an estate between nights with test controls that are
+//     not API operations: Twin.SetKeyState (disable, schedule deletion,
+//     enable again), Twin.DeleteKey and Twin.DeleteSecret.
 //   - The migration task actions, parameters, result shape and reason codes
 //     are the twin's design: the real tool is console-only and its API is
 //     not published. Task-level codes such as Rejected.InstanceRegionMismatch,
