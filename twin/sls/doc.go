@@ -78,4 +78,6 @@
 //     mismatch InvalidContentSha256; the real codes may differ.
 //   - A V4-signed request with a repeated query parameter is refused
 //     (SignatureNotMatch): the SDK's SignerV4 signs only its first value.
+//     So is any request with Content-MD5, Content-Type or Date repeated:
+//     both signatures cover one value of each.
 package sls

@@ -45,6 +45,11 @@ func slsCovered(r *http.Request, body []byte, v4 bool) string {
 			}
 		}
 	}) {
+		if k == "" && strings.Join(q[k], "") == "" {
+			// "?=" names nothing and says nothing (SignerV4 writes it as
+			// nothing): no operation can read it.
+			continue
+		}
 		fmt.Fprintf(&b, "%q=%q&", k, q[k])
 	}
 	b.WriteString("\n")
@@ -53,6 +58,9 @@ func slsCovered(r *http.Request, body []byte, v4 bool) string {
 		l := strings.ToLower(k)
 		if !v4 && l == "x-log-date" {
 			continue
+		}
+		if l == "content-md5" && strings.Join(r.Header.Values(k), "") == "" {
+			continue // an empty Content-MD5 claims nothing: it is no header
 		}
 		if strings.HasPrefix(l, "x-log-") || strings.HasPrefix(l, "x-acs-") || l == "content-type" || l == "content-md5" ||
 			l == "authorization" {
