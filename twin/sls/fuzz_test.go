@@ -149,6 +149,8 @@ func FuzzSLSRequest(f *testing.F) {
 	ops := []struct{ method, path string }{
 		{http.MethodPost, "/logstores"}, {http.MethodGet, "/logstores/%s"}, {http.MethodGet, "/logstores/%s/index"},
 		{http.MethodPost, "/logstores/%s/shards/lb"}, {http.MethodGet, "/"},
+		{http.MethodPost, "/savedsearches"}, {http.MethodGet, "/jobs/%s"}, {http.MethodPut, "/dashboards/%s"},
+		{http.MethodGet, "/resources/sls.alert.action_policy/records"},
 	}
 	f.Fuzz(func(t *testing.T, mode, op uint8, store, query, hdrs string, body, prog []byte, text string) {
 		v4, useSTS := mode&1 == 0, mode&2 != 0
