@@ -37,12 +37,13 @@ each), so running it again changes nothing that is already right:
 
 Notifications. SLS sends an alert rule's notifications through an action
 policy. With --webhook and/or --dingtalk, setup-logs also keeps, in the
-Alibaba Cloud account (these are account-wide, not per project):
-  webhook integration kmsmig-<project>-webhook   (--webhook: JSON POST)
-  webhook integration kmsmig-<project>-dingtalk  (--dingtalk, signed with
-                      --dingtalk-secret when given)
-  action policy       kmsmig-<project>: fires to them with the built-in
-                      content template sls.builtin.cn
+Alibaba Cloud account (these are account-wide, not per project; ID is
+kmsmig-<project>, or the project's name when it starts with kmsmig):
+  webhook integration ID-webhook   (--webhook: JSON POST)
+  webhook integration ID-dingtalk  (--dingtalk, signed with --dingtalk-secret
+                      when given)
+  action policy       ID: fires to them with the built-in content template
+                      sls.builtin.cn
 and the rule names that action policy, with the built-in dynamic alert policy
 sls.builtin.dynamic. Without either flag (or its variable), the rule's routing
 is left as it is found: a new rule names no action policy and notifies no one

@@ -53,9 +53,10 @@ func (w WebhookTarget) String() string { return w.Type + " " + w.ID }
 func (w WebhookTarget) GoString() string { return w.String() }
 
 // RouteFor returns the route of project for the configured webhook and
-// DingTalk robot; ok is false when neither is set.
+// DingTalk robot; ok is false when neither is set. The records' ids start
+// with RouteID(project).
 func RouteFor(cfg SetupConfig) (r Route, ok bool) {
-	base := "kmsmig-" + cfg.Project
+	base := RouteID(cfg.Project)
 	if cfg.Webhook != "" {
 		r.Webhooks = append(r.Webhooks, WebhookTarget{ID: base + "-webhook", Name: "kmsmig webhook (" + cfg.Project + ")",
 			Type: "custom", URL: cfg.Webhook})
@@ -69,6 +70,15 @@ func RouteFor(cfg SetupConfig) (r Route, ok bool) {
 	}
 	r.ActionPolicy = base
 	return r, true
+}
+
+// RouteID is the id of a project's action policy: "kmsmig-<project>", or
+// the project's name when it already starts with "kmsmig".
+func RouteID(project string) string {
+	if strings.HasPrefix(project, "kmsmig") {
+		return project
+	}
+	return "kmsmig-" + project
 }
 
 // integration is w's record value, in the documented form ("Data

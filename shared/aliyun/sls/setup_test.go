@@ -22,7 +22,7 @@ const (
 	hookURL    = "https://hooks.example.com/kmsmig?token=hook-t0ken"
 	dingURL    = "https://oapi.dingtalk.com/robot/send?access_token=ding-t0ken"
 	dingSecret = "SECding-s3cret"
-	policyID   = "kmsmig-" + project
+	policyID   = project // RouteID: the project starts with kmsmig already
 	hookID     = policyID + "-webhook"
 	dingID     = policyID + "-dingtalk"
 	trailStore = "kmsmig-audit"
@@ -188,6 +188,11 @@ func TestEnsureTrail(t *testing.T) {
 		assert.False(t, res.Routed)
 		assert.Equal(t, policyID, res.ActionPolicy)
 	})
+}
+
+func TestRouteID(t *testing.T) {
+	assert.Equal(t, "kmsmig-audit", sls.RouteID("audit"))
+	assert.Equal(t, "kmsmig-trail", sls.RouteID("kmsmig-trail"))
 }
 
 // A new deployment without a webhook gets a rule that names no action
