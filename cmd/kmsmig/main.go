@@ -35,7 +35,7 @@ func commands() map[string]command {
 		"pause":      {summary: "pause a run: migrate switches nothing off and submits nothing until resume", run: runPause},
 		"resume":     {summary: "resume a paused run", run: runResume},
 		"abort":      {summary: "abort one batch of a run (after a stalled-task alert); its rotation comes back", run: runAbort},
-		"setup-logs": {summary: "create the SLS audit logstore and its index; write saved queries and an alert rule", run: runSetupLogs},
+		"setup-logs": {summary: "set up the SLS audit trail: logstore, index, saved searches, dashboard, alert rule and its routing", run: runSetupLogs},
 	}
 }
 

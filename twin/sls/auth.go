@@ -28,6 +28,19 @@ const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 // body is the raw request body as sent (compressed, if it was).
 func (s *Server) authenticate(r *http.Request, body []byte) (acs.Caller, *Error) {
 	auth := r.Header.Get("Authorization")
+	for _, h := range []string{"Content-MD5", "Content-Type", "Date"} {
+		if len(r.Header.Values(h)) > 1 {
+			// Both signatures cover one value of these; a second would
+			// ride along unsigned.
+			return acs.Caller{}, errorf(http.StatusUnauthorized, CodeSignatureNotMatch, "header %s is repeated; a signature covers one value", h)
+		}
+	}
+	// A Content-MD5 must describe the body that came with it, whichever
+	// signature covers the request (V4 does not sign it; an unchecked one
+	// would be an unsigned claim about the body).
+	if md := r.Header.Get("Content-MD5"); md != "" && md != fmt.Sprintf("%X", md5.Sum(body)) {
+		return acs.Caller{}, errorf(http.StatusBadRequest, "InvalidContentMD5", "Content-MD5 does not match the body")
+	}
 	switch {
 	case strings.HasPrefix(auth, "LOG "):
 		return s.verifyV1(r, body, strings.TrimPrefix(auth, "LOG "))

@@ -1,7 +1,9 @@
 // Package sls is the offline twin of Simple Log Service (SLS): an
 // http.Handler that speaks the REST API the official client
 // github.com/aliyun/aliyun-log-go-sdk (v0.1.124) and its producer send, for
-// the operations the migration needs to write and read its audit trail.
+// the operations the migration needs to write and read its audit trail and
+// kmsmig setup-logs needs to set it up (saved searches, alert rules and
+// their notification routing, dashboards).
 //
 // Served operations (project taken from the Host header,
 // "<project>.<endpoint>"):
@@ -18,6 +20,26 @@
 //	POST   /logstores/{ls}/logs                GetLogs (JSON body; what the SDK's GetLogs* send)
 //	GET    /logstores/{ls}?type=log&...        GetLogs (older query-string form)
 //	POST|PUT|GET|DELETE /logstores/{ls}/index  CreateIndex, UpdateIndex, GetIndex, DeleteIndex
+//	POST /savedsearches, GET /savedsearches    CreateSavedSearch, ListSavedSearch
+//	GET|PUT|DELETE /savedsearches/{name}       GetSavedSearch, UpdateSavedSearch, DeleteSavedSearch
+//	POST /jobs, GET /jobs?jobType=Alert        CreateAlert, ListAlert (jobName: names containing it; resourceProvider: dashboard)
+//	GET|PUT|DELETE /jobs/{name}                GetAlert, UpdateAlert, DeleteAlert
+//	PUT /jobs/{name}?action=enable|disable     EnableAlert, DisableAlert
+//	POST /dashboards, GET /dashboards          CreateDashboard, ListDashboard (dashboardName: names containing it)
+//	GET|PUT|DELETE /dashboards/{name}          GetDashboard, UpdateDashboard, DeleteDashboard
+//
+// and, addressed to the bare endpoint (no project in the Host) and kept per
+// account, the records of the built-in alert resources (sls.common.user,
+// sls.common.user_group, sls.alert.oncall_group, sls.alert.action_webhook,
+// sls.alert.action_policy, sls.alert.alert_policy,
+// sls.alert.content_template, sls.alert.global_config):
+//
+//	POST /resources/{r}/records, GET ...       CreateResourceRecord, ListResourceRecord
+//	GET|PUT /resources/{r}/records/{id}        GetResourceRecord, UpdateResourceRecord
+//	DELETE /resources/{r}/records?ids=a,b      DeleteResourceRecord
+//
+// The list operations page with the offset and size query parameters (size
+// 500 by default and at most; ListLogStores: 200, at most 500).
 //
 // Every request is authenticated against a twin/acs.Keyring: signature V1
 // ("LOG <ak>:<base64 hmac-sha1>" over method, Content-MD5, Content-Type,
@@ -47,6 +69,19 @@
 // Values are matched token-wise using the index's delimiter list and case
 // sensitivity, as the real service does.
 //
+// Saved searches, alert rules and dashboards answer with the codes the
+// service is known to use: SavedSearchNotExist ("specified savedsearch does
+// not exist"), JobNotExist, JobAlreadyExist ("Job <name> already exists"),
+// DashboardNotExist ("specified dashboard does not exist"), ParameterInvalid
+// "specified dashboard already exists" for a second CreateDashboard (not a
+// DashboardAlreadyExist code), PostBodyInvalid "Duplicate chart title: <t>",
+// InvalidDashboardName, ExceedQuota (more than 100 saved searches or 200
+// charts), ResourceNotExist and ResourceRecordNotExist (from the Java and
+// Python SDKs' tests and aliyun/terraform-provider-alicloud). An alert
+// rule's configuration, schedule and a dashboard's charts are kept as sent
+// and answered back unchanged; a rule is enabled unless its state (or
+// status) says Disabled, and UpdateAlert without one leaves it as it was.
+//
 // Where the twin differs from the real service:
 //   - No analytics: a query with "| SELECT ..." is refused (NotSupported);
 //     no range queries on long/double keys (key > n), no fuzzy or
@@ -69,7 +104,27 @@
 //     offset with ParameterInvalid; its total counts the names matching
 //     logstoreName.
 //   - GetHistograms, cursors/PullLogs, consumer groups, machine groups,
-//     Logtail configs, metric stores and everything else are not served.
+//     Logtail configs, metric stores, charts on their own, user-defined
+//     resources and everything else are not served.
+//   - Nothing runs: alert rules are never evaluated and notify no one;
+//     dashboards are never drawn. Saved-search, alert and chart queries are
+//     stored, not parsed, and the logstores, dashboards and action policies
+//     they name need not exist.
+//   - Assumed, not documented: the codes of a second CreateSavedSearch
+//     (400 SavedSearchAlreadyExist) and of a second CreateResourceRecord
+//     (400 ResourceRecordAlreadyExist); 404 for the *NotExist codes and 400
+//     for JobAlreadyExist, as for logstores; the message of JobNotExist.
+//   - Only Alert jobs are served (CreateAlert refuses another type with
+//     ParameterInvalid). Alert rule names are not checked beyond being
+//     present, dashboard names against [A-Za-z0-9_-]{2,128}, saved-search
+//     names for 3 to 63 characters; a saved search's configuration of 64
+//     KiB or more is refused with PostBodyInvalid.
+//   - A resource record's value must be a JSON document; its fields are not
+//     checked against the resource's schema, nor its id against the value's
+//     id field. DeleteResourceRecord ignores ids without a record.
+//   - The Go SDK's ListSavedSearch and ListDashboard send their name filter,
+//     offset and size as headers; the twin reads query parameters only, as
+//     the API reference gives them, so those calls get the first page.
 //   - With V1, x-log-date's value stands for Date's in the string to sign
 //     as well as in the clock check (the documentation says it replaces
 //     Date's value "for verification"; aliyun-log-python-sdk sends a copy
@@ -78,4 +133,6 @@
 //     mismatch InvalidContentSha256; the real codes may differ.
 //   - A V4-signed request with a repeated query parameter is refused
 //     (SignatureNotMatch): the SDK's SignerV4 signs only its first value.
+//     So is any request with Content-MD5, Content-Type or Date repeated:
+//     both signatures cover one value of each.
 package sls

@@ -47,8 +47,22 @@ const (
 	CodeInvalidLine             = "InvalidLine"
 	CodeInvalidOffset           = "InvalidOffset"
 	CodeNotSupported            = "NotSupported"
-	CodeInternalServerError     = "InternalServerError"
-	CodeServerBusy              = "ServerBusy"
+	CodeExceedQuota             = "ExceedQuota"
+
+	// Saved searches, alert rules (jobs), dashboards and alert resource
+	// records. SavedSearchAlreadyExist and ResourceRecordAlreadyExist are
+	// not documented: see the package doc.
+	CodeSavedSearchNotExist        = "SavedSearchNotExist"
+	CodeSavedSearchAlreadyExist    = "SavedSearchAlreadyExist"
+	CodeJobNotExist                = "JobNotExist"
+	CodeJobAlreadyExist            = "JobAlreadyExist"
+	CodeDashboardNotExist          = "DashboardNotExist"
+	CodeInvalidDashboardName       = "InvalidDashboardName"
+	CodeResourceNotExist           = "ResourceNotExist"
+	CodeResourceRecordNotExist     = "ResourceRecordNotExist"
+	CodeResourceRecordAlreadyExist = "ResourceRecordAlreadyExist"
+	CodeInternalServerError        = "InternalServerError"
+	CodeServerBusy                 = "ServerBusy"
 )
 
 type errorBody struct {

@@ -3,6 +3,7 @@ package sls
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -16,6 +17,11 @@ type project struct {
 	description string
 	created     time.Time
 	logstores   map[string]*logstore
+	// The project's saved searches, alert rules (jobs) and dashboards, by
+	// name.
+	savedSearches map[string]*savedSearch
+	jobs          map[string]*job
+	dashboards    map[string]*dashboard
 }
 
 type logstore struct {
@@ -32,7 +38,8 @@ type logstore struct {
 }
 
 func newProject(name, owner, description string, now time.Time) *project {
-	return &project{name: name, owner: owner, description: description, created: now, logstores: map[string]*logstore{}}
+	return &project{name: name, owner: owner, description: description, created: now, logstores: map[string]*logstore{},
+		savedSearches: map[string]*savedSearch{}, jobs: map[string]*job{}, dashboards: map[string]*dashboard{}}
 }
 
 // Naming rules of the real service: projects 3-63 of [a-z0-9-], starting and
@@ -177,20 +184,9 @@ const (
 // what the Python SDK's list_more pages against.
 func (s *Server) listLogStores(req *request) *Error {
 	q := req.r.URL.Query()
-	offset, size := 0, defaultListSize
-	if v := q.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return errorf(http.StatusBadRequest, CodeParameterInvalid, "Invalid parameter offset, [0, +inf)")
-		}
-		offset = n
-	}
-	if v := q.Get("size"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxListSize {
-			return errorf(http.StatusBadRequest, CodeParameterInvalid, "Invalid parameter size, (0, %d]", maxListSize)
-		}
-		size = n
+	offset, size, e := pageOf(q, defaultListSize, maxListSize)
+	if e != nil {
+		return e
 	}
 	filter := q.Get("logstoreName")
 	s.mu.Lock()
@@ -203,11 +199,36 @@ func (s *Server) listLogStores(req *request) *Error {
 	}
 	s.mu.Unlock()
 	sort.Strings(names)
-	total := len(names)
-	start := min(offset, total)
-	page := names[start : start+min(size, total-start)]
-	writeJSON(req.w, map[string]any{"count": len(page), "total": total, "logstores": page})
+	page := pageSlice(names, offset, size)
+	writeJSON(req.w, map[string]any{"count": len(page), "total": len(names), "logstores": page})
 	return nil
+}
+
+// pageOf reads the offset (default 0) and size (default def, at most max)
+// query parameters; an empty parameter takes its default.
+func pageOf(q url.Values, def, max int) (offset, size int, e *Error) {
+	size = def
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, 0, errorf(http.StatusBadRequest, CodeParameterInvalid, "Invalid parameter offset, [0, +inf)")
+		}
+		offset = n
+	}
+	if v := q.Get("size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > max {
+			return 0, 0, errorf(http.StatusBadRequest, CodeParameterInvalid, "Invalid parameter size, (0, %d]", max)
+		}
+		size = n
+	}
+	return offset, size, nil
+}
+
+// pageSlice returns items[offset:offset+size], clipped.
+func pageSlice[T any](items []T, offset, size int) []T {
+	start := min(offset, len(items))
+	return items[start : start+min(size, len(items)-start)]
 }
 
 func (s *Server) deleteLogStore(req *request) *Error {

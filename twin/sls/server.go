@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +31,10 @@ type Server struct {
 
 	mu       sync.Mutex
 	projects map[string]*project
-	fault    func(op, project, logstore string) *Error
+	// resources holds the alert resource records: account, resource name,
+	// record id.
+	resources map[string]map[string]map[string]*record
+	fault     func(op, project, logstore string) *Error
 }
 
 // Option configures a Server.
@@ -46,7 +50,7 @@ func WithRegion(region string) Option { return func(s *Server) { s.region = regi
 
 // New returns an SLS twin that authenticates callers against keys.
 func New(keys *acs.Keyring, opts ...Option) *Server {
-	s := &Server{keys: keys, now: time.Now, projects: map[string]*project{}}
+	s := &Server{keys: keys, now: time.Now, projects: map[string]*project{}, resources: map[string]map[string]map[string]*record{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -166,6 +170,10 @@ type request struct {
 	caller   acs.Caller
 	project  string
 	logstore string
+	// name is the saved search, alert, dashboard or resource record the
+	// path names; resource is the alert resource of /resources paths.
+	name     string
+	resource string
 }
 
 // ServeHTTP serves the SLS REST API subset listed in the package doc.
@@ -177,31 +185,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusRequestEntityTooLarge, CodePostBodyTooLarge, "body exceeds %d bytes", maxBodyBytes))
 		return
 	}
-	op, logstore, ok := route(r.Method, r.URL.Path, r.URL.Query().Get("type"))
+	rt, ok := route(r.Method, r.URL.Path, r.URL.Query())
 	if !ok {
 		writeError(w, errorf(http.StatusNotFound, CodeNotSupported, "%s %s is not supported by the SLS twin", r.Method, r.URL.Path))
 		return
 	}
+	op := rt.op
 	caller, e := s.authenticate(r, body)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	req := &request{r: r, w: w, body: body, caller: caller, project: projectFromHost(r.Host), logstore: logstore}
-	if req.project == "" {
-		writeError(w, errorf(http.StatusBadRequest, CodeProjectNotExist, "The project name is missing from the Host header %q", r.Host))
-		return
+	req := &request{r: r, w: w, body: body, caller: caller, logstore: rt.logstore, name: rt.name, resource: rt.resource}
+	if !op.account {
+		// Account-level operations (alert resources) are addressed to the
+		// bare endpoint; every other one to "<project>.<endpoint>".
+		req.project = projectFromHost(r.Host)
+		if req.project == "" {
+			writeError(w, errorf(http.StatusBadRequest, CodeProjectNotExist, "The project name is missing from the Host header %q", r.Host))
+			return
+		}
 	}
 	s.mu.Lock()
 	fault := s.fault
 	s.mu.Unlock()
 	if fault != nil {
-		if e := fault(op.name, req.project, logstore); e != nil {
+		if e := fault(op.name, req.project, rt.logstore); e != nil {
 			writeError(w, e)
 			return
 		}
 	}
-	if !op.createsProject {
+	if !op.createsProject && !op.account {
 		if e := s.authorize(req, op.name); e != nil {
 			writeError(w, e)
 			return
@@ -231,65 +245,170 @@ func (s *Server) authorize(req *request, action string) *Error {
 type operation struct {
 	name           string
 	createsProject bool
-	serve          func(*Server, *request) *Error
+	// account marks the account-level operations, which name no project.
+	account bool
+	serve   func(*Server, *request) *Error
 }
 
-// route maps a method and path to an operation and the logstore it names.
-func route(method, path, typ string) (operation, string, bool) {
+// routed is what a method and path select: the operation and the names in
+// the path.
+type routed struct {
+	op                       operation
+	logstore, name, resource string
+}
+
+// route maps a method and path to an operation and the names the path
+// carries.
+func route(method, path string, q url.Values) (routed, bool) {
+	op := func(name string, serve func(*Server, *request) *Error) operation {
+		return operation{name: name, serve: serve}
+	}
 	if path == "/" || path == "" {
 		switch method {
 		case http.MethodPost:
-			return operation{name: "CreateProject", createsProject: true, serve: (*Server).createProject}, "", true
+			return routed{op: operation{name: "CreateProject", createsProject: true, serve: (*Server).createProject}}, true
 		case http.MethodGet:
-			return operation{name: "GetProject", serve: (*Server).getProject}, "", true
+			return routed{op: op("GetProject", (*Server).getProject)}, true
 		case http.MethodDelete:
-			return operation{name: "DeleteProject", serve: (*Server).deleteProject}, "", true
+			return routed{op: op("DeleteProject", (*Server).deleteProject)}, true
 		}
-		return operation{}, "", false
+		return routed{}, false
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
-	if parts[0] != "logstores" {
-		return operation{}, "", false
+	switch parts[0] {
+	case "logstores":
+		return routeLogstores(method, parts, q.Get("type"))
+	case "savedsearches":
+		return routeNamed(method, parts, named{
+			create: op("CreateSavedSearch", (*Server).createSavedSearch), list: op("ListSavedSearch", (*Server).listSavedSearches),
+			get: op("GetSavedSearch", (*Server).getSavedSearch), update: op("UpdateSavedSearch", (*Server).updateSavedSearch),
+			remove: op("DeleteSavedSearch", (*Server).deleteSavedSearch),
+		})
+	case "jobs":
+		if len(parts) == 2 && method == http.MethodPut {
+			switch q.Get("action") {
+			case "enable":
+				return routed{op: op("EnableAlert", (*Server).enableAlert), name: parts[1]}, true
+			case "disable":
+				return routed{op: op("DisableAlert", (*Server).disableAlert), name: parts[1]}, true
+			}
+		}
+		return routeNamed(method, parts, named{
+			create: op("CreateAlert", (*Server).createAlert), list: op("ListAlert", (*Server).listAlerts),
+			get: op("GetAlert", (*Server).getAlert), update: op("UpdateAlert", (*Server).updateAlert),
+			remove: op("DeleteAlert", (*Server).deleteAlert),
+		})
+	case "dashboards":
+		return routeNamed(method, parts, named{
+			create: op("CreateDashboard", (*Server).createDashboard), list: op("ListDashboard", (*Server).listDashboards),
+			get: op("GetDashboard", (*Server).getDashboard), update: op("UpdateDashboard", (*Server).updateDashboard),
+			remove: op("DeleteDashboard", (*Server).deleteDashboard),
+		})
+	case "resources":
+		return routeRecords(method, parts)
+	}
+	return routed{}, false
+}
+
+// named lists the operations of a collection of named objects:
+// POST /c, GET /c, GET|PUT|DELETE /c/{name}.
+type named struct{ create, list, get, update, remove operation }
+
+func routeNamed(method string, parts []string, n named) (routed, bool) {
+	switch {
+	case len(parts) == 1 && method == http.MethodPost:
+		return routed{op: n.create}, true
+	case len(parts) == 1 && method == http.MethodGet:
+		return routed{op: n.list}, true
+	case len(parts) == 2 && parts[1] != "":
+		switch method {
+		case http.MethodGet:
+			return routed{op: n.get, name: parts[1]}, true
+		case http.MethodPut:
+			return routed{op: n.update, name: parts[1]}, true
+		case http.MethodDelete:
+			return routed{op: n.remove, name: parts[1]}, true
+		}
+	}
+	return routed{}, false
+}
+
+// routeRecords maps /resources/{resource}/records[/{id}], the
+// account-level alert resource records.
+func routeRecords(method string, parts []string) (routed, bool) {
+	if len(parts) < 3 || len(parts) > 4 || parts[1] == "" || parts[2] != "records" {
+		return routed{}, false
+	}
+	op := func(name string, serve func(*Server, *request) *Error, id string) (routed, bool) {
+		return routed{op: operation{name: name, account: true, serve: serve}, resource: parts[1], name: id}, true
+	}
+	if len(parts) == 3 {
+		switch method {
+		case http.MethodPost:
+			return op("CreateResourceRecord", (*Server).createRecord, "")
+		case http.MethodGet:
+			return op("ListResourceRecord", (*Server).listRecords, "")
+		case http.MethodDelete: // the records are named in ?ids=
+			return op("DeleteResourceRecord", (*Server).deleteRecords, "")
+		}
+		return routed{}, false
+	}
+	if parts[3] == "" {
+		return routed{}, false
+	}
+	switch method {
+	case http.MethodGet:
+		return op("GetResourceRecord", (*Server).getRecord, parts[3])
+	case http.MethodPut:
+		return op("UpdateResourceRecord", (*Server).updateRecord, parts[3])
+	}
+	return routed{}, false
+}
+
+// routeLogstores maps /logstores paths.
+func routeLogstores(method string, parts []string, typ string) (routed, bool) {
+	op := func(name string, serve func(*Server, *request) *Error, ls string) (routed, bool) {
+		return routed{op: operation{name: name, serve: serve}, logstore: ls}, true
 	}
 	switch len(parts) {
 	case 1:
 		switch method {
 		case http.MethodPost:
-			return operation{name: "CreateLogStore", serve: (*Server).createLogStore}, "", true
+			return op("CreateLogStore", (*Server).createLogStore, "")
 		case http.MethodGet:
-			return operation{name: "ListLogStore", serve: (*Server).listLogStores}, "", true
+			return op("ListLogStore", (*Server).listLogStores, "")
 		}
 	case 2:
 		ls := parts[1]
 		switch {
 		case method == http.MethodGet && typ == "log":
-			return operation{name: "GetLogs", serve: (*Server).getLogsV2}, ls, true
+			return op("GetLogs", (*Server).getLogsV2, ls)
 		case method == http.MethodGet && typ == "":
-			return operation{name: "GetLogStore", serve: (*Server).getLogStore}, ls, true
+			return op("GetLogStore", (*Server).getLogStore, ls)
 		case method == http.MethodPost:
-			return operation{name: "PutLogs", serve: (*Server).putLogs}, ls, true
+			return op("PutLogs", (*Server).putLogs, ls)
 		case method == http.MethodDelete:
-			return operation{name: "DeleteLogStore", serve: (*Server).deleteLogStore}, ls, true
+			return op("DeleteLogStore", (*Server).deleteLogStore, ls)
 		}
 	case 3:
 		ls := parts[1]
 		switch {
 		case parts[2] == "logs" && method == http.MethodPost:
-			return operation{name: "GetLogs", serve: (*Server).getLogsV3}, ls, true
+			return op("GetLogs", (*Server).getLogsV3, ls)
 		case parts[2] == "index" && method == http.MethodPost:
-			return operation{name: "CreateIndex", serve: (*Server).createIndex}, ls, true
+			return op("CreateIndex", (*Server).createIndex, ls)
 		case parts[2] == "index" && method == http.MethodPut:
-			return operation{name: "UpdateIndex", serve: (*Server).updateIndex}, ls, true
+			return op("UpdateIndex", (*Server).updateIndex, ls)
 		case parts[2] == "index" && method == http.MethodGet:
-			return operation{name: "GetIndex", serve: (*Server).getIndex}, ls, true
+			return op("GetIndex", (*Server).getIndex, ls)
 		case parts[2] == "index" && method == http.MethodDelete:
-			return operation{name: "DeleteIndex", serve: (*Server).deleteIndex}, ls, true
+			return op("DeleteIndex", (*Server).deleteIndex, ls)
 		}
 	case 4:
 		ls := parts[1]
 		if parts[2] == "shards" && (parts[3] == "lb" || parts[3] == "route") && method == http.MethodPost {
-			return operation{name: "PutLogs", serve: (*Server).putLogs}, ls, true
+			return op("PutLogs", (*Server).putLogs, ls)
 		}
 	}
-	return operation{}, "", false
+	return routed{}, false
 }

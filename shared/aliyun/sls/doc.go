@@ -1,6 +1,41 @@
 // Package sls is the adapter to Alibaba Cloud Log Service: the audit
 // trail's sink (Sink, over the aliyun-log-go-sdk producer) and the set-up of
-// its logstore and index (EnsureLogstore, used by kmsmig setup-logs).
+// the trail in SLS (EnsureTrail, used by kmsmig setup-logs).
+//
+// # Setting up the trail
+//
+// EnsureTrail is level-triggered: for each object it reads what exists,
+// creates it when it is missing, replaces it when it no longer says what
+// kmsmig's definition says, and otherwise leaves it alone, and it reports
+// created, updated or unchanged. "Says" is a covering comparison of JSON
+// documents (covers): every field the definition sets must be there with
+// the same value, fields the service adds (times, ids, defaults) are
+// ignored, and a field the definition leaves zero may be missing. The
+// objects, in order: the logstore and its index (EnsureLogstore), the
+// saved searches (SavedQueries), the dashboard (Dashboard), the webhook
+// integrations and action policy of the alert routing when a webhook or
+// DingTalk robot is configured (RouteFor), and the Alert 2.0 rule
+// (AlertRule), which names the dashboard and the action policy.
+//
+// Alert routing is what Alert 2.0 documents and the SDK can write: the
+// rule's policyConfiguration names the built-in dynamic alert policy
+// (sls.builtin.dynamic, which sends with the action policy the rule names)
+// and kmsmig's action policy; the action policy and the webhook
+// integrations are alert resource records (ResourceNameActionPolicy,
+// ResourceNameWebhookIntegration) in the account. The action policy's
+// script fires type="webhook_integration" with the integration's type
+// ("custom" or "dingtalk") and id, the built-in content template
+// sls.builtin.cn, at any time; this DSL is taken from the action-policy
+// examples that accompany "Data structure of alert resource data", as the
+// SDK has no type for it. Without a webhook or robot, the rule's routing is
+// kept as found, so routing chosen in the console survives.
+//
+// Assumptions, unverified against the real service: a second create of a
+// saved search or record fails (whatever its code), after which the object
+// is read again and compared (so two set-ups at once converge); GetAlert
+// answers the rule's state or status, which is kept, not compared; a
+// webhook integration's secret is answered back as written (were it
+// masked, every run would report the DingTalk integration updated).
 //
 // # The sink and Function Compute's freeze/thaw
 //

@@ -22,7 +22,22 @@ type SetupConfig struct {
 	// TTLDays is the logstore's retention (default 180 days: audits of key
 	// migrations are kept for months).
 	TTLDays int
+	// Webhook and DingTalk, when set, receive the alert rule's
+	// notifications (EnsureTrail): each becomes an SLS webhook integration
+	// and an action policy fires to them; DingTalkSecret signs the DingTalk
+	// messages. With neither, the rule's routing is left as found.
+	Webhook, DingTalk, DingTalkSecret string
 }
+
+// String shows where the trail lives, not the webhook URLs: they carry
+// tokens.
+func (c SetupConfig) String() string {
+	return fmt.Sprintf("SetupConfig{%s %s/%s %v webhook:%t dingtalk:%t}", c.Endpoint, c.Project, c.Logstore, c.Credentials,
+		c.Webhook != "", c.DingTalk != "")
+}
+
+// GoString is String.
+func (c SetupConfig) GoString() string { return c.String() }
 
 // SetupResult says what EnsureLogstore did, in the words of a
 // level-triggered step.
@@ -51,9 +66,18 @@ func AuditIndex() slssdk.Index {
 // it AuditIndex, creating or updating the index as needed. It is safe to
 // run again: an existing logstore and an up-to-date index are left alone.
 func EnsureLogstore(ctx context.Context, cfg SetupConfig) (SetupResult, error) {
-	var res SetupResult
+	c, cfg, err := setupClient(cfg)
+	if err != nil {
+		return SetupResult{}, err
+	}
+	return ensureLogstore(ctx, c, cfg)
+}
+
+// setupClient checks cfg, fills its defaults and returns an SDK client for
+// it.
+func setupClient(cfg SetupConfig) (*slssdk.Client, SetupConfig, error) {
 	if cfg.Endpoint == "" || cfg.Project == "" || cfg.Logstore == "" {
-		return res, errors.New("sls: setup: endpoint, project and logstore are all required")
+		return nil, cfg, errors.New("sls: setup: endpoint, project and logstore are all required")
 	}
 	if cfg.TTLDays == 0 {
 		cfg.TTLDays = 180
@@ -65,36 +89,65 @@ func EnsureLogstore(ctx context.Context, cfg SetupConfig) (SetupResult, error) {
 	} else {
 		c.SetHTTPClient(&http.Client{})
 	}
+	return c, cfg, nil
+}
+
+func ensureLogstore(ctx context.Context, c *slssdk.Client, cfg SetupConfig) (SetupResult, error) {
+	var res SetupResult
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
 	_, err := c.GetLogStore(cfg.Project, cfg.Logstore)
 	switch {
 	case err == nil:
-		res.Logstore = "unchanged"
+		res.Logstore = Unchanged
 	case isSLSCode(err, "LogStoreNotExist"):
-		if err := c.CreateLogStore(cfg.Project, cfg.Logstore, cfg.TTLDays, 2, true, 16); err != nil && !isSLSCode(err, "LogStoreAlreadyExist") {
+		err := c.CreateLogStore(cfg.Project, cfg.Logstore, cfg.TTLDays, 2, true, 16)
+		switch {
+		case err == nil:
+			res.Logstore = Created
+		case isSLSCode(err, "LogStoreAlreadyExist"): // created meanwhile by another setup
+			res.Logstore = Unchanged
+		default:
 			return res, fmt.Errorf("sls: create logstore %s/%s: %w", cfg.Project, cfg.Logstore, err)
 		}
-		res.Logstore = "created"
 	default:
 		return res, fmt.Errorf("sls: get logstore %s/%s: %w", cfg.Project, cfg.Logstore, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
 	}
 	want := AuditIndex()
 	have, err := c.GetIndex(cfg.Project, cfg.Logstore)
 	switch {
 	case err == nil && indexCovers(have, want):
-		res.Index = "unchanged"
+		res.Index = Unchanged
 	case err == nil:
 		if err := c.UpdateIndex(cfg.Project, cfg.Logstore, want); err != nil {
 			return res, fmt.Errorf("sls: update index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
 		}
-		res.Index = "updated"
+		res.Index = Updated
 	case isSLSCode(err, "IndexConfigNotExist"):
-		if err := c.CreateIndex(cfg.Project, cfg.Logstore, want); err != nil {
+		err := c.CreateIndex(cfg.Project, cfg.Logstore, want)
+		switch {
+		case err == nil:
+			res.Index = Created
+		case isSLSCode(err, "IndexAlreadyExist"):
+			// Created meanwhile by another setup: converge on it.
+			have, err := c.GetIndex(cfg.Project, cfg.Logstore)
+			if err != nil {
+				return res, fmt.Errorf("sls: get index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
+			}
+			res.Index = Unchanged
+			if !indexCovers(have, want) {
+				if err := c.UpdateIndex(cfg.Project, cfg.Logstore, want); err != nil {
+					return res, fmt.Errorf("sls: update index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
+				}
+				res.Index = Updated
+			}
+		default:
 			return res, fmt.Errorf("sls: create index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
 		}
-		res.Index = "created"
 	default:
 		return res, fmt.Errorf("sls: get index of %s/%s: %w", cfg.Project, cfg.Logstore, err)
 	}
@@ -122,55 +175,4 @@ func isSLSCode(err error, code string) bool {
 		return e.Code == code
 	}
 	return strings.Contains(err.Error(), code)
-}
-
-// SavedQuery is a query users add to the logstore (console: Saved
-// Search).
-type SavedQuery struct {
-	Name        string `json:"savedsearchName"`
-	DisplayName string `json:"displayName"`
-	Query       string `json:"searchQuery"`
-	Logstore    string `json:"logstore"`
-	Topic       string `json:"topic"`
-}
-
-// SavedQueries are the trail's everyday questions: what failed, what
-// happened to rotation, and one run's timeline (replace <run-id>).
-func SavedQueries(logstore string) []SavedQuery {
-	return []SavedQuery{
-		{Name: "kmsmig-failures", DisplayName: "kmsmig: failures and alerts", Logstore: logstore, Topic: "kmsmig",
-			Query: `level: ERROR or level: ALERT or outcome: failed`},
-		{Name: "kmsmig-rotation", DisplayName: "kmsmig: rotation changes", Logstore: logstore, Topic: "kmsmig",
-			Query: `action: DisableRotation or action: RestoreRotation or action: VerifyRotation or action: SweepRotation`},
-		{Name: "kmsmig-run-timeline", DisplayName: "kmsmig: one run's timeline", Logstore: logstore, Topic: "kmsmig",
-			Query: `run_id: <run-id> | select time, function, account, region, batch_id, task_id, action, outcome, reason_code, message order by time limit 10000`},
-	}
-}
-
-// AlertRule is an SLS alert rule definition (the Alert 2.0 JSON users
-// apply with the console or CreateAlert): failures in the last 5 minutes.
-func AlertRule(project, logstore string) map[string]any {
-	return map[string]any{
-		"name":        "kmsmig-failures",
-		"displayName": "kmsmig: migration failures in the last 5 minutes",
-		"type":        "Alert",
-		"state":       "Enabled",
-		"schedule":    map[string]any{"type": "FixedRate", "interval": "1m"},
-		"configuration": map[string]any{
-			"version": "2.0",
-			"type":    "default",
-			"queryList": []map[string]any{{
-				"storeType": "log", "project": project, "store": logstore,
-				"query":        `(level: ERROR or level: ALERT or outcome: failed) | select count(*) as failures, arbitrary(message) as example`,
-				"timeSpanType": "Relative", "start": "-5m", "end": "now",
-			}},
-			"severityConfigurations": []map[string]any{{"severity": 8, "evalCondition": map[string]any{"condition": "failures > 0"}}},
-			"labels":                 []map[string]any{{"key": "service", "value": "kmsmig"}},
-			"annotations": []map[string]any{
-				{"key": "title", "value": "kmsmig: ${failures} failures in the last 5 minutes"},
-				{"key": "desc", "value": "Example: ${example}. Query the trail with the saved search kmsmig-failures."},
-			},
-			"noDataFire": false, "sendResolved": false, "threshold": 1,
-		},
-	}
 }
