@@ -103,8 +103,8 @@ func TestPrefixIsolation(t *testing.T) {
 	got, err := a.List(ctx, "")
 	require.NoError(t, err)
 	require.Equal(t, []string{"plan"}, got, "a.List")
-	res, err := c.GetObject(ctx, &osssdk.GetObjectRequest{Bucket: osssdk.Ptr(bucket), Key: osssdk.Ptr("run-b/plan")})
-	require.NoError(t, err, "the object is not at <prefix><key>")
+	res, err := c.GetObject(ctx, &osssdk.GetObjectRequest{Bucket: osssdk.Ptr(bucket), Key: osssdk.Ptr("run-b/plan/.v/999999999998")})
+	require.NoError(t, err, "the first version is not at <prefix><key>/.v/<999999999999-1>")
 	res.Body.Close()
 }
 
