@@ -36,6 +36,8 @@ func commands() map[string]command {
 		"resume":     {summary: "resume a paused run", run: runResume},
 		"abort":      {summary: "abort one batch of a run (after a stalled-task alert); its rotation comes back", run: runAbort},
 		"setup-logs": {summary: "create the SLS audit logstore and its index; write saved queries and an alert rule", run: runSetupLogs},
+
+		"migrate-state": {summary: "move an OSS run-state store of an earlier kmsmig into the version-log layout", run: runMigrateState},
 	}
 }
 
