@@ -83,7 +83,7 @@ func (s *Store) resolve(ctx context.Context, key string, withData bool) (entry, 
 			return e, nil
 		}
 	}
-	return entry{}, fmt.Errorf("the version log of %s moved under each of %d reads", key, maxSettle)
+	return entry{}, fmt.Errorf("no current version of %s settled in %d reads: its log kept changing, or listings lag far behind it", key, maxSettle)
 }
 
 // chase returns the first version from m on whose successor is missing.
