@@ -233,25 +233,41 @@ func TestFunctionRolePolicyScopes(t *testing.T) {
 		}
 	}
 
-	// OSS: what shared/aliyun/oss calls, on the state bucket's prefix.
+	// OSS: what shared/aliyun/oss calls (every file of the adapter), on
+	// the state bucket and its prefix.
 	ossCalls := map[string]string{ // SDK call -> RAM action
 		"GetObject": "GetObject", "HeadObject": "GetObject", "PutObject": "PutObject",
 		"DeleteObject": "DeleteObject", "NewListObjectsV2Paginator": "ListObjects", "ListObjectsV2": "ListObjects",
+		"GetBucketVersioning": "GetBucketVersioning",
 	}
-	src, err := os.ReadFile("../shared/aliyun/oss/store.go")
+	files, err := filepath.Glob("../shared/aliyun/oss/*.go")
 	require.NoError(t, err)
 	want := map[string]bool{}
-	for _, m := range regexp.MustCompile(`s\.client\.([A-Za-z0-9]+)\(`).FindAllStringSubmatch(string(src), -1) {
-		action, ok := ossCalls[m[1]]
-		require.True(t, ok, "the OSS store calls %s: map it to its RAM action here and in ram-policy.json", m[1])
-		want[action] = true
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, m := range regexp.MustCompile(`s\.client\.([A-Za-z0-9]+)\(`).FindAllStringSubmatch(string(src), -1) {
+			action, ok := ossCalls[m[1]]
+			require.True(t, ok, "%s calls %s: map it to its RAM action here and in ram-policy.json", f, m[1])
+			want[action] = true
+		}
 	}
+	require.True(t, want["PutObject"], "no OSS call found: did the adapter move?")
 	oss := allowed(p, "oss")
 	assert.Equal(t, sortedKeys(want), sortedKeys(oss))
 	for _, a := range []string{"GetObject", "PutObject", "DeleteObject"} {
 		assert.Equal(t, []string{"acs:oss:*:*:<STATE_BUCKET>/<STATE_PREFIX>/*"}, oss[a], "oss:%s", a)
 	}
 	assert.Equal(t, []string{"acs:oss:*:*:<STATE_BUCKET>"}, oss["ListObjects"], "ListObjects is authorized on the bucket, narrowed by oss:Prefix")
+	assert.Equal(t, []string{"acs:oss:*:*:<STATE_BUCKET>"}, oss["GetBucketVersioning"], "GetBucketVersioning is a bucket action")
+	for _, s := range p.Statement {
+		if slices.Contains(s.Action, "oss:GetBucketVersioning") {
+			assert.Empty(t, s.Condition, "an oss:Prefix condition would deny GetBucketVersioning, which has no prefix")
+		}
+	}
 
 	// SLS: writing the audit trail and the function logs; setting up the
 	// audit logstore (kmsmig setup-logs) and reading it back.

@@ -25,17 +25,18 @@ var errUsage = errors.New("usage")
 
 func commands() map[string]command {
 	return map[string]command{
-		"twin":       {summary: "run the offline twins of KMS, STS, OSS, SLS and FC on this machine", run: runTwin},
-		"discover":   {summary: "inventory, classify and plan every account and region; store the run and print the report", run: runDiscover},
-		"plan":       {summary: "the same as discover, writing nothing: print the report and the batch plan", run: runPlan},
-		"rehearse":   {summary: "rehearse the migration offline against the twins (default: the demo estate)", run: runRehearse},
-		"bench":      {summary: "measure the figures the project is judged by and write the results table", run: runBench},
-		"status":     {summary: "show a run from the run-state store: lanes, batches, failures, rotation ledger", run: runStatusCmd},
-		"chaos":      {summary: "run a seeded fault campaign against the execution engine on the twins; check its invariants", run: runChaos},
-		"pause":      {summary: "pause a run: migrate switches nothing off and submits nothing until resume", run: runPause},
-		"resume":     {summary: "resume a paused run", run: runResume},
-		"abort":      {summary: "abort one batch of a run (after a stalled-task alert); its rotation comes back", run: runAbort},
-		"setup-logs": {summary: "set up the SLS audit trail: logstore, index, saved searches, dashboard, alert rule and its routing", run: runSetupLogs},
+		"twin":          {summary: "run the offline twins of KMS, STS, OSS, SLS and FC on this machine", run: runTwin},
+		"discover":      {summary: "inventory, classify and plan every account and region; store the run and print the report", run: runDiscover},
+		"plan":          {summary: "the same as discover, writing nothing: print the report and the batch plan", run: runPlan},
+		"rehearse":      {summary: "rehearse the migration offline against the twins (default: the demo estate)", run: runRehearse},
+		"bench":         {summary: "measure the figures the project is judged by and write the results table", run: runBench},
+		"status":        {summary: "show a run from the run-state store: lanes, batches, failures, rotation ledger", run: runStatusCmd},
+		"chaos":         {summary: "run a seeded fault campaign against the execution engine on the twins; check its invariants", run: runChaos},
+		"pause":         {summary: "pause a run: migrate switches nothing off and submits nothing until resume", run: runPause},
+		"resume":        {summary: "resume a paused run", run: runResume},
+		"abort":         {summary: "abort one batch of a run (after a stalled-task alert); its rotation comes back", run: runAbort},
+		"setup-logs":    {summary: "set up the SLS audit trail: logstore, index, saved searches, dashboard, alert rule and its routing", run: runSetupLogs},
+		"migrate-state": {summary: "move an OSS run-state store of an earlier kmsmig into the version-log layout", run: runMigrateState},
 	}
 }
 

@@ -9,7 +9,7 @@
 // replayed invocations converge instead of overwriting each other.
 //
 // Two implementations: DirStore here (a local directory, the embedded
-// default, safe across OS processes on one machine) and shared/aliyun/oss (an OSS
-// bucket with conditional writes). The storetest package holds the one
-// contract suite both pass.
+// default, safe across OS processes on one machine) and shared/aliyun/oss (an
+// OSS bucket, each key a log of create-only objects). The storetest package
+// holds the one contract suite both pass.
 package runstate

@@ -9,11 +9,11 @@ import (
 )
 
 // Version identifies one written state of an object. It is opaque: compare
-// versions only with ==. Implementations derive it from the content (the
-// OSS ETag is the content's MD5), so writing identical bytes twice may yield
-// the same Version; compare-and-swap stays correct because the state the
-// caller read is then the state it replaces. The empty Version matches no
-// object.
+// versions only with ==. Implementations may derive it from the content
+// (DirStore hashes it), so writing identical bytes twice may yield the same
+// Version; compare-and-swap stays correct because the state the caller read
+// is then the state it replaces. (The OSS store's Versions are unique to
+// each write.) The empty Version matches no object.
 type Version string
 
 // Object is one stored value with the Version it was read at.
@@ -67,8 +67,7 @@ type Store interface {
 	// Delete removes the object at key. With a non-empty ifVersion it
 	// removes it only if that Version is current. Not found: ErrNotFound.
 	// Conflict: ErrConflict, nothing removed. Cancellation: ctx.Err(),
-	// outcome unknown. Stores without a conditional delete (OSS) check the
-	// version just before deleting; see the implementation's comment.
+	// outcome unknown.
 	Delete(ctx context.Context, key string, ifVersion Version) error
 }
 

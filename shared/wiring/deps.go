@@ -74,7 +74,9 @@ func NewKMS(cfg app.Config, creds ram.Credentials) (*kms.Client, error) {
 }
 
 // OpenStore opens the run-state store cfg.State names, using cred for OSS
-// and region as the default OSS region.
+// and region as the default OSS region. An OSS store is checked first (see
+// oss.Open): a missing or versioned bucket, missing permissions and state
+// of the earlier layout are refused here, before anything else runs.
 func OpenStore(ctx context.Context, cfg app.Config, cred credentials.Credential, region string) (runstate.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.State, "dir:"):
@@ -87,7 +89,7 @@ func OpenStore(ctx context.Context, cfg app.Config, cred credentials.Credential,
 		if ossRegion == "" {
 			ossRegion = region
 		}
-		return oss.Open(oss.Location{URL: cfg.State, Region: ossRegion, Endpoint: cfg.OSSEndpoint, Insecure: cfg.Insecure, Credential: cred})
+		return oss.Open(ctx, oss.Location{URL: cfg.State, Region: ossRegion, Endpoint: cfg.OSSEndpoint, Insecure: cfg.Insecure, Credential: cred})
 	}
 	return nil, fmt.Errorf("KMSMIG_STATE %q: want dir:<path> or oss://<bucket>[/<prefix>]", cfg.State)
 }

@@ -1,14 +1,25 @@
 // Package oss is the offline twin of Alibaba Cloud Object Storage Service:
-// an http.Handler speaking the subset of the OSS object API that the
-// run-state store uses, as github.com/aliyun/alibabacloud-oss-go-sdk-v2
-// sends it — PutObject, GetObject, HeadObject, DeleteObject and
-// ListObjectsV2 — with the real wire format: XML error bodies
-// (<Error><Code/><Message/><RequestId/><HostId/>...</Error>, base64 in the
-// x-oss-err header for HEAD), x-oss-request-id, quoted upper-case MD5 ETags,
-// x-oss-hash-crc64ecma (which the SDK checks after uploads), and the
-// conditional writes the store relies on: x-oss-forbid-overwrite: true
-// (409 FileAlreadyExists) and If-Match / If-None-Match (412
-// PreconditionFailed).
+// an http.Handler speaking the subset of the OSS API that the run-state
+// store uses, as github.com/aliyun/alibabacloud-oss-go-sdk-v2 sends it —
+// PutObject, GetObject, HeadObject, DeleteObject, ListObjectsV2,
+// GetBucketVersioning and PutBucketVersioning — with the real wire format:
+// XML error bodies (<Error><Code/><Message/><RequestId/><HostId/>...</Error>,
+// base64 in the x-oss-err header for HEAD), x-oss-request-id, quoted
+// upper-case MD5 ETags, x-oss-hash-crc64ecma (which the SDK checks after
+// uploads), user metadata (x-oss-meta-*), and only the preconditions OSS
+// documents:
+//   - PutObject honours x-oss-forbid-overwrite: true (409
+//     FileAlreadyExists) on a bucket that has never had versioning, and
+//     ignores it on a bucket whose versioning is Enabled or Suspended, as
+//     the PutObject documentation says. PutObject refuses If-Match,
+//     If-None-Match, If-Modified-Since and If-Unmodified-Since with
+//     NotImplemented (status 400, the header in a Header element), as OSS
+//     documents under error 0017-00000245: OSS has no conditional
+//     overwrite.
+//   - GetObject and HeadObject honour If-Match / If-Unmodified-Since (412
+//     PreconditionFailed) and If-None-Match / If-Modified-Since (304).
+//   - DeleteObject ignores conditional headers (OSS documents none) and
+//     answers 204 whether or not the object existed.
 //
 // Requests are authenticated against a twin/acs Keyring: signature V4
 // (OSS4-HMAC-SHA256, the SDK's default) and V1 (OSS ak:signature) in the
@@ -26,8 +37,16 @@
 // Where it differs from the real service:
 //   - Objects live in memory; PutObject bodies are capped (64 MiB by
 //     default, 5 GiB in OSS). No multipart, append, copy, ACLs, tagging,
-//     versioning, lifecycle, Range reads or ListObjects (v1): those answer
-//     501 NotImplemented. Service-level calls (ListBuckets) too.
+//     lifecycle, Range reads or ListObjects (v1): those answer 501
+//     NotImplemented. Service-level calls (ListBuckets) too.
+//   - Versioning is a state only (Bucket.Versioning, GetBucketVersioning,
+//     PutBucketVersioning): it switches x-oss-forbid-overwrite off, but a
+//     versioned bucket keeps only the current object — no previous
+//     versions, delete markers, x-oss-version-id or ListObjectVersions.
+//   - Every request sees every write that completed before it, listings
+//     included. OSS documents that for reads of an object after its upload
+//     or deletion, not for ListObjects: code under test must not rely on a
+//     listing being current, and the twin cannot show it when it does.
 //   - No RAM policies or bucket ACLs: a bucket's owning account may do
 //     everything, other accounts nothing, anonymous requests nothing.
 //   - Signatures in the URL (presigned requests) are refused.
@@ -43,9 +62,6 @@
 //   - The codes for a bad or expired STS token (InvalidSecurityToken,
 //     SecurityTokenExpired) follow the OSS documentation's descriptions;
 //     the exact codes were not verified against the live service.
-//   - If-Match on a PutObject whose object is missing answers 404 NoSuchKey;
-//     DeleteObject ignores If-Match, as OSS does not document conditional
-//     deletes.
 //   - A host is read as virtual-hosted when its first label is a bucket the
 //     twin has or the rest begins with "oss-"; otherwise path style.
 //   - Continuation tokens are the base64url of the last entry returned, not

@@ -46,7 +46,11 @@ var (
 	errInvalidObjectName     = errorf(http.StatusBadRequest, "InvalidObjectName", "The specified object is not valid.")
 	errEntityTooLarge        = errorf(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
 	errNotImplemented        = errorf(http.StatusNotImplemented, "NotImplemented", "The twin does not implement this operation.")
-	errMethodNotAllowed      = errorf(http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+	// OSS's page for error 0017-00000245 gives status 400 for a
+	// conditional PutObject, with the header named in a Header element.
+	errConditionNotImplemented = errorf(http.StatusBadRequest, "NotImplemented", "A header you provided implies functionality that is not implemented.")
+	errMalformedXML            = errorf(http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.")
+	errMethodNotAllowed        = errorf(http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
 )
 
 // errorBody is the XML body of an OSS error response.

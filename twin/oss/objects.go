@@ -28,11 +28,19 @@ type object struct {
 
 var crcTable = crc64.MakeTable(crc64.ECMA)
 
-// putObject stores the body. Preconditions, checked atomically with the
-// write under the bucket lock: If-Match / If-None-Match (412
-// PreconditionFailed; If-Match on a missing object is 404 NoSuchKey) and
-// x-oss-forbid-overwrite: true (409 FileAlreadyExists).
+// putObject stores the body. OSS documents no conditional headers for
+// PutObject and refuses them (error 0017-00000245: If-Match, If-None-Match,
+// If-Modified-Since and If-Unmodified-Since are NotImplemented); the one
+// precondition it honours is x-oss-forbid-overwrite: true (409
+// FileAlreadyExists), checked atomically with the write under the bucket
+// lock, and only on a bucket that has never had versioning: on a bucket
+// whose versioning is Enabled or Suspended the header does not take effect.
 func (s *Server) putObject(w http.ResponseWriter, q *request) *ossError {
+	for _, h := range conditionalHeaders {
+		if q.Header.Get(h) != "" {
+			return errConditionNotImplemented.with("Header", h)
+		}
+	}
 	if q.ContentLength > s.maxSize {
 		return errEntityTooLarge
 	}
@@ -71,10 +79,9 @@ func (s *Server) putObject(w http.ResponseWriter, q *request) *ossError {
 
 	b := q.bucket
 	b.mu.Lock()
-	cur := b.objects[q.key]
-	if e := writePreconditions(q, cur); e != nil {
+	if b.objects[q.key] != nil && b.versioning == "" && strings.EqualFold(q.Header.Get("x-oss-forbid-overwrite"), "true") {
 		b.mu.Unlock()
-		return e
+		return errFileAlreadyExists
 	}
 	b.objects[q.key] = obj
 	b.mu.Unlock()
@@ -88,23 +95,8 @@ func (s *Server) putObject(w http.ResponseWriter, q *request) *ossError {
 	return nil
 }
 
-func writePreconditions(q *request, cur *object) *ossError {
-	if im := q.Header.Get("If-Match"); im != "" {
-		if cur == nil {
-			return errNoSuchKey.with("Key", q.key)
-		}
-		if !etagMatches(im, cur.etag) {
-			return errPreconditionFailed.with("Condition", "If-Match")
-		}
-	}
-	if inm := q.Header.Get("If-None-Match"); inm != "" && cur != nil && etagMatches(inm, cur.etag) {
-		return errPreconditionFailed.with("Condition", "If-None-Match")
-	}
-	if cur != nil && strings.EqualFold(q.Header.Get("x-oss-forbid-overwrite"), "true") {
-		return errFileAlreadyExists
-	}
-	return nil
-}
+// conditionalHeaders are the conditions PutObject refuses.
+var conditionalHeaders = []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
 
 // etagMatches reports whether a comma-separated If-Match / If-None-Match
 // list names etag; "*" matches any object. Quotes and case are ignored.

@@ -15,12 +15,16 @@ import (
 )
 
 // Bucket names one bucket the twin serves: its name, the account that owns
-// it (only that account's keys may use it) and its region (used for the
-// HostId of responses).
+// it (only that account's keys may use it), its region (used for the
+// HostId of responses) and its versioning state.
 type Bucket struct {
 	Name    string `json:"name"`
 	Account string `json:"account"`
 	Region  string `json:"region"`
+	// Versioning is "" for a bucket that never had versioning (OSS's
+	// default), "Enabled" or "Suspended". PutBucketVersioning changes it;
+	// as in OSS, it cannot go back to "".
+	Versioning string `json:"versioning,omitempty"`
 }
 
 // Config configures a Server.
@@ -55,14 +59,15 @@ type Server struct {
 
 var _ http.Handler = (*Server)(nil)
 
-// bucket is one bucket's objects; mu guards objects and makes each write's
-// precondition check and store one atomic step.
+// bucket is one bucket's objects; mu guards objects and versioning and
+// makes each write's precondition check and store one atomic step.
 type bucket struct {
 	Bucket
 	created time.Time
 
-	mu      sync.RWMutex
-	objects map[string]*object
+	mu         sync.RWMutex
+	objects    map[string]*object
+	versioning string
 }
 
 // New returns a Server with the configured buckets. It fails without a
@@ -108,12 +113,15 @@ func (s *Server) CreateBucket(b Bucket) error {
 	if b.Account == "" || b.Region == "" {
 		return fmt.Errorf("oss twin: bucket %s needs an account and a region", b.Name)
 	}
+	if b.Versioning != "" && b.Versioning != versioningEnabled && b.Versioning != versioningSuspended {
+		return fmt.Errorf("oss twin: bucket %s: versioning %q: want %q, %q or none", b.Name, b.Versioning, versioningEnabled, versioningSuspended)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.buckets[b.Name]; ok {
 		return fmt.Errorf("oss twin: bucket %s already exists", b.Name)
 	}
-	s.buckets[b.Name] = &bucket{Bucket: b, created: s.now().UTC(), objects: map[string]*object{}}
+	s.buckets[b.Name] = &bucket{Bucket: b, created: s.now().UTC(), objects: map[string]*object{}, versioning: b.Versioning}
 	return nil
 }
 
@@ -218,6 +226,10 @@ func (s *Server) serveBucket(w http.ResponseWriter, q *request) *ossError {
 	switch {
 	case q.Method == http.MethodGet && q.URL.Query().Get("list-type") == "2" && onlyListParams(q.URL.Query()):
 		return s.listObjectsV2(w, q)
+	case q.URL.RawQuery == "versioning" && q.Method == http.MethodGet:
+		return s.getBucketVersioning(w, q)
+	case q.URL.RawQuery == "versioning" && q.Method == http.MethodPut:
+		return s.putBucketVersioning(w, q)
 	case q.Method == http.MethodGet, q.Method == http.MethodPut, q.Method == http.MethodDelete,
 		q.Method == http.MethodPost, q.Method == http.MethodHead:
 		return errNotImplemented

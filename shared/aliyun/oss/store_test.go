@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/oss"
+	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/runstate/storetest"
 	"github.com/kmsmig/kmsmig/twin/acs"
@@ -29,14 +30,40 @@ const (
 // twin starts an OSS twin with one account owning bucket.
 func twin(t *testing.T) (*httptest.Server, *acs.Keyring) {
 	t.Helper()
+	hs, keys, _ := startTwin(t, twinOptions{})
+	return hs, keys
+}
+
+// twinOptions shape a twin: the versioning of its bucket, and a wrapper
+// around its handler (to delay, replay or interleave requests).
+type twinOptions struct {
+	versioning string
+	wrap       func(http.Handler) http.Handler
+}
+
+// startTwin starts an OSS twin with one account owning bucket.
+func startTwin(t *testing.T, o twinOptions) (*httptest.Server, *acs.Keyring, *osstwin.Server) {
+	t.Helper()
 	keys := acs.NewKeyring()
 	_, err := keys.AddAccount(account, "", "")
 	require.NoError(t, err)
-	srv, err := osstwin.New(osstwin.Config{Keyring: keys, Buckets: []osstwin.Bucket{{Name: bucket, Account: account, Region: region}}})
+	srv, err := osstwin.New(osstwin.Config{Keyring: keys, Buckets: []osstwin.Bucket{{Name: bucket, Account: account, Region: region, Versioning: o.versioning}}})
 	require.NoError(t, err)
-	hs := httptest.NewServer(srv)
+	var h http.Handler = srv
+	if o.wrap != nil {
+		h = o.wrap(srv)
+	}
+	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return hs, keys
+	return hs, keys, srv
+}
+
+// location is how Open reaches the twin's bucket under prefix.
+func location(t *testing.T, hs *httptest.Server, c acs.Credential, prefix string) oss.Location {
+	t.Helper()
+	cred, err := ram.Static(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken)
+	require.NoError(t, err)
+	return oss.Location{URL: "oss://" + bucket + "/" + prefix, Region: region, Endpoint: hs.URL, Insecure: true, Credential: cred}
 }
 
 func client(hs *httptest.Server, c acs.Credential, opts ...func(*osssdk.Config)) *osssdk.Client {
@@ -58,11 +85,25 @@ func newStore(t *testing.T, c *osssdk.Client, prefix string) *oss.Store {
 	return s
 }
 
+// The contract on a store Open has checked.
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) runstate.Store {
 		hs, keys := twin(t)
 		owner, _ := keys.Account(account)
-		return newStore(t, client(hs, owner), "kmsmig/runstate")
+		s, err := oss.Open(t.Context(), location(t, hs, owner, "kmsmig/runstate"))
+		require.NoError(t, err, "Open")
+		return s
+	})
+}
+
+// The contract with pruning on at every opportunity.
+func TestContractPruning(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) runstate.Store {
+		hs, keys := twin(t)
+		owner, _ := keys.Account(account)
+		s, err := oss.New(client(hs, owner), oss.Config{Bucket: bucket, Prefix: "kmsmig", PruneAfter: -1})
+		require.NoError(t, err)
+		return s
 	})
 }
 
@@ -103,8 +144,8 @@ func TestPrefixIsolation(t *testing.T) {
 	got, err := a.List(ctx, "")
 	require.NoError(t, err)
 	require.Equal(t, []string{"plan"}, got, "a.List")
-	res, err := c.GetObject(ctx, &osssdk.GetObjectRequest{Bucket: osssdk.Ptr(bucket), Key: osssdk.Ptr("run-b/plan")})
-	require.NoError(t, err, "the object is not at <prefix><key>")
+	res, err := c.GetObject(ctx, &osssdk.GetObjectRequest{Bucket: osssdk.Ptr(bucket), Key: osssdk.Ptr("run-b/plan/.v/999999999998")})
+	require.NoError(t, err, "the first version is not at <prefix><key>/.v/<999999999999-1>")
 	res.Body.Close()
 }
 
