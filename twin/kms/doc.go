@@ -183,6 +183,13 @@
 //
 //   - Only the operations above exist; no cryptography (Encrypt, Decrypt,
 //     GenerateDataKey, ...) and no create/delete of keys, secrets or aliases.
+//     Harness controls stand in for what owners do through APIs the twin
+//     does not serve (harness.go; Go methods only, never over HTTP):
+//     DeleteKey removes a key at once, as ScheduleKeyDeletion does once its
+//     pending period has run out; AddSecret creates a secret as
+//     CreateSecret would. Tasks shows every migration task as the provider
+//     sees it (due time, stalled or not); StallTasks and FailResource inject
+//     faults.
 //   - The migration task actions, parameters, result shape and reason codes
 //     are the twin's design: the real tool is console-only and its API is
 //     not published. Task-level codes such as Rejected.InstanceRegionMismatch,
