@@ -38,9 +38,9 @@ const (
 	// CreateSecret); that night's plan takes it.
 	EventNewSecret = "new-secret"
 	// EventKeyDeleted: once a night's run is planned, an owner deletes a
-	// key of a batch that has not started (KMS twin DeleteKey: as
+	// key of the first batch that has not started (KMS twin DeleteKey: as
 	// ScheduleKeyDeletion once its pending period has run out); kmsmig
-	// reports it ResourceNotFound.
+	// reports it ResourceNotFound when it gets there.
 	EventKeyDeleted = "key-deleted"
 	// EventTaskStalled: a night's last task (due in the last quarter of
 	// the window, or the task of the run's only unfinished batch) whose
@@ -186,9 +186,10 @@ func (in *injector) deleteKey(ctx context.Context, now time.Time, night int) {
 	})
 }
 
-// pendingKey picks a key of the run's last batch that is still planned
-// (its rotation untouched, no task) and that encrypts no secret of the
-// run.
+// pendingKey picks a key of the first batch of the run that is still
+// planned (its rotation untouched, no task: the next its lane will start,
+// so that the night meets the deletion) and that encrypts no secret of
+// the run.
 func (in *injector) pendingKey(ctx context.Context, runID string) (estate.Lane, string, string, error) {
 	p, _, err := runstate.GetJSON[plan.Plan](ctx, in.r.store, statekeys.Plan(runID))
 	if err != nil {
@@ -205,8 +206,7 @@ func (in *injector) pendingKey(ctx context.Context, runID string) (estate.Lane, 
 		}
 	}
 	for _, lp := range p.Lanes {
-		for i := len(lp.Batches) - 1; i >= 0; i-- {
-			b := lp.Batches[i]
+		for _, b := range lp.Batches {
 			st, _, err := runstate.GetJSON[migration.BatchState](ctx, in.r.store, statekeys.Batch(runID, b.ID))
 			if err == nil && st.Phase != migration.PhasePlanned || err != nil && !errors.Is(err, runstate.ErrNotFound) {
 				continue // under way
