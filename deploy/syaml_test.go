@@ -235,6 +235,7 @@ func TestSYAMLEnvironment(t *testing.T) {
 	assert.Equal(t, "kmsmig-audit", env["KMSMIG_SLS_LOGSTORE"])
 	assert.Equal(t, "sls", env["KMSMIG_AUDIT"], "production audits to SLS, never silently to stdout")
 	assert.Equal(t, "false", env["KMSMIG_INSECURE"])
+	assert.Empty(t, env["KMSMIG_CLOCK"], "production runs on the wall clock")
 	for _, n := range []string{"KMSMIG_KMS_ENDPOINTS", "KMSMIG_STS_ENDPOINT", "KMSMIG_OSS_ENDPOINT", "KMSMIG_SLS_ENDPOINT"} {
 		assert.Empty(t, env[n], "%s: empty = the functions' region's public endpoint; overrides are for the twins", n)
 	}

@@ -84,6 +84,8 @@ func TestBadInvocations(t *testing.T) {
 		{"discover bad twin file", []string{"discover", "--twin", bad}, 2, "ready line"},
 		{"rehearse bad inventory", []string{"rehearse", "--inventory", bad}, 1, "keyId"},
 		{"rehearse bad speed", []string{"rehearse", "--speed", "0"}, 2, "--speed"},
+		{"rehearse bad nights", []string{"rehearse", "--nights", "0"}, 2, "--nights"},
+		{"rehearse bad window", []string{"rehearse", "--window", "2-6"}, 2, "--window"},
 		{"rehearse bad generator", []string{"rehearse", "--inventory", "generate:keys=x"}, 1, "want name=number"},
 	}
 	for _, tt := range tests {

@@ -8,28 +8,45 @@ import (
 	"sort"
 	"time"
 
+	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
 	"github.com/kmsmig/kmsmig/twin/kms"
 )
 
-const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--dist dist] [--syaml s.yaml] [--speed 60] [--timeout 150s] [--json]
+const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--nights 1] [--window HH:MM-HH:MM] [--dist dist] [--syaml s.yaml] [--speed 60] [--timeout 0] [--json]
 
 Rehearses a whole migration offline, exactly as Function Compute would run
 it: starts the twins of KMS (seeded with the inventory; default the built-in
 demo estate), STS, OSS, SLS and Function Compute; deploys the four real
-function binaries from s.yaml (built by 'make build' into --dist); lets the
-timers fire on a clock running --speed times faster than real time
-(discover at 01:00, migrate at 01:05, poll every minute, the rotation sweep
-at 01:30, Asia/Shanghai); and follows the run lane by lane until every batch
-has finished. Migration tasks take 30 s + 2 s per resource, simulated, at the
-same speed.
+function binaries from s.yaml (built by 'make build' into --dist); and lets
+their timers fire (discover at 01:00, migrate when the window opens, poll
+every minute, the rotation sweep at 07:30, Asia/Shanghai) for --nights
+nights on a simulated clock that runs --speed times faster than real time
+and jumps over the hours in which nothing is due. The functions read that
+clock (KMSMIG_CLOCK), so the window really applies: --window (default
+s.yaml's KMSMIG_WINDOW, 02:00-06:00), with migrate's timer at its start.
+Migration tasks take 30 s + 2 s per resource, simulated.
 
-It then checks the outcome against the twins: every resource that should
-move is in its instance (or reported with a reason), every rotation policy
-is exactly as before, no secret value was read, no invocation failed, and
-the audit trail reached SLS. It prints the discovery report and the run
-report (Markdown, or a JSON summary with --json) on stdout, progress on
-stderr, and exits 0 only when every check passed.
+From the second night on the rehearsal plays the world changing under the
+migration: a secret is created before discover, a key of a batch not yet
+started is deleted, a task stalls across the window's end and is released
+35 minutes later, and the owner of one of its resources switches rotation
+back on (through the official SDK) before kmsmig restores it.
+
+It then checks the outcome against the twins: every resource any night
+planned is in its instance or reported with a reason; every rotation policy
+is restored or, where its owner changed it, left as they set it (the
+campaign's ledger and KMS, none left off); exactly one task per batch across
+every run; no secret value was read; no invocation failed; the campaign
+finished; the audit trail of every run reached SLS. It prints the discovery
+report and every run's report (Markdown, or a JSON summary with --json) on
+stdout, progress on stderr, and the summary line
+
+  rehearse: N nights (lower bound L), M moved, K reported, P policies restored, Q superseded
+
+where N is the night of the last migration task and L the fewest nights the
+first plan's task time allows in the window; it exits 0 only when every
+check passed.
 
 To rehearse your own estate: 'kmsmig plan --export estate.json' against
 Alibaba Cloud writes it (no secret values) in the twins' inventory format;
@@ -39,10 +56,12 @@ then 'kmsmig rehearse --inventory estate.json'. A generated estate:
 func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rehearse", rehearseSynopsis, stderr)
 	inventory := fs.String("inventory", "demo", "inventory file (JSON), demo, or generate:keys=N,secrets=N,regions=R,accounts=A,seed=S")
+	nights := fs.Int("nights", 1, "how many nights to rehearse (1..30)")
+	window := fs.String("window", "", "the migration window HH:MM-HH:MM (Asia/Shanghai); empty: s.yaml's KMSMIG_WINDOW")
 	dist := fs.String("dist", "dist", "directory of the built function binaries (<dist>/<name>/main, from make build)")
 	syaml := fs.String("syaml", "s.yaml", "the deployment's s.yaml")
-	speed := fs.Float64("speed", 60, "simulated seconds per real second")
-	timeout := fs.Duration("timeout", 150*time.Second, "give up after this long (wall clock)")
+	speed := fs.Float64("speed", 60, "simulated seconds per real second, between jumps")
+	timeout := fs.Duration("timeout", 0, "give up after this long (wall clock); 0: 150s per night")
 	asJSON := fs.Bool("json", false, "print a JSON summary instead of the reports")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -50,11 +69,20 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *speed <= 0 || *speed > 600 {
 		return fmt.Errorf("%w: --speed %v: must be above 0 and at most 600", errUsage, *speed)
 	}
+	if *nights < 1 || *nights > 30 {
+		return fmt.Errorf("%w: --nights %d: must be from 1 to 30", errUsage, *nights)
+	}
+	if *window != "" {
+		if _, err := app.ParseDailyWindow(*window); err != nil {
+			return fmt.Errorf("%w: --window: %v", errUsage, err)
+		}
+	}
 	inv, err := kms.LoadInventory(*inventory)
 	if err != nil {
 		return fmt.Errorf("--inventory %s: %w", *inventory, err)
 	}
-	res, err := rehearsal.Run(ctx, rehearsal.Options{Inventory: inv, SYAML: *syaml, Dist: *dist, Speed: *speed, Timeout: *timeout, Progress: stderr})
+	res, err := rehearsal.Run(ctx, rehearsal.Options{Inventory: inv, SYAML: *syaml, Dist: *dist, Speed: *speed, Timeout: *timeout,
+		Nights: *nights, Window: *window, Progress: stderr})
 	if err != nil {
 		return err
 	}
@@ -65,7 +93,17 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "%s\n\n%s\n", res.DiscoveryMD, res.RunMD)
+		fmt.Fprintf(stdout, "%s\n", res.DiscoveryMD)
+		for _, run := range res.Runs {
+			fmt.Fprintf(stdout, "\n<!-- night %d -->\n%s\n", run.Night, run.RunMD)
+		}
+		if len(res.Events) > 0 {
+			fmt.Fprintf(stdout, "## Rehearsal events\n\n")
+			for _, e := range res.Events {
+				fmt.Fprintf(stdout, "- night %d, %s: %s: %s\n", e.Night, e.At.Format("15:04:05 MST"), e.Kind, e.Detail)
+			}
+			fmt.Fprintln(stdout)
+		}
 		fmt.Fprintf(stdout, "## Rehearsal checks\n\n")
 		for _, c := range res.Checks {
 			mark := "ok"
@@ -81,14 +119,19 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	sort.Strings(names)
 	w := res.Report.Window
-	fmt.Fprintf(stderr, "rehearse: run %s in %.1fs: %d lanes, %d audit records; window utilisation %.2f: tasks on the critical path (%s) %.1fs of a %.1fs migration (wall clock, %gx: %.0f and %.0f simulated minutes)\n",
-		res.RunID, res.Wall.Seconds(), len(res.Report.Lanes), res.AuditRecord, w.Utilisation, w.BusiestLane,
-		w.CriticalPathSeconds, w.RunSeconds, *speed, w.CriticalPathSeconds*(*speed)/60, w.RunSeconds*(*speed)/60)
+	fmt.Fprintf(stderr, "rehearse: %d night(s) in %.1fs (%d jumps skipped %s of simulated time); window %s; %d runs, %d audit records\n",
+		res.Nights, res.Wall.Seconds(), res.Jumps, res.Jumped.Round(time.Minute), orAlways(res.Window), len(res.Runs), res.AuditRecord)
+	fmt.Fprintf(stderr, "rehearse: last run %s: window utilisation %.2f: tasks on the critical path (%s) %.0f of %.0f simulated minutes\n",
+		res.RunID, w.Utilisation, w.BusiestLane, w.CriticalPathSeconds/60, w.RunSeconds/60)
+	lb := res.LowerBound
+	fmt.Fprintf(stderr, "rehearse: lower bound %d night(s): %s of task time on the busiest %s in a %s window\n",
+		lb.Nights, lb.Critical.Round(time.Second), lb.On, lb.Window)
 	for _, n := range names {
 		cs := res.ColdStarts[n]
 		fmt.Fprintf(stderr, "rehearse: %-16s %3d invocations, binary %.1f MB, cold start %v (first invocation answered after %v)\n",
 			n, res.Invocations[n], float64(res.Binaries[n])/1e6, cs.Ready.Round(time.Millisecond), cs.FirstServed.Round(time.Millisecond))
 	}
+	fmt.Fprintln(stderr, res.Summary())
 	if !res.OK() {
 		for _, c := range res.Checks {
 			if !c.OK {
@@ -101,10 +144,20 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
+func orAlways(window string) string {
+	if window == "" {
+		return "always open"
+	}
+	return window
+}
+
 func summary(r *rehearsal.Result) map[string]any {
 	return map[string]any{
-		"runId": r.RunID, "ok": r.OK(), "wallSeconds": r.Wall.Seconds(), "checks": r.Checks,
-		"invocations": r.Invocations, "window": r.Report.Window, "lanes": r.Report.Lanes,
+		"runId": r.RunID, "ok": r.OK(), "summary": r.Summary(), "wallSeconds": r.Wall.Seconds(), "checks": r.Checks,
+		"nights": r.Nights, "nightsUsed": r.NightsUsed, "lowerBound": r.LowerBound, "window": r.Window,
+		"moved": r.Moved, "reported": r.Reported, "restored": r.Restored, "superseded": r.Superseded,
+		"events": r.Events, "jumps": r.Jumps, "jumpedSeconds": r.Jumped.Seconds(), "runs": r.Runs,
+		"invocations": r.Invocations, "windowUse": r.Report.Window, "lanes": r.Report.Lanes,
 		"failures": r.Report.Failures, "auditRecords": r.AuditRecord, "discover": r.Discover,
 	}
 }

@@ -14,8 +14,9 @@ import (
 // Alerter returns the alerter cfg configures, delivering to the webhook
 // and DingTalk sinks, de-duplicated through the run-state store (so that
 // every instance of every function shares one memory), with every alert
-// also an ALERT record of logger.
-func (cfg Config) Alerter(logger audit.Logger, store runstate.Store) *alert.Alerter {
+// also an ALERT record of logger. now is the clock de-duplication and the
+// alerts' times read (nil: the wall clock).
+func (cfg Config) Alerter(logger audit.Logger, store runstate.Store, now func() time.Time) *alert.Alerter {
 	var sinks []alert.Sink
 	if cfg.AlertWebhook != "" {
 		sinks = append(sinks, &alert.Webhook{URL: cfg.AlertWebhook})
@@ -27,7 +28,7 @@ func (cfg Config) Alerter(logger audit.Logger, store runstate.Store) *alert.Aler
 	if store != nil {
 		dedup = StoreDedup{Store: store}
 	}
-	return alert.New(alert.Config{Sinks: sinks, Audit: logger, Dedup: dedup, Period: cfg.AlertPeriod})
+	return alert.New(alert.Config{Sinks: sinks, Audit: logger, Dedup: dedup, Period: cfg.AlertPeriod, Now: now})
 }
 
 // StoreDedup is alert de-duplication kept in the run-state store under

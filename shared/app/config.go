@@ -109,6 +109,11 @@ type Config struct {
 	// FCEndpoint is the Function Compute endpoint for chaining
 	// (KMSMIG_FC_ENDPOINT; default <account>.<region>.fc.aliyuncs.com).
 	FCEndpoint string
+	// Clock is where the functions read the time from (KMSMIG_CLOCK):
+	// empty for the wall clock, or file:<path> naming the simulated clock's
+	// mapping that the FC twin of a rehearsal keeps up to date
+	// (shared/wiring.NewClock). Rehearsals only; never set in production.
+	Clock string
 	// Plan carries the batch limits (KMSMIG_BATCH_KEYS,
 	// KMSMIG_BATCH_SECRETS, 1..50, default 50 each) and filters
 	// (KMSMIG_INCLUDE, KMSMIG_EXCLUDE: ';'-separated plan filters).
@@ -186,8 +191,8 @@ func (c *Config) loadStrings(s *settings) {
 	}
 }
 
-// loadSchedule reads when and how tasks run: window, time zone, method,
-// backend, the provider's task operations.
+// loadSchedule reads when and how tasks run: window, time zone, clock,
+// method, backend, the provider's task operations.
 func (c *Config) loadSchedule(s *settings) {
 	c.Timezone = time.UTC
 	if v := s.string("KMSMIG_TIMEZONE"); v != "" {
@@ -203,6 +208,10 @@ func (c *Config) loadSchedule(s *settings) {
 		} else {
 			c.Window = &w
 		}
+	}
+	c.Clock = s.string("KMSMIG_CLOCK")
+	if c.Clock != "" && !hasBody(c.Clock, "file:") {
+		s.bad("KMSMIG_CLOCK", "%q: want file:<path> (rehearsals only) or nothing", c.Clock)
 	}
 	c.Automatic = s.choice("KMSMIG_METHOD", "manual", "automatic") == "automatic"
 	c.Backend = s.choice("KMSMIG_BACKEND", "task", "observe")

@@ -32,6 +32,7 @@ func TestLoadConfigFull(t *testing.T) {
 		"KMSMIG_TARGETS":       "111/cn-hangzhou=kst-1",
 		"KMSMIG_BATCH_KEYS":    "20",
 		"KMSMIG_EXCLUDE":       "secret:test-*;tag:env=dev",
+		"KMSMIG_CLOCK":         "file:/tmp/rehearsal/clock.json",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, []string{"111", "222"}, c.Accounts)
@@ -40,6 +41,7 @@ func TestLoadConfigFull(t *testing.T) {
 	require.Equal(t, "kst-1", c.Targets[estate.Lane{Account: "111", Region: "cn-hangzhou"}])
 	require.Equal(t, 20, c.Plan.MaxKeys)
 	require.Equal(t, []string{"secret:test-*", "tag:env=dev"}, c.Plan.Exclude)
+	require.Equal(t, "file:/tmp/rehearsal/clock.json", c.Clock)
 }
 
 func TestLoadConfigNamesEveryBadSetting(t *testing.T) {
@@ -102,6 +104,8 @@ func TestLoadConfigErrorTexts(t *testing.T) {
 		{"KMSMIG_STATE", "dir:", `KMSMIG_STATE: "dir:": want dir:<path> or oss://<bucket>[/<prefix>]`},
 		{"KMSMIG_TIMEZONE", "Mars/Olympus", `KMSMIG_TIMEZONE: "Mars/Olympus" is not an IANA time zone like Asia/Shanghai`},
 		{"KMSMIG_WINDOW", "02:00", `KMSMIG_WINDOW: "02:00": want HH:MM-HH:MM, e.g. 02:00-06:00`},
+		{"KMSMIG_CLOCK", "/tmp/clock.json", `KMSMIG_CLOCK: "/tmp/clock.json": want file:<path> (rehearsals only) or nothing`},
+		{"KMSMIG_CLOCK", "file:", `KMSMIG_CLOCK: "file:": want file:<path> (rehearsals only) or nothing`},
 		{"KMSMIG_METHOD", "auto", `KMSMIG_METHOD: "auto": want manual or automatic`},
 		{"KMSMIG_BACKEND", "console", `KMSMIG_BACKEND: "console": want task or observe`},
 		{"KMSMIG_TASK_ACTIONS", "a,b", `KMSMIG_TASK_ACTIONS: "a,b": want three action names: create,describe,list`},

@@ -328,7 +328,16 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 	if x.Now != nil {
 		now = x.Now()
 	}
+	// The window to judge overruns by is the last one that opened: the
+	// engine's is the next one once it has closed.
 	win := x.Engine.Config.Window
+	if x.Config.Window != nil {
+		loc := x.Config.Timezone
+		if loc == nil {
+			loc = time.UTC
+		}
+		win.Start, win.End = x.Config.Window.Last(now, loc)
+	}
 	for _, s := range res.Steps {
 		lane := laneOfBatch(s.BatchID)
 		if s.Stalled {

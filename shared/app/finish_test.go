@@ -74,6 +74,43 @@ func TestFinishAlerts(t *testing.T) {
 	}
 }
 
+// With the window configured, as the functions run, a task in flight after
+// the window closed is an overrun, although the engine's window is by then
+// the next one (EngineConfig); within the window it is not.
+func TestFinishOverrunOfTheConfiguredWindow(t *testing.T) {
+	const batch = "1111/cn-hangzhou/b0001"
+	cfg, err := LoadConfig(func(k string) string {
+		return map[string]string{"KMSMIG_WINDOW": "02:00-06:00", "KMSMIG_TIMEZONE": "Asia/Shanghai"}[k]
+	})
+	require.NoError(t, err)
+	sh := cfg.Timezone
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		keys []string
+	}{
+		{"within the window", time.Date(2026, 11, 29, 5, 0, 0, 0, sh), nil},
+		{"after it closed", time.Date(2026, 11, 29, 7, 0, 0, 0, sh), []string{"window-overrun/1111/cn-hangzhou/" + batch}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store, err := runstate.OpenDir(t.TempDir())
+			require.NoError(t, err)
+			alerts := &alertList{}
+			x := &Executor{Config: cfg, Alerts: alerts, Now: func() time.Time { return tt.now },
+				Engine: &migration.Engine{Store: store, Config: cfg.EngineConfig(tt.now)}}
+			_, err = x.finish(t.Context(), StepResult{RunID: "r1", Steps: []migration.StepResult{
+				{BatchID: batch, Step: "poll", Phase: migration.PhaseRunning, TaskID: "mt-1"}}}, nil)
+			require.NoError(t, err)
+			var keys []string
+			for _, a := range alerts.as {
+				keys = append(keys, a.Key)
+				assert.Contains(t, a.Title, "overran its window by 1h0m0s")
+			}
+			assert.Equal(t, tt.keys, keys)
+		})
+	}
+}
+
 // The alerts carry what the operator needs: the quiet time, the window's
 // end, the resources still off.
 func TestFinishAlertTexts(t *testing.T) {

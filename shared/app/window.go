@@ -59,3 +59,22 @@ func (w DailyWindow) At(now time.Time, loc *time.Location) (start, end time.Time
 	base := midnight.AddDate(0, 0, 2)
 	return base.Add(w.Start), base.Add(w.End)
 }
+
+// Last returns the latest window that has opened at or before now (open
+// now, or closed since), as absolute times in loc: the window a task in
+// flight after its end has overrun. At returns the next one instead once
+// a window has closed.
+func (w DailyWindow) Last(now time.Time, loc *time.Location) (start, end time.Time) {
+	local := now.In(loc)
+	midnight := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
+	for day := 0; ; day-- {
+		base := midnight.AddDate(0, 0, day)
+		s, e := base.Add(w.Start), base.Add(w.End)
+		if w.End < w.Start {
+			e = e.AddDate(0, 0, 1)
+		}
+		if !s.After(now) {
+			return s, e
+		}
+	}
+}

@@ -91,3 +91,34 @@ func TestParseDailyWindowErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, DailyWindow{Start: 23*time.Hour + 30*time.Minute, End: 15 * time.Minute}, w)
 }
+
+// Last is the window a task in flight may have overrun: the one open now,
+// or the latest that closed.
+func TestDailyWindowLast(t *testing.T) {
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	require.NoError(t, err)
+	at := func(s string) time.Time {
+		tm, err := time.ParseInLocation("2006-01-02 15:04", s, sh)
+		require.NoError(t, err)
+		return tm
+	}
+	tests := []struct {
+		window, now, start, end string
+	}{
+		{"02:00-06:00", "2026-11-29 03:00", "2026-11-29 02:00", "2026-11-29 06:00"}, // open
+		{"02:00-06:00", "2026-11-29 07:00", "2026-11-29 02:00", "2026-11-29 06:00"}, // closed an hour ago
+		{"02:00-06:00", "2026-11-29 01:00", "2026-11-28 02:00", "2026-11-28 06:00"}, // not yet open today: yesterday's
+		{"02:00-06:00", "2026-11-29 02:00", "2026-11-29 02:00", "2026-11-29 06:00"}, // opening
+		{"23:00-03:00", "2026-11-29 01:00", "2026-11-28 23:00", "2026-11-29 03:00"}, // across midnight, open
+		{"23:00-03:00", "2026-11-29 12:00", "2026-11-28 23:00", "2026-11-29 03:00"}, // across midnight, closed
+	}
+	for _, tt := range tests {
+		t.Run(tt.window+"@"+tt.now, func(t *testing.T) {
+			w, err := ParseDailyWindow(tt.window)
+			require.NoError(t, err)
+			s, e := w.Last(at(tt.now), sh)
+			require.Equal(t, at(tt.start), s)
+			require.Equal(t, at(tt.end), e)
+		})
+	}
+}

@@ -238,6 +238,33 @@ func TestEarlierRunsUnsubmittedBatchIsRetired(t *testing.T) {
 	assert.Empty(t, rep.Failures, "a superseded batch reports no failed resource")
 }
 
+// Only the current run starts batches: a migrate chained for an earlier
+// run (the restore of one of its batches asks for the lane's next) leaves
+// that run's unstarted batches alone, so nothing keeps the run open and
+// nothing of it competes with the current run's plan.
+func TestOnlyTheCurrentRunStartsBatches(t *testing.T) {
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}, lanes: []estate.Lane{laneHZ}})
+	ctx := t.Context()
+	require.NoError(t, e.eng.OpenRun(ctx, runID, e.clock.Now()))
+	e.clock.Advance(24 * time.Hour)
+	e.nextNight(t, night2)
+
+	res, err := e.eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	assert.Equal(t, migration.OutcomeUnchanged, res.Outcome)
+	assert.Equal(t, hzB1, res.BatchID)
+	assert.Contains(t, res.Reason, "run "+night2+" is current")
+	_, _, err = runstate.GetJSON[migration.BatchState](ctx, e.store, statekeys.Batch(runID, hzB1))
+	require.ErrorIs(t, err, runstate.ErrNotFound, "the earlier run's batch did not start")
+	closed, err := e.eng.CloseRuns(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{runID}, closed, "nothing holds the earlier run open")
+
+	res, err = e.eng.MigrateLane(ctx, night2, laneHZ)
+	require.NoError(t, err)
+	assert.Equal(t, migration.PhaseSubmitted, res.Phase, "the current run starts its own")
+}
+
 // Entries an earlier version kept under the run's own keys are moved into
 // the campaign's ledger by the sweep, and restored when their batch is
 // gone.

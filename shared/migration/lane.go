@@ -133,7 +133,11 @@ func (e *Engine) Next(ctx context.Context, runID string, l estate.Lane) (NextBat
 
 // MigrateLane does the migrate function's work on one lane: it prepares
 // the lane's next batch (Disable) and submits it (Submit). It does nothing
-// while the lane's batch is in flight or ending.
+// while the lane's batch is in flight or ending, and starts no batch of a
+// run that is not the current one (OutcomeUnchanged): a migrate chained
+// for an earlier run, when one of its batches is restored, would otherwise
+// start that run's next batch beside the current run's plan of the same
+// resources, and keep the earlier run from closing.
 func (e *Engine) MigrateLane(ctx context.Context, runID string, l estate.Lane) (StepResult, error) {
 	if err := e.settleElsewhere(ctx, runID, l); err != nil {
 		return StepResult{Step: "migrate"}, err
@@ -143,6 +147,14 @@ func (e *Engine) MigrateLane(ctx context.Context, runID string, l estate.Lane) (
 		return StepResult{Step: "migrate", Outcome: OutcomeUnchanged}, err
 	}
 	if n.State == nil || n.State.Phase == PhasePlanned {
+		cur, err := e.Current(ctx)
+		if err != nil && !errors.Is(err, ErrNoRun) {
+			return StepResult{Step: "migrate"}, err
+		}
+		if err == nil && cur != runID {
+			return StepResult{BatchID: n.Batch.ID, Step: "migrate", Outcome: OutcomeUnchanged, Phase: PhasePlanned,
+				Reason: "run " + cur + " is current: only it starts batches"}, nil
+		}
 		res, err := e.Disable(ctx, runID, n.Batch.ID)
 		if err != nil || res.Phase != PhaseRotationOff {
 			return res, err

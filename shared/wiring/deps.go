@@ -31,10 +31,17 @@ type Deps struct {
 	Store      runstate.Store
 	Audit      audit.Logger
 	Alerter    *alert.Alerter
+	// Now is the clock every decision reads (NewClock): the wall clock, or
+	// a rehearsal's simulated one.
+	Now func() time.Time
 }
 
 // Wire builds the adapters of one invocation.
 func Wire(ctx context.Context, cfg app.Config, inv fcruntime.Invocation, logger audit.Logger) (*Deps, error) {
+	now, err := NewClock(cfg)
+	if err != nil {
+		return nil, err
+	}
 	creds, err := Credentials(cfg, inv)
 	if err != nil {
 		return nil, err
@@ -48,7 +55,7 @@ func Wire(ctx context.Context, cfg app.Config, inv fcruntime.Invocation, logger 
 		return nil, fmt.Errorf("open run-state store: %w", err)
 	}
 	return &Deps{Config: cfg, Invocation: inv, Creds: creds, KMS: kmsClient, Store: store, Audit: logger,
-		Alerter: cfg.Alerter(logger, store)}, nil
+		Alerter: cfg.Alerter(logger, store, now), Now: now}, nil
 }
 
 // Credentials builds the credential set of an invocation: its STS
@@ -99,7 +106,7 @@ func OpenStore(ctx context.Context, cfg app.Config, cred credentials.Credential,
 func (d *Deps) Discoverer() *app.Discoverer {
 	check := func(account string) error { _, err := d.Creds.For(account); return err }
 	disc := &app.Discoverer{Config: d.Config, Source: d.KMS, Store: d.Store, Account: d.Invocation.AccountID, Region: d.Invocation.Region,
-		CheckAccount: check, Audit: d.Audit, Alerts: d.Alerter, Reports: app.RenderReports}
+		CheckAccount: check, Audit: d.Audit, Alerts: d.Alerter, Reports: app.RenderReports, Now: d.Now}
 	if fn := d.Config.FunctionMigrate; fn != "-" && fn != "" {
 		disc.Kick = func(ctx context.Context, runID string) error {
 			inv, err := d.invoker()
@@ -126,8 +133,12 @@ func (d *Deps) invoker() (*fc.Invoker, error) {
 // through Function Compute's InvokeFunction unless chaining is off.
 func (d *Deps) Executor() (*app.Executor, error) {
 	cfg := d.Config
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
 	eng := &migration.Engine{
-		Store: d.Store, KMS: d.KMS, Audit: d.Audit, Config: cfg.EngineConfig(time.Now()),
+		Store: d.Store, KMS: d.KMS, Audit: d.Audit, Clock: clockFunc(now), Config: cfg.EngineConfig(now()),
 		Tasks: d.KMS.Tasks(kms.TaskActions{Create: cfg.TaskActions[0], Describe: cfg.TaskActions[1], List: cfg.TaskActions[2]}),
 	}
 	if eng.Config.Functions != (migration.Functions{}) {
@@ -137,5 +148,10 @@ func (d *Deps) Executor() (*app.Executor, error) {
 		}
 		eng.Invoker = inv
 	}
-	return &app.Executor{Config: cfg, Engine: eng, Alerts: d.Alerter}, nil
+	return &app.Executor{Config: cfg, Engine: eng, Alerts: d.Alerter, Now: now}, nil
 }
+
+// clockFunc makes a func a migration.Clock.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }

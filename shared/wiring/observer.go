@@ -62,6 +62,9 @@ func (o *Observer) Begin(ctx context.Context, inv fcruntime.Invocation, function
 		o.opened = true
 		o.sink = o.open(inv)
 		o.logger = audit.Enrich(o.sink)
+		if o.cfg.Clock != "" {
+			o.logger = wallTime{o.logger}
+		}
 	}
 	logger := o.logger
 	o.mu.Unlock()

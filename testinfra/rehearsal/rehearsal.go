@@ -13,17 +13,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aliyun/credentials-go/credentials"
-
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
-	"github.com/kmsmig/kmsmig/shared/statekeys"
-	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/shared/wiring"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	fctwin "github.com/kmsmig/kmsmig/twin/fc"
@@ -40,40 +37,90 @@ type Options struct {
 	// <dist>/<name>/main. Required.
 	Dist string
 	// Speed is how many simulated seconds pass per second (default 60: a
-	// simulated minute per second).
+	// simulated minute per second), between jumps.
 	Speed float64
 	// Timezone of the schedule (default Asia/Shanghai, as in s.yaml).
 	Timezone string
-	// Timeout bounds the rehearsal in wall-clock time (default 150s).
+	// Nights is how many nights to rehearse (default 1). From the second
+	// night on, events are injected (events.go).
+	Nights int
+	// Window is the migration window, HH:MM-HH:MM in Timezone
+	// (KMSMIG_WINDOW); migrate's timer fires at its start. Empty: s.yaml's
+	// KMSMIG_WINDOW and migrate's timer as deployed.
+	Window string
+	// Settings override s.yaml's KMSMIG_* settings of every function, e.g.
+	// smaller batches in a test.
+	Settings map[string]string
+	// Timeout bounds the rehearsal in wall-clock time (default 150s per
+	// night).
 	Timeout time.Duration
 	// Progress receives live progress lines; nil discards them.
 	Progress io.Writer
 }
 
-// The rehearsal's schedule in simulated local time: the clock starts just
-// before discover's timer; migrate follows five minutes later; the sweep
-// comes last.
+// The functions, as s.yaml names them.
 const (
-	clockStart = 59*time.Minute + 50*time.Second // 00:59:50
-	migrateAt  = "0 5 1 * * *"                   // 01:05
-	sweepAt    = "0 30 1 * * *"                  // 01:30
+	fnDiscover = "kmsmig-discover"
+	fnMigrate  = "kmsmig-migrate"
+	fnPoll     = "kmsmig-poll"
+	fnRotate   = "kmsmig-rotate"
 	auditStore = "kmsmig-audit"
 )
 
+var functionNames = []string{fnDiscover, fnMigrate, fnPoll, fnRotate}
+
+// pollWait is KMSMIG_POLL_WAIT in simulated time.
+const pollWait = 30 * time.Second
+
 // Result is what a rehearsal did and found.
 type Result struct {
-	RunID       string
-	Wall        time.Duration
-	Discover    app.DiscoverResult
-	Report      migration.Report
-	DiscoveryMD []byte // the discovery report (report.md)
-	RunMD       []byte // the run report (report/run.md)
+	// RunID is the last night's run.
+	RunID string
+	Wall  time.Duration
+	// Discover is the first night's discover result.
+	Discover app.DiscoverResult
+	// Report is the last run's report.
+	Report migration.Report
+	// DiscoveryMD is the first night's discovery report (report.md);
+	// RunMD the last run's run report.
+	DiscoveryMD []byte
+	RunMD       []byte
+	// Runs are the campaign's runs, one per night, oldest first.
+	Runs []NightRun
+	// Nights were rehearsed; NightsUsed is the night of the last task.
+	Nights     int
+	NightsUsed int
+	LowerBound LowerBound
+	// Window is the window rehearsed ("" when always open).
+	Window string
+	// Moved and Reported count the resources that any night planned:
+	// in their instance now, or reported with a reason. Restored and
+	// Superseded count the campaign ledger's entries: given back as
+	// recorded, or left as their owner set them.
+	Moved, Reported, Restored, Superseded int
+	Events                                []Event
+	// Jumps counts the clock's jumps; Jumped is the simulated time they
+	// skipped.
+	Jumps       int
+	Jumped      time.Duration
 	Checks      []Check
 	Invocations map[string]int // per function
 	Failed      []string       // invocations that failed for good
 	ColdStarts  map[string]fctwin.ColdStart
 	Binaries    map[string]int64 // bytes
 	AuditRecord int
+	// Alerts counts the alerts raised (not de-duplicated), by kind
+	// (alert.KindTaskStalled, ...), from the audit trail.
+	Alerts map[string]int
+}
+
+// NightRun is one night's run of the campaign.
+type NightRun struct {
+	RunID       string           `json:"runId"`
+	Night       int              `json:"night"`
+	Report      migration.Report `json:"report"`
+	DiscoveryMD []byte           `json:"-"`
+	RunMD       []byte           `json:"-"`
 }
 
 // Check is one verified expectation.
@@ -93,6 +140,39 @@ func (r *Result) OK() bool {
 	return len(r.Checks) > 0
 }
 
+// Summary is the rehearsal's one-line outcome:
+//
+//	rehearse: N nights (lower bound L), M moved, K reported, P policies restored, Q superseded
+//
+// N is the nights used (the night of the last migration task), L the
+// LowerBound.
+func (r *Result) Summary() string {
+	return fmt.Sprintf("rehearse: %d nights (lower bound %d), %d moved, %d reported, %d policies restored, %d superseded",
+		r.NightsUsed, r.LowerBound.Nights, r.Moved, r.Reported, r.Restored, r.Superseded)
+}
+
+// rehearsal is one rehearsal under way.
+type rehearsal struct {
+	o     Options
+	st    *stack.Stack
+	clock *fctwin.Clock
+	sched *schedule
+	store runstate.Store
+	eng   *migration.Engine
+	inj   *injector
+
+	jumps   int
+	jumped  time.Duration
+	jumpErr error
+	// busyUntil: a batch was under way when last looked at (wall clock).
+	busyUntil time.Time
+	lastRun   string
+	lastLine  string
+	// status is the current run's latest progress.
+	status migration.Progress
+	plan1  *plan.Plan
+}
+
 // Run performs a rehearsal. It returns an error when the rehearsal could
 // not run (bad options, missing binaries, timeout); a migration that ran
 // but did not end as expected is reported by Result.Checks.
@@ -105,9 +185,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rehearsal: timezone %q: %w", o.Timezone, err)
 	}
-	now := time.Now().In(loc)
-	start := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc).Add(clockStart)
-	clock := fctwin.NewClock(start, o.Speed)
+	today := time.Now().In(loc)
+	// The clock starts at midnight; once the timers are known it moves to
+	// just before the first discover.
+	clock := fctwin.NewClock(time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, loc), o.Speed)
 	logs := &logTail{}
 	// Every rate scales with the clock: the gateway's quotas too, or the
 	// functions' API work would look Speed times slower than it is.
@@ -118,7 +199,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	st, err := stack.Start(stack.Options{
 		Inventory: o.Inventory,
 		QPS:       qps,
-		Timing:    kmstwin.TaskTiming{Speed: o.Speed},
+		Clock:     utcClock{clock},
 		FC:        fctwin.Config{Clock: clock, Log: logs.add},
 	})
 	if err != nil {
@@ -136,32 +217,59 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := os.WriteFile(caFile, []byte(ready.CAPEM), 0o600); err != nil {
 		return nil, err
 	}
+	clockFile := filepath.Join(tmp, "clock.json")
+	if err := clock.Publish(clockFile); err != nil {
+		return nil, err
+	}
 	if _, err := sls.EnsureLogstore(ctx, sls.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
 		Logstore: auditStore, Credentials: sls.Credentials{AccessKeyID: home.AccessKeyID, AccessKeySecret: home.AccessKeySecret}}); err != nil {
 		return nil, fmt.Errorf("rehearsal: audit logstore: %w", err)
 	}
 
-	res := &Result{Invocations: map[string]int{}, ColdStarts: map[string]fctwin.ColdStart{}, Binaries: map[string]int64{}}
-	if err := o.deploy(st, caFile, res); err != nil {
-		return nil, err
-	}
-	o.logf("rehearsal: twins up (%d KMS regions, %d accounts); functions deployed from %s; clock %s at %gx",
-		len(ready.KMS), len(ready.Accounts), o.SYAML, start.Format("15:04:05 MST"), o.Speed)
-
-	store, err := openStore(ctx, ready, home)
+	res := &Result{Invocations: map[string]int{}, ColdStarts: map[string]fctwin.ColdStart{}, Binaries: map[string]int64{}, Nights: o.Nights}
+	r := &rehearsal{o: o, st: st, clock: clock}
+	r.inj = &injector{r: r, owner: map[string]estate.Rotation{}, unfit: map[string]bool{}, batches: map[string][2]string{}}
+	fns, err := o.load(st, caFile, clockFile, res)
 	if err != nil {
 		return nil, err
 	}
-	eng := &migration.Engine{Store: store}
+	window := o.Window
+	if window == "" {
+		window = fns[fnMigrate].Env["KMSMIG_WINDOW"]
+	}
+	if r.sched, err = newSchedule(today, loc, o.Nights, timerOf(fns[fnDiscover]), timerOf(fns[fnRotate]), window); err != nil {
+		return nil, err
+	}
+	res.Window = window
+	if _, err := clock.Jump(r.sched.start); err != nil {
+		return nil, err
+	}
+	for _, name := range functionNames {
+		fn := fns[name]
+		fn.Env["KMSMIG_WINDOW"] = window
+		if err := st.FC.Deploy(fn); err != nil {
+			return nil, fmt.Errorf("rehearsal: deploy %s: %w", fn.Name, err)
+		}
+	}
+	shown := window
+	if shown == "" {
+		shown = "always open"
+	}
+	r.logf(clock.Now(), "twins up (%d KMS regions, %d accounts); functions deployed from %s; %d night(s), window %s, at %gx between jumps",
+		len(ready.KMS), len(ready.Accounts), o.SYAML, o.Nights, shown, o.Speed)
+
+	if r.store, err = openStore(ctx, ready, home); err != nil {
+		return nil, err
+	}
+	r.eng = &migration.Engine{Store: r.store, Clock: utcClock{clock}}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	runID, err := o.follow(ctx, st, eng, clock, loc)
-	if err != nil {
+	if err := r.follow(ctx); err != nil {
 		return nil, fmt.Errorf("%w\nlast function output:\n%s", err, logs.String())
 	}
-	res.RunID = runID
 	res.Wall = time.Since(wallStart)
-	if err := o.collect(ctx, st, eng, store, home, res); err != nil {
+	res.Jumps, res.Jumped, res.Events = r.jumps, r.jumped, r.inj.events
+	if err := r.collect(ctx, home, res); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -175,6 +283,13 @@ func (o *Options) defaults() error {
 		return errors.New("rehearsal: no s.yaml")
 	case o.Dist == "":
 		return errors.New("rehearsal: no dist directory")
+	case o.Nights < 0:
+		return fmt.Errorf("rehearsal: %d nights", o.Nights)
+	}
+	if o.Window != "" {
+		if _, err := app.ParseDailyWindow(o.Window); err != nil {
+			return fmt.Errorf("rehearsal: window: %w", err)
+		}
 	}
 	// The FC twin starts each function in a directory of its own.
 	abs, err := filepath.Abs(o.Dist)
@@ -188,8 +303,11 @@ func (o *Options) defaults() error {
 	if o.Timezone == "" {
 		o.Timezone = "Asia/Shanghai"
 	}
+	if o.Nights == 0 {
+		o.Nights = 1
+	}
 	if o.Timeout <= 0 {
-		o.Timeout = 150 * time.Second
+		o.Timeout = time.Duration(o.Nights) * 150 * time.Second
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
@@ -197,9 +315,11 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-func (o *Options) logf(format string, args ...any) {
-	fmt.Fprintf(o.Progress, format+"\n", args...)
-}
+// utcClock reads the FC twin's clock in UTC, for the KMS twin and the
+// engine.
+type utcClock struct{ c *fctwin.Clock }
+
+func (u utcClock) Now() time.Time { return u.c.Now().UTC() }
 
 func account(r stack.Ready, id string) stack.Account {
 	for _, a := range r.Accounts {
@@ -210,9 +330,19 @@ func account(r stack.Ready, id string) stack.Account {
 	return stack.Account{}
 }
 
-// deploy loads s.yaml with the FC twin's loader and deploys the four
-// functions with their endpoints pointed at the twins.
-func (o *Options) deploy(st *stack.Stack, caFile string, res *Result) error {
+// timerOf returns the cron expression of a function's first timer.
+func timerOf(fn fctwin.Function) string {
+	for _, t := range fn.Triggers {
+		if t.Enable {
+			return t.CronExpression
+		}
+	}
+	return ""
+}
+
+// load reads the four functions from s.yaml with the FC twin's loader and
+// points them at the twins and at the simulated clock.
+func (o *Options) load(st *stack.Stack, caFile, clockFile string, res *Result) (map[string]fctwin.Function, error) {
 	ready := st.Ready()
 	var accounts, roles, endpoints []string
 	for _, a := range ready.Accounts {
@@ -225,11 +355,16 @@ func (o *Options) deploy(st *stack.Stack, caFile string, res *Result) error {
 		endpoints = append(endpoints, r+"="+addr)
 	}
 	sort.Strings(endpoints)
+	vars := map[string]string{"timezone": o.Timezone, "region": ready.OSSRegion}
+	if o.Window != "" {
+		w, _ := app.ParseDailyWindow(o.Window) // checked by defaults
+		vars["migrateAt"] = cronAt(w.Start)
+	}
 	var missing []string
-	fns, err := fctwin.LoadSYAML(o.SYAML, fctwin.LoadOptions{
+	list, err := fctwin.LoadSYAML(o.SYAML, fctwin.LoadOptions{
 		Env: map[string]string{"ALIBABA_CLOUD_ACCOUNT_ID": ready.Home, "KMSMIG_STATE_BUCKET": ready.StateBucket,
 			"KMSMIG_SLS_PROJECT": ready.LogProject},
-		Vars:      map[string]string{"migrateAt": migrateAt, "sweepAt": sweepAt, "timezone": o.Timezone, "region": ready.OSSRegion},
+		Vars:      vars,
 		AccountID: ready.Home,
 		Binary: func(fn fctwin.Function, _ string) string {
 			bin := filepath.Join(o.Dist, strings.TrimPrefix(fn.Name, "kmsmig-"), "main")
@@ -242,12 +377,13 @@ func (o *Options) deploy(st *stack.Stack, caFile string, res *Result) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("rehearsal: %w", err)
+		return nil, fmt.Errorf("rehearsal: %w", err)
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("rehearsal: function binaries missing (run make build): %s", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("rehearsal: function binaries missing (run make build): %s", strings.Join(missing, ", "))
 	}
-	for _, fn := range fns {
+	fns := map[string]fctwin.Function{}
+	for _, fn := range list {
 		env := fn.Env
 		if env == nil {
 			env = map[string]string{}
@@ -258,20 +394,31 @@ func (o *Options) deploy(st *stack.Stack, caFile string, res *Result) error {
 			"KMSMIG_STS_ENDPOINT": ready.STS, "KMSMIG_OSS_ENDPOINT": ready.OSS, "KMSMIG_OSS_REGION": ready.OSSRegion,
 			"KMSMIG_FC_ENDPOINT": ready.FC, "KMSMIG_SLS_ENDPOINT": ready.SLS, "KMSMIG_SLS_PROJECT": ready.LogProject,
 			"KMSMIG_SLS_LOGSTORE": auditStore, "KMSMIG_AUDIT": "sls", "SSL_CERT_FILE": caFile,
-			// The functions run on the wall clock, not the twin's
-			// accelerated one: no window, and scaled waits.
-			"KMSMIG_WINDOW":    "",
+			// Every decision on the simulated clock: the window, stalls,
+			// alert periods, submission leases.
+			"KMSMIG_CLOCK":    "file:" + clockFile,
+			"KMSMIG_TIMEZONE": o.Timezone,
+			// Rates and waits are in wall-clock time: scaled. A poll
+			// waits 30 s (s.yaml: 50 s) so that, with the invocation's own
+			// overhead magnified Speed times, it still ends before the
+			// next one begins: the clock jumps only between invocations.
 			"KMSMIG_QPS":       scaledQuotas(o.Speed),
-			"KMSMIG_POLL_WAIT": (time.Duration(float64(50*time.Second) / o.Speed)).String(),
+			"KMSMIG_POLL_WAIT": (time.Duration(float64(pollWait) / o.Speed)).String(),
 		} {
 			env[k] = v
 		}
+		for k, v := range o.Settings {
+			env[k] = v
+		}
 		fn.Env = env
-		if err := st.FC.Deploy(fn); err != nil {
-			return fmt.Errorf("rehearsal: deploy %s: %w", fn.Name, err)
+		fns[fn.Name] = fn
+	}
+	for _, name := range functionNames {
+		if _, ok := fns[name]; !ok {
+			return nil, fmt.Errorf("rehearsal: %s does not deploy %s", o.SYAML, name)
 		}
 	}
-	return nil
+	return fns, nil
 }
 
 func openStore(ctx context.Context, ready stack.Ready, home stack.Account) (runstate.Store, error) {
@@ -287,218 +434,6 @@ func openStore(ctx context.Context, ready stack.Ready, home stack.Account) (runs
 		return nil, err
 	}
 	return wiring.OpenStore(ctx, cfg, cred, ready.OSSRegion)
-}
-
-// follow waits for discover's timer to plan a run, shows each lane's
-// progress as the functions migrate it, and returns once every batch has
-// finished, the sweep has run and no invocation is pending.
-func (o *Options) follow(ctx context.Context, st *stack.Stack, eng *migration.Engine, clock *fctwin.Clock, loc *time.Location) (string, error) {
-	var runID, last string
-	done := false
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("rehearsal: not finished within the time limit (run %q, last status %q): %w", runID, last, ctx.Err())
-		case <-tick.C:
-		}
-		if runID == "" {
-			cur, _, err := runstate.GetJSON[migration.CurrentRun](ctx, eng.Store, statekeys.Current)
-			if err != nil {
-				continue
-			}
-			runID = cur.RunID
-			o.logf("%s discover planned run %s", clock.Now().In(loc).Format("15:04:05"), runID)
-		}
-		p, err := eng.Status(ctx, runID)
-		if err != nil {
-			continue
-		}
-		line := fmt.Sprintf("%d/%d batches finished", p.Finished, p.Batches)
-		if len(p.Active) > 0 {
-			line += "; " + strings.Join(p.Active, "; ")
-		}
-		if line != last {
-			o.logf("%s %s", clock.Now().In(loc).Format("15:04:05"), line)
-			last = line
-		}
-		done = done || p.Done()
-		swept := false
-		pending := false
-		for _, inv := range st.FC.Invocations() {
-			if !inv.Final() {
-				pending = true
-			}
-			if inv.Function == "kmsmig-rotate" && inv.Source == fctwin.SourceTimer && inv.Final() {
-				swept = true
-			}
-		}
-		if done && swept && !pending {
-			o.logf("%s all batches finished; rotation sweep done", clock.Now().In(loc).Format("15:04:05"))
-			return runID, nil
-		}
-	}
-}
-
-// collect gathers the reports and checks the outcome against the twins.
-func (o *Options) collect(ctx context.Context, st *stack.Stack, eng *migration.Engine, store runstate.Store, home stack.Account, res *Result) error {
-	ready := st.Ready()
-	for _, inv := range st.FC.Invocations() {
-		res.Invocations[inv.Function]++
-		if inv.Status == fctwin.StatusFailed {
-			msg := string(inv.Response)
-			if len(msg) > 300 {
-				msg = msg[:300] + "…"
-			}
-			res.Failed = append(res.Failed, fmt.Sprintf("%s (%s, event %s): %s", inv.Function, inv.Source, inv.Event, msg))
-		}
-		if inv.Function == "kmsmig-discover" && inv.Status == fctwin.StatusSucceeded && res.Discover.RunID == "" {
-			_ = jsonUnmarshal(inv.Response, &res.Discover)
-		}
-	}
-	for _, name := range []string{"kmsmig-discover", "kmsmig-migrate", "kmsmig-poll", "kmsmig-rotate"} {
-		if cs := st.FC.ColdStarts(name); len(cs) > 0 {
-			res.ColdStarts[name] = cs[0]
-		}
-	}
-	rep, err := eng.WriteReport(ctx, res.RunID)
-	if err != nil {
-		return fmt.Errorf("rehearsal: run report: %w", err)
-	}
-	res.Report = rep
-	_, discoveryMD := statekeys.DiscoveryReport(res.RunID)
-	if obj, err := store.Get(ctx, discoveryMD); err == nil {
-		res.DiscoveryMD = obj.Data
-	}
-	res.RunMD = rep.Markdown()
-
-	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, store, statekeys.Inventory(res.RunID))
-	if err != nil {
-		return fmt.Errorf("rehearsal: read inventory: %w", err)
-	}
-	vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, store, statekeys.Verdicts(res.RunID))
-	if err != nil {
-		return fmt.Errorf("rehearsal: read verdicts: %w", err)
-	}
-	client, err := kmsClient(ready)
-	if err != nil {
-		return err
-	}
-	res.Checks = append(res.Checks,
-		checkMoved(ctx, client, &vs, rep),
-		checkRotation(ctx, client, &inv),
-		Check{Name: "no secret value read", OK: st.KMS.CallCounts()["GetSecretValue"] == 0,
-			Detail: fmt.Sprintf("GetSecretValue called %d times", st.KMS.CallCounts()["GetSecretValue"])},
-		Check{Name: "no invocation failed for good", OK: len(res.Failed) == 0, Detail: fmt.Sprintf("%d failed: %s", len(res.Failed), strings.Join(res.Failed, "; "))},
-		Check{Name: "run finished", OK: rep.Done, Detail: fmt.Sprintf("%d lanes", len(rep.Lanes))},
-	)
-	var batches []migration.BatchState
-	keys, err := store.List(ctx, statekeys.BatchPrefix(res.RunID))
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		b, _, err := runstate.GetJSON[migration.BatchState](ctx, store, k)
-		if err != nil {
-			return err
-		}
-		batches = append(batches, b)
-	}
-	var results [][]byte
-	for _, inv := range st.FC.Invocations() {
-		if inv.Status == fctwin.StatusSucceeded {
-			results = append(results, inv.Response)
-		}
-	}
-	check, n := checkTrail(ctx, ready, home, res.RunID, batches, results)
-	res.AuditRecord = n
-	res.Checks = append(res.Checks, check)
-	return nil
-}
-
-// checkMoved: every resource classified to migrate is in its instance, or
-// reported as failed for good or dropped, with a reason.
-func checkMoved(ctx context.Context, c *kms.Client, vs *verdict.Verdicts, rep migration.Report) Check {
-	failed := map[string]bool{}
-	for _, f := range rep.Failures {
-		if f.RetryBatch == "" {
-			failed[f.ID] = true
-		}
-	}
-	for _, d := range rep.Dropped {
-		failed[d.ID] = true
-	}
-	var moved, reported int
-	var wrong []string
-	for _, v := range vs.Resources {
-		if !v.Verdict.WillMigrate() {
-			continue
-		}
-		var got string
-		var err error
-		if v.Resource == verdict.ResourceKey {
-			var k estate.Key
-			k, err = c.Key(ctx, v.Lane, v.ID)
-			got = k.InstanceID
-		} else {
-			var s estate.Secret
-			s, err = c.Secret(ctx, v.Lane, estate.Secret{Name: v.ID})
-			got = s.InstanceID
-		}
-		switch {
-		case err == nil && got == v.InstanceID:
-			moved++
-		case failed[v.ID]:
-			reported++
-		default:
-			wrong = append(wrong, fmt.Sprintf("%s %s (in %q, want %q, %v)", v.Resource, v.ID, got, v.InstanceID, err))
-		}
-	}
-	return Check{Name: "every migratable resource moved or reported", OK: len(wrong) == 0,
-		Detail: fmt.Sprintf("%d moved, %d reported with a reason; wrong: %s", moved, reported, strings.Join(wrong, "; "))}
-}
-
-// checkRotation: every key and secret has exactly the rotation policy
-// discovery recorded before the migration.
-func checkRotation(ctx context.Context, c *kms.Client, inv *estate.Inventory) Check {
-	var same int
-	var changed []string
-	for _, li := range inv.Lanes {
-		for _, k := range li.Keys {
-			if k.IsServiceKey() {
-				continue
-			}
-			now, err := c.Key(ctx, li.Lane, k.ID)
-			if err != nil || now.Rotation != k.Rotation {
-				changed = append(changed, fmt.Sprintf("key %s: %+v → %+v (%v)", k.ID, k.Rotation, now.Rotation, err))
-				continue
-			}
-			same++
-		}
-		for _, s := range li.Secrets {
-			now, err := c.Secret(ctx, li.Lane, estate.Secret{Name: s.Name})
-			if err != nil || now.Rotation != s.Rotation {
-				changed = append(changed, fmt.Sprintf("secret %s: %+v → %+v (%v)", s.Name, s.Rotation, now.Rotation, err))
-				continue
-			}
-			same++
-		}
-	}
-	return Check{Name: "every rotation policy as it was before", OK: len(changed) == 0,
-		Detail: fmt.Sprintf("%d unchanged; changed: %s", same, strings.Join(changed, "; "))}
-}
-
-func kmsClient(ready stack.Ready) (*kms.Client, error) {
-	static := map[string]credentials.Credential{}
-	for _, a := range ready.Accounts {
-		c, err := ram.Static(a.AccessKeyID, a.AccessKeySecret, "")
-		if err != nil {
-			return nil, err
-		}
-		static[a.ID] = c
-	}
-	return kms.New(kms.Config{Endpoints: ready.KMS, Insecure: true, Credentials: ram.Credentials{Static: static}.For})
 }
 
 // logTail keeps the last lines the functions printed, for error reports.

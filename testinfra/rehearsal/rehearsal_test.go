@@ -2,13 +2,18 @@ package rehearsal_test
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmsmig/kmsmig/shared/alert"
 	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -22,14 +27,7 @@ import (
 // policy as before, no secret value read), in the state store (every batch
 // finished, the run report) and in the audit trail (records in SLS).
 func TestDemoRehearsal(t *testing.T) {
-	dist := t.TempDir()
-	for _, f := range []string{"discover", "migrate", "poll", "rotate"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dist, f, "main"), "./functions/"+f)
-		cmd.Dir = "../.."
-		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, string(out))
-	}
+	dist := buildFunctions(t)
 	var progress bytes.Buffer
 	res, err := rehearsal.Run(t.Context(), rehearsal.Options{
 		Inventory: kmstwin.DemoInventory(), SYAML: "../../s.yaml", Dist: dist, Progress: &progress,
@@ -46,4 +44,112 @@ func TestDemoRehearsal(t *testing.T) {
 	require.True(t, strings.Contains(progress.String(), "discover planned run"), progress.String())
 	t.Logf("run %s in %v: utilisation %.2f, %d audit records, invocations %v",
 		res.RunID, res.Wall, res.Report.Window.Utilisation, res.AuditRecord, res.Invocations)
+}
+
+var build struct {
+	once sync.Once
+	dist string
+	err  error
+	out  []byte
+}
+
+// buildFunctions builds the four function binaries once for the package's
+// tests, as for Function Compute (this machine is linux/amd64).
+func buildFunctions(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		build.dist, build.err = os.MkdirTemp("", "kmsmig-rehearsal-dist-")
+		for _, f := range []string{"discover", "migrate", "poll", "rotate"} {
+			if build.err != nil {
+				return
+			}
+			cmd := exec.Command("go", "build", "-o", filepath.Join(build.dist, f, "main"), "./functions/"+f)
+			cmd.Dir = "../.."
+			cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+			build.out, build.err = cmd.CombinedOutput()
+		}
+	})
+	require.NoError(t, build.err, string(build.out))
+	return build.dist
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dist != "" {
+		os.RemoveAll(build.dist)
+	}
+	os.Exit(code)
+}
+
+// TestTwoNightRehearsal rehearses an estate that one short window cannot
+// hold: two nights on the simulated clock, the window applied by the
+// functions themselves, and on the second night the world changing under
+// the migration (a new secret, a deleted key, a stalled task released
+// after the window, an owner re-enabling rotation). Every check holds
+// across both runs; the clock jumps over the idle hours.
+func TestTwoNightRehearsal(t *testing.T) {
+	dist := buildFunctions(t)
+	var progress bytes.Buffer
+	inv, err := kmstwin.LoadInventory("generate:keys=200,secrets=80,regions=1,accounts=2,seed=7")
+	require.NoError(t, err)
+	rotateEveryKey(inv)
+	res, err := rehearsal.Run(t.Context(), rehearsal.Options{
+		Inventory: inv, SYAML: "../../s.yaml", Dist: dist, Progress: &progress,
+		Nights: 2, Window: "01:05-01:15",
+		Settings: map[string]string{"KMSMIG_BATCH_KEYS": "20", "KMSMIG_BATCH_SECRETS": "20"},
+	})
+	require.NoError(t, err, progress.String())
+	for _, c := range res.Checks {
+		require.True(t, c.OK, "%s: %s\n%s", c.Name, c.Detail, progress.String())
+	}
+	t.Log(res.Summary())
+	t.Logf("%d jumps skipped %s; wall %s", res.Jumps, res.Jumped, res.Wall)
+	for _, e := range res.Events {
+		t.Logf("event night %d %s: %s (injected %v)", e.Night, e.Kind, e.Detail, e.Injected)
+	}
+	require.Len(t, res.Runs, 2, "a run per night")
+	require.Equal(t, 2, res.NightsUsed, "the work needs both nights")
+	require.Equal(t, 2, res.LowerBound.Nights, "%+v", res.LowerBound)
+	injected := map[string]bool{}
+	for _, e := range res.Events {
+		require.Equal(t, 2, e.Night, "events from the second night on")
+		injected[e.Kind] = e.Injected
+	}
+	for _, kind := range []string{rehearsal.EventNewSecret, rehearsal.EventKeyDeleted, rehearsal.EventTaskStalled,
+		rehearsal.EventTaskReleased, rehearsal.EventOwnerRotation} {
+		require.True(t, injected[kind], "%s injected\n%s", kind, progress.String())
+	}
+	require.Equal(t, 1, res.Superseded, "the owner's policy stands")
+	for _, kind := range []string{alert.KindTaskStalled, alert.KindWindowOverrun, alert.KindRotationOwner} {
+		require.Positive(t, res.Alerts[kind], "%s alerted, on the simulated clock: %v", kind, res.Alerts)
+	}
+	require.Positive(t, res.Restored)
+	require.Positive(t, res.Reported, "the deleted key at least")
+	require.Positive(t, res.Jumps)
+	require.Greater(t, res.Jumped, 24*time.Hour, "the idle hours are skipped")
+	require.Equal(t, 2, res.Invocations["kmsmig-discover"], "discover's timer fired each night")
+}
+
+// rotateEveryKey switches automatic rotation on for every key that can
+// rotate and puts every secret under the system key (no secret waits for
+// its CMK's batch), so that every batch holds some rotation off: the
+// night's last task, which the rehearsal stalls, then has a policy for its
+// owner to change.
+func rotateEveryKey(inv *kmstwin.Inventory) {
+	for a := range inv.Accounts {
+		for region, ri := range inv.Accounts[a].Regions {
+			for i := range ri.Keys {
+				k := &ri.Keys[i]
+				service := slices.ContainsFunc(k.Aliases, func(a string) bool { return strings.HasPrefix(a, "alias/acs/") })
+				if k.Origin != "EXTERNAL" && (k.KeyState == "" || k.KeyState == "Enabled") && k.DKMSInstanceID == "" &&
+					(k.KeySpec == "" || strings.HasPrefix(k.KeySpec, "Aliyun_")) && !service && k.AutomaticRotation != "Enabled" {
+					k.AutomaticRotation, k.RotationInterval = "Enabled", "2592000s"
+				}
+			}
+			for i := range ri.Secrets {
+				ri.Secrets[i].EncryptionKeyID = ""
+			}
+			inv.Accounts[a].Regions[region] = ri
+		}
+	}
 }

@@ -36,21 +36,25 @@ func readTrail(ctx context.Context, ready stack.Ready, key stack.Account, query 
 	return out, ctx.Err()
 }
 
-// checkTrail: the run's trail reached SLS whole. Every transition that
-// any batch's history records has its Transition record, and every
+// checkTrail: the trail of every run reached SLS whole. Every transition
+// that any batch's history records has its Transition record, and every
 // invocation reported its audit records written (none dropped, failed or
 // pending).
-func checkTrail(ctx context.Context, ready stack.Ready, key stack.Account, runID string, batches []migration.BatchState, results [][]byte) (Check, int) {
+func checkTrail(ctx context.Context, ready stack.Ready, key stack.Account, runIDs []string, batches []migration.BatchState, results [][]byte) (Check, int) {
 	c := Check{Name: "audit trail complete in SLS"}
-	all, err := readTrail(ctx, ready, key, "run_id: "+runID)
-	if err != nil {
-		c.Detail = err.Error()
-		return c, len(all)
+	var all []map[string]string
+	for _, runID := range runIDs {
+		recs, err := readTrail(ctx, ready, key, "run_id: "+runID)
+		all = append(all, recs...)
+		if err != nil {
+			c.Detail = err.Error()
+			return c, len(all)
+		}
 	}
 	have := map[string]bool{}
 	for _, r := range all {
 		if r["action"] == "Transition" {
-			have[r["batch_id"]+" "+r["outcome"]] = true
+			have[r["run_id"]+" "+r["batch_id"]+" "+r["outcome"]] = true
 		}
 	}
 	var missing []string
@@ -58,8 +62,8 @@ func checkTrail(ctx context.Context, ready stack.Ready, key stack.Account, runID
 	for _, b := range batches {
 		for _, h := range b.History {
 			transitions++
-			if !have[b.ID+" "+string(h.To)] {
-				missing = append(missing, b.ID+" → "+string(h.To))
+			if !have[b.RunID+" "+b.ID+" "+string(h.To)] {
+				missing = append(missing, b.RunID+" "+b.ID+" → "+string(h.To))
 			}
 		}
 	}
@@ -73,7 +77,7 @@ func checkTrail(ctx context.Context, ready stack.Ready, key stack.Account, runID
 		}
 	}
 	c.OK = len(missing) == 0 && incomplete == 0 && transitions > 0
-	c.Detail = fmt.Sprintf("%d records; %d transitions, %d without a record %v; %d invocations with an incomplete trail",
-		len(all), transitions, len(missing), missing, incomplete)
+	c.Detail = fmt.Sprintf("%d records of %d runs; %d transitions, %d without a record %s; %d invocations with an incomplete trail",
+		len(all), len(runIDs), transitions, len(missing), clip(missing, 20), incomplete)
 	return c, len(all)
 }

@@ -32,6 +32,10 @@ type Options struct {
 	Faults acs.Faults
 	// Timing sets how long migration tasks take.
 	Timing kms.TaskTiming
+	// Clock is the KMS twin's clock (migration tasks, dates); nil: the
+	// wall clock. A rehearsal gives the FC twin's, so that tasks and timers
+	// run on one simulated time.
+	Clock kms.Clock
 	// StateBucket is the OSS bucket created for the run state, owned by the
 	// inventory's first account; default DefaultStateBucket.
 	StateBucket string
@@ -99,7 +103,7 @@ func Start(opts Options) (*Stack, error) {
 	}
 	keyring := acs.NewKeyring()
 	verifier := acs.NewVerifier(keyring, acs.VerifierOptions{})
-	twin, err := kms.New(opts.Inventory, kms.Options{Keyring: keyring, Verifier: verifier, Timing: opts.Timing})
+	twin, err := kms.New(opts.Inventory, kms.Options{Keyring: keyring, Verifier: verifier, Timing: opts.Timing, Clock: opts.Clock})
 	if err != nil {
 		return nil, err
 	}

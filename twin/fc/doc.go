@@ -106,10 +106,19 @@
 //
 // # Clock
 //
-//   - Simulated time = start + speed × wall-clock time elapsed (NewClock).
-//     It drives timers, retry back-off and the times in Invocation records;
+//   - Simulated time = start + speed × wall-clock time elapsed (NewClock),
+//     moved forward at once by Clock.Jump (the real service has no such
+//     thing: a rehearsal skips the hours in which nothing is due). It
+//     drives timers, retry back-off and the times in Invocation records;
 //     deadlines, timeouts and STS expiry use the wall clock (or the
 //     Verifier's clock), since function code runs in real time.
+//   - Clock.Publish keeps the clock's mapping (wall instant ↔ simulated
+//     instant, speed) in a JSON file, rewritten at every jump, so that the
+//     function processes can read the simulated time (kmsmig's
+//     KMSMIG_CLOCK=file:<path>, rehearsals only). Server.Quiesce runs a
+//     function while no invocation is in flight and holds new ones off
+//     until it returns: the moment to jump. NextFirings lists every
+//     timer's next firing.
 //
 // # s.yaml
 //

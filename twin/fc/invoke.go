@@ -476,6 +476,40 @@ func (s *Server) settledLocked(inv *Invocation) bool {
 	return cfg.OnFailure == ""
 }
 
+// Quiet is what Quiesce shows the function it runs.
+type Quiet struct {
+	// History is every invocation record, in arrival order.
+	History []Invocation
+	// Timers is the next firing of every enabled timer, earliest first
+	// (as NextFirings).
+	Timers []Firing
+}
+
+// Quiesce runs f while nothing is in flight: no invocation enqueued,
+// running or waiting to retry, and every asynchronous one's destination
+// dispatched. No invocation can begin while f runs (timers, the API and
+// destinations wait for it), so f may move the clock (Clock.Jump) or change
+// the world the functions see, knowing that none of them is looking. f
+// must not call the Server. Quiesce reports whether f ran.
+func (s *Server) Quiesce(f func(Quiet)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	q := Quiet{History: make([]Invocation, 0, len(s.order))}
+	for _, id := range s.order {
+		inv := s.records[id]
+		if !inv.Final() || !s.settledLocked(inv) {
+			return false
+		}
+		q.History = append(q.History, *inv)
+	}
+	q.Timers = s.firingsLocked()
+	f(q)
+	return true
+}
+
 // Wait blocks until the invocation requestID is final (see WaitFor).
 func (s *Server) Wait(ctx context.Context, requestID string) (Invocation, error) {
 	return s.WaitFor(ctx, func(inv Invocation) bool { return inv.RequestID == requestID })

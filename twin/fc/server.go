@@ -90,6 +90,17 @@ type Server struct {
 	changed chan struct{}     // closed and replaced when a record changes
 	logs    map[string][]LogLine
 	api     *http.Server
+	// next is each enabled timer's next firing (function + "\x00" +
+	// trigger name), as its goroutine waits for it.
+	next     map[string]timerNext
+	timerSeq uint64
+}
+
+// timerNext is the next firing of one timer goroutine (owner), which
+// alone may remove it.
+type timerNext struct {
+	Firing
+	owner uint64
 }
 
 type deployed struct {
@@ -134,6 +145,7 @@ func New(cfg Config) *Server {
 		tasks:   map[string]string{},
 		changed: make(chan struct{}),
 		logs:    map[string][]LogLine{},
+		next:    map[string]timerNext{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,41 @@ type TimerEvent struct {
 	Payload     string `json:"payload"`
 }
 
+// Firing is the next firing of a timer trigger.
+type Firing struct {
+	Function string
+	Trigger  string
+	// At is when it fires, simulated.
+	At time.Time
+	// Period is the time from At to the firing after it: a short one marks
+	// a heartbeat (a poll every minute), a long one a schedule (a daily
+	// run).
+	Period time.Duration
+}
+
+// NextFirings returns the next firing of every enabled timer, earliest
+// first. A timer whose time has come but that has not fired yet is listed
+// with that time.
+func (s *Server) NextFirings() []Firing {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.firingsLocked()
+}
+
+func (s *Server) firingsLocked() []Firing {
+	out := make([]Firing, 0, len(s.next))
+	for _, n := range s.next {
+		out = append(out, n.Firing)
+	}
+	slices.SortFunc(out, func(a, b Firing) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Function+"\x00"+a.Trigger, b.Function+"\x00"+b.Trigger)
+	})
+	return out
+}
+
 // runTimer fires t for fn on the server's clock until ctx ends. Each firing
 // is an asynchronous invocation.
 func (s *Server) runTimer(ctx context.Context, fn string, t Timer) {
@@ -52,8 +88,23 @@ func (s *Server) runTimer(ctx context.Context, fn string, t Timer) {
 	if err != nil {
 		return // Deploy validated it
 	}
+	key := fn + "\x00" + t.Name
+	s.mu.Lock()
+	s.timerSeq++
+	owner := s.timerSeq
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.next[key].owner == owner {
+			delete(s.next, key)
+		}
+		s.mu.Unlock()
+	}()
 	next := sched.Next(s.clock.Now())
 	for {
+		s.mu.Lock()
+		s.next[key] = timerNext{Firing: Firing{Function: fn, Trigger: t.Name, At: next, Period: sched.Next(next).Sub(next)}, owner: owner}
+		s.mu.Unlock()
 		if err := s.clock.SleepUntil(ctx, next); err != nil {
 			return
 		}
@@ -67,8 +118,8 @@ func (s *Server) runTimer(ctx context.Context, fn string, t Timer) {
 		}
 		n := sched.Next(next)
 		if now := s.clock.Now(); n.Before(now) {
-			// Fell behind (a very fast clock): skip the missed firings, as
-			// FC does not catch up.
+			// Fell behind (a very fast clock, or a jump): skip the missed
+			// firings, as FC does not catch up.
 			n = sched.Next(now)
 		}
 		next = n

@@ -45,30 +45,6 @@ func (t *Twin) SetKeyState(l Lane, keyID, state string) error {
 	return nil
 }
 
-// DeleteKey removes key keyID of lane l and its aliases, as when its
-// scheduled deletion completes.
-func (t *Twin) DeleteKey(l Lane, keyID string) error {
-	t.advance()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	rs := t.region(l)
-	k := rs.lookupKey(keyID)
-	if k == nil {
-		return errKeyNotFound(keyID)
-	}
-	if tk := t.unfinishedTaskOf(l, resKey, k.id); tk != nil {
-		return errInMigration("key", k.id, tk.id)
-	}
-	rs.keys = slices.DeleteFunc(rs.keys, func(x *key) bool { return x == k })
-	delete(rs.keyByID, k.id)
-	for a, x := range rs.aliases {
-		if x == k {
-			delete(rs.aliases, a)
-		}
-	}
-	return nil
-}
-
 // DeleteSecret removes secret name of lane l, as a forced deletion
 // (without recovery window) does.
 func (t *Twin) DeleteSecret(l Lane, name string) error {

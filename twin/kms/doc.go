@@ -183,9 +183,15 @@
 //
 //   - Only the operations above exist; no cryptography (Encrypt, Decrypt,
 //     GenerateDataKey, ...) and no create/delete of keys, secrets or aliases.
-//     Tests change an estate between nights with test controls that are
-//     not API operations: Twin.SetKeyState (disable, schedule deletion,
-//     enable again), Twin.DeleteKey and Twin.DeleteSecret.
+//     Harness controls stand in for what owners do through APIs the twin
+//     does not serve (harness.go; Go methods only, never over HTTP):
+//     DeleteKey removes a key at once, as ScheduleKeyDeletion does once its
+//     pending period has run out; AddSecret creates a secret as
+//     CreateSecret would. Tasks shows every migration task as the provider
+//     sees it (due time, stalled or not); StallTasks and FailResource inject
+//     faults.
+//     Owners' changes of state between nights: SetKeyState (disable,
+//     schedule deletion, enable again) and DeleteSecret.
 //   - The migration task actions, parameters, result shape and reason codes
 //     are the twin's design: the real tool is console-only and its API is
 //     not published. Task-level codes such as Rejected.InstanceRegionMismatch,

@@ -76,6 +76,11 @@ type TaskTiming struct {
 	QueueDelay time.Duration
 }
 
+// Duration is how long a task of n resources runs once started, in
+// simulated time: (Base + PerResource × n) / Speed, with the defaults
+// applied.
+func (tt TaskTiming) Duration(n int) time.Duration { return tt.duration(n) }
+
 func (tt TaskTiming) duration(n int) time.Duration {
 	base, per, speed := tt.Base, tt.PerResource, tt.Speed
 	if base == 0 {
