@@ -183,6 +183,12 @@
 //
 //   - Only the operations above exist; no cryptography (Encrypt, Decrypt,
 //     GenerateDataKey, ...) and no create/delete of keys, secrets or aliases.
+//     Tests change the estate as its owners would through test controls,
+//     methods of the twin that no handler serves (controls.go): AddKey,
+//     AddSecret, RemoveKey (as if the pending-deletion window had passed),
+//     RemoveSecret (forced, without recovery), SetKeyState, refused like
+//     any control-plane change while a task lists the resource; TaskLog
+//     shows every migration task with its resources.
 //   - The migration task actions, parameters, result shape and reason codes
 //     are the twin's design: the real tool is console-only and its API is
 //     not published. Task-level codes such as Rejected.InstanceRegionMismatch,
