@@ -13,6 +13,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
+	"github.com/kmsmig/kmsmig/shared/verdict"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
 
@@ -77,7 +78,7 @@ func TestEveryFaultIsDrawn(t *testing.T) {
 // converged starts a schedule and runs it to its end without faults.
 func converged(t *testing.T) *schedule {
 	t.Helper()
-	s, closeFn, err := newSchedule(t.Context(), 1, 0, kmstwin.DemoInventory())
+	s, closeFn, err := newSchedule(t.Context(), 1, 0, kmstwin.DemoInventory(), 1)
 	require.NoError(t, err)
 	t.Cleanup(closeFn)
 	require.NoError(t, s.converge(t.Context()))
@@ -104,7 +105,8 @@ func TestChecksCatchViolations(t *testing.T) {
 		s := converged(t)
 		require.NoError(t, s.client.SetKeyRotation(ctx, hz, rotatingKey, estate.Rotation{}))
 		s.check(ctx)
-		assert.Equal(t, map[string]int{InvRotation: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
+		// Against what discovery saw, and against its verified ledger entry.
+		assert.Equal(t, map[string]int{InvRotation: 2}, invariants(s.res.Violations), "%v", s.res.Violations)
 	})
 	t.Run("second task", func(t *testing.T) {
 		s := converged(t)
@@ -150,8 +152,13 @@ func TestChecksCatchViolations(t *testing.T) {
 	t.Run("resource neither moved nor reported", func(t *testing.T) {
 		s := converged(t)
 		// A migratable key that no batch carried: not moved, not reported.
-		s.migratable = append(s.migratable, s.migratable[0])
-		s.migratable[len(s.migratable)-1].ID = "a1000001-0000-4000-8000-0000000000ff"
+		_, err := runstate.MutateJSON(ctx, s.store, statekeys.Verdicts(RunID), func(vs *verdict.Verdicts, _ bool) error {
+			v := s.migratable[0]
+			v.ID = "a1000001-0000-4000-8000-0000000000ff"
+			vs.Resources = append(vs.Resources, v)
+			return nil
+		})
+		require.NoError(t, err)
 		s.check(ctx)
 		assert.Equal(t, map[string]int{InvMoved: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
 	})
