@@ -151,13 +151,13 @@ func (s *schedule) checkTasks(ctx context.Context, states []migration.BatchState
 			s.res.violate(InvOneTask, fmt.Sprintf("batches %v record task %s, which the provider does not know", bs, id))
 		}
 	}
-	s.checkTaskLog(claimedBy)
+	s.checkTaskLog(claimedBy, s.st.KMS.TaskLog())
 }
 
-// checkTaskLog: a batch's task lists exactly the batch's resources, and no
-// resource is in two unfinished tasks at once.
-func (s *schedule) checkTaskLog(claimedBy map[string]migration.BatchState) {
-	log := s.st.KMS.TaskLog()
+// checkTaskLog: in the provider's task log, a batch's task lists exactly
+// the batch's resources, and no resource is in two unfinished tasks at
+// once.
+func (s *schedule) checkTaskLog(claimedBy map[string]migration.BatchState, log []kmstwin.TaskRecord) {
 	for _, t := range log {
 		st, ok := claimedBy[t.ID]
 		if !ok {

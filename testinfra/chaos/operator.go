@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/audit"
@@ -43,19 +44,27 @@ type handoff struct {
 // console refuses (a task of the instance running, a resource gone).
 const operatorTries = 8
 
-// operate is the operator's part of a step: his draws come first, so that
-// their number does not depend on the world.
+// operatorStep is what the operator does on one step, drawn before the
+// step so that the number of draws does not depend on the world.
+type operatorStep struct {
+	pause, abort bool
+	pick         int
+	viaEvent     bool
+}
+
+func drawOperatorStep(r *mrand.Rand, p nightProfile) operatorStep {
+	return operatorStep{pause: r.Float64() < p.PPause, abort: r.Float64() < p.PAbort, pick: r.IntN(1 << 16), viaEvent: r.IntN(2) == 1}
+}
+
+// operate is the operator's part of a step.
 func (s *schedule) operate(ctx context.Context, step int) {
 	n := s.nights
-	pause := n.rng.Float64() < n.prof.PPause
-	abort := n.rng.Float64() < n.prof.PAbort
-	pick := n.rng.IntN(1 << 16)
-	viaEvent := n.rng.IntN(2) == 1
-	if pause {
+	o := drawOperatorStep(n.rng, n.prof)
+	if o.pause {
 		s.togglePause(ctx, step)
 	}
-	if abort {
-		s.abort(ctx, step, pick, viaEvent)
+	if o.abort {
+		s.abort(ctx, step, o.pick, o.viaEvent)
 	}
 	if n.prof.Observe {
 		s.consoleOperator(ctx, step)
