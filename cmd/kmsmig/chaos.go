@@ -26,6 +26,16 @@ one task per submitted batch; every migratable resource in its instance or
 reported with a reason; every rotation policy as discovered; no secret value
 read; every batch transition in the audit trail.
 
+With --nights K (K > 1) each schedule is a campaign of K simulated nights:
+discover runs at 01:00 every night (a new run), the window opens at 01:05 and
+may close mid-task, and on top of the faults above come crashes of discover,
+stalls across the night boundary, pauses and aborts, observe-backend batches
+started late or never, and owners changing the estate between nights
+(rotation on, off, another interval; keys and secrets created and deleted).
+Quiet nights follow until the campaign converges, and the checks run across
+every run, adding: no rotation policy set over its owner's last change, and
+no resource in two tasks at once. --steps is then per night.
+
 It prints "N schedules, M faults injected, K invariant violations" and exits
 1 on any violation, printing each with the command that reproduces its
 schedule (--first I --schedules 1). The same seed gives the same schedule of

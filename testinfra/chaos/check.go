@@ -346,8 +346,11 @@ func (s *schedule) checkRotation(ctx context.Context) {
 		s.res.violate(InvRotation, "list ledger: "+err.Error())
 		return
 	}
+	statuses := map[migration.LedgerStatus]int{}
+	defer func() { s.res.Logf("ledger: %d entries %v", len(lkeys), statuses) }()
 	for _, k := range lkeys {
 		le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, s.store, k)
+		statuses[le.Status]++
 		if err != nil || le.Off() {
 			s.res.violate(InvRotation, fmt.Sprintf("ledger entry %s still off (batch %s of %s, last error %q, %v)", k, le.BatchID, le.RunID, le.LastError, err))
 			continue

@@ -67,9 +67,13 @@ const (
 	FaultOperatorLate  = "operator-late"
 	FaultOperatorNever = "operator-never"
 	FaultOwnerRotation = "owner-rotation-change"
-	FaultResourceGone  = "resource-deleted"
-	FaultResourceNew   = "resource-created"
-	FaultKeyState      = "key-state-change"
+	// FaultOwnerHeld counts the owner's rotation changes made while
+	// kmsmig's ledger entry of the resource was off (also counted in
+	// FaultOwnerRotation).
+	FaultOwnerHeld    = "owner-rotation-change-while-held-off"
+	FaultResourceGone = "resource-deleted"
+	FaultResourceNew  = "resource-created"
+	FaultKeyState     = "key-state-change"
 )
 
 // nightProfile is how a schedule of many nights is configured and how
@@ -84,6 +88,7 @@ type nightProfile struct {
 	PPause, PAbort          float64
 	PStallAcross            float64
 	MaxChanges              int
+	PNightOwner             float64
 	PLate, PNever           float64
 }
 
@@ -100,6 +105,7 @@ func drawNightProfile(r *mrand.Rand) nightProfile {
 		PAbort:         0.05 * r.Float64(),
 		PStallAcross:   0.6 * r.Float64(),
 		MaxChanges:     r.IntN(6),
+		PNightOwner:    0.04 * r.Float64(),
 		PLate:          0.2 + 0.3*r.Float64(),
 		PNever:         0.3 * r.Float64(),
 	}

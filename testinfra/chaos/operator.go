@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
+	"time"
 
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/audit"
@@ -50,10 +51,15 @@ type operatorStep struct {
 	pause, abort bool
 	pick         int
 	viaEvent     bool
+	// owner: an owner switches rotation on (every ownerIV) in the middle
+	// of the night, preferably where kmsmig holds it off.
+	owner   bool
+	ownerIV time.Duration
 }
 
 func drawOperatorStep(r *mrand.Rand, p nightProfile) operatorStep {
-	return operatorStep{pause: r.Float64() < p.PPause, abort: r.Float64() < p.PAbort, pick: r.IntN(1 << 16), viaEvent: r.IntN(2) == 1}
+	return operatorStep{pause: r.Float64() < p.PPause, abort: r.Float64() < p.PAbort, pick: r.IntN(1 << 16), viaEvent: r.IntN(2) == 1,
+		owner: r.Float64() < p.PNightOwner, ownerIV: ownerIntervals[r.IntN(len(ownerIntervals))]}
 }
 
 // operate is the operator's part of a step.
@@ -65,6 +71,9 @@ func (s *schedule) operate(ctx context.Context, step int) {
 	}
 	if o.abort {
 		s.abort(ctx, step, o.pick, o.viaEvent)
+	}
+	if o.owner {
+		s.quietly(func() { s.ownerChange(ctx, fmt.Sprintf("step %d", step), 0, o.pick, o.ownerIV, false) })
 	}
 	if n.prof.Observe {
 		s.consoleOperator(ctx, step)

@@ -18,9 +18,9 @@ import (
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
 
-// The estate's owners, between two nights: they switch automatic
-// rotation on (often of a resource kmsmig holds off), change its interval
-// or switch it off, through the KMS API as any owner would (KMS refuses
+// The estate's owners, between two nights (and now and then in the middle
+// of one): they switch automatic rotation on (often of a resource kmsmig
+// holds off), change its interval or switch it off, through the KMS API as any owner would (KMS refuses
 // while a task migrates the resource); they create and delete keys and
 // secrets and disable keys or schedule their deletion, through the twin's
 // test controls (twin/kms/controls.go). Every rotation change KMS accepts
@@ -67,15 +67,15 @@ func (s *schedule) ownersChange(ctx context.Context, night int) {
 		kind, pick := n.rng.IntN(12), n.rng.IntN(1<<16)
 		iv := ownerIntervals[n.rng.IntN(len(ownerIntervals))]
 		coin := n.rng.IntN(2) == 1
-		s.quietly(func() { s.ownerChange(ctx, night, kind, pick, iv, coin) })
+		s.quietly(func() { s.ownerChange(ctx, fmt.Sprintf("night %d", night), kind, pick, iv, coin) })
 	}
 }
 
-func (s *schedule) ownerChange(ctx context.Context, night, kind, pick int, iv time.Duration, coin bool) {
-	n := s.nights
+// ownerChange makes one change of the estate; tag says when, for the log.
+func (s *schedule) ownerChange(ctx context.Context, tag string, kind, pick int, iv time.Duration, coin bool) {
 	all, err := s.resources(ctx)
 	if err != nil || len(all) == 0 {
-		s.res.Logf("night %d: owners: no resources (%v)", night, err)
+		s.res.Logf("%s: owners: no resources (%v)", tag, err)
 		return
 	}
 	r := all[pick%len(all)]
@@ -85,21 +85,20 @@ func (s *schedule) ownerChange(ctx context.Context, night, kind, pick int, iv ti
 		if offs := s.heldOff(ctx, all); len(offs) > 0 {
 			r = offs[pick%len(offs)]
 		}
-		s.setOwnerRotation(ctx, night, r, estate.Rotation{Enabled: true, Interval: iv})
+		s.setOwnerRotation(ctx, tag, r, estate.Rotation{Enabled: true, Interval: iv})
 	case kind < 5:
-		s.setOwnerRotation(ctx, night, r, estate.Rotation{Enabled: true, Interval: iv})
+		s.setOwnerRotation(ctx, tag, r, estate.Rotation{Enabled: true, Interval: iv})
 	case kind < 6:
-		s.setOwnerRotation(ctx, night, r, estate.Rotation{})
+		s.setOwnerRotation(ctx, tag, r, estate.Rotation{})
 	case kind < 7:
-		s.deleteResource(ctx, night, r)
+		s.deleteResource(ctx, tag, r)
 	case kind < 9:
-		s.createResource(ctx, night, all[pick%len(all)].Lane, coin, iv, pick%3 == 0)
+		s.createResource(ctx, tag, all[pick%len(all)].Lane, coin, iv, pick%2 == 0)
 	case kind < 10:
-		s.changeKeyState(ctx, night, r, coin)
+		s.changeKeyState(ctx, tag, r, coin)
 	default:
 		// A day without changes.
 	}
-	_ = n
 }
 
 // resources lists every key (service keys aside) and secret the owners may
@@ -181,10 +180,10 @@ func (s *schedule) policy(ctx context.Context, r resKey) (estate.Rotation, estat
 
 // setOwnerRotation is an owner's UpdateRotationPolicy or
 // UpdateSecretRotationPolicy; a change KMS accepts is recorded.
-func (s *schedule) setOwnerRotation(ctx context.Context, night int, r resKey, want estate.Rotation) {
+func (s *schedule) setOwnerRotation(ctx context.Context, tag string, r resKey, want estate.Rotation) {
 	before, _, err := s.policy(ctx, r)
 	if err != nil {
-		s.res.Logf("night %d: owner: read %s: %v", night, r, err)
+		s.res.Logf("%s: owner: read %s: %v", tag, r, err)
 		return
 	}
 	held := s.entryOff(ctx, r)
@@ -194,21 +193,24 @@ func (s *schedule) setOwnerRotation(ctx context.Context, night int, r resKey, wa
 		err = s.client.SetSecretRotation(ctx, r.Lane, r.ID, want)
 	}
 	if err != nil {
-		s.res.Logf("night %d: owner: set rotation of %s to %s: refused: %v", night, r, rot(want), err)
+		s.res.Logf("%s: owner: set rotation of %s to %s: refused: %v", tag, r, rot(want), err)
 		return
 	}
 	s.nights.owners = append(s.nights.owners, ownerChange{Res: r, At: s.st.Clock.Now(), Before: before, After: want, HeldOff: held})
 	s.res.Faults[FaultOwnerRotation]++
-	s.res.Logf("night %d: owner: rotation of %s %s → %s (kmsmig's ledger entry off: %v)", night, r, rot(before), rot(want), held)
+	if held {
+		s.res.Faults[FaultOwnerHeld]++
+	}
+	s.res.Logf("%s: owner: rotation of %s %s → %s (kmsmig's ledger entry off: %v)", tag, r, rot(before), rot(want), held)
 }
 
 // deleteResource removes r (a key no secret of the estate is encrypted
 // under).
-func (s *schedule) deleteResource(ctx context.Context, night int, r resKey) {
+func (s *schedule) deleteResource(ctx context.Context, tag string, r resKey) {
 	var err error
 	if r.Kind == verdict.ResourceKey {
 		if cmk, cerr := s.isCMK(ctx, r); cerr != nil || cmk {
-			s.res.Logf("night %d: owner: keeps %s (a secret's CMK: %v, %v)", night, r, cmk, cerr)
+			s.res.Logf("%s: owner: keeps %s (a secret's CMK: %v, %v)", tag, r, cmk, cerr)
 			return
 		}
 		err = s.st.KMS.RemoveKey(kmstwin.Lane(r.Lane), r.ID)
@@ -216,12 +218,12 @@ func (s *schedule) deleteResource(ctx context.Context, night int, r resKey) {
 		err = s.st.KMS.RemoveSecret(kmstwin.Lane(r.Lane), r.ID)
 	}
 	if err != nil {
-		s.res.Logf("night %d: owner: delete %s: refused: %v", night, r, err)
+		s.res.Logf("%s: owner: delete %s: refused: %v", tag, r, err)
 		return
 	}
 	s.nights.deleted[r] = true
 	s.res.Faults[FaultResourceGone]++
-	s.res.Logf("night %d: owner: deleted %s", night, r)
+	s.res.Logf("%s: owner: deleted %s", tag, r)
 }
 
 // isCMK reports whether a secret of r's lane is encrypted under key r.
@@ -256,7 +258,7 @@ func (s *schedule) isCMK(ctx context.Context, r resKey) (bool, error) {
 
 // createResource adds a key (or, coin, a secret) to lane l, with rotation
 // on (every iv) when on.
-func (s *schedule) createResource(ctx context.Context, night int, l estate.Lane, coin bool, iv time.Duration, on bool) {
+func (s *schedule) createResource(ctx context.Context, tag string, l estate.Lane, coin bool, iv time.Duration, on bool) {
 	n := s.nights
 	n.seq++
 	var policy estate.Rotation
@@ -280,12 +282,12 @@ func (s *schedule) createResource(ctx context.Context, night int, l estate.Lane,
 			AutomaticRotation: state, RotationInterval: interval, SecretData: "chaos"})
 	}
 	if err != nil {
-		s.res.Logf("night %d: owner: create %s: refused: %v", night, r, err)
+		s.res.Logf("%s: owner: create %s: refused: %v", tag, r, err)
 		return
 	}
 	n.created[r] = createdResource{Rotation: policy}
 	s.res.Faults[FaultResourceNew]++
-	s.res.Logf("night %d: owner: created %s, rotation %s", night, r, rot(policy))
+	s.res.Logf("%s: owner: created %s, rotation %s", tag, r, rot(policy))
 	_ = ctx
 }
 
@@ -294,13 +296,13 @@ func (s *schedule) createResource(ctx context.Context, night int, l estate.Lane,
 // kmsmig holds off, is left alone: KMS cannot switch rotation on for a key
 // that is not Enabled, so kmsmig could never give it back and the
 // schedule would test the owner, not kmsmig.
-func (s *schedule) changeKeyState(ctx context.Context, night int, r resKey, coin bool) {
+func (s *schedule) changeKeyState(ctx context.Context, tag string, r resKey, coin bool) {
 	if r.Kind != verdict.ResourceKey {
 		return
 	}
 	cur, state, err := s.policy(ctx, r)
 	if err != nil {
-		s.res.Logf("night %d: owner: read %s: %v", night, r, err)
+		s.res.Logf("%s: owner: read %s: %v", tag, r, err)
 		return
 	}
 	to := "Disabled"
@@ -313,11 +315,11 @@ func (s *schedule) changeKeyState(ctx context.Context, night int, r resKey, coin
 		to = "PendingDeletion"
 	}
 	if err := s.st.KMS.SetKeyState(kmstwin.Lane(r.Lane), r.ID, to); err != nil {
-		s.res.Logf("night %d: owner: %s → %s: refused: %v", night, r, to, err)
+		s.res.Logf("%s: owner: %s → %s: refused: %v", tag, r, to, err)
 		return
 	}
 	s.res.Faults[FaultKeyState]++
-	s.res.Logf("night %d: owner: %s %s → %s", night, r, state, to)
+	s.res.Logf("%s: owner: %s %s → %s", tag, r, state, to)
 }
 
 // sortedKeys returns the keys of m in order.
