@@ -74,7 +74,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		fmt.Fprintln(stdout, res.Summary())
 		for _, k := range slices.Sorted(maps.Keys(res.FaultsByKind)) {
-			fmt.Fprintf(stdout, "  %-28s %d\n", k, res.FaultsByKind[k])
+			fmt.Fprintf(stdout, "  %-38s %d\n", k, res.FaultsByKind[k])
 		}
 		fmt.Fprintf(stdout, "  runs finished within the faulty steps: %d of %d; %d invocations failed under faults; wall %.1fs\n",
 			res.DoneInBudget, res.Schedules, res.StepErrors, res.Wall.Seconds())
