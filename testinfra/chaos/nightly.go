@@ -183,7 +183,7 @@ func (s *schedule) campaign(ctx context.Context, steps int) error {
 		if err := s.drive(ctx, night*steps, steps); err != nil {
 			return err
 		}
-		s.endNight(ctx, night)
+		s.endNight(night)
 	}
 	if ok, _ := s.converged(ctx); ok {
 		s.res.DoneInBudget = true
@@ -274,7 +274,7 @@ func (s *schedule) timers(ctx context.Context, tag string) {
 }
 
 // endNight may leave the tasks stalled into the day and the next night.
-func (s *schedule) endNight(ctx context.Context, night int) {
+func (s *schedule) endNight(night int) {
 	n := s.nights
 	if n.rng.Float64() < n.prof.PStallAcross && !s.stalled {
 		s.stalled = true
@@ -282,7 +282,6 @@ func (s *schedule) endNight(ctx context.Context, night int) {
 		s.res.Faults[FaultStallAcross]++
 		s.res.Logf("night %d ends: tasks stall into the next day", night)
 	}
-	_ = ctx
 }
 
 // settle releases the faults and runs quiet nights until the campaign has

@@ -93,7 +93,7 @@ func (s *schedule) ownerChange(ctx context.Context, tag string, kind, pick int, 
 	case kind < 7:
 		s.deleteResource(ctx, tag, r)
 	case kind < 9:
-		s.createResource(ctx, tag, all[pick%len(all)].Lane, coin, iv, pick%2 == 0)
+		s.createResource(tag, all[pick%len(all)].Lane, coin, iv, pick%2 == 0)
 	case kind < 10:
 		s.changeKeyState(ctx, tag, r, coin)
 	default:
@@ -258,7 +258,7 @@ func (s *schedule) isCMK(ctx context.Context, r resKey) (bool, error) {
 
 // createResource adds a key (or, coin, a secret) to lane l, with rotation
 // on (every iv) when on.
-func (s *schedule) createResource(ctx context.Context, tag string, l estate.Lane, coin bool, iv time.Duration, on bool) {
+func (s *schedule) createResource(tag string, l estate.Lane, coin bool, iv time.Duration, on bool) {
 	n := s.nights
 	n.seq++
 	var policy estate.Rotation
@@ -288,7 +288,6 @@ func (s *schedule) createResource(ctx context.Context, tag string, l estate.Lane
 	n.created[r] = createdResource{Rotation: policy}
 	s.res.Faults[FaultResourceNew]++
 	s.res.Logf("%s: owner: created %s, rotation %s", tag, r, rot(policy))
-	_ = ctx
 }
 
 // changeKeyState disables a key (or, coin, schedules its deletion), or
