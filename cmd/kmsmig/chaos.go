@@ -11,7 +11,7 @@ import (
 	"github.com/kmsmig/kmsmig/testinfra/chaos"
 )
 
-const chaosSynopsis = `chaos [--seed N] [--schedules M] [--first I] [--inventory demo|generate:...|FILE] [--steps S] [--parallel P] [-v] [--json]
+const chaosSynopsis = `chaos [--seed N] [--schedules M] [--first I] [--nights K] [--inventory demo|generate:...|FILE] [--steps S] [--parallel P] [-v] [--json]
 
 Runs a seeded fault campaign against the execution engine on the offline KMS
 twin. Each schedule starts a fresh twin (its own ports, migration tasks on a
@@ -26,6 +26,16 @@ one task per submitted batch; every migratable resource in its instance or
 reported with a reason; every rotation policy as discovered; no secret value
 read; every batch transition in the audit trail.
 
+With --nights K (K > 1) each schedule is a campaign of K simulated nights:
+discover runs at 01:00 every night (a new run), the window opens at 01:05 and
+may close mid-task, and on top of the faults above come crashes of discover,
+stalls across the night boundary, pauses and aborts, observe-backend batches
+started late or never, and owners changing the estate between nights
+(rotation on, off, another interval; keys and secrets created and deleted).
+Quiet nights follow until the campaign converges, and the checks run across
+every run, adding: no rotation policy set over its owner's last change, and
+no resource in two tasks at once. --steps is then per night.
+
 It prints "N schedules, M faults injected, K invariant violations" and exits
 1 on any violation, printing each with the command that reproduces its
 schedule (--first I --schedules 1). The same seed gives the same schedule of
@@ -37,18 +47,19 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	schedules := fs.Int("schedules", 20, "number of schedules")
 	first := fs.Int("first", 0, "index of the first schedule (reproduce one with --first I --schedules 1)")
 	inventory := fs.String("inventory", "demo", "inventory: demo, generate:keys=N,secrets=N,regions=R,accounts=A,seed=S, or a file")
-	steps := fs.Int("steps", chaos.DefaultSteps, "faulty steps per schedule before the faults are released")
+	steps := fs.Int("steps", chaos.DefaultSteps, "faulty steps per schedule (per night) before the faults are released")
+	nights := fs.Int("nights", 1, "simulated nights per schedule: one run each night (1: a single run)")
 	parallel := fs.Int("parallel", 0, "schedules run at once (default 2×GOMAXPROCS)")
 	verbose := fs.Bool("v", false, "print every schedule's fault log")
 	asJSON := fs.Bool("json", false, "print the result as JSON on stdout")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *schedules <= 0 || *first < 0 || *steps <= 0 || *parallel < 0 {
-		return fmt.Errorf("%w: --schedules and --steps must be positive, --first and --parallel not negative", errUsage)
+	if *schedules <= 0 || *first < 0 || *steps <= 0 || *parallel < 0 || *nights <= 0 {
+		return fmt.Errorf("%w: --schedules, --steps and --nights must be positive, --first and --parallel not negative", errUsage)
 	}
 	res, err := chaos.Run(ctx, chaos.Options{Seed: *seed, Schedules: *schedules, First: *first, Inventory: *inventory,
-		Steps: *steps, Parallel: *parallel, Progress: stderr, Verbose: *verbose})
+		Steps: *steps, Nights: *nights, Parallel: *parallel, Progress: stderr, Verbose: *verbose})
 	if err != nil {
 		return err
 	}
@@ -63,7 +74,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		fmt.Fprintln(stdout, res.Summary())
 		for _, k := range slices.Sorted(maps.Keys(res.FaultsByKind)) {
-			fmt.Fprintf(stdout, "  %-28s %d\n", k, res.FaultsByKind[k])
+			fmt.Fprintf(stdout, "  %-38s %d\n", k, res.FaultsByKind[k])
 		}
 		fmt.Fprintf(stdout, "  runs finished within the faulty steps: %d of %d; %d invocations failed under faults; wall %.1fs\n",
 			res.DoneInBudget, res.Schedules, res.StepErrors, res.Wall.Seconds())

@@ -44,7 +44,7 @@ func TestDiscoverReportsChangesBetweenNights(t *testing.T) {
 	hz := kmstwin.Lane{Account: account, Region: "cn-hangzhou"}
 	require.NoError(t, st.KMS.SetKeyState(hz, appData, "PendingDeletion"))
 	require.NoError(t, st.KMS.SetKeyState(hz, secretCMK, "Disabled"))
-	require.NoError(t, st.KMS.DeleteSecret(hz, "app/db-password"))
+	require.NoError(t, st.KMS.RemoveSecret(hz, "app/db-password"))
 
 	second, err := d.Run(ctx, app.DiscoverEvent{DiscoverOptions: app.DiscoverOptions{RunID: "run-20261129"}})
 	require.NoError(t, err)

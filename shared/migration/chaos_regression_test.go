@@ -112,3 +112,57 @@ func TestSkewedSubmitterTaskIsAdopted(t *testing.T) {
 		})
 	}
 }
+
+// Found by kmsmig chaos --nights 2 --seed 7, schedule 4: an invocation
+// recorded the intent, created the task and crashed before recording it;
+// the operator aborted the batch, still in submitting. The batch failed
+// without its task id, so the task ran unclaimed: no batch followed it,
+// verified what it moved, or answered for it ("belongs to no batch").
+// Now Restore looks for the task of an aborted submission (once its lease
+// has passed, with the recovery's rule) and records it on the batch.
+func TestAbortedSubmissionKeepsItsTask(t *testing.T) {
+	const id = "1111000011110001/cn-shanghai/b0001"
+	for _, lease := range []time.Duration{-1, 2 * time.Minute} {
+		t.Run(lease.String(), func(t *testing.T) {
+			e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}, lanes: []estate.Lane{laneSH}})
+			ctx := t.Context()
+			cfg := migration.Config{SubmitLease: lease}
+			_, err := e.engine(e.store, cfg).Disable(ctx, runID, id)
+			require.NoError(t, err)
+			// Write 1 records the intent, write 2 the task id: crash there.
+			_, err = e.engine(&crashStore{Store: e.store, n: 2}, cfg).Submit(ctx, runID, id)
+			require.ErrorIs(t, err, errCrash)
+			require.Equal(t, migration.PhaseSubmitting, e.batch(t, id).Phase)
+			tasks, err := e.tasks.ListTasks(ctx, laneSH)
+			require.NoError(t, err)
+			require.Len(t, tasks, 1)
+
+			eng := e.engine(e.store, cfg)
+			_, err = eng.AbortBatch(ctx, runID, id, "ops", "stuck")
+			require.NoError(t, err)
+			if lease > 0 {
+				res, err := eng.Restore(ctx, runID, id)
+				require.NoError(t, err)
+				assert.Equal(t, migration.OutcomeWaiting, res.Outcome, "the aborted submission may still create its task")
+				assert.Empty(t, e.batch(t, id).TaskID)
+				e.clock.Advance(lease + time.Second)
+			}
+			for range 20 {
+				if _, err := eng.Restore(ctx, runID, id); err == nil {
+					if s := e.batch(t, id); s.Finished() {
+						break
+					}
+				}
+			}
+			s := e.batch(t, id)
+			assert.Equal(t, migration.PhaseFailed, s.Phase)
+			assert.Equal(t, migration.ReasonAborted, s.Reason)
+			assert.Equal(t, tasks[0].ID, s.TaskID, "the aborted batch answers for its task")
+			assert.True(t, s.Finished())
+			assert.Len(t, e.audit.find("AdoptTask", "created"), 1)
+			e.checkOneTaskPerBatch(t)
+			e.checkNoRotationLeftOff(t)
+			e.checkHistories(t)
+		})
+	}
+}

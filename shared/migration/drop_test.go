@@ -45,7 +45,7 @@ func TestResourcesChangedByOwnersAreDroppedNotFailed(t *testing.T) {
 	hz := twinLane(laneHZ)
 	require.NoError(t, e.st.KMS.SetKeyState(hz, plainKey, "PendingDeletion"))
 	require.NoError(t, e.st.KMS.SetKeyState(hz, signerKey, "Disabled"))
-	require.NoError(t, e.st.KMS.DeleteSecret(hz, "app/db-password"))
+	require.NoError(t, e.st.KMS.RemoveSecret(hz, "app/db-password"))
 	e.drive(t, e.eng, 40)
 
 	s := e.batch(t, b1)
@@ -110,8 +110,8 @@ func TestBatchWithEveryResourceDropped(t *testing.T) {
 	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}, lanes: []estate.Lane{laneSH}})
 	ctx := t.Context()
 	sh := twinLane(laneSH)
-	require.NoError(t, e.st.KMS.DeleteKey(sh, "a1000002-0000-4000-8000-000000000001"))
-	require.NoError(t, e.st.KMS.DeleteSecret(sh, "sh/config"))
+	require.NoError(t, e.st.KMS.RemoveKey(sh, "a1000002-0000-4000-8000-000000000001"))
+	require.NoError(t, e.st.KMS.RemoveSecret(sh, "sh/config"))
 	e.drive(t, e.eng, 20)
 
 	s := e.batch(t, "1111000011110001/cn-shanghai/b0001")
@@ -184,7 +184,7 @@ func TestObserveDropsWhatOwnersChanged(t *testing.T) {
 	ctx := t.Context()
 	eng := e.observer(migration.Config{})
 	hz := twinLane(laneHZ)
-	require.NoError(t, e.st.KMS.DeleteSecret(hz, "app/db-password"))
+	require.NoError(t, e.st.KMS.RemoveSecret(hz, "app/db-password"))
 	require.NoError(t, e.st.KMS.SetKeyState(hz, plainKey, "PendingDeletion"))
 
 	res, err := eng.MigrateLane(ctx, runID, laneHZ)

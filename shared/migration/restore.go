@@ -41,6 +41,15 @@ func (e *Engine) Restore(ctx context.Context, runID, batchID string) (StepResult
 		res.Outcome, res.Reason = OutcomeWaiting, "the batch's task has not ended"
 		return res, nil
 	}
+	s, wait, err := e.claimAbortedTask(ctx, s)
+	if err != nil {
+		return res, err
+	}
+	if wait {
+		res.Outcome, res.Reason = OutcomeWaiting, "the aborted submission may still record its task"
+		return res, nil
+	}
+	res.TaskID = s.TaskID
 	if err := e.planRetries(ctx, s); err != nil {
 		return res, err
 	}

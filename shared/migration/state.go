@@ -42,7 +42,9 @@ type Intent struct {
 	Known []string `json:"known,omitempty"`
 	// Refused is set when the provider refused the CreateTask of this
 	// intent on its merits: no task was created, so recovery need not wait
-	// for the lease.
+	// for the lease. It is also set when the batch was aborted in
+	// submitting and, the lease over, no task of the intent was found
+	// (Code NoTaskCreated).
 	Refused bool   `json:"refused,omitempty"`
 	Code    string `json:"code,omitempty"`
 }

@@ -291,29 +291,16 @@ func (e *Engine) recoverSubmission(ctx context.Context, s BatchState) (StepResul
 		res.Outcome, res.Reason = OutcomeBusy, "another invocation is submitting since "+s.Intent.At.Format(time.RFC3339)
 		return res, nil
 	}
-	start := time.Now()
-	tasks, err := e.Tasks.ListTasks(ctx, s.Lane)
-	e.logCall(ctx, &s, "ListTasks", start, err)
+	id, err := e.ownTask(ctx, s)
 	if err != nil {
 		return res, fmt.Errorf("migration: recover %s: %w", s.ID, err)
 	}
-	claimed, err := e.claimedTasks(ctx, s.RunID, s)
-	if err != nil {
-		return res, err
+	if id != "" {
+		return e.recordTask(ctx, s, id, true)
 	}
 	since := s.Intent.Since
 	if since.IsZero() {
 		since = s.Intent.At
-	}
-	for _, t := range tasks {
-		if claimed[t.ID] || t.InstanceID != s.InstanceID || t.KeyCount != len(s.Keys) || t.SecretCount != len(s.Secrets) {
-			continue
-		}
-		if s.Intent.Listed && slices.Contains(s.Intent.Known, t.ID) ||
-			!s.Intent.Listed && t.CreateTime.Before(since.Add(-cfg.AdoptSkew)) {
-			continue
-		}
-		return e.recordTask(ctx, s, t.ID, true)
 	}
 	// No task: submit again under a fresh intent (CAS: one recoverer wins).
 	next := &Intent{ID: newID(), At: e.now(), Since: since, Automatic: s.Intent.Automatic, MigrationTime: s.Intent.MigrationTime,
@@ -338,6 +325,39 @@ func (e *Engine) recoverSubmission(ctx context.Context, s BatchState) (StepResul
 	}
 	e.log(ctx, &st, resourceRef{}, "Submit", "retried", s.Intent.Code, "no task found for the recorded intent; submitting again")
 	return e.create(ctx, st, next.ID)
+}
+
+// ownTask looks for the task that the submission recorded in s.Intent
+// created: the lane's task in the batch's instance with the batch's key
+// and secret counts that no other batch of the run claims and that is not
+// among the look-alikes listed before the intent (intents without that
+// list: created after it, less Config.AdoptSkew). None: "".
+func (e *Engine) ownTask(ctx context.Context, s BatchState) (string, error) {
+	start := time.Now()
+	tasks, err := e.Tasks.ListTasks(ctx, s.Lane)
+	e.logCall(ctx, &s, "ListTasks", start, err)
+	if err != nil {
+		return "", err
+	}
+	claimed, err := e.claimedTasks(ctx, s.RunID, s)
+	if err != nil {
+		return "", err
+	}
+	since := s.Intent.Since
+	if since.IsZero() {
+		since = s.Intent.At
+	}
+	for _, t := range tasks {
+		if claimed[t.ID] || t.InstanceID != s.InstanceID || t.KeyCount != len(s.Keys) || t.SecretCount != len(s.Secrets) {
+			continue
+		}
+		if s.Intent.Listed && slices.Contains(s.Intent.Known, t.ID) ||
+			!s.Intent.Listed && t.CreateTime.Before(since.Add(-e.cfg().AdoptSkew)) {
+			continue
+		}
+		return t.ID, nil
+	}
+	return "", nil
 }
 
 // lookalikes lists the lane's tasks that recovery could mistake for the

@@ -29,8 +29,12 @@ type Options struct {
 	// Inventory is "demo" (default), "generate:keys=N,..." or a file; see
 	// kms.LoadInventory.
 	Inventory string
-	// Steps is the step budget of a schedule (default DefaultSteps).
+	// Steps is the step budget of a schedule (default DefaultSteps); of
+	// every night of a schedule of many nights.
 	Steps int
+	// Nights is how many simulated nights each schedule spans (default 1:
+	// one run, as before nights existed; see nightly.go).
+	Nights int
 	// Parallel is how many schedules run at once (default 2×GOMAXPROCS);
 	// each has its own twin on its own ports and its own store.
 	Parallel int
@@ -74,6 +78,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Steps <= 0 {
 		o.Steps = DefaultSteps
 	}
+	if o.Nights <= 0 {
+		o.Nights = 1
+	}
 	if o.Inventory == "" {
 		o.Inventory = "demo"
 	}
@@ -97,7 +104,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				// twin takes it over.
 				inv, err := kmstwin.LoadInventory(o.Inventory)
 				if err == nil {
-					results[i], err = RunSchedule(ctx, o.Seed, o.First+i, inv, o.Steps)
+					results[i], err = RunSchedule(ctx, o.Seed, o.First+i, inv, o.Steps, o.Nights)
 				}
 				errs[i] = err
 				mu.Lock()
@@ -135,7 +142,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.StepErrors += r.StepErrors
 		res.Violations = append(res.Violations, r.Violations...)
 		if len(r.Violations) > 0 {
-			res.Reproduce[r.Index] = reproduce(o.Seed, r.Index, o.Inventory, o.Steps)
+			res.Reproduce[r.Index] = reproduce(o.Seed, r.Index, o.Inventory, o.Steps, o.Nights)
 		}
 	}
 	res.Wall = time.Since(start)
@@ -167,7 +174,7 @@ func (o *Options) report(r *ScheduleResult, err error, finished int, start time.
 			fmt.Fprintf(w, "  VIOLATION %s\n", v)
 		}
 		if len(r.Violations) > 0 || err != nil {
-			fmt.Fprintf(w, "  reproduce: %s\n", reproduce(o.Seed, r.Index, o.Inventory, o.Steps))
+			fmt.Fprintf(w, "  reproduce: %s\n", reproduce(o.Seed, r.Index, o.Inventory, o.Steps, o.Nights))
 		}
 	}
 	if finished%50 == 0 {

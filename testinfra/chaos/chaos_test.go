@@ -29,6 +29,28 @@ func TestCampaign(t *testing.T) {
 	}
 }
 
+// A short campaign of many nights: ten schedules of two nights each (a
+// run per night, owners changing the estate in between, an operator
+// pausing, aborting and starting observed batches late or never), then
+// quiet nights until the campaign converges; no invariant broken across
+// the runs.
+func TestCampaignOfNights(t *testing.T) {
+	n := 10
+	if s := os.Getenv("CHAOS_NIGHT_SCHEDULES"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	seed := uint64(1)
+	if s := os.Getenv("CHAOS_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	res, err := chaos.Run(t.Context(), chaos.Options{Seed: seed, Schedules: n, Nights: 2, Progress: testWriter{t}, Verbose: os.Getenv("CHAOS_VERBOSE") != ""})
+	require.NoError(t, err)
+	t.Log(res.Summary(), res.FaultsByKind, "wall", res.Wall)
+	for _, v := range res.Violations {
+		t.Errorf("%s\n  reproduce: %s", v, res.Reproduce[v.Schedule])
+	}
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {

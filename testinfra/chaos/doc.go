@@ -39,10 +39,46 @@
 // dropped; every batch history a path through the engine's transition
 // table (migration.ValidHistory); and the run finished.
 //
+// With Options.Nights > 1 (kmsmig chaos --nights N) a schedule spans N
+// simulated nights of a campaign (nightly.go): discover at 01:00 every
+// night through app.Discoverer (a run per night), a window from 01:05, the
+// per-step faults above, and on top: crashes of discover, stalls that last
+// across a night boundary, pauses and resumptions of a run, aborts of
+// batches (kmsmig abort or rotate's abort), the observe backend with an
+// operator who starts published batches late or never (timeouts longer
+// than a day), and the estate's owners changing it between nights
+// (owners.go): rotation switched on (often where kmsmig holds it off),
+// another interval, switched off; keys and secrets created and deleted;
+// keys disabled or scheduled for deletion. Quiet nights then run until
+// the campaign has converged: the current run finished, every other run
+// closed, no ledger entry off. The invariants are the same code for one
+// night and many, checked across every run of the schedule:
+//
+//   - every task the provider lists is claimed by exactly one batch of one
+//     run (observe backend: by the operator, for one batch); no batch
+//     claims two; a batch's task carries exactly the batch's resources; no
+//     resource is in two tasks whose lifetimes overlap;
+//   - every resource some run classified to migrate and that still exists
+//     is in an instance some run targeted, or the last outcome any batch
+//     recorded for it is a failure with a reason code, or the last
+//     discovery classified it not to migrate, with a reason;
+//   - every key and secret shows the policy the schedule first saw (the
+//     first run's inventory, or at its creation), unless an owner changed
+//     it; then it shows what the owner last set, except a switch-off made
+//     while kmsmig's ledger entry for it was off: kmsmig cannot tell that
+//     from its own switch-off, and the ledger governs. No ledger entry is
+//     off, and each shows how it ended: its recorded original (restored,
+//     verified) or the owner's policy (superseded), unless the owner
+//     changed the resource after that;
+//   - no secret value read; every history of every run valid and ending
+//     in its phase; every transition of every run audited.
+//
 // Schedule i of seed N runs again alone with
-// "kmsmig chaos --seed N --first i --schedules 1 -v", which prints its
-// fault log. The same seed gives the same schedule of faults; outcomes
-// may differ in detail where goroutines race (concurrent invocations,
-// lanes stepped in parallel) and where the twin's quotas, which count
-// wall-clock time, throttle a call or not.
+// "kmsmig chaos --seed N --first i --schedules 1 -v" (with --nights when
+// it had many), which prints its fault log. The same seed gives the same
+// schedule of faults (a schedule of many nights draws its night faults
+// from a stream of its own, so its first night draws the steps of one);
+// outcomes may differ in detail where goroutines race (concurrent
+// invocations, lanes stepped in parallel) and where the twin's quotas,
+// which count wall-clock time, throttle a call or not.
 package chaos

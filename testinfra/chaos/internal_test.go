@@ -5,6 +5,7 @@ import (
 	"errors"
 	mrand "math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -13,6 +14,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
+	"github.com/kmsmig/kmsmig/shared/verdict"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
 
@@ -74,10 +76,40 @@ func TestEveryFaultIsDrawn(t *testing.T) {
 	}
 }
 
+// Over many schedules of many nights every configuration and every
+// operator's fault is drawn.
+func TestEveryNightFaultIsDrawn(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 60 {
+		n := newNightly(1, i, 3)
+		p := n.prof
+		seen["observe"] = seen["observe"] || p.Observe
+		seen["task"] = seen["task"] || !p.Observe
+		seen["automatic"] = seen["automatic"] || p.Automatic
+		seen["small batches"] = seen["small batches"] || p.BatchKeys < 50 && p.BatchSecrets < 50
+		seen["owners"] = seen["owners"] || p.MaxChanges > 0
+		assert.False(t, p.Observe && p.Automatic, "the observe backend is started by the operator")
+		assert.Greater(t, p.ObserveTimeout, 24*time.Hour, "observation outlasts a day")
+		for range 3 * DefaultSteps {
+			o := drawOperatorStep(n.rng, p)
+			seen[FaultPause] = seen[FaultPause] || o.pause
+			seen[FaultAbort] = seen[FaultAbort] || o.abort
+			seen["abort via rotate"] = seen["abort via rotate"] || o.abort && o.viaEvent
+			seen["kmsmig abort"] = seen["kmsmig abort"] || o.abort && !o.viaEvent
+		}
+	}
+	for _, k := range []string{"observe", "task", "automatic", "small batches", "owners", FaultPause, FaultAbort, "abort via rotate", "kmsmig abort"} {
+		assert.True(t, seen[k], k)
+	}
+	assert.Equal(t, map[string]string{"KMSMIG_WINDOW": "01:05-01:13", "KMSMIG_BATCH_KEYS": "2", "KMSMIG_BATCH_SECRETS": "3",
+		"KMSMIG_BACKEND": "observe", "KMSMIG_OBSERVE_TIMEOUT": "30h0m0s"},
+		(&nightly{prof: nightProfile{WindowMinutes: 8, BatchKeys: 2, BatchSecrets: 3, Observe: true, ObserveTimeout: 30 * time.Hour}}).env())
+}
+
 // converged starts a schedule and runs it to its end without faults.
 func converged(t *testing.T) *schedule {
 	t.Helper()
-	s, closeFn, err := newSchedule(t.Context(), 1, 0, kmstwin.DemoInventory())
+	s, closeFn, err := newSchedule(t.Context(), 1, 0, kmstwin.DemoInventory(), 1)
 	require.NoError(t, err)
 	t.Cleanup(closeFn)
 	require.NoError(t, s.converge(t.Context()))
@@ -104,7 +136,8 @@ func TestChecksCatchViolations(t *testing.T) {
 		s := converged(t)
 		require.NoError(t, s.client.SetKeyRotation(ctx, hz, rotatingKey, estate.Rotation{}))
 		s.check(ctx)
-		assert.Equal(t, map[string]int{InvRotation: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
+		// Against what discovery saw, and against its verified ledger entry.
+		assert.Equal(t, map[string]int{InvRotation: 2}, invariants(s.res.Violations), "%v", s.res.Violations)
 	})
 	t.Run("second task", func(t *testing.T) {
 		s := converged(t)
@@ -147,11 +180,68 @@ func TestChecksCatchViolations(t *testing.T) {
 		s.check(ctx)
 		assert.Equal(t, map[string]int{InvHistory: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
 	})
+	// The owners' invariant: what an owner last set stands, except a
+	// switch-off made while kmsmig's ledger entry was off.
+	const plainKey = "a1000001-0000-4000-8000-000000000001"
+	owned := func(t *testing.T, id string, after estate.Rotation, heldOff, apply bool) *schedule {
+		t.Helper()
+		s := converged(t)
+		s.nights = newNightly(1, 0, 2)
+		s.nights.runs = []string{RunID}
+		r := resKey{hz, verdict.ResourceKey, id}
+		before, _, err := s.policy(ctx, r)
+		require.NoError(t, err)
+		if apply {
+			require.NoError(t, s.client.SetKeyRotation(ctx, hz, id, after))
+		}
+		s.nights.owners = append(s.nights.owners, ownerChange{Res: r, At: s.st.Clock.Now(), Before: before, After: after, HeldOff: heldOff})
+		s.check(ctx)
+		return s
+	}
+	weekly := estate.Rotation{Enabled: true, Interval: 7 * 24 * time.Hour}
+	t.Run("owner's policy kept", func(t *testing.T) {
+		s := owned(t, plainKey, weekly, false, true)
+		assert.Empty(t, s.res.Violations)
+	})
+	t.Run("owner's policy overwritten", func(t *testing.T) {
+		s := owned(t, plainKey, weekly, false, false)
+		assert.Equal(t, map[string]int{InvOwner: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
+	})
+	t.Run("owner's switch-off overwritten", func(t *testing.T) {
+		s := owned(t, rotatingKey, estate.Rotation{}, false, false)
+		assert.Equal(t, map[string]int{InvOwner: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
+	})
+	t.Run("owner's switch-off while kmsmig held it off", func(t *testing.T) {
+		// Indistinguishable from kmsmig's own: its ledger governs, and the
+		// ledger's original (on) is what KMS shows.
+		s := owned(t, rotatingKey, estate.Rotation{}, true, false)
+		assert.Empty(t, s.res.Violations)
+	})
+
+	t.Run("task carrying other resources, resource in two tasks", func(t *testing.T) {
+		s := converged(t)
+		at := s.st.Clock.Now()
+		b := migration.BatchState{ID: "b", RunID: RunID, Keys: []string{"k1"}}
+		log := []kmstwin.TaskRecord{
+			{ID: "t1", Lane: kmstwin.Lane(hz), Keys: []string{"k1", "k2"}, Created: at, Finished: at.Add(time.Minute)},
+			{ID: "t2", Lane: kmstwin.Lane(hz), Keys: []string{"k2"}, Created: at.Add(30 * time.Second)},
+			{ID: "t3", Lane: kmstwin.Lane(hz), Keys: []string{"k2"}, Created: at.Add(2 * time.Minute), Finished: at.Add(3 * time.Minute)},
+		}
+		s.checkTaskLog(map[string]migration.BatchState{"t1": b}, log)
+		// t1 carries k2 besides the batch's k1; t2 (unfinished) overlaps
+		// t1 and t3 on k2.
+		assert.Equal(t, map[string]int{InvOneTask: 3}, invariants(s.res.Violations), "%v", s.res.Violations)
+	})
 	t.Run("resource neither moved nor reported", func(t *testing.T) {
 		s := converged(t)
 		// A migratable key that no batch carried: not moved, not reported.
-		s.migratable = append(s.migratable, s.migratable[0])
-		s.migratable[len(s.migratable)-1].ID = "a1000001-0000-4000-8000-0000000000ff"
+		_, err := runstate.MutateJSON(ctx, s.store, statekeys.Verdicts(RunID), func(vs *verdict.Verdicts, _ bool) error {
+			v := s.migratable[0]
+			v.ID = "a1000001-0000-4000-8000-0000000000ff"
+			vs.Resources = append(vs.Resources, v)
+			return nil
+		})
+		require.NoError(t, err)
 		s.check(ctx)
 		assert.Equal(t, map[string]int{InvMoved: 1}, invariants(s.res.Violations), "%v", s.res.Violations)
 	})

@@ -3,12 +3,10 @@ package chaos
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
@@ -22,7 +20,8 @@ import (
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
 
-// RunID is the run every schedule discovers and migrates.
+// RunID is the run a schedule of one night discovers and migrates. A
+// schedule of many nights discovers as the timer does (run-YYYYMMDD).
 const RunID = "chaos"
 
 // epoch is where every schedule's virtual clock starts (02:00 in
@@ -225,26 +224,45 @@ type schedule struct {
 	trail  *Trail
 	cfg    app.Config
 
+	// run is the run the schedule drives: RunID, or the campaign's current
+	// run; nights is nil for a schedule of one night.
+	run    string
+	nights *nightly
+
 	migratable []verdict.Verdict
 	throttled  bool
 	erroring   bool
+	errorSeed  uint64
 	stalled    bool
 	failing    map[string]int // resource id → step at which to clear (-1: permanent)
 }
 
 // RunSchedule runs schedule index of the campaign seeded with seed on a
-// fresh twin seeded with inv, for at most steps scheduled steps, then
-// converges and checks the invariants. An error means the schedule could
-// not be set up (no twin, no store, discovery failed without faults).
-func RunSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inventory, steps int) (*ScheduleResult, error) {
+// fresh twin seeded with inv, then converges and checks the invariants.
+// One night (nights <= 1): one run, at most steps scheduled steps. Many
+// nights: steps scheduled steps every night (nightly.go), then quiet
+// nights until the campaign has converged. An error means the schedule
+// could not be set up (no twin, no store, discovery failed without
+// faults).
+func RunSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inventory, steps, nights int) (*ScheduleResult, error) {
 	began := time.Now()
-	s, closeFn, err := newSchedule(ctx, seed, index, inv)
+	s, closeFn, err := newSchedule(ctx, seed, index, inv, nights)
 	defer func() { s.res.Wall = time.Since(began) }()
 	if err != nil {
 		return s.res, err
 	}
 	defer closeFn()
-	if err := s.drive(ctx, steps); err != nil {
+	if s.nights != nil {
+		if err := s.campaign(ctx, steps); err != nil {
+			return s.res, err
+		}
+		if err := s.settle(ctx); err != nil {
+			s.res.violate(InvConverged, err.Error())
+		}
+		s.check(ctx)
+		return s.res, nil
+	}
+	if err := s.drive(ctx, 0, steps); err != nil {
 		return s.res, err
 	}
 	if err := s.converge(ctx); err != nil {
@@ -254,12 +272,17 @@ func RunSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inven
 	return s.res, nil
 }
 
-// newSchedule starts schedule index's twin and store and discovers the
-// run; closeFn stops the twin and removes the store.
-func newSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inventory) (s *schedule, closeFn func(), err error) {
+// newSchedule starts schedule index's twin and store and, for one night,
+// discovers the run; closeFn stops the twin and removes the store. A
+// schedule of many nights draws its night profile from a stream of its
+// own (nightly.go), so that the per-step draws are those of one night.
+func newSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inventory, nights int) (s *schedule, closeFn func(), err error) {
 	res := &ScheduleResult{Index: index, Seed: seed, Faults: map[string]int{}}
 	rng := mrand.New(mrand.NewPCG(seed, uint64(index)))
-	s = &schedule{res: res, rng: rng, prof: drawProfile(rng), trail: &Trail{}, failing: map[string]int{}}
+	s = &schedule{res: res, rng: rng, prof: drawProfile(rng), trail: &Trail{}, failing: map[string]int{}, run: RunID}
+	if nights > 1 {
+		s.nights = newNightly(seed, index, nights)
+	}
 	var closers []func()
 	closeFn = func() {
 		for _, c := range slices.Backward(closers) {
@@ -271,7 +294,11 @@ func newSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inven
 			closeFn()
 		}
 	}()
-	st, err := startKMS(inv, kmstwin.NewManualClock(epoch), kmstwin.TaskTiming{Speed: s.prof.speed})
+	start := epoch
+	if s.nights != nil {
+		start = nightAt(0, 0)
+	}
+	st, err := startKMS(inv, kmstwin.NewManualClock(start), kmstwin.TaskTiming{Speed: s.prof.speed})
 	if err != nil {
 		return s, closeFn, fmt.Errorf("chaos: start twin: %w", err)
 	}
@@ -289,22 +316,34 @@ func newSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inven
 	if s.store, err = runstate.OpenDir(dir); err != nil {
 		return s, closeFn, err
 	}
-	if err := s.discover(ctx); err != nil {
+	if s.cfg, err = s.config(); err != nil {
 		return s, closeFn, err
 	}
+	if s.nights == nil {
+		if err := s.discover(ctx); err != nil {
+			return s, closeFn, err
+		}
+	}
 	res.Logf("profile %+v", s.prof)
+	if s.nights != nil {
+		res.Logf("nights %d, profile %+v", s.nights.count, s.nights.prof)
+	}
 	return s, closeFn, nil
 }
 
-// drive runs at most steps scheduled steps, stopping early once the run
-// has finished.
-func (s *schedule) drive(ctx context.Context, steps int) error {
-	for step := range steps {
+// drive runs at most steps scheduled steps, numbered from first, stopping
+// early once the run (many nights: the campaign) has finished.
+func (s *schedule) drive(ctx context.Context, first, steps int) error {
+	for i := range steps {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		step := first + i
 		p := drawStep(s.rng, s.prof)
 		s.world(step, p)
+		if s.nights != nil {
+			s.operate(ctx, step)
+		}
 		t0 := time.Now()
 		s.invoke(ctx, step, p)
 		if d := time.Since(t0); d > 2*time.Second {
@@ -312,6 +351,12 @@ func (s *schedule) drive(ctx context.Context, steps int) error {
 		}
 		s.res.Steps = step + 1
 		s.st.Clock.Advance(p.advance)
+		if s.nights != nil {
+			if ok, _ := s.converged(ctx); ok {
+				break
+			}
+			continue
+		}
 		if prog, err := s.engine(s.store, 0).Status(ctx, RunID); err == nil && prog.Done() {
 			s.res.DoneInBudget = true
 			break
@@ -343,27 +388,48 @@ func stateRoot() string {
 	return os.TempDir()
 }
 
-// discover runs the discover function's work against the twin, without
-// faults, and keeps the verdicts the invariants are checked against.
-func (s *schedule) discover(ctx context.Context) error {
-	cfg, err := app.LoadConfig(func(string) string { return "" })
+// config is the functions' configuration of the schedule: defaults for
+// one night; for many nights, the night profile's window, backend and
+// batch sizes, read by app.LoadConfig as the functions read theirs.
+func (s *schedule) config() (app.Config, error) {
+	env := map[string]string{}
+	if s.nights != nil {
+		env = s.nights.env()
+	}
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
-		return err
+		return app.Config{}, fmt.Errorf("chaos: configuration %v: %w", env, err)
 	}
 	cfg.Accounts = s.st.Accounts()
-	s.cfg = cfg
+	return cfg, nil
+}
+
+// discoverer is the discover function over store.
+func (s *schedule) discoverer(store runstate.Store) *app.Discoverer {
 	region := s.st.KMS.Regions()[0]
 	if slices.Contains(s.st.KMS.Regions(), "cn-hangzhou") {
 		region = "cn-hangzhou"
 	}
-	d := &app.Discoverer{Config: cfg, Source: s.client, Store: s.store, Region: region, Now: s.st.Clock.Now, Audit: s.trail}
-	if _, err := d.Handle(ctx, app.DiscoverEvent{DiscoverOptions: app.DiscoverOptions{RunID: RunID}}); err != nil {
+	return &app.Discoverer{Config: s.cfg, Source: s.client, Store: store, Region: region, Now: s.st.Clock.Now, Audit: s.trail}
+}
+
+// discover runs the discover function's work against the twin, without
+// faults, and keeps the verdicts the failures are drawn from.
+func (s *schedule) discover(ctx context.Context) error {
+	if _, err := s.discoverer(s.store).Handle(ctx, app.DiscoverEvent{DiscoverOptions: app.DiscoverOptions{RunID: RunID}}); err != nil {
 		return fmt.Errorf("chaos: discover: %w", err)
 	}
-	vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, s.store, statekeys.Verdicts(RunID))
+	return s.readMigratable(ctx)
+}
+
+// readMigratable keeps the migratable verdicts of the run the schedule
+// drives: the resources a fault may make fail.
+func (s *schedule) readMigratable(ctx context.Context) error {
+	vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, s.store, statekeys.Verdicts(s.run))
 	if err != nil {
 		return fmt.Errorf("chaos: read verdicts: %w", err)
 	}
+	s.migratable = nil
 	for _, v := range vs.Resources {
 		if v.Verdict.WillMigrate() {
 			s.migratable = append(s.migratable, v)
@@ -400,6 +466,7 @@ func (s *schedule) world(step int, p stepPlan) {
 	if p.toggleErrors {
 		s.erroring = !s.erroring
 		if s.erroring {
+			s.errorSeed = p.errorSeed
 			s.st.KMS.SetFaults(acs.Faults{ErrorRate: s.prof.errorRate, Seed: p.errorSeed})
 			r.Faults[FaultTransient]++
 		} else {
@@ -449,176 +516,45 @@ func (s *schedule) world(step int, p stepPlan) {
 	}
 }
 
-// engine returns a fresh engine (a new function instance) over store,
-// its clock skewed by skew.
-func (s *schedule) engine(store runstate.Store, skew time.Duration) *migration.Engine {
-	var clock migration.Clock = s.st.Clock
-	if skew != 0 {
-		clock = SkewedClock{Ref: s.st.Clock, Offset: skew}
-	}
-	return &migration.Engine{Store: store, KMS: s.client, Tasks: s.tasks, Audit: s.trail, Clock: clock}
-}
-
-// invoke runs the step's invocation in its copies, each on its own engine
-// with its own faults.
-func (s *schedule) invoke(ctx context.Context, step int, p stepPlan) {
-	r := s.res
-	name := actions[p.action].name
-	target, err := s.target(ctx, name, p.pick)
-	if err != nil {
-		r.Logf("step %d: %s: no target: %v", step, name, err)
-		return
-	}
-	if p.copies > 1 {
-		if p.parallel {
-			r.Faults[FaultConcurrent]++
-		} else {
-			r.Faults[FaultDuplicate]++
-		}
-	}
-	type outcome struct {
-		crash     *CrashStore
-		conflicts *ConflictStore
-		err       error
-		summary   string
-	}
-	outs := make([]outcome, p.copies)
-	run := func(i int) {
-		f := p.faults[i]
-		var store runstate.Store = s.store
-		if f.conflict {
-			outs[i].conflicts = NewConflictStore(store, f.conflictP, f.storeSeed)
-			store = outs[i].conflicts
-		}
-		if f.crash {
-			outs[i].crash = &CrashStore{Store: store, N: f.crashN, After: f.crashAfter}
-			store = outs[i].crash
-		}
-		x := &app.Executor{Config: s.cfg, Engine: s.engine(store, f.skew), Now: s.st.Clock.Now}
-		ictx := audit.WithScope(ctx, audit.Scope{RunID: RunID, RequestID: fmt.Sprintf("s%03d-%s-%d", step, name, i)})
-		ictx, cancel := context.WithTimeout(ictx, 30*time.Second)
-		defer cancel()
-		res, err := s.call(ictx, x, name, target)
-		outs[i].err = err
-		for _, st := range res.Steps {
-			outs[i].summary += fmt.Sprintf(" [%s %s %s→%s]", st.BatchID, st.Step, st.Outcome, st.Phase)
-		}
-	}
-	if p.parallel {
-		var wg sync.WaitGroup
-		for i := range p.copies {
-			wg.Go(func() { run(i) })
-		}
-		wg.Wait()
-	} else {
-		for i := range p.copies {
-			run(i)
-		}
-	}
-	for i, o := range outs {
-		f := p.faults[i]
-		desc := fmt.Sprintf("step %d.%d: %s %s", step, i, name, target)
-		if f.skew != 0 {
-			r.Faults[FaultSkew]++
-			desc += fmt.Sprintf(" skew %v", f.skew)
-		}
-		if o.conflicts != nil {
-			if n := o.conflicts.Conflicts(); n > 0 {
-				r.Faults[FaultConflict] += n
-				desc += fmt.Sprintf(" conflicts %d", n)
-			}
-		}
-		if o.crash != nil && o.crash.Crashed() {
-			r.Faults[FaultCrash]++
-			desc += fmt.Sprintf(" crashed at write %d (after=%v)", f.crashN, f.crashAfter)
-		}
-		if o.err != nil {
-			r.StepErrors++
-			desc += " error: " + o.err.Error()
-			if errors.Is(o.err, migration.ErrDuplicateTask) {
-				r.violate("no batch submitted twice", "the engine reported: "+o.err.Error())
-			}
-		}
-		r.Logf("%s%s", desc, o.summary)
-	}
-}
-
-// target names what an action works on: a lane or a batch, picked among
-// those the run has now.
-func (s *schedule) target(ctx context.Context, name string, pick int) (string, error) {
-	switch name {
-	case "migrate-lane", "poll-lane":
-		lanes, err := s.engine(s.store, 0).Lanes(ctx, RunID)
-		if err != nil || len(lanes) == 0 {
-			return "", cmp.Or(err, errors.New("no lanes"))
-		}
-		return lanes[pick%len(lanes)].String(), nil
-	case "restore-batch", "disable-batch":
-		p, _, err := runstate.GetJSON[struct {
-			Lanes []struct {
-				Batches []struct {
-					ID string `json:"id"`
-				} `json:"batches"`
-			} `json:"lanes"`
-		}](ctx, s.store, statekeys.Plan(RunID))
-		if err != nil {
-			return "", err
-		}
-		var ids []string
-		for _, l := range p.Lanes {
-			for _, b := range l.Batches {
-				ids = append(ids, b.ID)
-			}
-		}
-		if len(ids) == 0 {
-			return "", errors.New("no batches")
-		}
-		return ids[pick%len(ids)], nil
-	}
-	return "", nil
-}
-
-// call invokes one function's handler as Function Compute would.
-func (s *schedule) call(ctx context.Context, x *app.Executor, name, target string) (app.StepResult, error) {
-	ev := app.StepEvent{RunID: RunID}
-	switch name {
-	case "migrate":
-		return x.Migrate(ctx, ev)
-	case "poll":
-		return x.Poll(ctx, ev)
-	case "rotate":
-		return x.Rotate(ctx, app.RotateEvent{StepEvent: ev, Action: "sweep"})
-	case "migrate-lane":
-		ev.Lane = target
-		return x.Migrate(ctx, ev)
-	case "poll-lane":
-		ev.Lane = target
-		return x.Poll(ctx, ev)
-	case "restore-batch":
-		ev.BatchID = target
-		return x.Rotate(ctx, app.RotateEvent{StepEvent: ev, Action: "restore"})
-	case "disable-batch":
-		ev.BatchID = target
-		return x.Rotate(ctx, app.RotateEvent{StepEvent: ev, Action: "disable"})
-	case "step":
-		p, err := x.Engine.Step(ctx, RunID)
-		return app.StepResult{RunID: RunID, Done: p.Done()}, err
-	}
-	return app.StepResult{}, fmt.Errorf("chaos: unknown action %q", name)
-}
-
-// converge releases every fault but the permanent resource failures and
-// drives the run to its end with clean engines, the clock moving on.
-func (s *schedule) converge(ctx context.Context) error {
+// release lifts every fault but the permanent resource failures.
+func (s *schedule) release() {
 	s.st.KMS.SetFaults(acs.Faults{})
 	s.st.KMS.StallTasks(false)
 	s.st.KMS.DisableThrottling()
+	s.throttled, s.erroring, s.stalled = false, false, false
 	for id, at := range s.failing {
 		if at >= 0 {
 			s.st.KMS.FailResource(id, "")
 			delete(s.failing, id)
 		}
 	}
+}
+
+// quietly runs f with the twin's transient errors and throttling lifted,
+// then puts them back as they were: what the schedule itself does to the
+// estate (its owners, its operator) is not under test.
+func (s *schedule) quietly(f func()) {
+	if s.erroring {
+		s.st.KMS.SetFaults(acs.Faults{})
+	}
+	if s.throttled {
+		s.st.KMS.DisableThrottling()
+	}
+	f()
+	if s.erroring {
+		s.st.KMS.SetFaults(acs.Faults{ErrorRate: s.prof.errorRate, Seed: s.errorSeed})
+	}
+	if s.throttled {
+		for g, q := range lowQPS {
+			s.st.KMS.Limiter().SetQPS(g, q)
+		}
+	}
+}
+
+// converge releases every fault but the permanent resource failures and
+// drives the run to its end with clean engines, the clock moving on.
+func (s *schedule) converge(ctx context.Context) error {
+	s.release()
 	eng := s.engine(s.store, 0)
 	var last error
 	var prog migration.Progress

@@ -38,7 +38,7 @@ const (
 	// CreateSecret); that night's plan takes it.
 	EventNewSecret = "new-secret"
 	// EventKeyDeleted: once a night's run is planned, an owner deletes a
-	// key of the first batch that has not started (KMS twin DeleteKey: as
+	// key of the first batch that has not started (KMS twin RemoveKey: as
 	// ScheduleKeyDeletion once its pending period has run out); kmsmig
 	// reports it ResourceNotFound when it gets there.
 	EventKeyDeleted = "key-deleted"
@@ -177,8 +177,8 @@ func (in *injector) deleteKey(ctx context.Context, now time.Time, night int) {
 			in.record(now, EventKeyDeleted, "no key to delete: "+err.Error(), false)
 			return
 		}
-		if err := in.r.st.KMS.DeleteKey(kmstwin.Lane{Account: lane.Account, Region: lane.Region}, id); err != nil {
-			in.record(now, EventKeyDeleted, "DeleteKey: "+err.Error(), false)
+		if err := in.r.st.KMS.RemoveKey(kmstwin.Lane{Account: lane.Account, Region: lane.Region}, id); err != nil {
+			in.record(now, EventKeyDeleted, "RemoveKey: "+err.Error(), false)
 			return
 		}
 		in.deleted = lane.String() + " key " + id

@@ -183,15 +183,15 @@
 //
 //   - Only the operations above exist; no cryptography (Encrypt, Decrypt,
 //     GenerateDataKey, ...) and no create/delete of keys, secrets or aliases.
-//     Harness controls stand in for what owners do through APIs the twin
-//     does not serve (harness.go; Go methods only, never over HTTP):
-//     DeleteKey removes a key at once, as ScheduleKeyDeletion does once its
-//     pending period has run out; AddSecret creates a secret as
-//     CreateSecret would. Tasks shows every migration task as the provider
-//     sees it (due time, stalled or not); StallTasks and FailResource inject
-//     faults.
-//     Owners' changes of state between nights: SetKeyState (disable,
-//     schedule deletion, enable again) and DeleteSecret.
+//     Tests change the estate as its owners would through test controls,
+//     methods of the twin that no handler serves (controls.go): AddKey,
+//     AddSecret, RemoveKey (as if the pending-deletion window had passed),
+//     RemoveSecret (forced, without recovery), SetKeyState, refused like
+//     any control-plane change while a task lists the resource; TaskLog
+//     shows every migration task with its resources.
+//     Go methods only, never over HTTP. Besides: Tasks (harness.go) shows
+//     every task with its due time and stall; StallTasks and FailResource
+//     inject faults.
 //   - The migration task actions, parameters, result shape and reason codes
 //     are the twin's design: the real tool is console-only and its API is
 //     not published. Task-level codes such as Rejected.InstanceRegionMismatch,

@@ -20,7 +20,7 @@ func TestDeleteKey(t *testing.T) {
 	c := e.v3(t, acctA, hz)
 	lane := kms.Lane{Account: acctA, Region: hz}
 
-	require.NoError(t, e.twin.DeleteKey(lane, keyPlain))
+	require.NoError(t, e.twin.RemoveKey(lane, keyPlain))
 	_, err := c.DescribeKey(&kmsv3.DescribeKeyRequest{KeyId: tea.String(keyPlain)})
 	requireCode(t, err, http.StatusNotFound, "Forbidden.KeyNotFound")
 	_, err = c.DescribeKey(&kmsv3.DescribeKeyRequest{KeyId: tea.String("alias/app-data")})
@@ -30,9 +30,9 @@ func TestDeleteKey(t *testing.T) {
 
 	_, err = create(t, c, map[string]string{"KmsInstanceId": instMain, "KeyIds": jsonList(keySecretCMK)})
 	require.NoError(t, err)
-	require.Error(t, e.twin.DeleteKey(lane, keySecretCMK), "a key in an unfinished task")
-	require.Error(t, e.twin.DeleteKey(lane, keyService), "a service key")
-	assert.ErrorContains(t, e.twin.DeleteKey(lane, keyPlain), "Forbidden.KeyNotFound", "deleted already")
+	require.Error(t, e.twin.RemoveKey(lane, keySecretCMK), "a key in an unfinished task")
+	require.Error(t, e.twin.RemoveKey(lane, keyService), "a service key")
+	assert.ErrorContains(t, e.twin.RemoveKey(lane, keyPlain), "Forbidden.KeyNotFound", "deleted already")
 }
 
 // An added secret is listed and described like the others and migrates.
