@@ -196,8 +196,8 @@ func resourceName(l estate.Lane, kind verdict.ResourceKind, id string) string {
 }
 
 // checkMoved: every resource that any night planned to migrate is in its
-// instance, or reported with a reason: failed for good in a run report,
-// or blocked by a later night's discovery.
+// instance, or reported with a reason: failed for good or dropped in a
+// run report, or blocked by a later night's discovery.
 func (r *rehearsal) checkMoved(ctx context.Context, c *kms.Client, runs []runState, res *Result) Check {
 	want := map[string]verdict.Verdict{}   // the latest verdict of each resource a night planned
 	latest := map[string]verdict.Verdict{} // the latest verdict of every resource
@@ -214,6 +214,10 @@ func (r *rehearsal) checkMoved(ctx context.Context, c *kms.Client, runs []runSta
 			if f.RetryBatch == "" {
 				failed[resourceName(f.Lane, f.Kind, f.ID)] = f.ReasonCode
 			}
+		}
+		// Dropped: gone, disabled or pending deletion before its task.
+		for _, d := range rs.report.Dropped {
+			failed[resourceName(d.Lane, d.Kind, d.ID)] = d.ReasonCode
 		}
 	}
 	var wrong []string
