@@ -236,9 +236,6 @@ func (in *injector) stall(ctx context.Context, now time.Time, night int) {
 			continue
 		}
 		late := tk.Due.After(from)
-		if !late && len(in.r.status.Active) != 1 {
-			continue // neither due late nor possibly the run's last
-		}
 		b, ok := in.batches[tk.ID]
 		if !ok {
 			runID, batchID, err := in.r.batchOfTask(ctx, tk.ID)
@@ -249,8 +246,8 @@ func (in *injector) stall(ctx context.Context, now time.Time, night int) {
 			in.batches[tk.ID] = b
 		}
 		runID, batchID := b[0], b[1]
-		if !late && !in.r.lastOfRun(runID, batchID) {
-			continue
+		if !late && !in.r.lastOfRun(runID, batchID) && !in.lastHolderOfLane(ctx, runID, batchID) {
+			continue // neither due late, nor the run's last, nor its lane's last to hold rotation
 		}
 		if !in.holdsRotation(ctx, runID, batchID) {
 			in.unfit[tk.ID] = true
@@ -267,6 +264,29 @@ func (in *injector) stall(ctx context.Context, now time.Time, night int) {
 		}
 		in.r.st.KMS.StallTasks(false) // it completed meanwhile
 	}
+}
+
+// lastHolderOfLane reports whether batch batchID is the last batch of its
+// lane, in run runID's plan, that switches rotation off: it may stall when
+// no later task of the night would hold rotation (the lane's later
+// batches, holding none, then wait for the stalled task's release).
+func (in *injector) lastHolderOfLane(ctx context.Context, runID, batchID string) bool {
+	p, _, err := runstate.GetJSON[plan.Plan](ctx, in.r.store, statekeys.Plan(runID))
+	if err != nil {
+		return false
+	}
+	b, ok := p.Batch(batchID)
+	if !ok || len(b.KeysRotationOff)+len(b.SecretsRotationOff) == 0 {
+		return false
+	}
+	for _, lp := range p.Lanes {
+		for _, o := range lp.Batches {
+			if o.Lane == b.Lane && o.Seq > b.Seq && len(o.KeysRotationOff)+len(o.SecretsRotationOff) > 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // holdsRotation reports whether batch batchID of run runID holds a ledger
