@@ -155,24 +155,10 @@ func (e *Engine) Held(ctx context.Context, runID string) ([]plan.Held, error) {
 	return out, nil
 }
 
-// runStates reads every batch state of a run.
+// runStates reads every batch state of a run (laneStates with the zero
+// lane lists every lane).
 func (e *Engine) runStates(ctx context.Context, runID string) ([]BatchState, error) {
-	keys, err := e.Store.List(ctx, statekeys.BatchPrefix(runID))
-	if err != nil {
-		return nil, fmt.Errorf("migration: list batches of %s: %w", runID, err)
-	}
-	out := make([]BatchState, 0, len(keys))
-	for _, k := range keys {
-		s, _, err := runstate.GetJSON[BatchState](ctx, e.Store, k)
-		if errors.Is(err, runstate.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("migration: read %s: %w", k, err)
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return e.laneStates(ctx, runID, estate.Lane{})
 }
 
 // RetireEarlier fails, with ReasonSuperseded, every batch of an active run
