@@ -95,42 +95,15 @@ func (s *Server) updateDashboard(req *request) *Error {
 	if d.Name != req.name {
 		return errorf(http.StatusBadRequest, CodeParameterInvalid, "dashboardName %s in the body is not %s in the path", d.Name, req.name)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.projects[req.project]
-	if _, ok := p.dashboards[req.name]; !ok {
-		return errDashboardNotExist()
-	}
-	p.dashboards[req.name] = &d
-	req.w.WriteHeader(http.StatusOK)
-	return nil
+	return replaceNamed(s, req, &d, dashboardsOf, errDashboardNotExist)
 }
 
 func (s *Server) getDashboard(req *request) *Error {
-	s.mu.Lock()
-	d, ok := s.projects[req.project].dashboards[req.name]
-	var out dashboard
-	if ok {
-		out = *d
-	}
-	s.mu.Unlock()
-	if !ok {
-		return errDashboardNotExist()
-	}
-	writeJSON(req.w, out)
-	return nil
+	return getNamed(s, req, dashboardsOf, errDashboardNotExist)
 }
 
 func (s *Server) deleteDashboard(req *request) *Error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.projects[req.project]
-	if _, ok := p.dashboards[req.name]; !ok {
-		return errDashboardNotExist()
-	}
-	delete(p.dashboards, req.name)
-	req.w.WriteHeader(http.StatusOK)
-	return nil
+	return deleteNamed(s, req, dashboardsOf, errDashboardNotExist)
 }
 
 // listDashboards answers ListDashboard: the names containing the

@@ -77,42 +77,15 @@ func (s *Server) updateSavedSearch(req *request) *Error {
 	if ss.Name != req.name {
 		return errorf(http.StatusBadRequest, CodeParameterInvalid, "savedsearchName %s in the body is not %s in the path", ss.Name, req.name)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.projects[req.project]
-	if _, ok := p.savedSearches[req.name]; !ok {
-		return errSavedSearchNotExist()
-	}
-	p.savedSearches[req.name] = &ss
-	req.w.WriteHeader(http.StatusOK)
-	return nil
+	return replaceNamed(s, req, &ss, savedSearchesOf, errSavedSearchNotExist)
 }
 
 func (s *Server) getSavedSearch(req *request) *Error {
-	s.mu.Lock()
-	ss, ok := s.projects[req.project].savedSearches[req.name]
-	var out savedSearch
-	if ok {
-		out = *ss
-	}
-	s.mu.Unlock()
-	if !ok {
-		return errSavedSearchNotExist()
-	}
-	writeJSON(req.w, out)
-	return nil
+	return getNamed(s, req, savedSearchesOf, errSavedSearchNotExist)
 }
 
 func (s *Server) deleteSavedSearch(req *request) *Error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.projects[req.project]
-	if _, ok := p.savedSearches[req.name]; !ok {
-		return errSavedSearchNotExist()
-	}
-	delete(p.savedSearches, req.name)
-	req.w.WriteHeader(http.StatusOK)
-	return nil
+	return deleteNamed(s, req, savedSearchesOf, errSavedSearchNotExist)
 }
 
 // listSavedSearches answers ListSavedSearch: names in order, paged by the
