@@ -99,7 +99,7 @@ func TestBadInvocations(t *testing.T) {
 }
 
 func TestHelpAnswers(t *testing.T) {
-	for _, cmd := range []string{"twin", "discover", "plan", "rehearse", "status", "setup-logs", "pause", "resume", "abort"} {
+	for _, cmd := range []string{"twin", "discover", "plan", "rehearse", "status", "setup-logs", "pause", "resume", "abort", "migrate-state"} {
 		var out, errOut bytes.Buffer
 		require.Equal(t, 0, run(t.Context(), []string{cmd, "--help"}, &out, &errOut), cmd)
 		require.Contains(t, errOut.String(), "Usage: kmsmig "+cmd, cmd)
@@ -278,4 +278,17 @@ func TestControls(t *testing.T) {
 	require.False(t, st.Paused)
 	require.Len(t, st.Controls, 3)
 	require.Equal(t, "failed", st.Lanes[0].Batches[1].Phase)
+}
+
+// migrate-state moves only an OSS store: anything else is refused with the
+// flag named, exit 2, nothing written.
+func TestMigrateStateRefusesBadStores(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	for _, args := range [][]string{{}, {"--state", "dir:" + dir}, {"--state", "oss://"}} {
+		var out, errOut bytes.Buffer
+		require.Equal(t, 2, run(t.Context(), append([]string{"migrate-state"}, args...), &out, &errOut), "%v", args)
+		require.Contains(t, errOut.String(), "oss://", "%v: %s", args, errOut.String())
+	}
+	_, err := os.Stat(dir)
+	require.True(t, os.IsNotExist(err), "nothing written")
 }
