@@ -86,6 +86,11 @@ type Discoverer struct {
 	Now func() time.Time
 	// Progress, when set, receives discovery progress.
 	Progress func(discover.Progress)
+	// TaskAPI, when set, is probed once per lane (the task backend's
+	// first contact with the migration task API); a lane whose probe
+	// fails is blocked task-api-unavailable and nothing in it is planned.
+	// nil: no probe (the observe backend needs no task API).
+	TaskAPI discover.TaskProbe
 	// CheckAccount, when set, is asked before anything runs whether each
 	// account can be reached (a credential exists for it); a failure
 	// refuses the run naming the account.
@@ -257,7 +262,7 @@ func (d *Discoverer) resolveRegions(want []string) ([]string, error) {
 func (d *Discoverer) inventoryAndPlan(ctx context.Context, r request) (DiscoverOutcome, error) {
 	inv, err := discover.Run(ctx, d.Source, discover.Options{
 		RunID: r.runID, Accounts: r.accounts, Regions: r.regions, SeedRegion: r.seed,
-		Progress: d.Progress, Now: func() time.Time { return r.at },
+		Progress: d.Progress, Now: func() time.Time { return r.at }, TaskAPI: d.taskProbe(),
 	})
 	if err != nil {
 		return DiscoverOutcome{}, err
@@ -340,6 +345,14 @@ func (d *Discoverer) kick(ctx context.Context, res DiscoverResult) {
 		d.Audit.Log(audit.WithScope(ctx, audit.Scope{RunID: res.RunID}), audit.Record{Level: audit.LevelWarn,
 			Action: "ChainMigrate", Outcome: "failed", Message: err.Error()})
 	}
+}
+
+// taskProbe is TaskAPI when the configured backend creates tasks.
+func (d *Discoverer) taskProbe() discover.TaskProbe {
+	if d.Config.Backend == "observe" {
+		return nil
+	}
+	return d.TaskAPI
 }
 
 func (d *Discoverer) accounts() []string {
