@@ -8,6 +8,8 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/app"
+	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
@@ -74,4 +76,66 @@ func TestDiscoverProbesTheTaskAPI(t *testing.T) {
 	for _, li := range out.Inventory.Lanes {
 		assert.Nil(t, li.TaskAPI, "%s", li.Lane)
 	}
+}
+
+// A run planned without a probe (say, by an earlier version) against a KMS
+// without the task API: migrate stops every lane at its first task call,
+// gives back the rotation it had switched off, fails the lanes' batches
+// TaskAPIUnavailable without another rotation change, and raises one
+// task-api-unavailable alert per lane and no alert per resource.
+func TestMigrateStopsLanesWithoutTheTaskAPI(t *testing.T) {
+	st, d := demoWith(t, stack.Options{TaskAPIAbsent: true})
+	ctx := t.Context()
+	disc, err := d.Handle(ctx, app.DiscoverEvent{})
+	require.NoError(t, err)
+	require.Positive(t, disc.Batches, "no probe: the lanes are planned")
+	c := d.Source.(*kms.Client)
+	alerts := &alertRecorder{}
+	cfg := d.Config.EngineConfig(d.Now())
+	cfg.TaskRetryDelay = -1
+	x := &app.Executor{Config: d.Config, Alerts: alerts, Now: d.Now,
+		Engine: &migration.Engine{Store: d.Store, KMS: c, Tasks: c.Tasks(kms.TaskActions{}), Config: cfg}}
+
+	seen := map[string]int{}
+	for range 10 {
+		res, err := x.Migrate(ctx, app.StepEvent{})
+		require.NoError(t, err)
+		for _, k := range alerts.take() {
+			seen[k]++
+		}
+		if res.Done {
+			break
+		}
+	}
+	lanes, err := x.Engine.Lanes(ctx, disc.RunID)
+	require.NoError(t, err)
+	require.NotEmpty(t, lanes)
+	for _, l := range lanes {
+		assert.Positive(t, seen["task-api-unavailable/"+l.String()], "%s alerted: %v", l, seen)
+	}
+	for k := range seen {
+		assert.Regexp(t, `^task-api-unavailable/`, k, "only the lane alerts")
+	}
+	p, err := x.Engine.Status(ctx, disc.RunID)
+	require.NoError(t, err)
+	assert.True(t, p.Done(), "%v", p.Active)
+	rep, err := x.Engine.BuildReport(ctx, disc.RunID)
+	require.NoError(t, err)
+	require.NotEmpty(t, rep.Failures)
+	for _, f := range rep.Failures {
+		assert.Equal(t, migration.ReasonTaskAPIUnavailable, f.ReasonCode, "%s %s", f.Kind, f.ID)
+	}
+	calls := st.KMS.CallCounts()
+	// Every rotation switched off (the first batch of a lane) was switched
+	// back on: twice as many changes as resources switched off, and each
+	// policy as discovered.
+	keys, err := d.Store.List(ctx, statekeys.LedgerPrefix)
+	require.NoError(t, err)
+	for _, k := range keys {
+		le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, d.Store, k)
+		require.NoError(t, err)
+		assert.False(t, le.Off(), "%s still off", k)
+	}
+	assert.Equal(t, int64(2*len(keys)), calls["UpdateRotationPolicy"]+calls["UpdateSecretRotationPolicy"], "off and back on, once each")
+	assert.Empty(t, st.KMS.Tasks())
 }
