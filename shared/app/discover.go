@@ -63,6 +63,10 @@ type DiscoverResult struct {
 	ReportJSON  string         `json:"reportJson,omitempty"`
 	ReportMD    string         `json:"reportMarkdown,omitempty"`
 	Unavailable []string       `json:"unavailable,omitempty"`
+	// TaskAPIUnavailable lists the lanes whose migration task API did not
+	// answer discovery's probe, as "<account>/<region>: <code>"; they are
+	// blocked and nothing in them is planned.
+	TaskAPIUnavailable []string `json:"taskApiUnavailable,omitempty"`
 	// Audit counts the invocation's audit records; anything dropped,
 	// failed or pending means the trail of this invocation is incomplete.
 	Audit *audit.Stats `json:"audit,omitempty"`
@@ -285,6 +289,9 @@ func (d *Discoverer) inventoryAndPlan(ctx context.Context, r request) (DiscoverO
 	for _, li := range inv.Lanes {
 		if len(li.Errors) > 0 {
 			res.Incomplete = append(res.Incomplete, li.Lane.String())
+		}
+		if li.TaskAPI.Unavailable() {
+			res.TaskAPIUnavailable = append(res.TaskAPIUnavailable, li.Lane.String()+": "+li.TaskAPI.Code)
 		}
 	}
 	for _, lp := range p.Lanes {

@@ -32,6 +32,10 @@ func TestDiscoverProbesTheTaskAPI(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, out.Result.Lanes)
 	assert.Zero(t, out.Result.Batches, "nothing is planned in a lane without the task API")
+	assert.Len(t, out.Result.TaskAPIUnavailable, out.Result.Lanes)
+	for _, l := range out.Result.TaskAPIUnavailable {
+		assert.Regexp(t, `^\d+/[a-z0-9-]+: InvalidAction\.NotFound$`, l)
+	}
 	_, md := statekeys.DiscoveryReport("absent")
 	obj, err := d.Store.Get(t.Context(), md)
 	require.NoError(t, err)
