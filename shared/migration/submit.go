@@ -150,7 +150,7 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 	if blocked != nil && err != nil {
 		// The task API cannot be listed: this batch's rotation is given
 		// back, nothing is retried.
-		return e.stopBatch(ctx, s, []Phase{PhaseRotationOff}, "submit", blocked)
+		return e.stopBatch(ctx, s, []Phase{PhaseRotationOff}, "submit", blocked, drops...)
 	}
 	if err != nil {
 		return res, err

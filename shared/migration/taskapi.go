@@ -199,9 +199,9 @@ func (e *Engine) taskAPIBlocked(ctx context.Context, runID string, l estate.Lane
 // b and gives its rotation back at once through the ordinary restore
 // (Restore: exactly the recorded policies, read back; what a running task
 // holds is retried later). The result names the block for the caller's
-// alert.
-func (e *Engine) stopBatch(ctx context.Context, s BatchState, from []Phase, step string, b *TaskAPIBlock) (StepResult, error) {
-	res, err := e.fail(ctx, s, from, b.Reason(), b.Describe())
+// alert. drops are recorded as dropped, not failed.
+func (e *Engine) stopBatch(ctx context.Context, s BatchState, from []Phase, step string, b *TaskAPIBlock, drops ...dropped) (StepResult, error) {
+	res, err := e.failWith(ctx, s, from, b.Reason(), b.Describe(), drops)
 	res.Step, res.Blocked = step, b
 	if err != nil {
 		return res, err
