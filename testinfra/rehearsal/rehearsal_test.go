@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/alert"
+	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -69,7 +70,9 @@ func TestTaskAPIAbsentRehearsal(t *testing.T) {
 	require.True(t, names["task API absent: every lane reported unavailable"], "%v", names)
 	require.Zero(t, res.Moved, "nothing moves without the task API")
 	require.Zero(t, res.Restored, "no rotation was ever switched off")
-	require.Positive(t, res.Reported)
+	require.Zero(t, res.Moved+res.Reported, "nothing was planned")
+	require.Positive(t, res.Discover.Counts.ByReason[verdict.TaskAPIUnavailable], "the lanes' resources are blocked for it: %v", res.Discover.Counts)
+	require.Zero(t, res.Discover.Batches)
 	require.Empty(t, res.Report.Failures, "nothing was planned, so nothing failed")
 	md := string(res.DiscoveryMD)
 	lanes := strings.Count(md, "migration task API: **unavailable InvalidAction.NotFound**")
