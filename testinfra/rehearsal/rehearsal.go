@@ -202,8 +202,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		qps[g] = q * o.Speed
 	}
 	st, err := stack.Start(stack.Options{
-		Inventory: o.Inventory,
-		QPS:       qps,
+		Inventory:     o.Inventory,
+		QPS:           qps,
 		Clock:         utcClock{clock},
 		FC:            fctwin.Config{Clock: clock, Log: logs.add},
 		TaskAPIAbsent: o.TaskAPIAbsent,
