@@ -76,6 +76,15 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 		res.Outcome, res.Reason = OutcomeWaiting, why
 		return res, err
 	}
+	// Blocked since Disable (another lane of the account met an unlisted
+	// refusal): nothing is submitted nor switched off again; the batch's
+	// rotation comes back.
+	if b, err := e.taskAPIBlocked(ctx, s.RunID, s.Lane); err != nil || b != nil {
+		if err != nil {
+			return res, err
+		}
+		return e.stopBatch(ctx, s, []Phase{PhaseRotationOff}, "submit", b)
+	}
 	d, err := e.estimate(ctx, s.RunID, len(s.Keys)+len(s.Secrets))
 	if err != nil {
 		return res, err

@@ -306,3 +306,32 @@ func TestObserveBackendIgnoresTaskAPIBlocks(t *testing.T) {
 	assert.Nil(t, res.Blocked)
 	assert.Equal(t, migration.PhaseAwaitingOperator, e.batch(t, b1.ID).Phase)
 }
+
+// A batch whose rotation is off when its account gets blocked (another
+// lane met an unlisted refusal) is not submitted: it fails with the
+// block's reason and its rotation comes back; no task call is made.
+func TestBlockedBeforeSubmitGivesRotationBack(t *testing.T) {
+	e, b1, _ := twoRotatingBatches(t, migration.Config{})
+	tasks := &refusingTasks{Tasks: e.tasks, refuse: func(string, estate.Lane, int) error { return nil }}
+	e.eng.Tasks = tasks
+	ctx := t.Context()
+	res, err := e.eng.Disable(ctx, runID, b1.ID)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseRotationOff, res.Phase)
+	require.Positive(t, e.switchedOff(b1.ID))
+	_, err = runstate.MutateJSON(ctx, e.store, statekeys.TaskAPIBlock(runID, estate.Lane{Account: laneHZ.Account}), func(b *migration.TaskAPIBlock, _ bool) error {
+		*b = migration.TaskAPIBlock{Account: laneHZ.Account, Action: "DescribeTask", Code: "Rejected.SomethingNew"}
+		return nil
+	})
+	require.NoError(t, err)
+
+	res, err = e.eng.Submit(ctx, runID, b1.ID)
+	require.NoError(t, err)
+	require.NotNil(t, res.Blocked)
+	s1 := e.batch(t, b1.ID)
+	assert.Equal(t, migration.PhaseFailed, s1.Phase)
+	assert.Equal(t, migration.ReasonTaskAPIError, s1.Reason)
+	assert.True(t, s1.RotationRestored)
+	assert.Zero(t, tasks.Calls("ListTasks", laneHZ)+tasks.Calls("CreateTask", laneHZ), "no task call")
+	e.checkNoRotationLeftOff(t)
+}
