@@ -13,6 +13,7 @@ import (
 
 	"github.com/aliyun/credentials-go/credentials"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/discover"
@@ -149,7 +150,9 @@ func discoverCommand(ctx context.Context, name string, dryRun bool, args []strin
 		return err
 	}
 	bar := newProgress(stderr)
-	d := &app.Discoverer{Config: cfg, Source: kmsClient, Store: store, Region: *region, Progress: bar.update, Reports: renderReports}
+	a := cfg.TaskActions
+	d := &app.Discoverer{Config: cfg, Source: kmsClient, Store: store, Region: *region, Progress: bar.update, Reports: renderReports,
+		TaskAPI: kmsClient.Tasks(kms.TaskActions{Create: a[0], Describe: a[1], List: a[2]})}
 	out, err := d.Run(ctx, app.DiscoverEvent{DiscoverOptions: app.DiscoverOptions{RunID: *runID, DryRun: dryRun}})
 	bar.done()
 	if err != nil {

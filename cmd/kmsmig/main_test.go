@@ -81,6 +81,8 @@ func TestBadInvocations(t *testing.T) {
 		{"twin bad addr", []string{"twin", "--inventory", "demo", "--addr", "127.0.0.1:8080"}, 2, "--addr"},
 		{"twin bad inventory", []string{"twin", "--inventory", bad}, 1, "origin: must be Aliyun_KMS or EXTERNAL"},
 		{"twin unknown flag", []string{"twin", "--colour"}, 2, "flag provided but not defined"},
+		{"twin bad task api", []string{"twin", "--inventory", "demo", "--task-api", "missing"}, 2, "--task-api \"missing\": want present or absent"},
+		{"rehearse bad task api", []string{"rehearse", "--task-api", "gone"}, 2, "--task-api \"gone\": want present or absent"},
 		{"discover bad twin file", []string{"discover", "--twin", bad}, 2, "ready line"},
 		{"rehearse bad inventory", []string{"rehearse", "--inventory", bad}, 1, "keyId"},
 		{"rehearse bad speed", []string{"rehearse", "--speed", "0"}, 2, "--speed"},

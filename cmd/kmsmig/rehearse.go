@@ -13,7 +13,7 @@ import (
 	"github.com/kmsmig/kmsmig/twin/kms"
 )
 
-const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--nights 1] [--window HH:MM-HH:MM] [--dist dist] [--syaml s.yaml] [--speed 60] [--timeout 0] [--json]
+const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--nights 1] [--window HH:MM-HH:MM] [--dist dist] [--syaml s.yaml] [--speed 60] [--timeout 0] [--task-api present|absent] [--json]
 
 Rehearses a whole migration offline, exactly as Function Compute would run
 it: starts the twins of KMS (seeded with the inventory; default the built-in
@@ -48,6 +48,12 @@ where N is the night of the last migration task and L the fewest nights the
 first plan's task time allows in the window; it exits 0 only when every
 check passed.
 
+With --task-api absent the KMS twin answers every migration task action as
+an unknown action (404 InvalidAction.NotFound), as a cloud without the task
+API would: the rehearsal then also checks that no rotation policy changed
+and that every lane's discovery report says "migration task API:
+unavailable InvalidAction.NotFound".
+
 To rehearse your own estate: 'kmsmig plan --export estate.json' against
 Alibaba Cloud writes it (no secret values) in the twins' inventory format;
 then 'kmsmig rehearse --inventory estate.json'. A generated estate:
@@ -63,7 +69,12 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	speed := fs.Float64("speed", 60, "simulated seconds per real second, between jumps")
 	timeout := fs.Duration("timeout", 0, "give up after this long (wall clock); 0: 150s per night")
 	asJSON := fs.Bool("json", false, "print a JSON summary instead of the reports")
+	taskAPI := fs.String("task-api", "present", "present, or absent: the KMS twin answers every migration task action as an unknown action")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	absent, err := taskAPIAbsent(*taskAPI)
+	if err != nil {
 		return err
 	}
 	if *speed <= 0 || *speed > 600 {
@@ -82,7 +93,7 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("--inventory %s: %w", *inventory, err)
 	}
 	res, err := rehearsal.Run(ctx, rehearsal.Options{Inventory: inv, SYAML: *syaml, Dist: *dist, Speed: *speed, Timeout: *timeout,
-		Nights: *nights, Window: *window, Progress: stderr})
+		Nights: *nights, Window: *window, Progress: stderr, TaskAPIAbsent: absent})
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/kmsmig/kmsmig/twin/kms"
 )
 
-const twinSynopsis = `twin --inventory PATH|demo [--addr 127.0.0.1:0] [--qps GROUP=N,...|off] [--latency DUR] [--fault-rate F] [--task-speed X]
+const twinSynopsis = `twin --inventory PATH|demo [--addr 127.0.0.1:0] [--qps GROUP=N,...|off] [--latency DUR] [--fault-rate F] [--task-speed X] [--task-api present|absent]
 
 Starts offline twins of Alibaba Cloud KMS (every region of the inventory at
 its own address, the migration tool's provider side included), STS and OSS
@@ -31,6 +31,10 @@ those addresses over plain HTTP. The inventory format is documented in
 twin/kms/doc.go; "demo" is the built-in estate that exercises every migration
 rule.
 
+--task-api absent serves no migration task action: the KMS twin answers each
+one exactly as the real gateway answers an action it does not know (404
+InvalidAction.NotFound), to rehearse a cloud where the task API is missing.
+
 Quota groups for --qps (calls per second per account and region; defaults are
 the shared gateway's): ` + "KeyMetadata=50, KeyModify=30, SecretMetadata=40, SecretModify=30, SecretValue=450, ResourceTags=300, Instance=20, Migration=10"
 
@@ -43,11 +47,15 @@ func runTwin(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	faultRate := fs.Float64("fault-rate", 0, "probability 0..1 that a KMS call fails with a transient 503 ServiceUnavailable")
 	seed := fs.Uint64("seed", 1, "seed of the fault injection")
 	taskSpeed := fs.Float64("task-speed", 1, "migration tasks run this many times faster than the default timing (30s + 2s per resource)")
+	taskAPI := fs.String("task-api", "present", "present, or absent: every migration task action answered as an unknown action")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	opts, err := twinOptions(*inventory, *addr, *qps, *latency, *faultRate, *seed, *taskSpeed)
 	if err != nil {
+		return err
+	}
+	if opts.TaskAPIAbsent, err = taskAPIAbsent(*taskAPI); err != nil {
 		return err
 	}
 	st, err := stack.Start(opts)
@@ -113,6 +121,17 @@ func twinOptions(inventory, addr, qps string, latency time.Duration, faultRate f
 	o.Faults = acs.Faults{Latency: latency, ErrorRate: faultRate, Seed: seed}
 	o.Timing = kms.TaskTiming{Speed: taskSpeed}
 	return o, nil
+}
+
+// taskAPIAbsent reads the --task-api flag of twin and rehearse.
+func taskAPIAbsent(v string) (bool, error) {
+	switch v {
+	case "present":
+		return false, nil
+	case "absent":
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: --task-api %q: want present or absent", errUsage, v)
 }
 
 func groupNames(m map[string]float64) string {

@@ -40,6 +40,7 @@ const (
 	KindTaskStalled      = "task-stalled"
 	KindWindowOverrun    = "window-overrun"
 	KindFunctionError    = "function-error"
+	KindTaskAPI          = "task-api-unavailable"
 )
 
 // Kind returns the kind prefix of a's key ("" when the key has none).
@@ -124,6 +125,24 @@ func WindowOverrun(account, region, batchID string, windowEnd, now time.Time) Al
 		Title:    fmt.Sprintf("Batch %s overran its window by %s", batchID, now.Sub(windowEnd).Round(time.Second)),
 		Text:     fmt.Sprintf("The window ended at %s.", windowEnd.UTC().Format(time.RFC3339)),
 		Fields:   map[string]string{"account": account, "region": region, "batch_id": batchID},
+	}
+}
+
+// TaskAPIUnavailable reports a lane (region empty: every lane of the
+// account) whose migration task backend cannot run: no rotation is
+// switched off there again. detail names the refusal and the remedy. One
+// alert per lane or account, however many batches it stops.
+func TaskAPIUnavailable(account, region, code, detail string) Alert {
+	where, scope := account+"/"+region, account+"/"+region
+	if region == "" {
+		where, scope = "account "+account, account+"/*"
+	}
+	return Alert{
+		Key:      fmt.Sprintf("%s/%s", KindTaskAPI, scope),
+		Severity: Critical,
+		Title:    fmt.Sprintf("Migration task API unavailable in %s (%s): nothing more is migrated there", where, code),
+		Text:     detail,
+		Fields:   map[string]string{"account": account, "region": region, "resource_type": "lane", "resource_id": scope, "reason_code": code},
 	}
 }
 

@@ -3,7 +3,7 @@
 // restored after migration, a migration task stopped making progress, a
 // batch overran its window, or a function failed. The constructors
 // (ResourceFailed, PreflightBlocked, RotationRestoreFailed, TaskStalled,
-// WindowOverrun, FunctionError) build an Alert with a Key naming what it
+// WindowOverrun, FunctionError, TaskAPIUnavailable) build an Alert with a Key naming what it
 // is about.
 //
 // An Alerter scrubs each alert with the audit Guard (alerts leave the

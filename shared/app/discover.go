@@ -63,6 +63,10 @@ type DiscoverResult struct {
 	ReportJSON  string         `json:"reportJson,omitempty"`
 	ReportMD    string         `json:"reportMarkdown,omitempty"`
 	Unavailable []string       `json:"unavailable,omitempty"`
+	// TaskAPIUnavailable lists the lanes whose migration task API did not
+	// answer discovery's probe, as "<account>/<region>: <code>"; they are
+	// blocked and nothing in them is planned.
+	TaskAPIUnavailable []string `json:"taskApiUnavailable,omitempty"`
 	// Audit counts the invocation's audit records; anything dropped,
 	// failed or pending means the trail of this invocation is incomplete.
 	Audit *audit.Stats `json:"audit,omitempty"`
@@ -86,6 +90,11 @@ type Discoverer struct {
 	Now func() time.Time
 	// Progress, when set, receives discovery progress.
 	Progress func(discover.Progress)
+	// TaskAPI, when set, is probed once per lane (the task backend's
+	// first contact with the migration task API); a lane whose probe
+	// fails is blocked task-api-unavailable and nothing in it is planned.
+	// nil: no probe (the observe backend needs no task API).
+	TaskAPI discover.TaskProbe
 	// CheckAccount, when set, is asked before anything runs whether each
 	// account can be reached (a credential exists for it); a failure
 	// refuses the run naming the account.
@@ -257,7 +266,7 @@ func (d *Discoverer) resolveRegions(want []string) ([]string, error) {
 func (d *Discoverer) inventoryAndPlan(ctx context.Context, r request) (DiscoverOutcome, error) {
 	inv, err := discover.Run(ctx, d.Source, discover.Options{
 		RunID: r.runID, Accounts: r.accounts, Regions: r.regions, SeedRegion: r.seed,
-		Progress: d.Progress, Now: func() time.Time { return r.at },
+		Progress: d.Progress, Now: func() time.Time { return r.at }, TaskAPI: d.taskProbe(),
 	})
 	if err != nil {
 		return DiscoverOutcome{}, err
@@ -280,6 +289,9 @@ func (d *Discoverer) inventoryAndPlan(ctx context.Context, r request) (DiscoverO
 	for _, li := range inv.Lanes {
 		if len(li.Errors) > 0 {
 			res.Incomplete = append(res.Incomplete, li.Lane.String())
+		}
+		if li.TaskAPI.Unavailable() {
+			res.TaskAPIUnavailable = append(res.TaskAPIUnavailable, li.Lane.String()+": "+li.TaskAPI.Code)
 		}
 	}
 	for _, lp := range p.Lanes {
@@ -340,6 +352,14 @@ func (d *Discoverer) kick(ctx context.Context, res DiscoverResult) {
 		d.Audit.Log(audit.WithScope(ctx, audit.Scope{RunID: res.RunID}), audit.Record{Level: audit.LevelWarn,
 			Action: "ChainMigrate", Outcome: "failed", Message: err.Error()})
 	}
+}
+
+// taskProbe is TaskAPI when the configured backend creates tasks.
+func (d *Discoverer) taskProbe() discover.TaskProbe {
+	if d.Config.Backend == "observe" {
+		return nil
+	}
+	return d.TaskAPI
 }
 
 func (d *Discoverer) accounts() []string {

@@ -37,6 +37,14 @@ func (d *Discoverer) auditDiscovery(ctx context.Context, inv *estate.Inventory, 
 		}
 		log.Log(ctx, audit.Record{Level: level, Account: li.Lane.Account, Region: li.Lane.Region, Action: "DiscoverLane", Outcome: outcome,
 			Message: fmt.Sprintf("%d keys, %d secrets, %d instances, %d failed calls", len(li.Keys), len(li.Secrets), len(li.Instances), len(li.Errors))})
+		if p := li.TaskAPI; p != nil {
+			rec := audit.Record{Level: audit.LevelInfo, Account: li.Lane.Account, Region: li.Lane.Region, ResourceType: "lane",
+				ResourceID: li.Lane.String(), Action: "ProbeTaskAPI", Outcome: "available", Message: p.Action + " answered"}
+			if !p.Available {
+				rec.Level, rec.Outcome, rec.ReasonCode, rec.Message = audit.LevelWarn, "unavailable", p.Code, p.Message
+			}
+			log.Log(ctx, rec)
+		}
 		for _, e := range li.Errors {
 			log.Log(ctx, audit.Record{Level: audit.LevelWarn, Account: li.Lane.Account, Region: li.Lane.Region, Action: e.Op,
 				ResourceID: e.Resource, Outcome: "failed", ReasonCode: e.Code, Message: e.Message})

@@ -354,6 +354,9 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 		for _, r := range s.Superseded {
 			alerts = append(alerts, alert.RotationSuperseded(lane.Account, lane.Region, r))
 		}
+		if b := s.Blocked; b != nil {
+			alerts = append(alerts, alert.TaskAPIUnavailable(b.Account, b.Region, b.Code, b.Describe()))
+		}
 		if s.Step == "restore" && s.Outcome == migration.OutcomeDeferred && len(s.Pending) > 0 && !win.End.IsZero() && now.After(win.End) {
 			alerts = append(alerts, alert.RotationRestoreFailed(lane.Account, lane.Region, "batch", s.BatchID,
 				"rotation not yet restored after the window closed: "+strings.Join(s.Pending, ", ")))
@@ -374,7 +377,9 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 	}
 	if rep, rerr := x.Engine.BuildReport(ctx, res.RunID); rerr == nil {
 		for _, f := range rep.Failures {
-			if f.RetryBatch == "" {
+			// A stopped task backend is one alert per lane (above), not
+			// one per resource.
+			if f.RetryBatch == "" && f.ReasonCode != migration.ReasonTaskAPIUnavailable && f.ReasonCode != migration.ReasonTaskAPIError {
 				alerts = append(alerts, alert.ResourceFailed(f.Lane.Account, f.Lane.Region, string(f.Kind), f.ID, f.ReasonCode, f.Remediation))
 			}
 		}

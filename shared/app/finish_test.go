@@ -53,6 +53,12 @@ func TestFinishAlerts(t *testing.T) {
 		{name: "sweep pending and restored", sweep: &migration.SweepResult{Pending: []string{"p1", "p2"}, Restored: []string{"r1", "r2"}},
 			keys: []string{"rotation-restore-failed///p1", "rotation-restore-failed///p2", "sweep-restored/r1/r1,r2"}},
 		{name: "sweep with nothing to say", sweep: &migration.SweepResult{Held: 3}},
+		{name: "task API blocked in a lane and an account", steps: []migration.StepResult{
+			{BatchID: batch, Step: "submit", Outcome: migration.OutcomeUpdated, Phase: migration.PhaseFailed,
+				Blocked: &migration.TaskAPIBlock{Account: "1111", Region: "cn-hangzhou", Code: "InvalidAction.NotFound", Permanent: true}},
+			{BatchID: "2222/cn-beijing/b0001", Step: "submit", Outcome: migration.OutcomeUpdated, Phase: migration.PhaseFailed,
+				Blocked: &migration.TaskAPIBlock{Account: "2222", Code: "Rejected.SomethingNew"}}},
+			keys: []string{"task-api-unavailable/1111/cn-hangzhou", "task-api-unavailable/2222/*"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,14 @@ var (
 	ErrTransient = errors.New("transient failure")
 	// ErrDenied: authentication or authorisation failed.
 	ErrDenied = errors.New("denied")
+	// ErrActionUnavailable: the action cannot be called at this endpoint
+	// with these credentials: the gateway does not know it
+	// (InvalidAction.NotFound, HTTP 404), the caller lacks the permission
+	// (Forbidden.RAM, Forbidden.NoPermission), or the request's
+	// credentials or signature are not accepted for it (every ErrDenied
+	// refusal). It is permanent: the same call fails the same way until
+	// the configuration or the grants change, so it is never retried.
+	ErrActionUnavailable = errors.New("action unavailable")
 )
 
 // APIError is a refusal by a cloud API, reduced to what the domain needs.
@@ -59,6 +67,11 @@ func (e *APIError) Error() string {
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
+		// An unknown action or a refused access key answers 404 too; that
+		// is not a missing resource.
+		if e.unknownAction() || e.denied() {
+			return false
+		}
 		return e.Status == 404 || strings.HasSuffix(e.Code, "NotFound") || strings.HasSuffix(e.Code, "NotExist") ||
 			e.Code == "Forbidden.KeyNotFound" || e.Code == "Forbidden.ResourceNotFound" ||
 			e.Code == "Forbidden.AliasNotFound" || e.Code == "Forbidden.DKMSInstanceNotFound"
@@ -70,10 +83,25 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == 409 || e.Code == "Rejected.MigrationInProgress" || e.Code == "Conflict" ||
 			e.Code == "Forbidden.DKMSInstanceStateInvalid"
 	case ErrDenied:
-		return e.Status == 401 || e.Code == "Forbidden.NoPermission" || strings.HasPrefix(e.Code, "InvalidAccessKeyId") ||
-			e.Code == "SignatureDoesNotMatch" || strings.HasPrefix(e.Code, "InvalidSecurityToken")
+		return e.denied()
+	case ErrActionUnavailable:
+		return e.unknownAction() || e.denied()
 	}
 	return false
+}
+
+// unknownAction reports the gateway's refusal of an action it does not
+// serve (InvalidAction.NotFound; older gateways answer InvalidAction).
+func (e *APIError) unknownAction() bool {
+	return e.Code == "InvalidAction.NotFound" || e.Code == "InvalidAction" || e.Code == "InvalidApi.NotFound"
+}
+
+// denied reports a refusal of the caller: missing permission, or
+// credentials or a signature the gateway does not accept.
+func (e *APIError) denied() bool {
+	return e.Status == 401 || e.Code == "Forbidden.NoPermission" || e.Code == "Forbidden.RAM" ||
+		strings.HasPrefix(e.Code, "InvalidAccessKeyId") || e.Code == "SignatureDoesNotMatch" ||
+		e.Code == "IncompleteSignature" || strings.HasPrefix(e.Code, "InvalidSecurityToken")
 }
 
 // Retryable reports whether a failed call may be sent again unchanged:

@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -33,4 +34,41 @@ func TestAPIErrorKinds(t *testing.T) {
 	assert.False(t, Retryable(context.Canceled), "context errors must not be retryable")
 	assert.False(t, Retryable(fmt.Errorf("x: %w", context.DeadlineExceeded)), "context errors must not be retryable")
 	assert.Equal(t, "InvalidParameter", Code(fmt.Errorf("x: %w", &APIError{Code: "InvalidParameter"})))
+}
+
+// An action that cannot be called (unknown to the gateway, not granted,
+// credentials refused) is permanent and is never a missing resource, even
+// at HTTP 404; real not-found refusals and refusals on the merits are not
+// unavailable actions.
+func TestActionUnavailable(t *testing.T) {
+	tests := []struct {
+		name        string
+		err         *APIError
+		unavailable bool
+		notFound    bool
+	}{
+		{"unknown action", &APIError{Status: 404, Code: "InvalidAction.NotFound"}, true, false},
+		{"RAM policy denies", &APIError{Status: 403, Code: "Forbidden.RAM"}, true, false},
+		{"no permission", &APIError{Status: 403, Code: "Forbidden.NoPermission"}, true, false},
+		{"unknown access key", &APIError{Status: 404, Code: "InvalidAccessKeyId.NotFound"}, true, false},
+		{"bad signature", &APIError{Status: 400, Code: "SignatureDoesNotMatch"}, true, false},
+		{"expired token", &APIError{Status: 400, Code: "InvalidSecurityToken.Expired"}, true, false},
+		{"unauthorised", &APIError{Status: 401, Code: "Unauthorized"}, true, false},
+		{"task not found", &APIError{Status: 404, Code: "Forbidden.MigrationTaskNotFound"}, false, true},
+		{"key not found", &APIError{Status: 404, Code: "Forbidden.KeyNotFound"}, false, true},
+		{"refused on the merits", &APIError{Status: 400, Code: "Rejected.InstanceVersionTooLow"}, false, false},
+		{"unlisted", &APIError{Status: 400, Code: "Rejected.SomethingNew"}, false, false},
+		{"throttled", &APIError{Status: 429, Code: "Rejected.Throttling"}, false, false},
+		{"network", &APIError{Code: "NetworkError"}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wrapped := fmt.Errorf("kms: list migration tasks: %w", tt.err)
+			assert.Equal(t, tt.unavailable, errors.Is(wrapped, ErrActionUnavailable), "ErrActionUnavailable")
+			assert.Equal(t, tt.notFound, errors.Is(wrapped, ErrNotFound), "ErrNotFound")
+			if tt.unavailable {
+				assert.False(t, Retryable(wrapped), "an unavailable action is never retried")
+			}
+		})
+	}
 }

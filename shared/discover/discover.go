@@ -49,9 +49,23 @@ type Source interface {
 	RegionSource
 }
 
+// TaskProbe makes discovery's first contact with the migration task API of
+// a lane. The KMS adapter's task API (kms.Tasks) implements it.
+type TaskProbe interface {
+	// ProbeTasks calls the task list action once, read-only, and returns
+	// the action's name with the outcome. An action the lane cannot call
+	// (unknown to the gateway, not granted, credentials refused): an error
+	// matching cloud.ErrActionUnavailable. Cancellation: ctx.Err().
+	ProbeTasks(ctx context.Context, l estate.Lane) (action string, err error)
+}
+
 // Options say what to discover.
 type Options struct {
 	RunID string
+	// TaskAPI, when set, is probed once per lane and the outcome recorded
+	// in the lane's inventory (LaneInventory.TaskAPI); nil (the observe
+	// backend) probes nothing.
+	TaskAPI TaskProbe
 	// Accounts to inventory. Required.
 	Accounts []string
 	// Regions to inventory; empty means every region DescribeRegions lists
@@ -177,8 +191,32 @@ func (r *run) lane(ctx context.Context, l estate.Lane) estate.LaneInventory {
 	go func() { defer wg.Done(); r.keys(ctx, l, s) }()
 	go func() { defer wg.Done(); r.secrets(ctx, l, s) }()
 	go func() { defer wg.Done(); r.instances(ctx, l, s) }()
+	if r.opts.TaskAPI != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.probe(ctx, l, s) }()
+	}
 	wg.Wait()
 	return s.inv
+}
+
+// probe records whether the lane's migration task API answers its list
+// action. A failure is not a discovery error (the lane's resources are
+// all listed): the classifier blocks the lane on it.
+func (r *run) probe(ctx context.Context, l estate.Lane, s *laneState) {
+	action, err := r.opts.TaskAPI.ProbeTasks(ctx, l)
+	if err != nil && ctx.Err() != nil {
+		return // the run ends with ctx's error
+	}
+	p := &estate.TaskAPIProbe{Action: action, Available: err == nil}
+	if err != nil {
+		p.Code, p.Message, p.Permanent = cloud.Code(err), err.Error(), errors.Is(err, cloud.ErrActionUnavailable)
+		if p.Code == "" {
+			p.Code = "Error"
+		}
+	}
+	s.mu.Lock()
+	s.inv.TaskAPI = p
+	s.mu.Unlock()
 }
 
 func (r *run) keys(ctx context.Context, l estate.Lane, s *laneState) {

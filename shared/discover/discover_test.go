@@ -522,3 +522,56 @@ func TestRunIsDeterministic(t *testing.T) {
 	require.Equal(t, encodings[0], encodings[1])
 	require.Equal(t, encodings[0], encodings[2])
 }
+
+// probeFunc is a discover.TaskProbe answering from a function.
+type probeFunc func(l estate.Lane) error
+
+func (f probeFunc) ProbeTasks(_ context.Context, l estate.Lane) (string, error) {
+	return "ListMigrationTasks", f(l)
+}
+
+// The task API is probed once per lane when a probe is given: available,
+// or unavailable with the provider's code and whether the refusal is
+// permanent. A failed probe is not a discovery error. Without a probe (the
+// observe backend) nothing is recorded.
+func TestRunProbesTheTaskAPIPerLane(t *testing.T) {
+	ok, absent, denied, flaky := lane("acct-a", "cn-hangzhou"), lane("acct-a", "cn-beijing"), lane("acct-b", "cn-hangzhou"), lane("acct-b", "cn-beijing")
+	src := newSource(ok, absent, denied, flaky)
+	var mu sync.Mutex
+	calls := map[estate.Lane]int{}
+	probe := probeFunc(func(l estate.Lane) error {
+		mu.Lock()
+		calls[l]++
+		mu.Unlock()
+		switch l {
+		case absent:
+			return fmt.Errorf("kms: list migration tasks in %s: %w", l, &cloud.APIError{Status: 404, Code: "InvalidAction.NotFound", Message: "Specified api is not found"})
+		case denied:
+			return &cloud.APIError{Status: 403, Code: "Forbidden.RAM", Message: "not authorized"}
+		case flaky:
+			return &cloud.APIError{Status: 503, Code: "ServiceUnavailable"}
+		}
+		return nil
+	})
+	inv, err := discover.Run(t.Context(), src, discover.Options{Accounts: []string{"acct-a", "acct-b"}, Regions: []string{"cn-hangzhou", "cn-beijing"}, TaskAPI: probe})
+	require.NoError(t, err)
+	got := map[estate.Lane]estate.TaskAPIProbe{}
+	for _, li := range inv.Lanes {
+		require.NotNil(t, li.TaskAPI, "%s probed", li.Lane)
+		require.Empty(t, li.Errors, "%s: a failed probe is no discovery error", li.Lane)
+		p := *li.TaskAPI
+		p.Message = ""
+		got[li.Lane] = p
+	}
+	require.Equal(t, map[estate.Lane]estate.TaskAPIProbe{
+		ok:     {Action: "ListMigrationTasks", Available: true},
+		absent: {Action: "ListMigrationTasks", Code: "InvalidAction.NotFound", Permanent: true},
+		denied: {Action: "ListMigrationTasks", Code: "Forbidden.RAM", Permanent: true},
+		flaky:  {Action: "ListMigrationTasks", Code: "ServiceUnavailable"},
+	}, got)
+	require.Equal(t, map[estate.Lane]int{ok: 1, absent: 1, denied: 1, flaky: 1}, calls)
+
+	inv, err = discover.Run(t.Context(), src, discover.Options{Accounts: []string{"acct-a"}, Regions: []string{"cn-hangzhou"}})
+	require.NoError(t, err)
+	require.Nil(t, inv.Lanes[0].TaskAPI, "no probe: nothing recorded")
+}

@@ -28,7 +28,29 @@ type LaneInventory struct {
 	Secrets   []Secret         `json:"secrets,omitempty"`
 	Instances []Instance       `json:"instances,omitempty"`
 	Errors    []DiscoveryError `json:"errors,omitempty"`
+	// TaskAPI is what discovery learned of the migration task API in the
+	// lane; nil when it was not probed (the observe backend needs none).
+	TaskAPI *TaskAPIProbe `json:"taskApi,omitempty"`
 }
+
+// TaskAPIProbe is the outcome of discovery's first contact with the
+// migration task API of a lane: one read-only call of its list action.
+type TaskAPIProbe struct {
+	// Action is the operation called (the configured list action).
+	Action string `json:"action"`
+	// Available is set when the call succeeded.
+	Available bool `json:"available"`
+	// Code and Message are the refusal's, when it failed.
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Permanent is set when the refusal will not change until the
+	// configuration or the grants do (an unknown action, a missing
+	// permission, credentials not accepted for it).
+	Permanent bool `json:"permanent,omitempty"`
+}
+
+// Unavailable reports whether the task API was probed and failed.
+func (p *TaskAPIProbe) Unavailable() bool { return p != nil && !p.Available }
 
 // DiscoveryError records one call that failed during discovery, so that an
 // incomplete lane says what is missing instead of looking empty.

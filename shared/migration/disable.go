@@ -22,7 +22,9 @@ import (
 // (OutcomeOutsideWindow), so that rotation is off only around a task. It
 // waits (OutcomeWaiting) while a lower-seq batch of the lane has not
 // finished, and defers (OutcomeDeferred) when KMS refuses a rotation change
-// because a migration task holds the resource. Past planned it does
+// because a migration task holds the resource. In a lane or account whose
+// task backend cannot run (a TaskAPIBlock of the run) it switches nothing
+// off and fails the batch with the block's reason. Past planned it does
 // nothing (OutcomeUnchanged). Unknown batch: ErrUnknownBatch.
 // Cancellation: ctx.Err(); the next call continues where it stopped.
 func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult, error) {
@@ -46,6 +48,14 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 	if ok, why, err := e.laneFree(ctx, &s); err != nil || !ok {
 		res.Outcome, res.Reason = OutcomeWaiting, why
 		return res, err
+	}
+	// A lane or account whose task backend cannot run: no rotation goes
+	// off; the batch fails at once with the block's reason.
+	if b, err := e.taskAPIBlocked(ctx, runID, s.Lane); err != nil || b != nil {
+		if err != nil {
+			return res, err
+		}
+		return e.stopBatch(ctx, s, []Phase{PhasePlanned}, "disable", b)
 	}
 	// Rotation goes off only when the window admits the batch now.
 	if why, err := e.outsideWindow(ctx, &s); err != nil || why != "" {

@@ -79,6 +79,16 @@
 // instance id, or when Config.ObserveTimeout has passed, the unmoved
 // failing with ReasonNotMovedByOperator (observe.go).
 //
+// # A task backend that cannot run
+//
+// taskapi.go decides, in one place, what a failed task call means: a call
+// the lane cannot make (cloud.ErrActionUnavailable) blocks the lane for the
+// run and is never retried; a refusal with a code no table lists is
+// retried once and blocks the account. The batch holding rotation off fails
+// and gets it back through Restore; Disable fails later batches of a
+// blocked lane or account without switching anything off (TaskAPIBlock at
+// statekeys.TaskAPIBlock).
+//
 // # Files
 //
 // phases.go (phases, transition table, ValidHistory), state.go (BatchState),
@@ -86,7 +96,8 @@
 // steps), disable.go, submit.go, drop.go, poll.go, moves.go (what moved),
 // observe.go (observe backend), retry.go (retry planning, chaining),
 // restore.go, verify.go, sweep.go, abort.go, ledger.go, window.go
-// (window and estimate), landed.go, report.go, reasons.go, interfaces.go.
+// (window and estimate), landed.go, report.go, reasons.go, interfaces.go,
+// taskapi.go (task API blocks).
 //
 // The package imports no SDK: the KMS adapter satisfies KMS directly and
 // Tasks (Client.Tasks); shared/aliyun/fc satisfies Invoker.

@@ -75,6 +75,10 @@ type Config struct {
 	// ObserveTimeout is how long the observe backend watches a published
 	// batch before reporting what has not moved (default 24h).
 	ObserveTimeout time.Duration
+	// TaskRetryDelay is the wait before the one retry of a task call that
+	// failed with a code the engine does not know (default
+	// DefaultTaskRetryDelay; negative: no wait).
+	TaskRetryDelay time.Duration
 }
 
 // Functions are the function names the engine chains to.
@@ -110,6 +114,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ObserveTimeout <= 0 {
 		c.ObserveTimeout = DefaultObserveTimeout
+	}
+	if c.TaskRetryDelay == 0 {
+		c.TaskRetryDelay = DefaultTaskRetryDelay
 	}
 	return c
 }
@@ -153,6 +160,10 @@ type StepResult struct {
 	// Handoff is set when this step published the batch for an operator
 	// (observe backend): the caller raises the INFO alert.
 	Handoff *HandoffNotice `json:"handoff,omitempty"`
+	// Blocked is set when this step recorded or met a task API block (the
+	// task backend cannot run in the lane or account): the caller alerts,
+	// naming the remedy.
+	Blocked *TaskAPIBlock `json:"blocked,omitempty"`
 }
 
 // Errors of the engine; test with errors.Is.

@@ -39,10 +39,30 @@ func (e *Engine) Poll(ctx context.Context, runID, batchID string) (StepResult, e
 		res.Outcome = OutcomeUnchanged
 		return res, nil
 	}
-	start := time.Now()
-	t, err := e.Tasks.DescribeTask(ctx, s.Lane, s.TaskID)
-	e.logCall(ctx, &s, "DescribeTask", start, err)
-	switch {
+	var t Task
+	blocked, err := e.taskCall(ctx, &s, "DescribeTask", func() (err error) {
+		t, err = e.Tasks.DescribeTask(ctx, s.Lane, s.TaskID)
+		return err
+	})
+	res.Blocked = blocked
+	switch fault := classifyTaskFault(err); {
+	case fault == faultUnavailable:
+		// The task can no longer be read, for good: what moved is
+		// observed, the rest fails TaskAPIUnavailable (never retried) and
+		// rotation comes back (deferred while a task still holds it).
+		b, berr := e.blockLane(ctx, &s, "DescribeTask", err)
+		if berr != nil {
+			return res, berr
+		}
+		r, err := e.complete(ctx, s, Task{ID: s.TaskID, Status: TaskCompleted}, ReasonTaskAPIUnavailable)
+		r.Blocked = b
+		return r, err
+	case fault == faultUnlisted:
+		// Refused twice with a code of no known kind (the account is
+		// blocked: the caller alerts). The task may still run: the next
+		// poll reads it again.
+		res.Outcome, res.Reason = OutcomeDeferred, "DescribeTask refused: "+err.Error()
+		return res, nil
 	case errors.Is(err, cloud.ErrNotFound):
 		t = Task{ID: s.TaskID, Status: TaskCompleted}
 		return e.complete(ctx, s, t, ReasonTaskNotFound)
@@ -165,6 +185,8 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 	m, err := e.observeMoves(ctx, s, func(r resourceRef) (string, string) {
 		tr, reported := results[r]
 		switch {
+		case missingCode == ReasonTaskAPIUnavailable:
+			return missingCode, "the task can no longer be read: the migration task API refused DescribeTask"
 		case missingCode != "":
 			return missingCode, "the task is unknown to the provider"
 		case reported && tr.Status != "Succeeded" && tr.ReasonCode != "":

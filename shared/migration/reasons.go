@@ -86,6 +86,8 @@ var classes = map[string]Class{
 	ReasonMigratedElsewhere:           {false, "The resource already lives in another instance; nothing to migrate."},
 	ReasonAttemptsExhausted:           {false, "Retried the maximum number of times: look at the last reason, fix it, and plan again."},
 	ReasonAborted:                     {false, "The batch was aborted by an operator: plan again to retry its resources."},
+	ReasonTaskAPIUnavailable:          {false, "The migration task API cannot be called in this lane (unknown action, missing permission or refused credentials); nothing was retried and its rotation is restored. " + TaskAPIRemedy},
+	ReasonTaskAPIError:                {false, "A migration task call failed twice with a code kmsmig does not know; its rotation is restored and no rotation is switched off in the account again in this run. Check the audit trail for the code; " + TaskAPIRemedy},
 	ReasonNotMovedByOperator:          {false, "The resource was not moved in the console before the observation timeout (KMSMIG_OBSERVE_TIMEOUT); its rotation is restored: start its migration in the console (the console shows why it failed, if it did), or plan again."},
 }
 

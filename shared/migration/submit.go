@@ -76,6 +76,15 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 		res.Outcome, res.Reason = OutcomeWaiting, why
 		return res, err
 	}
+	// Blocked since Disable (another lane of the account met an unlisted
+	// refusal): nothing is submitted nor switched off again; the batch's
+	// rotation comes back.
+	if b, err := e.taskAPIBlocked(ctx, s.RunID, s.Lane); err != nil || b != nil {
+		if err != nil {
+			return res, err
+		}
+		return e.stopBatch(ctx, s, []Phase{PhaseRotationOff}, "submit", b)
+	}
 	d, err := e.estimate(ctx, s.RunID, len(s.Keys)+len(s.Secrets))
 	if err != nil {
 		return res, err
@@ -146,10 +155,16 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 	if cfg.Backend == BackendObserve {
 		return e.handOff(ctx, s, drops)
 	}
-	known, err := e.lookalikes(ctx, &s, refs(drops))
+	known, blocked, err := e.lookalikes(ctx, &s, refs(drops))
+	if blocked != nil && err != nil {
+		// The task API cannot be listed: this batch's rotation is given
+		// back, nothing is retried.
+		return e.stopBatch(ctx, s, []Phase{PhaseRotationOff}, "submit", blocked, drops...)
+	}
 	if err != nil {
 		return res, err
 	}
+	res.Blocked = blocked
 	intent := &Intent{ID: newID(), At: e.now(), Since: e.now(), Automatic: cfg.Automatic, Listed: true, Known: known}
 	if cfg.Automatic {
 		intent.MigrationTime = at
@@ -196,16 +211,30 @@ func (e *Engine) create(ctx context.Context, s BatchState, intentID string) (Ste
 	if s.Intent != nil && s.Intent.Automatic {
 		req.Automatic, req.MigrationTime = true, s.Intent.MigrationTime
 	}
-	start := time.Now()
-	id, err := e.Tasks.CreateTask(ctx, s.Lane, req)
-	e.logCall(ctx, &s, "CreateTask", start, err)
+	var id string
+	blocked, err := e.taskCall(ctx, &s, "CreateTask", func() (err error) {
+		id, err = e.Tasks.CreateTask(ctx, s.Lane, req)
+		return err
+	})
 	if err == nil {
-		return e.recordTask(ctx, s, id, false)
+		r, err := e.recordTask(ctx, s, id, false)
+		r.Blocked = blocked
+		return r, err
 	}
 	code := cloud.Code(err)
-	switch {
+	switch fault := classifyTaskFault(err); {
 	case isContext(err):
 		return res, err
+	case fault == faultUnavailable:
+		// Refused before the provider acted, for good: no task exists.
+		b, berr := e.blockLane(ctx, &s, "CreateTask", err)
+		if berr != nil {
+			return res, berr
+		}
+		return e.stopBatch(ctx, s, []Phase{PhaseSubmitting}, "submit", b)
+	case fault == faultUnlisted && blocked != nil:
+		// Refused twice with a code of no known kind.
+		return e.stopBatch(ctx, s, []Phase{PhaseSubmitting}, "submit", blocked)
 	case cloud.Retryable(err) || code == "" || code == "NetworkError":
 		// Ambiguous: a task may exist. Recovery looks before submitting
 		// again.
@@ -292,6 +321,23 @@ func (e *Engine) recoverSubmission(ctx context.Context, s BatchState) (StepResul
 		return res, nil
 	}
 	id, err := e.ownTask(ctx, s)
+	switch classifyTaskFault(err) {
+	case faultUnavailable:
+		// The lane cannot list its tasks, so none can be adopted nor
+		// created: the batch ends and its rotation comes back (a task that
+		// holds a resource defers that resource to the sweep).
+		b, berr := e.blockLane(ctx, &s, "ListTasks", err)
+		if berr != nil {
+			return res, berr
+		}
+		return e.stopBatch(ctx, s, []Phase{PhaseSubmitting}, "submit", b)
+	case faultUnlisted:
+		// A task may exist: recovery looks again later, but no rotation is
+		// switched off in the account again.
+		b, berr := e.block(ctx, &s, TaskAPIBlock{Account: s.Lane.Account, Action: "ListTasks", Code: cloud.Code(err), Message: err.Error()})
+		res.Blocked, res.Outcome, res.Reason = b, OutcomeDeferred, "ListTasks refused: "+err.Error()
+		return res, berr
+	}
 	if err != nil {
 		return res, fmt.Errorf("migration: recover %s: %w", s.ID, err)
 	}
@@ -363,7 +409,11 @@ func (e *Engine) ownTask(ctx context.Context, s BatchState) (string, error) {
 // lookalikes lists the lane's tasks that recovery could mistake for the
 // task batch s is about to create (same instance, and the key and secret
 // counts s will have once the resources missing are dropped).
-func (e *Engine) lookalikes(ctx context.Context, s *BatchState, missing []resourceRef) ([]string, error) {
+//
+// A ListTasks the lane cannot call blocks the lane; an unlisted refusal is
+// retried once and blocks the account: the block is returned, with an
+// error when the listing failed.
+func (e *Engine) lookalikes(ctx context.Context, s *BatchState, missing []resourceRef) ([]string, *TaskAPIBlock, error) {
 	keys, secrets := len(s.Keys), len(s.Secrets)
 	for _, r := range missing {
 		if r.Kind == KindKey {
@@ -372,11 +422,19 @@ func (e *Engine) lookalikes(ctx context.Context, s *BatchState, missing []resour
 			secrets--
 		}
 	}
-	start := time.Now()
-	tasks, err := e.Tasks.ListTasks(ctx, s.Lane)
-	e.logCall(ctx, s, "ListTasks", start, err)
+	var tasks []Task
+	blocked, err := e.taskCall(ctx, s, "ListTasks", func() (err error) {
+		tasks, err = e.Tasks.ListTasks(ctx, s.Lane)
+		return err
+	})
+	if classifyTaskFault(err) == faultUnavailable {
+		blocked, err = e.blockLane(ctx, s, "ListTasks", err)
+		if err == nil {
+			err = errTaskAPIBlocked
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("migration: submit %s: %w", s.ID, err)
+		return nil, blocked, fmt.Errorf("migration: submit %s: %w", s.ID, err)
 	}
 	var out []string
 	for _, t := range tasks {
@@ -384,8 +442,12 @@ func (e *Engine) lookalikes(ctx context.Context, s *BatchState, missing []resour
 			out = append(out, t.ID)
 		}
 	}
-	return out, nil
+	return out, blocked, nil
 }
+
+// errTaskAPIBlocked: a task call found the lane's task API unavailable;
+// the block is recorded.
+var errTaskAPIBlocked = errors.New("migration: the task API is unavailable")
 
 // claimedTasks returns the task ids recorded by the lane's other batches.
 func (e *Engine) claimedTasks(ctx context.Context, runID string, s BatchState) (map[string]bool, error) {

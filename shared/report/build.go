@@ -215,6 +215,7 @@ func (b *builder) regions() []RegionRow {
 		row.Tasks = tasks[l]
 		if li := b.invLane[l]; li != nil {
 			row.DiscoveryErrors = len(li.Errors)
+			row.TaskAPI = TaskAPIWords(li.TaskAPI)
 		}
 		rows = append(rows, row)
 	}

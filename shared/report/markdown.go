@@ -159,6 +159,32 @@ func (m *mdWriter) regions() {
 	}
 	m.table(t)
 	m.more(len(rows) - len(shown))
+	m.taskAPI()
+}
+
+// taskAPI lists, per probed lane, what discovery's first contact with the
+// migration task API found; nothing when no lane was probed.
+func (m *mdWriter) taskAPI() {
+	var lines []string
+	rows := 0
+	for _, row := range m.r.Regions {
+		if row.TaskAPI == "" {
+			continue
+		}
+		rows++
+		if len(lines) < m.lim.MaxRows {
+			words := row.TaskAPI
+			if words != "available" {
+				words = "**" + words + "**"
+			}
+			lines = append(lines, fmt.Sprintf("- %s: migration task API: %s", code(row.Lane().String()), words))
+		}
+	}
+	if rows == 0 {
+		return
+	}
+	m.p("%s", strings.Join(lines, "\n"))
+	m.more(rows - len(lines))
 }
 
 // statusOrder is how task statuses read in a cell: finished first.

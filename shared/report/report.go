@@ -159,6 +159,22 @@ type RegionRow struct {
 	Tasks map[plan.Status]int `json:"tasks,omitempty"`
 	// DiscoveryErrors > 0 marks an incomplete lane.
 	DiscoveryErrors int `json:"discoveryErrors,omitempty"`
+	// TaskAPI is what discovery's probe of the migration task API found:
+	// "available", or "unavailable <code>"; empty when the lane was not
+	// probed (the observe backend).
+	TaskAPI string `json:"taskApi,omitempty"`
+}
+
+// TaskAPIWords says what a task API probe found, as the report shows it:
+// "available", "unavailable <code>", or "" when there was no probe.
+func TaskAPIWords(p *estate.TaskAPIProbe) string {
+	switch {
+	case p == nil:
+		return ""
+	case p.Available:
+		return "available"
+	}
+	return "unavailable " + p.Code
 }
 
 // BlockedGroup is every blocked resource sharing one reason code, with the

@@ -383,3 +383,38 @@ func TestBuildDoesNotModifyItsInputs(t *testing.T) {
 	}
 	assert.Equal(t, before, snap())
 }
+
+// Each probed lane says what discovery's first contact with the migration
+// task API found, in the JSON and in the Markdown; an unprobed lane (the
+// observe backend) says nothing.
+func TestTaskAPIPerLane(t *testing.T) {
+	inv := goldenInventory()
+	probes := map[estate.Lane]*estate.TaskAPIProbe{
+		laneA: {Action: "ListMigrationTasks", Available: true},
+		laneB: {Action: "ListMigrationTasks", Code: "InvalidAction.NotFound", Permanent: true},
+	}
+	for i := range inv.Lanes {
+		inv.Lanes[i].TaskAPI = probes[inv.Lanes[i].Lane]
+	}
+	r := Build(&inv, nil, nil, Options{})
+	assert.Equal(t, "available", row(t, r, laneA).TaskAPI)
+	assert.Equal(t, "unavailable InvalidAction.NotFound", row(t, r, laneB).TaskAPI)
+	assert.Empty(t, row(t, r, laneC).TaskAPI)
+
+	md := section(r.Markdown(), "Regions")
+	assert.Contains(t, md, "- `"+laneA.String()+"`: migration task API: available\n")
+	assert.Contains(t, md, "- `"+laneB.String()+"`: migration task API: **unavailable InvalidAction.NotFound**\n")
+	assert.NotContains(t, md, laneC.String()+"`: migration task API")
+
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"taskApi":"unavailable InvalidAction.NotFound"`)
+	var back Report
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, r.Markdown(), back.Markdown(), "the JSON renders the same text")
+
+	plain := Build(ptr(goldenInventory()), nil, nil, Options{})
+	assert.NotContains(t, plain.Markdown(), "migration task API", "no probe, no lines")
+}
+
+func ptr[T any](v T) *T { return &v }

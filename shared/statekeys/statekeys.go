@@ -67,6 +67,16 @@ func LaneBatchPrefix(runID string, l estate.Lane) string {
 	return BatchPrefix(runID) + l.Account + "/" + l.Region + "/"
 }
 
+// TaskAPIBlock is where migrate records that the task backend cannot run
+// in lane l of a run, or in every lane of l.Account when l.Region is
+// empty: no rotation is switched off there again in that run.
+func TaskAPIBlock(runID string, l estate.Lane) string {
+	if l.Region == "" {
+		return Run(runID, "blocks/"+l.Account+".json")
+	}
+	return Run(runID, "blocks/"+l.Account+"/"+l.Region+".json")
+}
+
 // Ledger is where the rotation ledger entry of a key or secret (id, its
 // key id or secret name) of lane l lives. The ledger belongs to the
 // campaign, not to a run: an entry lives from kmsmig's switch-off to its

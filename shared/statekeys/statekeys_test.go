@@ -30,6 +30,8 @@ func TestLayout(t *testing.T) {
 		{"verdicts", statekeys.Verdicts("r1"), "runs/r1/verdicts.json"},
 		{"plan", statekeys.Plan("r1"), "runs/r1/plan.json"},
 		{"estimate", statekeys.Estimate("r1"), "runs/r1/estimate.json"},
+		{"task API block of a lane", statekeys.TaskAPIBlock("r1", estate.Lane{Account: "1111", Region: "cn-hangzhou"}), "runs/r1/blocks/1111/cn-hangzhou.json"},
+		{"task API block of an account", statekeys.TaskAPIBlock("r1", estate.Lane{Account: "1111"}), "runs/r1/blocks/1111.json"},
 		{"discovery report", pair(statekeys.DiscoveryReport("r1")), "runs/r1/report.json runs/r1/report.md"},
 		{"run report", pair(statekeys.RunReport("r1")), "runs/r1/report/run.json runs/r1/report/run.md"},
 		{"batch", statekeys.Batch("r1", batch), "runs/r1/batches/1111000011110001/cn-hangzhou/b0001.json"},
@@ -87,7 +89,7 @@ func TestKeysAreValidStoreKeys(t *testing.T) {
 	rj, rm := statekeys.RunReport("r1")
 	dj, dm := statekeys.DiscoveryReport("r1")
 	for _, key := range []string{statekeys.Current, statekeys.Inventory("r1"), statekeys.Plan("r1"), statekeys.Estimate("r1"),
-		statekeys.Batch("r1", batch), jk, mk, rj, rm, dj, dm, statekeys.Alert("a/b: c")} {
+		statekeys.Batch("r1", batch), statekeys.TaskAPIBlock("r1", lane), statekeys.TaskAPIBlock("r1", estate.Lane{Account: lane.Account}), jk, mk, rj, rm, dj, dm, statekeys.Alert("a/b: c")} {
 		require.NoError(t, runstate.ValidateKey(key), key)
 	}
 	for _, prefix := range []string{statekeys.BatchPrefix("r1"), statekeys.LaneBatchPrefix("r1", lane), statekeys.LedgerPrefix, statekeys.AlertPrefix} {

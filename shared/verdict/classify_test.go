@@ -385,7 +385,7 @@ func TestClassifyDoesNotModifyInventory(t *testing.T) {
 func TestReasonTable(t *testing.T) {
 	all := []Reason{ServiceKey, ImportedKeyMaterial, KeyPendingDeletion, KeyDisabled, KeyStateUnsupported, KeyMultipleVersions,
 		SecretCMKBlocked, SecretCMKUnknown, SecretCMKOtherInstance, DuplicateSecretName, NoTargetInstance, InstanceNotShared,
-		InstanceImageTooOld, InstanceImageUnverified, InstanceQuotaTooSmall, InstanceExpiringNoRenew, DiscoveryIncomplete}
+		InstanceImageTooOld, InstanceImageUnverified, InstanceQuotaTooSmall, InstanceExpiringNoRenew, DiscoveryIncomplete, TaskAPIUnavailable}
 	require.Len(t, reasons, len(all))
 	for _, r := range all {
 		info, ok := r.Info()
@@ -440,4 +440,45 @@ func TestDuplicateSecretNameAcrossLanesOfOneInstance(t *testing.T) {
 	b.Instances = []estate.Instance{instance("kst-b", "2222")}
 	vs = classify(t, inventory(a, b))
 	require.Equal(t, Migratable, mustFind(t, vs, laneB, ResourceSecret, "db/password").Verdict)
+}
+
+// A lane whose task API probe failed is blocked task-api-unavailable
+// before anything else: nothing in it is planned (so no rotation is
+// switched off), the remediation names the refusal and the two remedies.
+// A lane whose probe succeeded, or that was not probed, migrates.
+func TestTaskAPIUnavailableBlocksTheLane(t *testing.T) {
+	lane := func(l estate.Lane, p *estate.TaskAPIProbe) estate.LaneInventory {
+		return estate.LaneInventory{Lane: l, TaskAPI: p, Instances: []estate.Instance{instance("kst-"+l.Account, l.Account)},
+			Keys: []estate.Key{key("k-" + l.Account + "-1"), key("k-"+l.Account+"-2", func(k *estate.Key) { k.Creator = l.Account })}}
+	}
+	absent := &estate.TaskAPIProbe{Action: "ListMigrationTasks", Code: "InvalidAction.NotFound", Permanent: true}
+	flaky := &estate.TaskAPIProbe{Action: "ListMigrationTasks", Code: "ServiceUnavailable"}
+	laneC := estate.Lane{Account: "3333", Region: "cn-hangzhou"}
+	laneD := estate.Lane{Account: "4444", Region: "cn-hangzhou"}
+	vs := classify(t, inventory(lane(laneA, absent), lane(laneB, &estate.TaskAPIProbe{Action: "ListMigrationTasks", Available: true}),
+		lane(laneC, nil), lane(laneD, flaky)))
+
+	lf, _ := vs.Lane(laneA)
+	f, blocked := lf.Blocker()
+	require.True(t, blocked)
+	assert.Equal(t, TaskAPIUnavailable, f.Reason)
+	for _, want := range []string{"ListMigrationTasks", "InvalidAction.NotFound", "KMSMIG_TASK_ACTIONS", "KMSMIG_BACKEND=observe"} {
+		assert.Contains(t, f.Remediation, want)
+	}
+	for _, v := range vs.Resources {
+		switch v.Lane {
+		case laneA, laneD:
+			assert.Equal(t, Blocked, v.Verdict, "%s %s", v.Lane, v.ID)
+			assert.Equal(t, TaskAPIUnavailable, v.Reason, "%s %s", v.Lane, v.ID)
+		default:
+			assert.True(t, v.Verdict.WillMigrate(), "%s %s: %s %s", v.Lane, v.ID, v.Verdict, v.Reason)
+		}
+	}
+	lf, _ = vs.Lane(laneD)
+	f, _ = lf.Blocker()
+	assert.Contains(t, f.Remediation, "Run discovery again")
+	info, ok := TaskAPIUnavailable.Info()
+	require.True(t, ok)
+	assert.Equal(t, ScopeLane, info.Scope)
+	assert.True(t, info.Blocks)
 }

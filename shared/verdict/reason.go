@@ -24,6 +24,7 @@ const (
 	InstanceQuotaTooSmall   Reason = "instance-quota-too-small"
 	InstanceExpiringNoRenew Reason = "instance-expiring-no-autorenew"
 	DiscoveryIncomplete     Reason = "discovery-incomplete"
+	TaskAPIUnavailable      Reason = "task-api-unavailable"
 )
 
 // Severity says what a Reason asks of people.
@@ -85,6 +86,7 @@ var reasons = []ReasonInfo{
 	{InstanceQuotaTooSmall, SeverityBlocker, ScopeInstance, true, "Raise the instance's key or secret quota, or migrate fewer resources into it."},
 	{InstanceExpiringNoRenew, SeverityWarning, ScopeInstance, false, "Turn on auto-renewal: an expired, released instance makes the data it protects undecryptable."},
 	{DiscoveryIncomplete, SeverityWarning, ScopeLane, false, "Discovery met errors in this lane: run it again before trusting what is absent."},
+	{TaskAPIUnavailable, SeverityBlocker, ScopeLane, true, "The migration task API did not answer discovery's probe: set KMSMIG_TASK_ACTIONS to the provider's task action names and grant them, or set KMSMIG_BACKEND=observe to start each batch in the console; then run discovery again."},
 }
 
 var reasonIndex = func() map[Reason]ReasonInfo {

@@ -139,6 +139,11 @@ func chooseTarget(li *estate.LaneInventory, dir directory, s Settings, asOf time
 	} else {
 		lf.byDefault(usable, unshared(lane, dir))
 	}
+	if p := li.TaskAPI; p.Unavailable() {
+		// First: nothing else matters while no task can be created.
+		lf.Findings = append([]Finding{{Reason: TaskAPIUnavailable, Severity: TaskAPIUnavailable.Severity(),
+			Remediation: taskAPIRemedy(lane, p)}}, lf.Findings...)
+	}
 	if n := len(li.Errors); n > 0 {
 		e := li.Errors[0]
 		lf.Findings = append(lf.Findings, Finding{Reason: DiscoveryIncomplete, Severity: DiscoveryIncomplete.Severity(),
@@ -146,6 +151,16 @@ func chooseTarget(li *estate.LaneInventory, dir directory, s Settings, asOf time
 				n, lane, e.Op, e.Resource, cmp.Or(e.Code, e.Message))})
 	}
 	return lf
+}
+
+// taskAPIRemedy says what to do about a lane whose task API probe failed.
+func taskAPIRemedy(lane estate.Lane, p *estate.TaskAPIProbe) string {
+	if p.Permanent {
+		return fmt.Sprintf("The migration task API is unavailable in lane %s: %s answered %s. Set KMSMIG_TASK_ACTIONS to the provider's task action names (and grant them to the role), or set KMSMIG_BACKEND=observe to start each batch in the console; then run discovery again. No rotation is switched off in this lane until then.",
+			lane, p.Action, p.Code)
+	}
+	return fmt.Sprintf("The migration task API did not answer in lane %s: %s failed with %s. Run discovery again; if it keeps failing, set KMSMIG_TASK_ACTIONS or KMSMIG_BACKEND=observe. No rotation is switched off in this lane until then.",
+		lane, p.Action, p.Code)
 }
 
 func boolRank(b bool) int {

@@ -106,7 +106,7 @@ func OpenStore(ctx context.Context, cfg app.Config, cred credentials.Credential,
 func (d *Deps) Discoverer() *app.Discoverer {
 	check := func(account string) error { _, err := d.Creds.For(account); return err }
 	disc := &app.Discoverer{Config: d.Config, Source: d.KMS, Store: d.Store, Account: d.Invocation.AccountID, Region: d.Invocation.Region,
-		CheckAccount: check, Audit: d.Audit, Alerts: d.Alerter, Reports: app.RenderReports, Now: d.Now}
+		CheckAccount: check, Audit: d.Audit, Alerts: d.Alerter, Reports: app.RenderReports, Now: d.Now, TaskAPI: d.tasks()}
 	if fn := d.Config.FunctionMigrate; fn != "-" && fn != "" {
 		disc.Kick = func(ctx context.Context, runID string) error {
 			inv, err := d.invoker()
@@ -139,7 +139,7 @@ func (d *Deps) Executor() (*app.Executor, error) {
 	}
 	eng := &migration.Engine{
 		Store: d.Store, KMS: d.KMS, Audit: d.Audit, Clock: clockFunc(now), Config: cfg.EngineConfig(now()),
-		Tasks: d.KMS.Tasks(kms.TaskActions{Create: cfg.TaskActions[0], Describe: cfg.TaskActions[1], List: cfg.TaskActions[2]}),
+		Tasks: d.tasks(),
 	}
 	if eng.Config.Functions != (migration.Functions{}) {
 		inv, err := d.invoker()
@@ -149,6 +149,12 @@ func (d *Deps) Executor() (*app.Executor, error) {
 		eng.Invoker = inv
 	}
 	return &app.Executor{Config: cfg, Engine: eng, Alerts: d.Alerter, Now: now}, nil
+}
+
+// tasks is the provider's task API with the configured action names.
+func (d *Deps) tasks() *kms.Tasks {
+	a := d.Config.TaskActions
+	return d.KMS.Tasks(kms.TaskActions{Create: a[0], Describe: a[1], List: a[2]})
 }
 
 // clockFunc makes a func a migration.Clock.

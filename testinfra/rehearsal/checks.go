@@ -147,6 +147,9 @@ func (r *rehearsal) collect(ctx context.Context, home stack.Account, res *Result
 		Check{Name: "no invocation failed for good", OK: len(res.Failed) == 0, Detail: fmt.Sprintf("%d failed: %s", len(res.Failed), strings.Join(res.Failed, "; "))},
 		checkCampaignDone(c, runs),
 	)
+	if r.o.TaskAPIAbsent {
+		res.Checks = append(res.Checks, checkNoRotationChange(r.st.KMS.CallCounts()), checkTaskAPIReported(runs, res.Runs))
+	}
 	trail, n := checkTrail(ctx, ready, home, runIDs, batches, results)
 	res.AuditRecord = n
 	res.Checks = append(res.Checks, trail)
@@ -399,6 +402,48 @@ func checkCampaignDone(c migration.Campaign, runs []runState) Check {
 	ok := last.report.Done && len(open) == 0
 	return Check{Name: "campaign finished", OK: ok,
 		Detail: fmt.Sprintf("%d runs; the last (%s) done: %v; earlier runs not closed: %v", len(runs), last.id, last.report.Done, open)}
+}
+
+// checkNoRotationChange: no rotation policy was changed at all (the task
+// API is absent: nothing may be switched off).
+func checkNoRotationChange(calls map[string]int64) Check {
+	n := calls["UpdateRotationPolicy"] + calls["UpdateSecretRotationPolicy"]
+	return Check{Name: "task API absent: no rotation policy changed", OK: n == 0,
+		Detail: fmt.Sprintf("%d UpdateRotationPolicy, %d UpdateSecretRotationPolicy calls", calls["UpdateRotationPolicy"], calls["UpdateSecretRotationPolicy"])}
+}
+
+// taskAPIAbsentLine is what the discovery report says of a lane whose task
+// API answered as an unknown action.
+const taskAPIAbsentLine = "migration task API: **unavailable InvalidAction.NotFound**"
+
+// checkTaskAPIReported: every lane of every run was probed, found
+// unavailable with the unknown action's code, blocked for it, and its
+// discovery report line says so.
+func checkTaskAPIReported(runs []runState, nights []NightRun) Check {
+	var bad []string
+	lanes := 0
+	for i, rs := range runs {
+		md := string(nights[i].DiscoveryMD)
+		for _, li := range rs.inv.Lanes {
+			lanes++
+			p := li.TaskAPI
+			switch {
+			case p == nil:
+				bad = append(bad, fmt.Sprintf("%s %s: not probed", rs.id, li.Lane))
+			case p.Available || p.Code != "InvalidAction.NotFound":
+				bad = append(bad, fmt.Sprintf("%s %s: probe %+v", rs.id, li.Lane, *p))
+			case !strings.Contains(md, "`"+li.Lane.String()+"`: "+taskAPIAbsentLine):
+				bad = append(bad, fmt.Sprintf("%s %s: the discovery report does not say %q", rs.id, li.Lane, taskAPIAbsentLine))
+			}
+			if lf, ok := rs.verdicts.Lane(li.Lane); !ok {
+				bad = append(bad, fmt.Sprintf("%s %s: no lane finding", rs.id, li.Lane))
+			} else if f, blocked := lf.Blocker(); !blocked || f.Reason != verdict.TaskAPIUnavailable {
+				bad = append(bad, fmt.Sprintf("%s %s: not blocked %s", rs.id, li.Lane, verdict.TaskAPIUnavailable))
+			}
+		}
+	}
+	return Check{Name: "task API absent: every lane reported unavailable", OK: lanes > 0 && len(bad) == 0,
+		Detail: fmt.Sprintf("%d lanes of %d runs: %s; wrong: %d %s", lanes, len(runs), taskAPIAbsentLine, len(bad), clip(bad, 20))}
 }
 
 func kmsClient(ready stack.Ready, speed float64) (*kms.Client, error) {

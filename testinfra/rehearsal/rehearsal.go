@@ -56,6 +56,11 @@ type Options struct {
 	Timeout time.Duration
 	// Progress receives live progress lines; nil discards them.
 	Progress io.Writer
+	// TaskAPIAbsent rehearses a cloud without the migration task API: the
+	// KMS twin answers every task action as an unknown one. The
+	// rehearsal then also checks that no rotation policy was changed and
+	// that every lane's discovery report says the API is unavailable.
+	TaskAPIAbsent bool
 }
 
 // The functions, as s.yaml names them.
@@ -197,10 +202,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		qps[g] = q * o.Speed
 	}
 	st, err := stack.Start(stack.Options{
-		Inventory: o.Inventory,
-		QPS:       qps,
-		Clock:     utcClock{clock},
-		FC:        fctwin.Config{Clock: clock, Log: logs.add},
+		Inventory:     o.Inventory,
+		QPS:           qps,
+		Clock:         utcClock{clock},
+		FC:            fctwin.Config{Clock: clock, Log: logs.add},
+		TaskAPIAbsent: o.TaskAPIAbsent,
 	})
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/alert"
+	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -44,6 +45,42 @@ func TestDemoRehearsal(t *testing.T) {
 	require.True(t, strings.Contains(progress.String(), "discover planned run"), progress.String())
 	t.Logf("run %s in %v: utilisation %.2f, %d audit records, invocations %v",
 		res.RunID, res.Wall, res.Report.Window.Utilisation, res.AuditRecord, res.Invocations)
+}
+
+// TestTaskAPIAbsentRehearsal rehearses the demo estate against a KMS
+// without the migration task API (the twin answers every task action as an
+// unknown one): every check passes, no rotation policy changes, no task
+// exists, and every lane's discovery report says "migration task API:
+// unavailable InvalidAction.NotFound", blocked task-api-unavailable with one
+// pre-flight alert per lane.
+func TestTaskAPIAbsentRehearsal(t *testing.T) {
+	dist := buildFunctions(t)
+	var progress bytes.Buffer
+	res, err := rehearsal.Run(t.Context(), rehearsal.Options{
+		Inventory: kmstwin.DemoInventory(), SYAML: "../../s.yaml", Dist: dist, Progress: &progress, TaskAPIAbsent: true,
+	})
+	require.NoError(t, err, progress.String())
+	names := map[string]bool{}
+	for _, c := range res.Checks {
+		require.True(t, c.OK, "%s: %s\n%s", c.Name, c.Detail, progress.String())
+		names[c.Name] = true
+		t.Logf("check %s: %s", c.Name, c.Detail)
+	}
+	require.True(t, names["task API absent: no rotation policy changed"], "%v", names)
+	require.True(t, names["task API absent: every lane reported unavailable"], "%v", names)
+	require.Zero(t, res.Moved, "nothing moves without the task API")
+	require.Zero(t, res.Restored, "no rotation was ever switched off")
+	require.Zero(t, res.Moved+res.Reported, "nothing was planned")
+	require.Positive(t, res.Discover.Counts.ByReason[verdict.TaskAPIUnavailable], "the lanes' resources are blocked for it: %v", res.Discover.Counts)
+	require.Zero(t, res.Discover.Batches)
+	require.Empty(t, res.Report.Failures, "nothing was planned, so nothing failed")
+	md := string(res.DiscoveryMD)
+	lanes := strings.Count(md, "migration task API: **unavailable InvalidAction.NotFound**")
+	require.Equal(t, res.Discover.Lanes, lanes, "one line per lane\n%s", md)
+	require.NotContains(t, md, "migration task API: available")
+	require.Equal(t, lanes, res.Alerts[alert.KindPreflightBlocked], "one pre-flight alert per lane: %v", res.Alerts)
+	require.Zero(t, res.Alerts[alert.KindResourceFailed], "no alert per resource: %v", res.Alerts)
+	t.Log(res.Summary())
 }
 
 var build struct {

@@ -76,7 +76,9 @@ func checkTrail(ctx context.Context, ready stack.Ready, key stack.Account, runID
 			incomplete++
 		}
 	}
-	c.OK = len(missing) == 0 && incomplete == 0 && transitions > 0
+	// A campaign that planned no batch (every lane blocked) still leaves
+	// its discovery in the trail.
+	c.OK = len(missing) == 0 && incomplete == 0 && len(all) > 0 && (transitions > 0 || len(batches) == 0)
 	c.Detail = fmt.Sprintf("%d records of %d runs; %d transitions, %d without a record %s; %d invocations with an incomplete trail",
 		len(all), len(runIDs), transitions, len(missing), clip(missing, 20), incomplete)
 	return c, len(all)

@@ -38,7 +38,12 @@
 //
 // Not in the public SDK: the product sends them by name with the SDK's
 // generic signed CallApi (RPC style, version 2016-01-20). The names are
-// configurable (Options.MigrationActions).
+// configurable (Options.MigrationActions). With Options.TaskAPIAbsent
+// (kmsmig twin --task-api absent) none of them is served: each is answered
+// exactly as any action the gateway does not know, 404
+// InvalidAction.NotFound "Specified api is not found, please check your url
+// and method.", the weakest reading of a cloud where the task API does not
+// exist under these names.
 //
 // CreateMigrationTask
 //

@@ -63,7 +63,7 @@ type action struct {
 // actions returns every RPC action the twin serves with its group.
 func (t *Twin) actions() []action {
 	names := t.opts.MigrationActions
-	return []action{
+	all := []action{
 		{"DescribeRegions", GroupInstance, func(context.Context, *acs.Call) (any, error) { return t.DescribeRegions(Lane{}) }},
 		{"ListKeys", GroupKeyMetadata, decoded(t.ListKeys)},
 		{"DescribeKey", GroupKeyMetadata, decoded(t.DescribeKey)},
@@ -84,6 +84,11 @@ func (t *Twin) actions() []action {
 		{or(names.Describe, "DescribeMigrationTask"), GroupMigration, decoded(t.DescribeMigrationTask)},
 		{or(names.List, "ListMigrationTasks"), GroupMigration, decoded(t.ListMigrationTasks)},
 	}
+	if t.opts.TaskAPIAbsent {
+		// Unregistered: the RPC frame answers them as any unknown action.
+		return all[:len(all)-3]
+	}
+	return all
 }
 
 // decoded adapts a typed operation to the acs frame: the call's parameters

@@ -110,6 +110,10 @@ type Options struct {
 	MinImageVersion string
 	// MigrationActions renames the migration tool's RPC actions.
 	MigrationActions MigrationActions
+	// TaskAPIAbsent serves no migration task action at all: every one is
+	// answered as the gateway answers an action it does not know (404
+	// InvalidAction.NotFound), as a cloud without the task API would.
+	TaskAPIAbsent bool
 	// Keyring receives a long-term access key for every inventory account
 	// (the inventory's fixed key when it gives one); nil means a new one.
 	Keyring *acs.Keyring

@@ -13,6 +13,7 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
+	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 )
@@ -39,7 +40,10 @@ type Tasks struct {
 	actions TaskActions
 }
 
-var _ migration.Tasks = (*Tasks)(nil)
+var (
+	_ migration.Tasks    = (*Tasks)(nil)
+	_ discover.TaskProbe = (*Tasks)(nil)
+)
 
 // Tasks returns the task API of c with the given operation names (empty
 // names: the defaults).
@@ -187,6 +191,25 @@ func (t *Tasks) ListTasks(ctx context.Context, l estate.Lane) ([]migration.Task,
 		return nil, fmt.Errorf("kms: list migration tasks in %s: %w", l, err)
 	}
 	return out, nil
+}
+
+// ProbeTasks is discovery's first contact with the lane's task API: one
+// read-only call of the list action (one task per page), retried only on
+// throttling and transient failures like every call. An unknown action, a
+// missing permission or refused credentials come back as the client's
+// *cloud.APIError, matching cloud.ErrActionUnavailable.
+func (t *Tasks) ProbeTasks(ctx context.Context, l estate.Lane) (string, error) {
+	c, action := t.c, t.actions.List
+	err := c.call(ctx, l.Account, l.Region, GroupMigration, action, func(ctx context.Context, cl *kmssdk.Client) error {
+		_, err := cl.CallApiWithCtx(ctx, rpcParams(action), &openapiutil.OpenApiRequest{
+			Query: map[string]*string{"PageNumber": dara.String("1"), "PageSize": dara.String("1")},
+		}, runtimeOptions())
+		return err
+	})
+	if err != nil {
+		return action, fmt.Errorf("kms: probe the migration task API (%s) in %s: %w", action, l, err)
+	}
+	return action, nil
 }
 
 // callOnce is call() limited to retrying throttling refusals, for

@@ -94,3 +94,34 @@ func TestTasksCallConfiguredActions(t *testing.T) {
 	_, err = c.Tasks(kms.DefaultTaskActions()).ListTasks(t.Context(), lane)
 	require.NoError(t, err, "the default names are served")
 }
+
+// ProbeTasks is one read-only list call: available with the twin's task
+// API; against a twin without it (or with names it does not serve), the
+// gateway's unknown-action refusal, which the domain reads as an action
+// unavailable for good and never as a missing resource, and which no task
+// call retries.
+func TestProbeTasks(t *testing.T) {
+	lane := estate.Lane{Account: acctA, Region: "cn-hangzhou"}
+	st, c := startDemo(t, stack.Options{Unthrottled: true})
+	action, err := c.Tasks(kms.TaskActions{}).ProbeTasks(t.Context(), lane)
+	require.NoError(t, err)
+	assert.Equal(t, "ListMigrationTasks", action)
+	assert.Equal(t, int64(1), st.KMS.CallCounts()["ListMigrationTasks"], "one call")
+
+	action, err = c.Tasks(kms.TaskActions{List: "ListKmsMigrationJobs"}).ProbeTasks(t.Context(), lane)
+	assert.Equal(t, "ListKmsMigrationJobs", action)
+	require.ErrorIs(t, err, cloud.ErrActionUnavailable)
+	assert.NotErrorIs(t, err, cloud.ErrNotFound)
+
+	_, absent := startDemo(t, stack.Options{Unthrottled: true, TaskAPIAbsent: true})
+	tasks := absent.Tasks(kms.TaskActions{})
+	_, err = tasks.ProbeTasks(t.Context(), lane)
+	require.ErrorIs(t, err, cloud.ErrActionUnavailable)
+	assert.Equal(t, "InvalidAction.NotFound", cloud.Code(err))
+	assert.False(t, cloud.Retryable(err))
+	_, err = tasks.DescribeTask(t.Context(), lane, "mt-1")
+	require.ErrorIs(t, err, cloud.ErrActionUnavailable)
+	assert.NotErrorIs(t, err, cloud.ErrNotFound, "an unknown action is not an unknown task")
+	_, err = tasks.CreateTask(t.Context(), lane, migration.TaskRequest{InstanceID: "kst-hzdemo01", KeyIDs: []string{"k"}})
+	require.ErrorIs(t, err, cloud.ErrActionUnavailable)
+}
