@@ -187,7 +187,17 @@ func isValueEnd(c byte) bool {
 var notSensitive = []string{"name", "id", "ids", "type", "arn", "count", "version", "stage", "method", "expir", "rotation", "interval", "policy", "nonce",
 	"spec", "usage", "state", "origin"}
 
+// sensitiveIDs are identifiers that are credentials all the same: an
+// access key id names the key pair (and an STS one the session) that
+// signed a request; signed URLs carry it beside the signature.
+var sensitiveIDs = []string{"accesskeyid", "access_key_id", "access-key-id", "x-acs-accesskey-id"}
+
 func isSensitiveKey(key string) bool {
+	for _, k := range sensitiveIDs {
+		if strings.HasSuffix(key, k) {
+			return true
+		}
+	}
 	for _, n := range notSensitive {
 		if strings.HasSuffix(key, n) {
 			return false

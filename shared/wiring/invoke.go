@@ -3,7 +3,7 @@ package wiring
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"runtime/debug"
 	"time"
 
@@ -22,8 +22,11 @@ const reserve = 15 * time.Second
 // deadline (keeping reserve), wires the adapters, runs step (a panic
 // becomes the invocation's error), raises a function-error alert on
 // failure, and flushes the audit trail, whose counters go in the result.
+// The error it returns (Function Compute logs it and hands it to the
+// asynchronous failure destination) is scrubbed by the observer's Guard.
 func Invoke[R any, PR Audited[R]](ctx context.Context, obs *Observer, cfg app.Config, cfgErr error, inv fcruntime.Invocation, function string,
 	step func(ctx context.Context, d *Deps) (R, error)) (res R, err error) {
+	defer func() { err = obs.guard.ScrubError(err) }()
 	if cfgErr != nil {
 		return res, cfgErr
 	}
@@ -33,9 +36,9 @@ func Invoke[R any, PR Audited[R]](ctx context.Context, obs *Observer, cfg app.Co
 	logger.Log(ctx, audit.Record{Action: "Invoke", Outcome: "started"})
 	wctx, cancel := inv.Bounded(ctx, reserve)
 	defer cancel()
-	d, err := Wire(wctx, cfg, inv, logger)
+	d, err := wire(wctx, cfg, inv, logger, obs.guard)
 	if err == nil {
-		res, err = protect(wctx, d, step)
+		res, err = protect(wctx, d, step, obs.stderr)
 	}
 	r := audit.Record{Action: "Invoke", Outcome: "completed", DurationMS: time.Since(start).Milliseconds()}
 	if err != nil {
@@ -51,10 +54,10 @@ func Invoke[R any, PR Audited[R]](ctx context.Context, obs *Observer, cfg app.Co
 // protect runs step, turning a panic into an error (its stack goes to
 // stderr, the function's log) so that the invocation still records its
 // end, alerts and flushes its trail.
-func protect[R any](ctx context.Context, d *Deps, step func(ctx context.Context, d *Deps) (R, error)) (res R, err error) {
+func protect[R any](ctx context.Context, d *Deps, step func(ctx context.Context, d *Deps) (R, error), stderr io.Writer) (res R, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			fmt.Fprintf(os.Stderr, "kmsmig: panic: %v\n%s", p, debug.Stack())
+			fmt.Fprintf(stderr, "kmsmig: panic: %v\n%s", p, debug.Stack())
 			err = fmt.Errorf("internal error (panic): %v", p)
 		}
 	}()
