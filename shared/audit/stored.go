@@ -135,81 +135,80 @@ type jsonFrame struct {
 	field     string
 }
 
+var errNotJSON = errors.New("audit: not one JSON value")
+
 // scrubJSON rewrites the string values of a JSON document in place (every
 // other byte kept) and returns an error when data is not one JSON value.
+// Once json.Valid has accepted data, a byte scan suffices: outside string
+// literals only structure, numbers and literals occur.
 func (g *Guard) scrubJSON(data []byte) ([]byte, bool, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
+	if !json.Valid(data) {
+		return data, false, errNotJSON
+	}
 	var (
 		stack   []jsonFrame
 		out     bytes.Buffer
 		last    int
 		changed bool
-		values  int
 	)
-	done := func() { // a value ended
-		if n := len(stack); n > 0 && stack[n-1].object {
-			stack[n-1].expectKey = true
-		} else if n == 0 {
-			values++
-		}
-	}
-	for {
-		before := int(dec.InputOffset())
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return data, false, err
-		}
-		end := int(dec.InputOffset())
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				field := ""
-				if n := len(stack); n > 0 {
-					field = stack[n-1].field
-				}
-				stack = append(stack, jsonFrame{object: t == '{', expectKey: t == '{', field: field})
-			default:
-				stack = stack[:len(stack)-1]
-				done()
+	for i := 0; i < len(data); i++ {
+		n := len(stack)
+		switch data[i] {
+		case '{', '[':
+			field := ""
+			if n > 0 {
+				field = stack[n-1].field
 			}
-		case string:
-			n := len(stack)
+			stack = append(stack, jsonFrame{object: data[i] == '{', expectKey: data[i] == '{', field: field})
+		case '}', ']':
+			stack = stack[:n-1]
+		case ',':
+			if n > 0 && stack[n-1].object {
+				stack[n-1].expectKey = true
+			}
+		case '"':
+			j, escaped := i+1, false
+			for data[j] != '"' {
+				if data[j] == '\\' {
+					escaped = true
+					j++
+				}
+				j++
+			}
+			var str string
+			if escaped {
+				if err := json.Unmarshal(data[i:j+1], &str); err != nil {
+					return data, false, err
+				}
+			} else {
+				str = string(data[i+1 : j])
+			}
 			if n > 0 && stack[n-1].object && stack[n-1].expectKey {
-				stack[n-1].field, stack[n-1].expectKey = t, false
+				stack[n-1].field, stack[n-1].expectKey = str, false
+				i = j
 				continue
 			}
 			field := ""
 			if n > 0 {
 				field = stack[n-1].field
 			}
-			v, c := g.scrubKnown(t)
+			v, c := g.scrubKnown(str)
 			if IsTextField(field) {
 				var c2 bool
 				v, c2 = g.Scrub(v)
 				c = c || c2
 			}
 			if c {
-				start := before + bytes.IndexByte(data[before:end], '"')
 				lit, err := json.Marshal(v)
 				if err != nil {
 					return data, false, err
 				}
-				out.Write(data[last:start])
+				out.Write(data[last:i])
 				out.Write(lit)
-				last, changed = end, true
+				last, changed = j+1, true
 			}
-			done()
-		default:
-			done()
+			i = j
 		}
-	}
-	if values != 1 || len(stack) != 0 {
-		return data, false, errors.New("audit: not one JSON value")
 	}
 	if !changed {
 		return data, false, nil
