@@ -122,10 +122,11 @@ func TestDeployerPolicy(t *testing.T) {
 		"CreateSavedSearch": "CreateSavedSearch", "GetSavedSearch": "GetSavedSearch", "UpdateSavedSearch": "UpdateSavedSearch",
 		"CreateDashboard": "CreateDashboard", "GetDashboardString": "GetDashboard", "UpdateDashboard": "UpdateDashboard",
 		"CreateAlert": "CreateAlert", "GetAlertString": "GetAlert", "UpdateAlert": "UpdateAlert",
+		"GetResourceRecord": "GetResourceRecord", "CreateResourceRecord": "CreateResourceRecord", "UpdateResourceRecord": "UpdateResourceRecord",
 		"SetHTTPClient": "", "String": "",
 	}
 	want := map[string]bool{}
-	for _, f := range []string{"setup.go", "converge.go", "savedsearch.go", "dashboard.go", "alertrule.go"} {
+	for _, f := range []string{"setup.go", "converge.go", "savedsearch.go", "dashboard.go", "alertrule.go", "routing.go"} {
 		src, err := os.ReadFile(filepath.Join("../shared/aliyun/sls", f))
 		require.NoError(t, err)
 		for _, m := range regexp.MustCompile(`\bc\.([A-Z][A-Za-z0-9]+)\(`).FindAllStringSubmatch(string(src), -1) {
@@ -140,8 +141,13 @@ func TestDeployerPolicy(t *testing.T) {
 	log := allowed(p, "log")
 	assert.Equal(t, sortedKeys(want), sortedKeys(log))
 	project := "acs:log:*:" + homeAccount + ":project/<SLS_PROJECT>/"
+	records := regexp.MustCompile(`^acs:log:\*:` + homeAccount + `:resource/sls\.alert\.(action_policy|action_webhook)/record/kmsmig\*$`)
 	for a, res := range log {
 		for _, r := range res {
+			if strings.HasSuffix(a, "ResourceRecord") {
+				assert.Regexp(t, records, r, "log:%s: kmsmig's alert routing records only", a)
+				continue
+			}
 			assert.True(t, strings.HasPrefix(r, project), "log:%s on %s: the kmsmig project only", a, r)
 		}
 	}

@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"resume":        {summary: "resume a paused run", run: runResume},
 		"abort":         {summary: "abort one batch of a run (after a stalled-task alert); its rotation comes back", run: runAbort},
 		"setup-logs":    {summary: "set up the SLS audit trail: logstore, index, saved searches, dashboard, alert rule and its routing", run: runSetupLogs},
+		"policies":      {summary: "render the RAM policies (functions' role, member roles, deployer) from the configured accounts", run: runPolicies},
 		"migrate-state": {summary: "move an OSS run-state store of an earlier kmsmig into the version-log layout", run: runMigrateState},
 	}
 }
