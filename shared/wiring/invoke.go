@@ -2,6 +2,7 @@ package wiring
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -22,11 +23,15 @@ const reserve = 15 * time.Second
 // deadline (keeping reserve), wires the adapters, runs step (a panic
 // becomes the invocation's error), raises a function-error alert on
 // failure, and flushes the audit trail, whose counters go in the result.
-// The error it returns (Function Compute logs it and hands it to the
-// asynchronous failure destination) is scrubbed by the observer's Guard.
+// The error and the result it returns (Function Compute logs them and hands
+// them to the asynchronous destinations) are scrubbed by the observer's
+// Guard: the result's text fields as a stored payload's are (scrubResult).
 func Invoke[R any, PR Audited[R]](ctx context.Context, obs *Observer, cfg app.Config, cfgErr error, inv fcruntime.Invocation, function string,
 	step func(ctx context.Context, d *Deps) (R, error)) (res R, err error) {
-	defer func() { err = obs.guard.ScrubError(err) }()
+	defer func() {
+		err = obs.guard.ScrubError(err)
+		res = scrubResult(obs.guard, res)
+	}()
 	if cfgErr != nil {
 		return res, cfgErr
 	}
@@ -62,4 +67,24 @@ func protect[R any](ctx context.Context, d *Deps, step func(ctx context.Context,
 		}
 	}()
 	return step(ctx, d)
+}
+
+// scrubResult returns res with the text fields of its JSON form scrubbed
+// (audit.Guard.ScrubStored), or res itself when nothing needs it. Function
+// Compute sends the JSON form on, so a result that does not survive the
+// round trip is returned as it is.
+func scrubResult[R any](g *audit.Guard, res R) R {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return res
+	}
+	out, changed := g.ScrubStored("result.json", b)
+	if !changed {
+		return res
+	}
+	var clean R
+	if json.Unmarshal(out, &clean) != nil {
+		return res
+	}
+	return clean
 }

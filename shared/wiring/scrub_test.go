@@ -202,7 +202,7 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 	}
 
 	stdout := &lines{}
-	var returned []string
+	var returned, results []string
 	stderr := captureStderr(t)
 	var stderrText string
 	func() {
@@ -236,6 +236,17 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 		_, err = h.Invoke(fcCtx("req-usecase"), []byte(`{}`))
 		require.Error(t, err, "the use case fails")
 		returned = append(returned, err.Error())
+
+		// 2b. a use case that succeeds with a result whose reasons carry
+		// them (Function Compute logs results and passes them on).
+		okCase := func(context.Context, *wiring.Deps, app.StepEvent) (app.StepResult, error) {
+			return app.StepResult{RunID: "scrub", Steps: []migration.StepResult{{BatchID: "b0001", Step: "migrate", Outcome: "deferred",
+				Reason: "rotation change refused: " + leak(), Pending: []string{"key:k1: " + leak()}}}}, nil
+		}
+		h = fcruntime.Handler(wiring.Handler("migrate", okCase, getenv(env), stdout))
+		out, err := h.Invoke(fcCtx("req-result"), []byte(`{}`))
+		require.NoError(t, err)
+		results = append(results, string(out))
 
 		// 3. a panic whose value carries them: its stack goes to stderr.
 		boom := func(context.Context, *wiring.Deps, app.StepEvent) (app.StepResult, error) { panic(errors.New(leak())) }
@@ -271,6 +282,9 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 	outputs := map[string]string{"stderr": stderrText, "audit trail (stdout)": stdout.buf.String()}
 	for i, e := range returned {
 		outputs[fmt.Sprintf("returned error %d", i+1)] = e
+	}
+	for i, r := range results {
+		outputs[fmt.Sprintf("returned result %d", i+1)] = r
 	}
 	for i, b := range webhookRecv.all() {
 		outputs[fmt.Sprintf("webhook body %d", i+1)] = b
@@ -309,6 +323,7 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 		"discovery error in report.md":          strings.Contains(joined("store runs/"), "ListSecrets"),
 		"batch state stored":                    strings.Contains(joined("store runs/scrub/batches/"), "task failed"),
 		"use case error returned":               strings.Contains(joined("returned error"), "poll: denied"),
+		"use case result returned":              strings.Contains(joined("returned result"), "rotation change refused"),
 		"panic on stderr":                       strings.Contains(stderrText, "kmsmig: panic"),
 		"store error returned":                  strings.Contains(joined("returned error"), "open run-state store: oss: access denied"),
 		"configuration error returned":          strings.Contains(joined("returned error"), "KMSMIG_WINDOW"),
