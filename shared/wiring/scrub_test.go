@@ -60,6 +60,13 @@ func (r *recorder) all() []string {
 	return append([]string(nil), r.bodies...)
 }
 
+// text returns everything written so far.
+func (l *lines) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 // captureStderr redirects os.Stderr until the returned function is called,
 // which restores it and returns what was written.
 func captureStderr(t *testing.T) func() string {
@@ -211,10 +218,11 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 		// 1. discover: KMS errors and STS unreachable, stored as discovery
 		// errors in the inventory and the reports.
 		h := fcruntime.Handler(wiring.Handler("discover", wiring.Discover, getenv(env), stdout))
-		_, err := h.Invoke(fcCtx("req-discover"), []byte(`{}`))
+		out, err := h.Invoke(fcCtx("req-discover"), []byte(`{}`))
 		if err != nil {
 			returned = append(returned, err.Error())
 		}
+		results = append(results, string(out))
 
 		// 2. a use case that stores batch state, logs, alerts and returns
 		// errors carrying the credentials.
@@ -244,7 +252,7 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 				Reason: "rotation change refused: " + leak(), Pending: []string{"key:k1: " + leak()}}}}, nil
 		}
 		h = fcruntime.Handler(wiring.Handler("migrate", okCase, getenv(env), stdout))
-		out, err := h.Invoke(fcCtx("req-result"), []byte(`{}`))
+		out, err = h.Invoke(fcCtx("req-result"), []byte(`{}`))
 		require.NoError(t, err)
 		results = append(results, string(out))
 
@@ -279,7 +287,7 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 	}()
 
 	// The outputs.
-	outputs := map[string]string{"stderr": stderrText, "audit trail (stdout)": stdout.buf.String()}
+	outputs := map[string]string{"stderr": stderrText, "audit trail (stdout)": stdout.text()}
 	for i, e := range returned {
 		outputs[fmt.Sprintf("returned error %d", i+1)] = e
 	}
