@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/kmsmig/kmsmig/shared/audit"
 )
 
 // command is one subcommand of kmsmig.
@@ -71,7 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kmsmig %s: %v\n", args[0], err)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "kmsmig %s: %v\n", args[0], err)
+		// A failure may quote an SDK's signed URL or a credential: it goes
+		// through the redaction guard (usage errors and help only echo
+		// what was typed, and stay as they are).
+		fmt.Fprintf(stderr, "kmsmig %s: %v\n", args[0], (&audit.Guard{}).ScrubError(err))
 		return 1
 	}
 }

@@ -63,7 +63,7 @@ func wire(ctx context.Context, cfg app.Config, inv fcruntime.Invocation, logger 
 	if err != nil {
 		return nil, fmt.Errorf("open run-state store: %w", err)
 	}
-	store = scrubStore(store, guard)
+	store = ScrubStore(store, guard)
 	return &Deps{Config: cfg, Invocation: inv, Creds: creds, KMS: kmsClient, Store: store, Audit: logger,
 		Alerter: cfg.Alerter(logger, store, now, guard), Now: now}, nil
 }

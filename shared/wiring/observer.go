@@ -45,7 +45,7 @@ func NewObserver(cfg app.Config, stdout io.Writer) *Observer {
 // Guard returns a redaction guard that knows the secrets cfg holds: the
 // webhook URLs (their paths and queries carry tokens) and the DingTalk
 // signing secret. It is the process's one scrubbing path: the audit trail,
-// the run-state store's payloads (scrubStore), the errors an invocation
+// the run-state store's payloads (ScrubStore), the errors an invocation
 // returns, stderr and the alerts all pass it; Begin adds each invocation's
 // credentials to it.
 func Guard(cfg app.Config) *audit.Guard {

@@ -23,8 +23,9 @@ type scrubbedStore struct {
 
 var _ runstate.Store = scrubbedStore{}
 
-// scrubStore returns s writing through g.
-func scrubStore(s runstate.Store, g *audit.Guard) runstate.Store {
+// ScrubStore returns s writing every payload through g (see scrubbedStore):
+// what the functions' Wire does, for other writers of run state (the CLI).
+func ScrubStore(s runstate.Store, g *audit.Guard) runstate.Store {
 	if s == nil || g == nil {
 		return s
 	}
