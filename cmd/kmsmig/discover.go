@@ -149,6 +149,7 @@ func discoverCommand(ctx context.Context, name string, dryRun bool, args []strin
 	if err != nil {
 		return err
 	}
+	store = wiring.ScrubStore(store, wiring.Guard(cfg)) // stored errors without credentials, as the functions store them
 	bar := newProgress(stderr)
 	a := cfg.TaskActions
 	d := &app.Discoverer{Config: cfg, Source: kmsClient, Store: store, Region: *region, Progress: bar.update, Reports: renderReports,

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/kmsmig/kmsmig/shared/audit"
 )
 
 // command is one subcommand of kmsmig.
@@ -36,6 +38,7 @@ func commands() map[string]command {
 		"resume":        {summary: "resume a paused run", run: runResume},
 		"abort":         {summary: "abort one batch of a run (after a stalled-task alert); its rotation comes back", run: runAbort},
 		"setup-logs":    {summary: "set up the SLS audit trail: logstore, index, saved searches, dashboard, alert rule and its routing", run: runSetupLogs},
+		"policies":      {summary: "render the RAM policies (functions' role, member roles, deployer) from the configured accounts", run: runPolicies},
 		"migrate-state": {summary: "move an OSS run-state store of an earlier kmsmig into the version-log layout", run: runMigrateState},
 	}
 }
@@ -70,7 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kmsmig %s: %v\n", args[0], err)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "kmsmig %s: %v\n", args[0], err)
+		// A failure may quote an SDK's signed URL or a credential: it goes
+		// through the redaction guard (usage errors and help only echo
+		// what was typed, and stay as they are).
+		fmt.Fprintf(stderr, "kmsmig %s: %v\n", args[0], (&audit.Guard{}).ScrubError(err))
 		return 1
 	}
 }

@@ -202,6 +202,7 @@ func (al *Alerter) deliver(ctx context.Context, s Sink, a Alert) error {
 // scrub removes secret-looking values before the alert leaves the process.
 func (al *Alerter) scrub(a Alert) Alert {
 	g := al.cfg.Guard
+	a.Key, _ = g.Scrub(a.Key)
 	a.Title, _ = g.Scrub(a.Title)
 	a.Text, _ = g.Scrub(a.Text)
 	if len(a.Fields) > 0 {

@@ -15,8 +15,10 @@ import (
 // and DingTalk sinks, de-duplicated through the run-state store (so that
 // every instance of every function shares one memory), with every alert
 // also an ALERT record of logger. now is the clock de-duplication and the
-// alerts' times read (nil: the wall clock).
-func (cfg Config) Alerter(logger audit.Logger, store runstate.Store, now func() time.Time) *alert.Alerter {
+// alerts' times read (nil: the wall clock). guard scrubs every alert before
+// it is sent or recorded (heuristics only when nil); the caller registers
+// the webhook URLs, the DingTalk secret and the credentials with it.
+func (cfg Config) Alerter(logger audit.Logger, store runstate.Store, now func() time.Time, guard *audit.Guard) *alert.Alerter {
 	var sinks []alert.Sink
 	if cfg.AlertWebhook != "" {
 		sinks = append(sinks, &alert.Webhook{URL: cfg.AlertWebhook})
@@ -28,7 +30,7 @@ func (cfg Config) Alerter(logger audit.Logger, store runstate.Store, now func() 
 	if store != nil {
 		dedup = StoreDedup{Store: store}
 	}
-	return alert.New(alert.Config{Sinks: sinks, Audit: logger, Dedup: dedup, Period: cfg.AlertPeriod, Now: now})
+	return alert.New(alert.Config{Sinks: sinks, Audit: logger, Dedup: dedup, Period: cfg.AlertPeriod, Now: now, Guard: guard})
 }
 
 // StoreDedup is alert de-duplication kept in the run-state store under

@@ -183,7 +183,7 @@ func TestConfigAlerter(t *testing.T) {
 	require.NoError(t, err)
 	store := dirStore(t)
 	trail := &records{}
-	al := cfg.Alerter(trail, store, nil)
+	al := cfg.Alerter(trail, store, nil, nil)
 	a := alert.FunctionError("kmsmig-poll", "req-1", errors.New("boom"))
 	require.NoError(t, al.Alert(t.Context(), a))
 	require.NoError(t, al.Alert(t.Context(), a))
@@ -196,7 +196,7 @@ func TestConfigAlerter(t *testing.T) {
 	assert.Len(t, keys, 1, "the claim lives in the store, shared by every instance")
 
 	// A second alerter over the same store (another instance) stays silent.
-	require.NoError(t, cfg.Alerter(trail, store, nil).Alert(t.Context(), a))
+	require.NoError(t, cfg.Alerter(trail, store, nil, nil).Alert(t.Context(), a))
 	assert.Equal(t, int32(1), hooked.Load())
 }
 
@@ -206,7 +206,7 @@ func TestConfigAlerterWithoutSinks(t *testing.T) {
 	cfg, err := app.LoadConfig(func(string) string { return "" })
 	require.NoError(t, err)
 	trail := &records{}
-	al := cfg.Alerter(trail, nil, nil)
+	al := cfg.Alerter(trail, nil, nil, nil)
 	a := alert.FunctionError("kmsmig-rotate", "req-2", errors.New("boom"))
 	require.NoError(t, al.Alert(t.Context(), a))
 	require.NoError(t, al.Alert(t.Context(), a))

@@ -31,4 +31,11 @@
 // runs (an access key secret is 30 characters). Exact values can be
 // registered with Guard.Add; the SLS sink (shared/aliyun/sls)
 // registers the credentials it signs with. Scrubbed records are counted in Stats.Redacted.
+//
+// The Guard is the process's one scrubbing path, not only the trail's:
+// ScrubStored scrubs run-state payloads (the text fields of JSON, Markdown
+// whole, identifiers untouched), ScrubError the error an invocation
+// returns, Writer what goes to stderr; shared/alert scrubs alerts with it.
+// shared/wiring builds one Guard per process and applies it at each of
+// those boundaries.
 package audit

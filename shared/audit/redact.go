@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -49,8 +50,42 @@ func (g *Guard) Scrub(s string) (string, bool) {
 	}
 	s, c1 := scrubAssignments(s)
 	s, c2 := scrubHookPaths(s)
-	s, c3 := scrubTokens(s)
-	return s, changed || c1 || c2 || c3
+	s, c3 := scrubBearer(s)
+	s, c4 := scrubTokens(s)
+	return s, changed || c1 || c2 || c3 || c4
+}
+
+var (
+	// actionName is an API action (ListSecrets, DescribeSecret): error
+	// texts put one before a colon.
+	actionName = regexp.MustCompile(`^(List|Describe|Get|Create|Update|Delete|Put|Post|Enable|Disable|Assume)[A-Z][A-Za-z]*$`)
+	// bearerToken is the credential after the Bearer scheme word, wherever
+	// it appears (an Authorization header quoted without its name).
+	bearerToken = regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9\-._~+/]+=*)`)
+	// jwt is a JSON Web Token: base64url segments, the first a JSON object
+	// ("eyJ"), separated by dots, which the base64 heuristic splits apart.
+	jwt = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?`)
+)
+
+// scrubBearer strips Bearer tokens and JSON Web Tokens.
+func scrubBearer(s string) (string, bool) {
+	changed := false
+	if strings.Contains(s, "eyJ") {
+		if out := jwt.ReplaceAllString(s, Redacted); out != s {
+			s, changed = out, true
+		}
+	}
+	if !strings.Contains(strings.ToLower(s), "bearer") {
+		return s, changed
+	}
+	out := bearerToken.ReplaceAllStringFunc(s, func(m string) string {
+		sub := bearerToken.FindStringSubmatchIndex(m)
+		if m[sub[2]:sub[3]] == Redacted || strings.HasPrefix(m[sub[2]:], "[") {
+			return m
+		}
+		return m[:sub[2]] + Redacted
+	})
+	return out, changed || out != s
 }
 
 // hookMarkers precede the secret path segment of webhook URLs that carry
@@ -128,6 +163,9 @@ func scrubAssignments(s string) (string, bool) {
 		if k == j {
 			continue
 		}
+		if actionName.MatchString(s[k:j]) {
+			continue // "kms ListSecrets: <code>" names an API call, not a value
+		}
 		key := strings.ToLower(s[k:j])
 		if !isSensitiveKey(key) {
 			continue
@@ -187,7 +225,17 @@ func isValueEnd(c byte) bool {
 var notSensitive = []string{"name", "id", "ids", "type", "arn", "count", "version", "stage", "method", "expir", "rotation", "interval", "policy", "nonce",
 	"spec", "usage", "state", "origin"}
 
+// sensitiveIDs are identifiers that are credentials all the same: an
+// access key id names the key pair (and an STS one the session) that
+// signed a request; signed URLs carry it beside the signature.
+var sensitiveIDs = []string{"accesskeyid", "access_key_id", "access-key-id", "x-acs-accesskey-id"}
+
 func isSensitiveKey(key string) bool {
+	for _, k := range sensitiveIDs {
+		if strings.HasSuffix(key, k) {
+			return true
+		}
+	}
 	for _, n := range notSensitive {
 		if strings.HasSuffix(key, n) {
 			return false

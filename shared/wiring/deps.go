@@ -36,8 +36,17 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// Wire builds the adapters of one invocation.
+// Wire builds the adapters of one invocation; the store writes through a
+// Guard that knows cfg's secrets and the invocation's credentials.
 func Wire(ctx context.Context, cfg app.Config, inv fcruntime.Invocation, logger audit.Logger) (*Deps, error) {
+	g := Guard(cfg)
+	g.Add(inv.AccessKeyID, inv.AccessKeySecret, inv.SecurityToken)
+	return wire(ctx, cfg, inv, logger, g)
+}
+
+// wire is Wire with the Guard of the caller (the Observer's, which also
+// scrubs the trail, stderr and the returned error).
+func wire(ctx context.Context, cfg app.Config, inv fcruntime.Invocation, logger audit.Logger, guard *audit.Guard) (*Deps, error) {
 	now, err := NewClock(cfg)
 	if err != nil {
 		return nil, err
@@ -54,15 +63,16 @@ func Wire(ctx context.Context, cfg app.Config, inv fcruntime.Invocation, logger 
 	if err != nil {
 		return nil, fmt.Errorf("open run-state store: %w", err)
 	}
+	store = ScrubStore(store, guard)
 	return &Deps{Config: cfg, Invocation: inv, Creds: creds, KMS: kmsClient, Store: store, Audit: logger,
-		Alerter: cfg.Alerter(logger, store, now), Now: now}, nil
+		Alerter: cfg.Alerter(logger, store, now, guard), Now: now}, nil
 }
 
 // Credentials builds the credential set of an invocation: its STS
 // credential for its own account, RAM roles from cfg for the others.
 func Credentials(cfg app.Config, inv fcruntime.Invocation) (ram.Credentials, error) {
 	if inv.AccessKeyID == "" {
-		return ram.Credentials{}, fmt.Errorf("invocation %s carries no credentials: give the function a role (s.yaml role)", inv.RequestID)
+		return ram.Credentials{}, fmt.Errorf("invocation %s carries no credentials (give the function a role: s.yaml role)", inv.RequestID)
 	}
 	base, err := ram.Static(inv.AccessKeyID, inv.AccessKeySecret, inv.SecurityToken)
 	if err != nil {

@@ -46,7 +46,7 @@ func TestCredentials(t *testing.T) {
 	require.ErrorContains(t, err, "account 3333: no RAM role configured")
 
 	_, err = wiring.Credentials(cfg, fcruntime.Invocation{RequestID: "req-2"})
-	require.EqualError(t, err, "invocation req-2 carries no credentials: give the function a role (s.yaml role)")
+	require.EqualError(t, err, "invocation req-2 carries no credentials (give the function a role: s.yaml role)")
 }
 
 func TestOpenStore(t *testing.T) {

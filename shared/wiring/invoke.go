@@ -2,8 +2,9 @@ package wiring
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"os"
+	"io"
 	"runtime/debug"
 	"time"
 
@@ -22,8 +23,15 @@ const reserve = 15 * time.Second
 // deadline (keeping reserve), wires the adapters, runs step (a panic
 // becomes the invocation's error), raises a function-error alert on
 // failure, and flushes the audit trail, whose counters go in the result.
+// The error and the result it returns (Function Compute logs them and hands
+// them to the asynchronous destinations) are scrubbed by the observer's
+// Guard: the result's text fields as a stored payload's are (scrubResult).
 func Invoke[R any, PR Audited[R]](ctx context.Context, obs *Observer, cfg app.Config, cfgErr error, inv fcruntime.Invocation, function string,
 	step func(ctx context.Context, d *Deps) (R, error)) (res R, err error) {
+	defer func() {
+		err = obs.guard.ScrubError(err)
+		res = scrubResult(obs.guard, res)
+	}()
 	if cfgErr != nil {
 		return res, cfgErr
 	}
@@ -33,9 +41,9 @@ func Invoke[R any, PR Audited[R]](ctx context.Context, obs *Observer, cfg app.Co
 	logger.Log(ctx, audit.Record{Action: "Invoke", Outcome: "started"})
 	wctx, cancel := inv.Bounded(ctx, reserve)
 	defer cancel()
-	d, err := Wire(wctx, cfg, inv, logger)
+	d, err := wire(wctx, cfg, inv, logger, obs.guard)
 	if err == nil {
-		res, err = protect(wctx, d, step)
+		res, err = protect(wctx, d, step, obs.stderr)
 	}
 	r := audit.Record{Action: "Invoke", Outcome: "completed", DurationMS: time.Since(start).Milliseconds()}
 	if err != nil {
@@ -51,12 +59,32 @@ func Invoke[R any, PR Audited[R]](ctx context.Context, obs *Observer, cfg app.Co
 // protect runs step, turning a panic into an error (its stack goes to
 // stderr, the function's log) so that the invocation still records its
 // end, alerts and flushes its trail.
-func protect[R any](ctx context.Context, d *Deps, step func(ctx context.Context, d *Deps) (R, error)) (res R, err error) {
+func protect[R any](ctx context.Context, d *Deps, step func(ctx context.Context, d *Deps) (R, error), stderr io.Writer) (res R, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			fmt.Fprintf(os.Stderr, "kmsmig: panic: %v\n%s", p, debug.Stack())
+			fmt.Fprintf(stderr, "kmsmig: panic: %v\n%s", p, debug.Stack())
 			err = fmt.Errorf("internal error (panic): %v", p)
 		}
 	}()
 	return step(ctx, d)
+}
+
+// scrubResult returns res with the text fields of its JSON form scrubbed
+// (audit.Guard.ScrubStored), or res itself when nothing needs it. Function
+// Compute sends the JSON form on, so a result that does not survive the
+// round trip is returned as it is.
+func scrubResult[R any](g *audit.Guard, res R) R {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return res
+	}
+	out, changed := g.ScrubStored("result.json", b)
+	if !changed {
+		return res
+	}
+	var clean R
+	if json.Unmarshal(out, &clean) != nil {
+		return res
+	}
+	return clean
 }

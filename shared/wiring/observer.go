@@ -38,12 +38,16 @@ type Observer struct {
 // NewObserver returns an Observer for cfg writing JSON lines to stdout when
 // no SLS logstore is configured or known.
 func NewObserver(cfg app.Config, stdout io.Writer) *Observer {
-	return &Observer{cfg: cfg, stdout: stdout, stderr: os.Stderr, guard: Guard(cfg)}
+	g := Guard(cfg)
+	return &Observer{cfg: cfg, stdout: stdout, stderr: g.Writer(os.Stderr), guard: g}
 }
 
 // Guard returns a redaction guard that knows the secrets cfg holds: the
 // webhook URLs (their paths and queries carry tokens) and the DingTalk
-// signing secret.
+// signing secret. It is the process's one scrubbing path: the audit trail,
+// the run-state store's payloads (ScrubStore), the errors an invocation
+// returns, stderr and the alerts all pass it; Begin adds each invocation's
+// credentials to it.
 func Guard(cfg app.Config) *audit.Guard {
 	g := &audit.Guard{}
 	g.Add(cfg.AlertWebhook, cfg.DingTalkWebhook, cfg.DingTalkSecret)
@@ -56,6 +60,7 @@ func Guard(cfg app.Config) *audit.Guard {
 // use. A sink that cannot be opened falls back to stdout and says so on
 // stderr; it never fails the invocation.
 func (o *Observer) Begin(ctx context.Context, inv fcruntime.Invocation, function string) (context.Context, audit.Logger) {
+	o.guard.Add(inv.AccessKeyID, inv.AccessKeySecret, inv.SecurityToken)
 	o.mu.Lock()
 	o.inv = inv
 	if !o.opened {

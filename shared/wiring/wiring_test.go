@@ -139,7 +139,7 @@ func TestInvokeWithoutCredentials(t *testing.T) {
 	h := fcruntime.Handler(wiring.Handler("migrate", wiring.Migrate, getenv(map[string]string{
 		"KMSMIG_AUDIT": "stdout", "KMSMIG_STATE": cfg.State}), out))
 	_, err = h.Invoke(fcContext(t.Context(), "req-nocreds", ""), []byte(`{}`))
-	require.EqualError(t, err, "invocation req-nocreds carries no credentials: give the function a role (s.yaml role)")
+	require.EqualError(t, err, "invocation req-nocreds carries no credentials (give the function a role: s.yaml role)")
 	rs := out.records(t)
 	assert.Equal(t, []string{"Invoke/started", "Invoke/failed"}, actions(rs))
 	assert.Equal(t, "ERROR", strings.ToUpper(rs[1]["level"]))
