@@ -146,7 +146,7 @@ func checkObject(raw json.RawMessage, t reflect.Type, lenient bool, path string)
 	b.WriteByte('{')
 	n := 0
 	for _, f := range fs {
-		name := path + f.name
+		name := join(path, f.name)
 		if seen[f.name] {
 			return nil, fmt.Errorf("json: field %q given twice", name)
 		}
@@ -158,12 +158,12 @@ func checkObject(raw json.RawMessage, t reflect.Type, lenient bool, path string)
 			}
 			for k := range known {
 				if strings.EqualFold(k, f.name) {
-					return nil, fmt.Errorf("json: unknown field %q (field names are case-sensitive: %q)", name, path+k)
+					return nil, fmt.Errorf("json: unknown field %q (field names are case-sensitive: %q)", name, join(path, k))
 				}
 			}
 			return nil, fmt.Errorf("json: unknown field %q", name)
 		}
-		c, err := check(f.value, ft, lenient, name+".")
+		c, err := check(f.value, ft, lenient, name)
 		if err != nil {
 			return nil, err
 		}
@@ -178,6 +178,14 @@ func checkObject(raw json.RawMessage, t reflect.Type, lenient bool, path string)
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
+}
+
+// join names field inside path ("" at the top).
+func join(path, field string) string {
+	if path == "" {
+		return field
+	}
+	return path + "." + field
 }
 
 // fieldsOf maps the exact JSON names of t's fields (embedded structs'
