@@ -249,27 +249,10 @@ func bucketName(v string) bool {
 // (see cloud.LoopbackEndpoint). Plain HTTP to the audit logstore or an
 // alert webhook needs the same: KMSMIG_INSECURE=true and a loopback host.
 func (c *Config) checkPlainHTTP(s *settings) {
-	sls := c.SLSEndpoint
-	slsPlain := strings.HasPrefix(sls, "http://") || (sls != "" && !strings.Contains(sls, "://") && cloud.LoopbackEndpoint(sls))
-	if slsPlain && !(c.Insecure && cloud.LoopbackEndpoint(strings.TrimPrefix(sls, "http://"))) {
-		s.bad("KMSMIG_SLS_ENDPOINT", "%q is spoken to over plain HTTP: that needs KMSMIG_INSECURE=true and a loopback endpoint (offline twins only)", sls)
-	}
-	for _, w := range []struct{ name, v string }{
-		{"KMSMIG_ALERT_WEBHOOK", c.AlertWebhook}, {"KMSMIG_DINGTALK_WEBHOOK", c.DingTalkWebhook},
-	} {
-		u, err := url.Parse(w.v)
-		if w.v == "" || err != nil || u.Scheme != "http" {
-			continue
-		}
-		// The URL is not quoted: its path and query carry the token.
-		if !c.Insecure || !cloud.LoopbackEndpoint(u.Host) {
-			s.bad(w.name, "plain http:// needs KMSMIG_INSECURE=true and a loopback host (offline tests only); use https://")
-		}
-	}
+	overridden := c.checkAlertHTTP(s)
 	if !c.Insecure {
 		return
 	}
-	overridden := slsPlain || strings.HasPrefix(c.AlertWebhook, "http://") || strings.HasPrefix(c.DingTalkWebhook, "http://")
 	refuse := func(name, why string, args ...any) {
 		s.bad("KMSMIG_INSECURE", "true sends plain HTTP, only allowed to loopback endpoint overrides: %s: %s", name, fmt.Sprintf(why, args...))
 	}
@@ -309,4 +292,28 @@ func (c *Config) checkPlainHTTP(s *settings) {
 	if !overridden {
 		refuse("endpoints", "no endpoint is overridden")
 	}
+}
+
+// checkAlertHTTP checks where the audit trail and the alerts may go over
+// plain HTTP: only with KMSMIG_INSECURE=true and to a loopback host. It
+// reports whether any of them is such a loopback override.
+func (c *Config) checkAlertHTTP(s *settings) (overridden bool) {
+	sls := c.SLSEndpoint
+	slsPlain := strings.HasPrefix(sls, "http://") || (sls != "" && !strings.Contains(sls, "://") && cloud.LoopbackEndpoint(sls))
+	if slsPlain && !(c.Insecure && cloud.LoopbackEndpoint(strings.TrimPrefix(sls, "http://"))) {
+		s.bad("KMSMIG_SLS_ENDPOINT", "%q is spoken to over plain HTTP: that needs KMSMIG_INSECURE=true and a loopback endpoint (offline twins only)", sls)
+	}
+	for _, w := range []struct{ name, v string }{
+		{"KMSMIG_ALERT_WEBHOOK", c.AlertWebhook}, {"KMSMIG_DINGTALK_WEBHOOK", c.DingTalkWebhook},
+	} {
+		u, err := url.Parse(w.v)
+		if w.v == "" || err != nil || u.Scheme != "http" {
+			continue
+		}
+		// The URL is not quoted: its path and query carry the token.
+		if !c.Insecure || !cloud.LoopbackEndpoint(u.Host) {
+			s.bad(w.name, "plain http:// needs KMSMIG_INSECURE=true and a loopback host (offline tests only); use https://")
+		}
+	}
+	return slsPlain || strings.HasPrefix(c.AlertWebhook, "http://") || strings.HasPrefix(c.DingTalkWebhook, "http://")
 }

@@ -255,7 +255,7 @@ func (c *Config) loadLimits(s *settings) {
 		{&c.StallAfter, "KMSMIG_STALL_AFTER", 30 * time.Minute, time.Nanosecond, forever, "a duration like 30m"},
 		{&c.PollWait, "KMSMIG_POLL_WAIT", 0, 0, 15 * time.Minute, "a duration from 0 to 15m, e.g. 50s"},
 		{&c.ObserveTimeout, "KMSMIG_OBSERVE_TIMEOUT", 24 * time.Hour, time.Minute, 720 * time.Hour, "a duration from 1m to 720h, e.g. 24h"},
-		{&c.AlertPeriod, "KMSMIG_ALERT_PERIOD", time.Hour, time.Minute, forever, "a duration of at least 1m, like 30m or 2h (de-duplication cannot be turned off)"},
+		{&c.AlertPeriod, "KMSMIG_ALERT_PERIOD", time.Hour, time.Minute, forever, alertPeriodWant},
 	} {
 		*v.dst = s.duration(v.name, v.def, v.lowest, v.highest, v.want)
 	}
