@@ -184,7 +184,9 @@ func TestHandlerServesTheStepUseCases(t *testing.T) {
 		"migrate": func(out *lines) fc.Handler {
 			return fcruntime.Handler(wiring.Handler("migrate", wiring.Migrate, env, out, io.Discard))
 		},
-		"poll": func(out *lines) fc.Handler { return fcruntime.Handler(wiring.Handler("poll", wiring.Poll, env, out, io.Discard)) },
+		"poll": func(out *lines) fc.Handler {
+			return fcruntime.Handler(wiring.Handler("poll", wiring.Poll, env, out, io.Discard))
+		},
 		"rotate": func(out *lines) fc.Handler {
 			return fcruntime.Handler(wiring.Handler("rotate", wiring.Rotate, env, out, io.Discard))
 		},
