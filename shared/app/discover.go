@@ -235,13 +235,26 @@ type request struct {
 // resolve merges the event's options into the configuration. Its errors
 // name the field at fault; nothing has been read or written yet.
 func (d *Discoverer) resolve(e DiscoverEvent, start time.Time) (request, error) {
+	r, o, err := d.resolveEvent(e, start)
+	if err != nil {
+		return request{}, badEvent(err)
+	}
+	if r.accounts, err = d.resolveAccounts(o.Accounts); err != nil {
+		return request{}, err
+	}
+	return r, nil
+}
+
+// resolveEvent checks and merges what the event says; its errors are the
+// event's fault.
+func (d *Discoverer) resolveEvent(e DiscoverEvent, start time.Time) (request, DiscoverOptions, error) {
 	o, err := e.options()
 	if err != nil {
-		return request{}, err
+		return request{}, o, err
 	}
 	r := request{runID: o.RunID, at: start, dryRun: o.DryRun, seed: d.Config.SeedRegion, settings: d.Config.Plan}
 	if t, ok, err := e.Time(); err != nil {
-		return request{}, fmt.Errorf("discover event: %w", err)
+		return request{}, o, fmt.Errorf("discover event: %w", err)
 	} else if ok {
 		r.at = t
 	}
@@ -249,27 +262,31 @@ func (d *Discoverer) resolve(e DiscoverEvent, start time.Time) (request, error) 
 		r.runID = DefaultRunID(r.at)
 	}
 	if err := ValidateRunID(r.runID); err != nil {
-		return request{}, fmt.Errorf("discover event: %w", err)
+		return request{}, o, fmt.Errorf("discover event: %w", err)
 	}
 	if err := checkEventScope(o); err != nil {
-		return request{}, err
+		return request{}, o, err
 	}
-	if r.accounts, err = d.resolveAccounts(o.Accounts); err != nil {
-		return request{}, err
+	if len(o.Accounts) > 0 {
+		if have := d.accounts(); len(have) > 0 {
+			if _, err := narrow("accounts", have, o.Accounts); err != nil {
+				return request{}, o, err
+			}
+		}
 	}
 	if r.regions, err = d.resolveRegions(o.Regions); err != nil {
-		return request{}, err
+		return request{}, o, err
 	}
 	if o.Include != nil || o.Exclude != nil {
 		r.settings.Include, r.settings.Exclude = o.Include, o.Exclude
 	}
 	if err := r.settings.Validate(); err != nil {
-		return request{}, fmt.Errorf("discover event: %w", err)
+		return request{}, o, fmt.Errorf("discover event: %w", err)
 	}
 	if r.seed == "" {
 		r.seed = d.Region
 	}
-	return r, nil
+	return r, o, nil
 }
 
 // resolveAccounts narrows the configured accounts to want and checks that

@@ -41,3 +41,28 @@ func decodePayload(payload string, v any) error { return eventjson.Decode([]byte
 // errMixedPayload: a timer event carries its options in its payload; the
 // same options given beside it would be silently replaced.
 var errMixedPayload = errors.New("payload: a timer event's payload cannot be combined with direct options; put every option in the payload")
+
+// EventError is an event refused for what it says (a malformed, unknown,
+// mixed or out-of-bounds field): the caller's mistake, returned to the
+// caller and recorded, but not raised as an alert, so that hostile events
+// cannot page anyone. (A timer's or a chained invocation's failure still
+// reaches an alert: Function Compute hands asynchronous failures to
+// rotate as destination events.)
+type EventError struct{ Err error }
+
+func (e *EventError) Error() string { return e.Err.Error() }
+func (e *EventError) Unwrap() error { return e.Err }
+
+// IsEventError reports whether err refuses an event for what it says.
+func IsEventError(err error) bool {
+	var e *EventError
+	return errors.As(err, &e)
+}
+
+// badEvent marks err (nil stays nil) as an EventError.
+func badEvent(err error) error {
+	if err == nil || IsEventError(err) {
+		return err
+	}
+	return &EventError{Err: err}
+}

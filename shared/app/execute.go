@@ -138,18 +138,21 @@ func (e StepEvent) options() (stepOptions, error) {
 func (x *Executor) target(ctx context.Context, e StepEvent) (runID string, lane *estate.Lane, batchID string, err error) {
 	o, err := e.options()
 	if err != nil {
-		return "", nil, "", err
+		return "", nil, "", badEvent(err)
 	}
 	if o.Lane != "" {
 		l, err := estate.ParseLane(o.Lane)
+		if err == nil && (!digits(l.Account) || !regionLike(l.Region)) {
+			err = fmt.Errorf("%q: want <account UID>/<region id>, like 1234567890/cn-hangzhou", o.Lane)
+		}
 		if err != nil {
-			return "", nil, "", fmt.Errorf("event: lane: %w", err)
+			return "", nil, "", badEvent(fmt.Errorf("event: lane: %w", err))
 		}
 		lane = &l
 	}
 	if o.RunID != "" {
 		if err := ValidateRunID(o.RunID); err != nil {
-			return "", nil, "", fmt.Errorf("event: %w", err)
+			return "", nil, "", badEvent(fmt.Errorf("event: %w", err))
 		}
 	}
 	runID = o.RunID
@@ -230,7 +233,7 @@ func (x *Executor) step(ctx context.Context, e StepEvent,
 	if o, err := e.options(); err == nil && o.BatchID != "" {
 		// Refused rather than ignored: the engine chains migrate with a
 		// lane, never a batch, and a step always takes a lane's next batch.
-		return StepResult{}, errors.New("event: batchId: migrate and poll take the next batch of every lane, or of the event's lane; name a lane instead (only rotate acts on one batch)")
+		return StepResult{}, badEvent(errors.New("event: batchId: migrate and poll take the next batch of every lane, or of the event's lane; name a lane instead (only rotate acts on one batch)"))
 	}
 	runID, l, _, err := x.target(ctx, e)
 	if errors.Is(err, errNoRun) {
@@ -298,22 +301,9 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 	if e.RequestContext != nil {
 		x.alertFailure(ctx, e)
 	}
-	if e.Payload != "" {
-		// A timer payload is rotate's own event as JSON.
-		if e.Action != "" || e.Reason != "" || e.RunID != "" || e.Lane != "" || e.BatchID != "" {
-			return StepResult{}, fmt.Errorf("rotate event: %w", errMixedPayload)
-		}
-		var p struct {
-			Action  string `json:"action"`
-			RunID   string `json:"runId,omitempty"`
-			Lane    string `json:"lane,omitempty"`
-			BatchID string `json:"batchId,omitempty"`
-			Reason  string `json:"reason,omitempty"`
-		}
-		if err := decodePayload(e.Payload, &p); err != nil {
-			return StepResult{}, fmt.Errorf("rotate event: payload: %w", err)
-		}
-		e.Action, e.RunID, e.Lane, e.BatchID, e.Reason, e.Payload = p.Action, p.RunID, p.Lane, p.BatchID, p.Reason, ""
+	action, err := e.resolve()
+	if err != nil {
+		return StepResult{}, badEvent(err)
 	}
 	runID, _, _, err := x.target(ctx, e.StepEvent)
 	if errors.Is(err, errNoRun) {
@@ -322,19 +312,9 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 	if err != nil {
 		return StepResult{}, err
 	}
-	action := e.Action
-	if action == "" {
-		action = "sweep"
-		if e.BatchID != "" {
-			action = "restore"
-		}
-	}
 	res := StepResult{RunID: runID}
 	switch action {
 	case "disable", "restore", "end-observation":
-		if e.BatchID == "" {
-			return StepResult{}, fmt.Errorf("rotate event: batchId: required for action %s", action)
-		}
 		step := x.Engine.Restore
 		switch action {
 		case "disable":
@@ -346,9 +326,6 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 		res.Steps = append(res.Steps, s)
 		return x.finish(ctx, res, err)
 	case "abort":
-		if e.BatchID == "" {
-			return StepResult{}, fmt.Errorf("rotate event: batchId: required for action %s", action)
-		}
 		s, err := x.Engine.AbortBatch(ctx, runID, e.BatchID, "rotate event", e.Reason)
 		if err != nil {
 			return StepResult{}, fmt.Errorf("rotate event: abort: %w", err)
@@ -361,9 +338,58 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 		steps, sweep, err := x.Engine.RotateCampaign(ctx)
 		res.Steps, res.Sweep = steps, &sweep
 		return x.finish(ctx, res, err)
-	default:
-		return StepResult{}, fmt.Errorf("rotate event: action %q: want disable, restore, end-observation, abort or sweep", action)
 	}
+	return StepResult{}, fmt.Errorf("rotate event: action %q: not handled", action) // resolve admits no other
+}
+
+// resolve merges a timer payload into e (a payload beside direct options
+// is refused) and checks what e asks, before anything is read: the action,
+// and the batch the action needs, in the form the plan names batches
+// (<account>/<region>/b<n>). It returns the action.
+func (e *RotateEvent) resolve() (string, error) {
+	if e.Payload != "" {
+		// A timer payload is rotate's own event as JSON.
+		if e.Action != "" || e.Reason != "" || e.RunID != "" || e.Lane != "" || e.BatchID != "" {
+			return "", fmt.Errorf("rotate event: %w", errMixedPayload)
+		}
+		var p struct {
+			Action  string `json:"action"`
+			RunID   string `json:"runId,omitempty"`
+			Lane    string `json:"lane,omitempty"`
+			BatchID string `json:"batchId,omitempty"`
+			Reason  string `json:"reason,omitempty"`
+		}
+		if err := decodePayload(e.Payload, &p); err != nil {
+			return "", fmt.Errorf("rotate event: payload: %w", err)
+		}
+		e.Action, e.RunID, e.Lane, e.BatchID, e.Reason, e.Payload = p.Action, p.RunID, p.Lane, p.BatchID, p.Reason, ""
+	}
+	action := e.Action
+	if action == "" {
+		action = "sweep"
+		if e.BatchID != "" {
+			action = "restore"
+		}
+	}
+	switch action {
+	case "disable", "restore", "end-observation", "abort":
+		if e.BatchID == "" {
+			return "", fmt.Errorf("rotate event: batchId: required for action %s", action)
+		}
+		if !batchIDLike(e.BatchID) {
+			return "", fmt.Errorf("rotate event: batchId %q: want <account UID>/<region id>/b<number>, like 1234567890/cn-hangzhou/b0001", e.BatchID)
+		}
+	case "sweep":
+	default:
+		return "", fmt.Errorf("rotate event: action %q: want disable, restore, end-observation, abort or sweep", action)
+	}
+	return action, nil
+}
+
+// batchIDLike reports whether id has the form plan.BatchID gives batch ids.
+func batchIDLike(id string) bool {
+	parts := strings.Split(id, "/")
+	return len(parts) == 3 && digits(parts[0]) && regionLike(parts[1]) && len(parts[2]) > 1 && parts[2][0] == 'b' && digits(parts[2][1:])
 }
 
 // finish raises the alerts the steps call for and reads whether the run is

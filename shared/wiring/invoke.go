@@ -42,9 +42,13 @@ func Invoke[R any, PR Audited[R]](ctx context.Context, obs *Observer, cfg app.Co
 	if err != nil {
 		r.Level, r.Outcome, r.Message = audit.LevelError, "failed", err.Error()
 		a := alert.FunctionError(function, inv.RequestID, err)
-		if d != nil {
+		switch {
+		case app.IsEventError(err):
+			// A refused event is the caller's: returned and recorded,
+			// never paged (see app.EventError).
+		case d != nil:
 			_ = d.Alerter.Alert(ctx, a)
-		} else {
+		default:
 			// Nothing was wired (a refused configuration, an unreachable
 			// store, no credentials): the alert goes through the
 			// observer's own sinks, de-duplicated in memory.
