@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -108,5 +109,35 @@ func TestLoadConfigBounds(t *testing.T) {
 			}
 			require.NotContains(t, err.Error(), "s3cr3t", "a webhook's token is never quoted")
 		})
+	}
+}
+
+// The alert path is configured apart from everything else: settings
+// LoadConfig refuses do not touch it, its own are checked as LoadConfig
+// checks them.
+func TestLoadAlertConfig(t *testing.T) {
+	e := env(map[string]string{
+		"KMSMIG_MAX_ATTEMPTS": "11", "KMSMIG_STATE": "oss://b/../x", "KMSMIG_TARGETS": "x=y", // refused by LoadConfig only
+		"KMSMIG_AUDIT": "sls", "KMSMIG_SLS_PROJECT": "p", "KMSMIG_SLS_LOGSTORE": "s", "KMSMIG_SLS_ENDPOINT": "cn-hangzhou.log.aliyuncs.com",
+		"KMSMIG_ALERT_WEBHOOK": "https://hooks.example.com/x?key=t", "KMSMIG_DINGTALK_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=t",
+		"KMSMIG_DINGTALK_SECRET": "SEC1", "KMSMIG_ALERT_PERIOD": "30m",
+	})
+	_, err := LoadConfig(e)
+	require.Error(t, err)
+	c, err := LoadAlertConfig(e)
+	require.NoError(t, err)
+	require.Equal(t, Config{Audit: "sls", SLSProject: "p", SLSLogstore: "s", SLSEndpoint: "cn-hangzhou.log.aliyuncs.com",
+		AlertWebhook: "https://hooks.example.com/x?key=t", DingTalkWebhook: "https://oapi.dingtalk.com/robot/send?access_token=t",
+		DingTalkSecret: "SEC1", AlertPeriod: 30 * time.Minute}, c)
+
+	for _, tt := range []struct{ name, value, want string }{
+		{"KMSMIG_ALERT_PERIOD", "0", `alert configuration: KMSMIG_ALERT_PERIOD: "0": want a duration of at least 1m`},
+		{"KMSMIG_ALERT_WEBHOOK", "http://hooks.example.com/x", "alert configuration: KMSMIG_ALERT_WEBHOOK: plain http:// needs KMSMIG_INSECURE=true"},
+		{"KMSMIG_SLS_ENDPOINT", "127.0.0.1:9", `alert configuration: KMSMIG_SLS_ENDPOINT: "127.0.0.1:9" is spoken to over plain HTTP`},
+		{"KMSMIG_DINGTALK_SECRET", "SEC1", "alert configuration: KMSMIG_DINGTALK_SECRET: is set but KMSMIG_DINGTALK_WEBHOOK is not"},
+		{"KMSMIG_AUDIT", "loud", `alert configuration: KMSMIG_AUDIT: "loud": want auto, sls, stdout or off`},
+	} {
+		_, err := LoadAlertConfig(env(map[string]string{tt.name: tt.value}))
+		require.ErrorContains(t, err, tt.want, tt.name)
 	}
 }
