@@ -16,10 +16,12 @@ import (
 
 	slssdk "github.com/aliyun/aliyun-log-go-sdk"
 
+	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/wiring"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	fctwin "github.com/kmsmig/kmsmig/twin/fc"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
@@ -61,7 +63,6 @@ func TestDiscoverBinaryUnderFCTwin(t *testing.T) {
 	for r, a := range ready.KMS {
 		endpoints = append(endpoints, r+"="+a)
 	}
-	stateDir := t.TempDir()
 	home := homeKey(t, ready)
 	_, err = sls.EnsureLogstore(t.Context(), sls.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
 		Logstore: "kmsmig-audit", Credentials: sls.Credentials{AccessKeyID: home.AccessKeyID, AccessKeySecret: home.AccessKeySecret}})
@@ -69,15 +70,14 @@ func TestDiscoverBinaryUnderFCTwin(t *testing.T) {
 	err = st.FC.Deploy(fctwin.Function{
 		Name: "discover", Binary: build(t, "discover", t.TempDir()), Timeout: time.Minute,
 		AccountID: ready.Home, Region: "cn-hangzhou", Role: "acs:ram::" + ready.Home + ":role/kmsmig",
-		Env: map[string]string{
+		Env: twinState(ready, "binary", map[string]string{
 			"KMSMIG_KMS_ENDPOINTS": strings.Join(endpoints, ","),
 			"KMSMIG_INSECURE":      "true",
-			"KMSMIG_STATE":         "dir:" + stateDir,
 			"KMSMIG_REGIONS":       "cn-hangzhou,cn-shanghai",
 			"KMSMIG_SLS_ENDPOINT":  ready.SLS,
 			"KMSMIG_SLS_PROJECT":   ready.LogProject,
 			"KMSMIG_SLS_LOGSTORE":  "kmsmig-audit",
-		},
+		}),
 	})
 	require.NoError(t, err)
 
@@ -90,7 +90,10 @@ func TestDiscoverBinaryUnderFCTwin(t *testing.T) {
 	require.Equal(t, 2, out.Lanes, "the home account in two regions")
 	require.Positive(t, out.Batches)
 
-	store, err := runstate.OpenDir(stateDir)
+	cred, err := ram.Static(home.AccessKeyID, home.AccessKeySecret, "")
+	require.NoError(t, err)
+	store, err := wiring.OpenStore(t.Context(), app.Config{State: "oss://" + ready.StateBucket + "/binary", OSSEndpoint: ready.OSS, Insecure: true},
+		cred, ready.OSSRegion)
 	require.NoError(t, err)
 	p, _, err := runstate.GetJSON[plan.Plan](t.Context(), store, out.Plan)
 	require.NoError(t, err)
@@ -127,6 +130,16 @@ func TestDiscoverBinaryUnderFCTwin(t *testing.T) {
 	require.NotNil(t, res.Error)
 	require.Contains(t, res.Error.Message, "runName")
 	require.Zero(t, st.KMS.CallCounts()["GetSecretValue"])
+}
+
+// twinState adds to env a run-state store under prefix in the OSS twin's
+// state bucket (Function Compute refuses dir: state: each instance has its
+// own disk) and turns chaining off (no other function is deployed).
+func twinState(ready stack.Ready, prefix string, env map[string]string) map[string]string {
+	env["KMSMIG_STATE"] = "oss://" + ready.StateBucket + "/" + prefix
+	env["KMSMIG_OSS_ENDPOINT"], env["KMSMIG_OSS_REGION"] = ready.OSS, ready.OSSRegion
+	env["KMSMIG_FUNCTION_MIGRATE"], env["KMSMIG_FUNCTION_ROTATE"] = "-", "-"
+	return env
 }
 
 func homeKey(t *testing.T, ready stack.Ready) stack.Account {
@@ -202,16 +215,15 @@ func TestDiscoverAssumesRolesInMemberAccounts(t *testing.T) {
 	require.NoError(t, st.FC.Deploy(fctwin.Function{
 		Name: "discover", Binary: build(t, "discover", t.TempDir()), Timeout: time.Minute,
 		AccountID: ready.Home, Region: "cn-hangzhou", Role: "acs:ram::" + ready.Home + ":role/kmsmig",
-		Env: map[string]string{
+		Env: twinState(ready, "roles", map[string]string{
 			"KMSMIG_KMS_ENDPOINTS": strings.Join(endpoints, ","),
 			"KMSMIG_INSECURE":      "true",
-			"KMSMIG_STATE":         "dir:" + t.TempDir(),
 			"KMSMIG_ACCOUNTS":      strings.Join(accounts, ","),
 			"KMSMIG_ROLE_ARNS":     strings.Join(roles, ","),
 			"KMSMIG_STS_ENDPOINT":  ready.STS,
 			"KMSMIG_AUDIT":         "off",
 			"SSL_CERT_FILE":        caFile,
-		},
+		}),
 	}))
 	res, err := st.FC.Invoke(t.Context(), "discover", []byte(`{"runId":"directory"}`))
 	require.NoError(t, err)
@@ -227,9 +239,8 @@ func TestDiscoverAssumesRolesInMemberAccounts(t *testing.T) {
 	require.NoError(t, st.FC.Deploy(fctwin.Function{
 		Name: "discover-norole", Binary: build(t, "discover", t.TempDir()), Timeout: time.Minute,
 		AccountID: ready.Home, Region: "cn-hangzhou", Role: "acs:ram::" + ready.Home + ":role/kmsmig",
-		Env: map[string]string{"KMSMIG_KMS_ENDPOINTS": strings.Join(endpoints, ","), "KMSMIG_INSECURE": "true",
-			"KMSMIG_STATE": "dir:" + t.TempDir(), "KMSMIG_ACCOUNTS": strings.Join(accounts, ","), "KMSMIG_AUDIT": "off",
-			"KMSMIG_REGIONS": "cn-hangzhou"},
+		Env: twinState(ready, "norole", map[string]string{"KMSMIG_KMS_ENDPOINTS": strings.Join(endpoints, ","), "KMSMIG_INSECURE": "true",
+			"KMSMIG_ACCOUNTS": strings.Join(accounts, ","), "KMSMIG_AUDIT": "off", "KMSMIG_REGIONS": "cn-hangzhou"}),
 	}))
 	res, err = st.FC.Invoke(t.Context(), "discover-norole", []byte(`{"runId":"directory"}`))
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ const module = "github.com/kmsmig/kmsmig/"
 var domain = []string{
 	"shared/estate", "shared/verdict", "shared/plan", "shared/discover", "shared/migration",
 	"shared/runstate", "shared/statekeys", "shared/report", "shared/alert", "shared/audit", "shared/cloud", "shared/app",
+	"shared/eventjson",
 }
 
 // forbidden says why a dependency of a domain package is not allowed, or

@@ -105,6 +105,9 @@ func discoverCommand(ctx context.Context, name string, dryRun bool, args []strin
 		}
 		env["KMSMIG_KMS_ENDPOINTS"] = strings.Join(pairs, ",")
 		env["KMSMIG_INSECURE"] = "true"
+		// The command chains no function: no Function Compute endpoint is
+		// spoken to (KMSMIG_INSECURE requires a loopback one otherwise).
+		env["KMSMIG_FUNCTION_MIGRATE"], env["KMSMIG_FUNCTION_ROTATE"] = "-", "-"
 		creds.Static = map[string]credentials.Credential{}
 		var ids []string
 		for _, a := range ready.Accounts {

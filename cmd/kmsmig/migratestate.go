@@ -74,6 +74,9 @@ func ossLocation(state, twinFile string) (oss.Location, error) {
 			return oss.Location{}, fmt.Errorf("%w: --twin %s: %v", errUsage, twinFile, err)
 		}
 		env["KMSMIG_OSS_ENDPOINT"], env["KMSMIG_OSS_REGION"], env["KMSMIG_INSECURE"] = ready.OSS, ready.OSSRegion, "true"
+		// The command chains no function: no Function Compute endpoint is
+		// spoken to (KMSMIG_INSECURE requires a loopback one otherwise).
+		env["KMSMIG_FUNCTION_MIGRATE"], env["KMSMIG_FUNCTION_ROTATE"] = "-", "-"
 		for _, a := range ready.Accounts {
 			if a.ID == ready.Home {
 				if cred, err = ram.Static(a.AccessKeyID, a.AccessKeySecret, ""); err != nil {

@@ -178,7 +178,9 @@ func TestConfigAlerter(t *testing.T) {
 
 	cfg, err := app.LoadConfig(func(k string) string {
 		return map[string]string{"KMSMIG_ALERT_WEBHOOK": hook.URL, "KMSMIG_DINGTALK_WEBHOOK": ding.URL + "/robot/send?access_token=t",
-			"KMSMIG_DINGTALK_SECRET": "SEC1", "KMSMIG_ALERT_PERIOD": "30m"}[k]
+			"KMSMIG_DINGTALK_SECRET": "SEC1", "KMSMIG_ALERT_PERIOD": "30m",
+			// httptest servers speak plain HTTP on loopback: allowed only so.
+			"KMSMIG_INSECURE": "true", "KMSMIG_FUNCTION_MIGRATE": "-", "KMSMIG_FUNCTION_ROTATE": "-"}[k]
 	})
 	require.NoError(t, err)
 	store := dirStore(t)

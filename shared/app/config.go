@@ -63,7 +63,8 @@ type Config struct {
 	// only ALERT records of the audit trail.
 	AlertWebhook, DingTalkWebhook, DingTalkSecret string
 	// AlertPeriod is how long an alert stays silent after it was sent
-	// (KMSMIG_ALERT_PERIOD, a Go duration, default 1h).
+	// (KMSMIG_ALERT_PERIOD, a Go duration of at least 1m, default 1h; 0 is
+	// refused: de-duplication cannot be turned off).
 	AlertPeriod time.Duration
 	// Window is the off-hours window in which tasks may run
 	// (KMSMIG_WINDOW, "HH:MM-HH:MM" in Timezone; empty: always open).
@@ -133,6 +134,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.loadLimits(s)
 	c.loadObservability(s)
 	c.loadPlan(s)
+	c.checkBounds(s, getenv)
 	if err := s.err(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
@@ -253,7 +255,7 @@ func (c *Config) loadLimits(s *settings) {
 		{&c.StallAfter, "KMSMIG_STALL_AFTER", 30 * time.Minute, time.Nanosecond, forever, "a duration like 30m"},
 		{&c.PollWait, "KMSMIG_POLL_WAIT", 0, 0, 15 * time.Minute, "a duration from 0 to 15m, e.g. 50s"},
 		{&c.ObserveTimeout, "KMSMIG_OBSERVE_TIMEOUT", 24 * time.Hour, time.Minute, 720 * time.Hour, "a duration from 1m to 720h, e.g. 24h"},
-		{&c.AlertPeriod, "KMSMIG_ALERT_PERIOD", time.Hour, 0, forever, "a duration like 30m or 2h"},
+		{&c.AlertPeriod, "KMSMIG_ALERT_PERIOD", time.Hour, time.Minute, forever, alertPeriodWant},
 	} {
 		*v.dst = s.duration(v.name, v.def, v.lowest, v.highest, v.want)
 	}

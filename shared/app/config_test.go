@@ -26,9 +26,11 @@ func TestLoadConfigFull(t *testing.T) {
 		"KMSMIG_ACCOUNTS":      "111, 222",
 		"KMSMIG_ROLE_ARNS":     "222=acs:ram::222:role/kmsmig",
 		"KMSMIG_REGIONS":       "cn-hangzhou,cn-shanghai",
-		"KMSMIG_KMS_ENDPOINTS": "cn-hangzhou=127.0.0.1:1000",
+		"KMSMIG_KMS_ENDPOINTS": "cn-hangzhou=127.0.0.1:1000,cn-shanghai=http://localhost:1001",
 		"KMSMIG_INSECURE":      "true",
 		"KMSMIG_STATE":         "oss://bucket/prefix",
+		"KMSMIG_OSS_ENDPOINT":  "127.0.0.1:2000",
+		"KMSMIG_FC_ENDPOINT":   "[::1]:3000",
 		"KMSMIG_TARGETS":       "111/cn-hangzhou=kst-1",
 		"KMSMIG_BATCH_KEYS":    "20",
 		"KMSMIG_EXCLUDE":       "secret:test-*;tag:env=dev",
@@ -38,6 +40,8 @@ func TestLoadConfigFull(t *testing.T) {
 	require.Equal(t, []string{"111", "222"}, c.Accounts)
 	require.Equal(t, "acs:ram::222:role/kmsmig", c.RoleArns["222"])
 	require.True(t, c.Insecure)
+	require.Equal(t, map[string]string{"cn-hangzhou": "127.0.0.1:1000", "cn-shanghai": "localhost:1001"}, c.KMSEndpoints,
+		"an endpoint URL is kept as host:port, the adapters choose the scheme")
 	require.Equal(t, "kst-1", c.Targets[estate.Lane{Account: "111", Region: "cn-hangzhou"}])
 	require.Equal(t, 20, c.Plan.MaxKeys)
 	require.Equal(t, []string{"secret:test-*", "tag:env=dev"}, c.Plan.Exclude)
@@ -72,6 +76,8 @@ func TestLoadConfigTrimsEveryValue(t *testing.T) {
 		"KMSMIG_MAX_ATTEMPTS":     " 5 ",
 		"KMSMIG_BATCH_KEYS":       " 20",
 		"KMSMIG_INSECURE":         " true ",
+		"KMSMIG_KMS_ENDPOINTS":    " cn-hangzhou=127.0.0.1:1 ",
+		"KMSMIG_FC_ENDPOINT":      " 127.0.0.1:2 ",
 		"KMSMIG_METHOD":           " automatic ",
 		"KMSMIG_STATE":            "   ",
 		"KMSMIG_FUNCTION_MIGRATE": "  ",
@@ -115,11 +121,12 @@ func TestLoadConfigErrorTexts(t *testing.T) {
 		{"KMSMIG_STALL_AFTER", "0s", `KMSMIG_STALL_AFTER: "0s": want a duration like 30m`},
 		{"KMSMIG_POLL_WAIT", "16m", `KMSMIG_POLL_WAIT: "16m": want a duration from 0 to 15m, e.g. 50s`},
 		{"KMSMIG_OBSERVE_TIMEOUT", "721h", `KMSMIG_OBSERVE_TIMEOUT: "721h": want a duration from 1m to 720h, e.g. 24h`},
-		{"KMSMIG_ALERT_PERIOD", "-1s", `KMSMIG_ALERT_PERIOD: "-1s": want a duration like 30m or 2h`},
+		{"KMSMIG_ALERT_PERIOD", "-1s", `KMSMIG_ALERT_PERIOD: "-1s": want a duration of at least 1m, like 30m or 2h (de-duplication cannot be turned off)`},
+		{"KMSMIG_ALERT_PERIOD", "0", `KMSMIG_ALERT_PERIOD: "0": want a duration of at least 1m, like 30m or 2h (de-duplication cannot be turned off)`},
 		{"KMSMIG_QPS", "tags=0.05", `KMSMIG_QPS: tags=0.05: want one of key-read, key-write, tags, secret-read, secret-write, instance-read, migration = a finite rate of at least 0.1 per second`},
 		{"KMSMIG_AUDIT", "loud", `KMSMIG_AUDIT: "loud": want auto, sls, stdout or off`},
-		{"KMSMIG_ALERT_WEBHOOK", "ftp://x", `KMSMIG_ALERT_WEBHOOK: must be an http(s) URL`},
-		{"KMSMIG_DINGTALK_WEBHOOK", "oapi.dingtalk.com", `KMSMIG_DINGTALK_WEBHOOK: must be an http(s) URL`},
+		{"KMSMIG_ALERT_WEBHOOK", "ftp://x", `KMSMIG_ALERT_WEBHOOK: must be an http(s) URL with a host and no user (the value is not shown: it holds a token)`},
+		{"KMSMIG_DINGTALK_WEBHOOK", "oapi.dingtalk.com", `KMSMIG_DINGTALK_WEBHOOK: must be an http(s) URL with a host and no user (the value is not shown: it holds a token)`},
 		{"KMSMIG_DINGTALK_SECRET", "SEC1", `KMSMIG_DINGTALK_SECRET: is set but KMSMIG_DINGTALK_WEBHOOK is not`},
 		{"KMSMIG_TARGETS", "nolane=kst-1", `KMSMIG_TARGETS: `},
 		{"KMSMIG_INCLUDE", "owner:bob", `KMSMIG_INCLUDE/KMSMIG_EXCLUDE: `},

@@ -114,17 +114,63 @@ type Discoverer struct {
 	Reports func(inv *estate.Inventory, vs *verdict.Verdicts, p *plan.Plan, prev *report.Previous) (jsonDoc, markdown []byte, err error)
 }
 
-// options merges a timer payload into the event's options.
+// options returns the event's options: its timer payload's, or its own.
+// A payload beside direct options is refused.
 func (e DiscoverEvent) options() (DiscoverOptions, error) {
 	o := e.DiscoverOptions
-	if e.Payload != "" {
-		var p DiscoverOptions
-		if err := decodeStrict([]byte(e.Payload), &p); err != nil {
-			return o, fmt.Errorf("discover event: payload: %w", err)
-		}
-		o = p
+	if e.Payload == "" {
+		return o, nil
 	}
-	return o, nil
+	if o.RunID != "" || o.Accounts != nil || o.Regions != nil || o.Include != nil || o.Exclude != nil || o.DryRun {
+		return o, fmt.Errorf("discover event: %w", errMixedPayload)
+	}
+	var p DiscoverOptions
+	if err := decodePayload(e.Payload, &p); err != nil {
+		return o, fmt.Errorf("discover event: payload: %w", err)
+	}
+	return p, nil
+}
+
+// MaxEventRegions bounds the regions a discover event may name when no
+// regions are configured (Alibaba Cloud has fewer than 40); with
+// KMSMIG_REGIONS set, an event may only narrow them.
+const MaxEventRegions = 64
+
+// MaxEventAccounts bounds the accounts a discover event may name when
+// none are configured and the function's own account is unknown (the
+// command-line tool); otherwise an event may only narrow them.
+const MaxEventAccounts = 100
+
+// checkEventScope checks the accounts and regions an event names, before
+// anything is read: account UIDs (digits), region ids, no repeats, at most
+// MaxEventRegions regions and MaxEventAccounts accounts. Narrowing (resolveAccounts, resolveRegions)
+// then bounds them by the configured ones.
+func checkEventScope(o DiscoverOptions) error {
+	for _, f := range []struct {
+		field string
+		vs    []string
+		ok    func(string) bool
+		want  string
+	}{
+		{"accounts", o.Accounts, digits, "an account UID (digits only)"},
+		{"regions", o.Regions, regionLike, "a region id like cn-hangzhou"},
+	} {
+		for i, v := range f.vs {
+			if !f.ok(v) {
+				return fmt.Errorf("discover event: %s[%d]: %q is not %s", f.field, i, v, f.want)
+			}
+			if slices.Index(f.vs, v) < i {
+				return fmt.Errorf("discover event: %s[%d]: %q is given twice", f.field, i, v)
+			}
+		}
+	}
+	if len(o.Regions) > MaxEventRegions {
+		return fmt.Errorf("discover event: regions: %d given, at most %d", len(o.Regions), MaxEventRegions)
+	}
+	if len(o.Accounts) > MaxEventAccounts {
+		return fmt.Errorf("discover event: accounts: %d given, at most %d", len(o.Accounts), MaxEventAccounts)
+	}
+	return nil
 }
 
 // DiscoverOutcome is a discover run with the documents it produced, for
@@ -198,13 +244,26 @@ type request struct {
 // resolve merges the event's options into the configuration. Its errors
 // name the field at fault; nothing has been read or written yet.
 func (d *Discoverer) resolve(e DiscoverEvent, start time.Time) (request, error) {
+	r, o, err := d.resolveEvent(e, start)
+	if err != nil {
+		return request{}, badEvent(err)
+	}
+	if r.accounts, err = d.resolveAccounts(o.Accounts); err != nil {
+		return request{}, err
+	}
+	return r, nil
+}
+
+// resolveEvent checks and merges what the event says; its errors are the
+// event's fault.
+func (d *Discoverer) resolveEvent(e DiscoverEvent, start time.Time) (request, DiscoverOptions, error) {
 	o, err := e.options()
 	if err != nil {
-		return request{}, err
+		return request{}, o, err
 	}
 	r := request{runID: o.RunID, at: start, dryRun: o.DryRun, seed: d.Config.SeedRegion, settings: d.Config.Plan}
 	if t, ok, err := e.Time(); err != nil {
-		return request{}, fmt.Errorf("discover event: %w", err)
+		return request{}, o, fmt.Errorf("discover event: %w", err)
 	} else if ok {
 		r.at = t
 	}
@@ -212,24 +271,31 @@ func (d *Discoverer) resolve(e DiscoverEvent, start time.Time) (request, error) 
 		r.runID = DefaultRunID(r.at)
 	}
 	if err := ValidateRunID(r.runID); err != nil {
-		return request{}, fmt.Errorf("discover event: %w", err)
+		return request{}, o, fmt.Errorf("discover event: %w", err)
 	}
-	if r.accounts, err = d.resolveAccounts(o.Accounts); err != nil {
-		return request{}, err
+	if err := checkEventScope(o); err != nil {
+		return request{}, o, err
+	}
+	if len(o.Accounts) > 0 {
+		if have := d.accounts(); len(have) > 0 {
+			if _, err := narrow("accounts", have, o.Accounts); err != nil {
+				return request{}, o, err
+			}
+		}
 	}
 	if r.regions, err = d.resolveRegions(o.Regions); err != nil {
-		return request{}, err
+		return request{}, o, err
 	}
 	if o.Include != nil || o.Exclude != nil {
 		r.settings.Include, r.settings.Exclude = o.Include, o.Exclude
 	}
 	if err := r.settings.Validate(); err != nil {
-		return request{}, fmt.Errorf("discover event: %w", err)
+		return request{}, o, fmt.Errorf("discover event: %w", err)
 	}
 	if r.seed == "" {
 		r.seed = d.Region
 	}
-	return r, nil
+	return r, o, nil
 }
 
 // resolveAccounts narrows the configured accounts to want and checks that

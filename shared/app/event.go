@@ -1,10 +1,11 @@
 package app
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kmsmig/kmsmig/shared/eventjson"
 )
 
 // TimerEvent is the event of a Function Compute timer trigger.
@@ -32,18 +33,36 @@ func (e TimerEvent) Time() (t time.Time, ok bool, err error) {
 	return t, true, nil
 }
 
-// decodeStrict decodes a timer payload into v refusing unknown fields and
-// trailing data; errors name the offending field where encoding/json says
-// it. The events themselves are decoded by fcruntime.Handler, which
-// ignores trailing data (see TestProductionEventDecoding).
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+// decodePayload decodes a timer payload into v the way the events
+// themselves are decoded (eventjson.Decode): one JSON value, exact field
+// names, no unknown or repeated field.
+func decodePayload(payload string, v any) error { return eventjson.Decode([]byte(payload), v) }
+
+// errMixedPayload: a timer event carries its options in its payload; the
+// same options given beside it would be silently replaced.
+var errMixedPayload = errors.New("payload: a timer event's payload cannot be combined with direct options; put every option in the payload")
+
+// EventError is an event refused for what it says (a malformed, unknown,
+// mixed or out-of-bounds field): the caller's mistake, returned to the
+// caller and recorded, but not raised as an alert, so that hostile events
+// cannot page anyone. (A timer's or a chained invocation's failure still
+// reaches an alert: Function Compute hands asynchronous failures to
+// rotate as destination events.)
+type EventError struct{ Err error }
+
+func (e *EventError) Error() string { return e.Err.Error() }
+func (e *EventError) Unwrap() error { return e.Err }
+
+// IsEventError reports whether err refuses an event for what it says.
+func IsEventError(err error) bool {
+	var e *EventError
+	return errors.As(err, &e)
+}
+
+// badEvent marks err (nil stays nil) as an EventError.
+func badEvent(err error) error {
+	if err == nil || IsEventError(err) {
 		return err
 	}
-	if dec.More() {
-		return fmt.Errorf("unexpected data after the JSON value")
-	}
-	return nil
+	return &EventError{Err: err}
 }

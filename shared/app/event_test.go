@@ -9,20 +9,16 @@ import (
 )
 
 // TestProductionEventDecoding pins what the functions' decoder does with
-// an event, as found: fcruntime.Handler hands the payload to aws-lambda-go's
-// typed handler, which runs one encoding/json Decoder.Decode with
-// DisallowUnknownFields and nothing else. So:
-//   - whatever follows the first JSON value is ignored, even text that is
-//     not JSON or an unbalanced brace;
-//   - field names match case-insensitively (encoding/json's rule), and an
-//     unknown field is refused as `json: unknown field "<name>"`;
-//   - a repeated field keeps its last value, across case variants too;
-//   - null is the empty event, and an empty payload fails with EOF.
-//
-// The timer payload inside an event is decoded by the use cases with
-// decodeStrict, which does refuse trailing data. Making the two agree is
-// left to a later change of the production decoder; this test then changes
-// with it.
+// an event: fcruntime.Handler decodes it with eventjson.Decode, the same
+// decoder the use cases read timer payloads with. So:
+//   - exactly one JSON value: anything after it but white space is refused;
+//   - field names match exactly (case-sensitive); another case is an
+//     unknown field, and the error says which name was meant;
+//   - a field given twice is refused;
+//   - null is the empty event, and an empty payload is refused;
+//   - rotate reads a Function Compute destination event (requestContext
+//     an object) leniently: fields it does not know are ignored for that
+//     event only.
 func TestProductionEventDecoding(t *testing.T) {
 	tests := []struct {
 		name, event string
@@ -30,14 +26,15 @@ func TestProductionEventDecoding(t *testing.T) {
 		err         string // want, when refused
 	}{
 		{name: "plain", event: `{"runId":"x"}`, runID: "x"},
-		{name: "trailing JSON value ignored", event: `{"runId":"x"} {}`, runID: "x"},
-		{name: "trailing text ignored", event: `{"runId":"x"} garbage`, runID: "x"},
-		{name: "trailing brace ignored", event: `{"runId":"x"}}`, runID: "x"},
-		{name: "field name case ignored", event: `{"runID":"case"}`, runID: "case"},
-		{name: "upper-case field name", event: `{"RUNID":"up"}`, runID: "up"},
-		{name: "last repeated field wins", event: `{"runId":"a","RunId":"b"}`, runID: "b"},
+		{name: "trailing white space", event: "{\"runId\":\"x\"}\n\t ", runID: "x"},
+		{name: "trailing JSON value refused", event: `{"runId":"x"} {}`, err: "unexpected data after the JSON value"},
+		{name: "trailing text refused", event: `{"runId":"x"} garbage`, err: "unexpected data after the JSON value"},
+		{name: "trailing brace refused", event: `{"runId":"x"}}`, err: "unexpected data after the JSON value"},
+		{name: "field name case matters", event: `{"runID":"case"}`, err: `json: unknown field "runID" (field names are case-sensitive: "runId")`},
+		{name: "upper-case field name", event: `{"RUNID":"up"}`, err: `json: unknown field "RUNID" (field names are case-sensitive: "runId")`},
+		{name: "repeated field", event: `{"runId":"a","runId":"b"}`, err: `json: field "runId" given twice`},
 		{name: "null is the empty event", event: `null`, runID: ""},
-		{name: "empty payload", event: ``, err: "EOF"},
+		{name: "empty payload", event: ``, err: "empty event: want a JSON object"},
 		{name: "truncated", event: `{"runId":"x"`, err: "unexpected EOF"},
 		{name: "unknown field", event: `{"colour":"red"}`, err: `json: unknown field "colour"`},
 		{name: "wrong type", event: `{"runId":7}`, err: "cannot unmarshal number"},
@@ -63,9 +60,39 @@ func TestProductionEventDecoding(t *testing.T) {
 		})
 	}
 
-	// The timer payload is stricter: trailing data is refused.
+	// The timer payload is decoded the same way.
 	_, err := DiscoverEvent{TimerEvent: TimerEvent{TriggerName: "t", Payload: `{"runId":"x"} {}`}}.options()
 	require.ErrorContains(t, err, "payload: unexpected data after the JSON value")
+	_, err = DiscoverEvent{TimerEvent: TimerEvent{TriggerName: "t", Payload: `{"DRYRUN":true}`}}.options()
+	require.ErrorContains(t, err, `payload: json: unknown field "DRYRUN"`)
+	// A payload beside direct options is refused, not silently preferred.
+	_, err = decodeAsProduction[DiscoverEvent]([]byte(`{"triggerName":"t","payload":"{}","dryRun":true,"runId":"trial"}`))
+	require.NoError(t, err, "decoding accepts it; the use case refuses it")
+	_, err = DiscoverEvent{TimerEvent: TimerEvent{TriggerName: "t", Payload: "{}"}, DiscoverOptions: DiscoverOptions{DryRun: true, RunID: "trial"}}.options()
+	require.ErrorContains(t, err, "discover event: payload: a timer event's payload cannot be combined with direct options")
+}
+
+// Rotate reads Function Compute's destination events leniently, and only
+// them: an unknown field in one (top level or in requestContext) is
+// ignored and the failure still reaches the alert; the same field in any
+// other rotate event, or in a migrate event, is refused.
+func TestRotateReadsDestinationEventsLeniently(t *testing.T) {
+	dest := `{"timestamp":1764378000000,"requestContext":{"requestId":"r-1","functionArn":"acs:fc:cn-hangzhou:1111:functions/kmsmig-poll",` +
+		`"condition":"UnhandledInvocationError","approximateInvokeCount":3,"newField":1},"requestPayload":"{}",` +
+		`"responseContext":{"statusCode":200,"functionError":"UnhandledInvocationError"},"responsePayload":"boom","version":"v2","region":"cn-hangzhou"}`
+	r, err := decodeAsProduction[RotateEvent]([]byte(dest))
+	require.NoError(t, err)
+	require.NotNil(t, r.RequestContext)
+	assert.Equal(t, "r-1", r.RequestContext.RequestID)
+	assert.Equal(t, 3, r.RequestContext.ApproximateInvokeCount)
+	assert.Equal(t, "boom", r.ResponsePayload)
+
+	for _, ev := range []string{`{"requestContext":null,"version":"v2"}`, `{"action":"sweep","version":"v2"}`} {
+		_, err = decodeAsProduction[RotateEvent]([]byte(ev))
+		require.ErrorContains(t, err, `json: unknown field "version"`, ev)
+	}
+	_, err = decodeAsProduction[StepEvent]([]byte(dest))
+	require.ErrorContains(t, err, `json: unknown field "timestamp"`)
 }
 
 func TestTimerEvent(t *testing.T) {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/alert"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/eventjson"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
@@ -45,6 +47,17 @@ type RotateEvent struct {
 	RequestPayload  string          `json:"requestPayload,omitempty"`
 	ResponseContext json.RawMessage `json:"responseContext,omitempty"`
 	ResponsePayload string          `json:"responsePayload,omitempty"`
+}
+
+var _ eventjson.Lenient = RotateEvent{}
+
+// IgnoreUnknown makes a Function Compute destination event (one whose
+// requestContext is an object) lenient: FC may add fields to it, and
+// refusing one would lose the alert it carries. Every other rotate event
+// is decoded strictly.
+func (RotateEvent) IgnoreUnknown(fields map[string]json.RawMessage) bool {
+	v := bytes.TrimSpace(fields["requestContext"])
+	return len(v) > 0 && v[0] == '{'
 }
 
 // FailureContext is the requestContext of a destination event.
@@ -94,38 +107,69 @@ func (cfg Config) EngineConfig(now time.Time) migration.Config {
 	return ec
 }
 
-// target resolves the event's run and lane; a timer payload is read as the
-// same JSON.
-func (x *Executor) target(ctx context.Context, e StepEvent) (runID string, lane *estate.Lane, err error) {
-	if e.Payload != "" {
-		var p StepEvent
-		if err := decodeStrict([]byte(e.Payload), &p); err != nil {
-			return "", nil, fmt.Errorf("event: payload: %w", err)
-		}
-		e.RunID, e.Lane, e.BatchID = p.RunID, p.Lane, p.BatchID
+// stepOptions are what a migrate, poll or rotate event (or its timer
+// payload) may name.
+type stepOptions struct {
+	RunID   string `json:"runId,omitempty"`
+	Lane    string `json:"lane,omitempty"`
+	BatchID string `json:"batchId,omitempty"`
+}
+
+// options returns the event's options: its timer payload's, or its own.
+// A payload beside direct options is refused.
+func (e StepEvent) options() (stepOptions, error) {
+	o := stepOptions{RunID: e.RunID, Lane: e.Lane, BatchID: e.BatchID}
+	if e.Payload == "" {
+		return o, nil
 	}
-	runID = e.RunID
+	if o != (stepOptions{}) {
+		return o, fmt.Errorf("event: %w", errMixedPayload)
+	}
+	var p stepOptions
+	if err := decodePayload(e.Payload, &p); err != nil {
+		return o, fmt.Errorf("event: payload: %w", err)
+	}
+	return p, nil
+}
+
+// target resolves the event's run and lane (and the batch it names, which
+// only rotate accepts). The event's own fields are checked before the
+// current run is read.
+func (x *Executor) target(ctx context.Context, e StepEvent) (runID string, lane *estate.Lane, batchID string, err error) {
+	o, err := e.options()
+	if err != nil {
+		return "", nil, "", badEvent(err)
+	}
+	if o.Lane != "" {
+		l, err := estate.ParseLane(o.Lane)
+		if err == nil && (!digits(l.Account) || !regionLike(l.Region)) {
+			err = fmt.Errorf("%q: want <account UID>/<region id>, like 1234567890/cn-hangzhou", o.Lane)
+		}
+		if err != nil {
+			return "", nil, "", badEvent(fmt.Errorf("event: lane: %w", err))
+		}
+		lane = &l
+	}
+	if o.RunID != "" {
+		if err := ValidateRunID(o.RunID); err != nil {
+			return "", nil, "", badEvent(fmt.Errorf("event: %w", err))
+		}
+	}
+	runID = o.RunID
 	if runID == "" {
 		cur, err := x.Engine.Current(ctx)
 		if errors.Is(err, migration.ErrNoRun) {
-			return "", nil, errNoRun
+			return "", nil, "", errNoRun
 		}
 		if err != nil {
-			return "", nil, err
+			return "", nil, "", err
 		}
 		runID = cur
 	}
 	if err := ValidateRunID(runID); err != nil {
-		return "", nil, fmt.Errorf("event: %w", err)
+		return "", nil, "", fmt.Errorf("event: %w", err)
 	}
-	if e.Lane != "" {
-		l, err := estate.ParseLane(e.Lane)
-		if err != nil {
-			return "", nil, fmt.Errorf("event: lane: %w", err)
-		}
-		lane = &l
-	}
-	return runID, lane, nil
+	return runID, lane, o.BatchID, nil
 }
 
 // errNoRun: nothing to do yet (no discover has run).
@@ -186,7 +230,12 @@ func (x *Executor) pollEarlier(ctx context.Context, runID string) ([]migration.S
 func (x *Executor) step(ctx context.Context, e StepEvent,
 	lane func(context.Context, string, estate.Lane) (migration.StepResult, error),
 	run func(context.Context, string) ([]migration.StepResult, error)) (StepResult, error) {
-	runID, l, err := x.target(ctx, e)
+	if o, err := e.options(); err == nil && o.BatchID != "" {
+		// Refused rather than ignored: the engine chains migrate with a
+		// lane, never a batch, and a step always takes a lane's next batch.
+		return StepResult{}, badEvent(errors.New("event: batchId: migrate and poll take the next batch of every lane, or of the event's lane; name a lane instead (only rotate acts on one batch)"))
+	}
+	runID, l, _, err := x.target(ctx, e)
 	if errors.Is(err, errNoRun) {
 		return StepResult{Done: true}, nil
 	}
@@ -252,40 +301,20 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 	if e.RequestContext != nil {
 		x.alertFailure(ctx, e)
 	}
-	if e.Payload != "" {
-		// A timer payload is rotate's own event as JSON.
-		var p struct {
-			Action  string `json:"action"`
-			RunID   string `json:"runId,omitempty"`
-			Lane    string `json:"lane,omitempty"`
-			BatchID string `json:"batchId,omitempty"`
-			Reason  string `json:"reason,omitempty"`
-		}
-		if err := decodeStrict([]byte(e.Payload), &p); err != nil {
-			return StepResult{}, fmt.Errorf("rotate event: payload: %w", err)
-		}
-		e.Action, e.RunID, e.Lane, e.BatchID, e.Reason, e.Payload = p.Action, p.RunID, p.Lane, p.BatchID, p.Reason, ""
+	action, err := e.resolve()
+	if err != nil {
+		return StepResult{}, badEvent(err)
 	}
-	runID, _, err := x.target(ctx, e.StepEvent)
+	runID, _, _, err := x.target(ctx, e.StepEvent)
 	if errors.Is(err, errNoRun) {
 		return StepResult{Done: true}, nil
 	}
 	if err != nil {
 		return StepResult{}, err
 	}
-	action := e.Action
-	if action == "" {
-		action = "sweep"
-		if e.BatchID != "" {
-			action = "restore"
-		}
-	}
 	res := StepResult{RunID: runID}
 	switch action {
 	case "disable", "restore", "end-observation":
-		if e.BatchID == "" {
-			return StepResult{}, fmt.Errorf("rotate event: batchId: required for action %s", action)
-		}
 		step := x.Engine.Restore
 		switch action {
 		case "disable":
@@ -297,9 +326,6 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 		res.Steps = append(res.Steps, s)
 		return x.finish(ctx, res, err)
 	case "abort":
-		if e.BatchID == "" {
-			return StepResult{}, fmt.Errorf("rotate event: batchId: required for action %s", action)
-		}
 		s, err := x.Engine.AbortBatch(ctx, runID, e.BatchID, "rotate event", e.Reason)
 		if err != nil {
 			return StepResult{}, fmt.Errorf("rotate event: abort: %w", err)
@@ -312,9 +338,58 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 		steps, sweep, err := x.Engine.RotateCampaign(ctx)
 		res.Steps, res.Sweep = steps, &sweep
 		return x.finish(ctx, res, err)
-	default:
-		return StepResult{}, fmt.Errorf("rotate event: action %q: want disable, restore, end-observation, abort or sweep", action)
 	}
+	return StepResult{}, fmt.Errorf("rotate event: action %q: not handled", action) // resolve admits no other
+}
+
+// resolve merges a timer payload into e (a payload beside direct options
+// is refused) and checks what e asks, before anything is read: the action,
+// and the batch the action needs, in the form the plan names batches
+// (<account>/<region>/b<n>). It returns the action.
+func (e *RotateEvent) resolve() (string, error) {
+	if e.Payload != "" {
+		// A timer payload is rotate's own event as JSON.
+		if e.Action != "" || e.Reason != "" || e.RunID != "" || e.Lane != "" || e.BatchID != "" {
+			return "", fmt.Errorf("rotate event: %w", errMixedPayload)
+		}
+		var p struct {
+			Action  string `json:"action"`
+			RunID   string `json:"runId,omitempty"`
+			Lane    string `json:"lane,omitempty"`
+			BatchID string `json:"batchId,omitempty"`
+			Reason  string `json:"reason,omitempty"`
+		}
+		if err := decodePayload(e.Payload, &p); err != nil {
+			return "", fmt.Errorf("rotate event: payload: %w", err)
+		}
+		e.Action, e.RunID, e.Lane, e.BatchID, e.Reason, e.Payload = p.Action, p.RunID, p.Lane, p.BatchID, p.Reason, ""
+	}
+	action := e.Action
+	if action == "" {
+		action = "sweep"
+		if e.BatchID != "" {
+			action = "restore"
+		}
+	}
+	switch action {
+	case "disable", "restore", "end-observation", "abort":
+		if e.BatchID == "" {
+			return "", fmt.Errorf("rotate event: batchId: required for action %s", action)
+		}
+		if !batchIDLike(e.BatchID) {
+			return "", fmt.Errorf("rotate event: batchId %q: want <account UID>/<region id>/b<number>, like 1234567890/cn-hangzhou/b0001", e.BatchID)
+		}
+	case "sweep":
+	default:
+		return "", fmt.Errorf("rotate event: action %q: want disable, restore, end-observation, abort or sweep", action)
+	}
+	return action, nil
+}
+
+// batchIDLike reports whether id has the form plan.BatchID gives batch ids.
+func batchIDLike(id string) bool {
+	parts := strings.Split(id, "/")
+	return len(parts) == 3 && digits(parts[0]) && regionLike(parts[1]) && len(parts[2]) > 1 && parts[2][0] == 'b' && digits(parts[2][1:])
 }
 
 // finish raises the alerts the steps call for and reads whether the run is

@@ -125,7 +125,7 @@ func TestExecutorRefusesBadEvents(t *testing.T) {
 			}},
 		{name: "payload with a bad run id", want: `event: runId "R1"`,
 			call: func(x *app.Executor) error {
-				_, err := x.Poll(t.Context(), app.StepEvent{RunID: "r1", TimerEvent: timer(`{"runId":"R1"}`)})
+				_, err := x.Poll(t.Context(), app.StepEvent{TimerEvent: timer(`{"runId":"R1"}`)})
 				return err
 			}},
 		{name: "bad rotate payload", want: `rotate event: payload: json: cannot unmarshal number`,
@@ -140,7 +140,32 @@ func TestExecutorRefusesBadEvents(t *testing.T) {
 			}},
 		{name: "unknown action in the payload", want: `rotate event: action "explode"`,
 			call: func(x *app.Executor) error {
-				_, err := x.Rotate(t.Context(), app.RotateEvent{Action: "sweep", StepEvent: app.StepEvent{TimerEvent: timer(`{"action":"explode","runId":"r1"}`)}})
+				_, err := x.Rotate(t.Context(), app.RotateEvent{StepEvent: app.StepEvent{TimerEvent: timer(`{"action":"explode","runId":"r1"}`)}})
+				return err
+			}},
+		{name: "payload beside direct options", want: `event: payload: a timer event's payload cannot be combined with direct options`,
+			call: func(x *app.Executor) error {
+				_, err := x.Migrate(t.Context(), app.StepEvent{RunID: "r1", TimerEvent: timer(`{"runId":"r2"}`)})
+				return err
+			}},
+		{name: "rotate payload beside direct options", want: `rotate event: payload: a timer event's payload cannot be combined with direct options`,
+			call: func(x *app.Executor) error {
+				_, err := x.Rotate(t.Context(), app.RotateEvent{Action: "sweep", StepEvent: app.StepEvent{TimerEvent: timer(`{"action":"abort","runId":"r1"}`)}})
+				return err
+			}},
+		{name: "payload field in another case", want: `event: payload: json: unknown field "RUNID" (field names are case-sensitive: "runId")`,
+			call: func(x *app.Executor) error {
+				_, err := x.Poll(t.Context(), app.StepEvent{TimerEvent: timer(`{"RUNID":"r1"}`)})
+				return err
+			}},
+		{name: "migrate with a batch", want: `event: batchId: migrate and poll take the next batch of every lane, or of the event's lane`,
+			call: func(x *app.Executor) error {
+				_, err := x.Migrate(t.Context(), app.StepEvent{RunID: "r1", BatchID: "1111/cn-hangzhou/b0001"})
+				return err
+			}},
+		{name: "poll with a batch in the payload", want: `event: batchId: `,
+			call: func(x *app.Executor) error {
+				_, err := x.Poll(t.Context(), app.StepEvent{TimerEvent: timer(`{"batchId":"1111/cn-hangzhou/b0001"}`)})
 				return err
 			}},
 		{name: "rotate payload's bad run id", want: `event: runId "R1"`,

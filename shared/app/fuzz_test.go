@@ -29,6 +29,8 @@ var eventSeeds = []string{
 	`{"action":"restore","runId":"run-20261129","lane":"1111/cn-hangzhou","batchId":"b0002"}`,
 	`{"timestamp":1764378000000,"requestContext":{"requestId":"r-1","functionArn":"acs:fc:cn-hangzhou:1111:functions/kmsmig-poll","condition":"UnhandledInvocationError","approximateInvokeCount":3},"requestPayload":"{}","responseContext":{"statusCode": 200, "functionError":"UnhandledInvocationError"},"responsePayload":"boom"}`,
 	`{"responseContext":null}`,
+	`{"requestContext":{"requestId":"r-2","extra":true},"version":"v2","responsePayload":"{\"errorMessage\":\"x\"}"}`,
+	`{"runId":"a","runId":"a"}`,
 	`{"runId":"x"} {}`,
 	`{"runId":"x"} garbage`,
 	`{"runId":"a","RUNID":"b"}`,
@@ -41,8 +43,8 @@ var eventSeeds = []string{
 }
 
 // decodeAsProduction decodes an event the way the functions do: through
-// fcruntime.Handler, aws-lambda-go's typed handler with unknown fields
-// disallowed, in front of a handler that only captures the event.
+// fcruntime.Handler (eventjson.Decode), in front of a handler that only
+// captures the event.
 func decodeAsProduction[E any](data []byte) (E, error) {
 	var got E
 	h := fcruntime.Handler(func(_ context.Context, e E) (struct{}, error) {
@@ -59,8 +61,9 @@ func decodeAsProduction[E any](data []byte) (E, error) {
 // checkEventRoundTrip asserts the property the production decoder must
 // have for every event: an accepted event re-encodes to JSON that decodes
 // to the same value, and that JSON is a fixed point of another round.
-// What it accepts beyond that (trailing data, field-name case) is pinned
-// by TestProductionEventDecoding.
+// What it accepts and refuses (trailing data, field-name case, repeated
+// fields, lenient destination events) is pinned by
+// TestProductionEventDecoding.
 func checkEventRoundTrip[T any](t *testing.T, data []byte, normalize func(*T)) {
 	t.Helper()
 	v, err := decodeAsProduction[T](data)

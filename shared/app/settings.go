@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,11 +94,19 @@ func (s *settings) boolean(name string) bool {
 	return b
 }
 
-// url reads an http(s) URL; unset is empty.
+// url reads an absolute http(s) URL with a host and no user; unset is
+// empty. The value is never quoted in the error: webhook URLs carry their
+// token in the path or query. Plain http:// is checked with the other
+// endpoints (Config.checkPlainHTTP).
 func (s *settings) url(name string) string {
 	v := s.string(name)
-	if v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
-		s.bad(name, "must be an http(s) URL")
+	if v == "" {
+		return ""
+	}
+	u, err := neturl.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Opaque != "" {
+		s.bad(name, "must be an http(s) URL with a host and no user (the value is not shown: it holds a token)")
+		return ""
 	}
 	return v
 }

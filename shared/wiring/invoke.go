@@ -18,38 +18,49 @@ import (
 // the audit trail before Function Compute stops the instance.
 const reserve = 15 * time.Second
 
-// Invoke runs one invocation of a function: it refuses a bad
-// configuration, opens the invocation's audit scope, bounds the work by the
+// Invoke runs one invocation of a function: it opens the invocation's
+// audit scope, fails at once on a bad configuration (cfgErr), bounds the work by the
 // deadline (keeping reserve), wires the adapters, runs step (a panic
 // becomes the invocation's error), raises a function-error alert on
-// failure, and flushes the audit trail, whose counters go in the result.
-// The error and the result it returns (Function Compute logs them and hands
-// them to the asynchronous destinations) are scrubbed by the observer's
-// Guard: the result's text fields as a stored payload's are (scrubResult).
+// failure (through the observer's sinks when nothing could be wired), and
+// flushes the audit trail, whose counters go in the result. The error and
+// the result it returns (Function Compute logs them and hands them to the
+// asynchronous destinations) are scrubbed by the observer's Guard: the
+// result's text fields as a stored payload's are (scrubResult).
 func Invoke[R any, PR Audited[R]](ctx context.Context, obs *Observer, cfg app.Config, cfgErr error, inv fcruntime.Invocation, function string,
 	step func(ctx context.Context, d *Deps) (R, error)) (res R, err error) {
 	defer func() {
 		err = obs.guard.ScrubError(err)
 		res = scrubResult(obs.guard, res)
 	}()
-	if cfgErr != nil {
-		return res, cfgErr
-	}
 	ctx, logger := obs.Begin(ctx, inv, function)
 	defer func() { PR(&res).SetAudit(obs.End(ctx, inv)) }()
 	start := time.Now()
 	logger.Log(ctx, audit.Record{Action: "Invoke", Outcome: "started"})
-	wctx, cancel := inv.Bounded(ctx, reserve)
-	defer cancel()
-	d, err := wire(wctx, cfg, inv, logger, obs.guard)
+	var d *Deps
+	err = cfgErr
 	if err == nil {
-		res, err = protect(wctx, d, step, obs.stderr)
+		wctx, cancel := inv.Bounded(ctx, reserve)
+		defer cancel()
+		if d, err = wire(wctx, cfg, inv, logger, obs.guard); err == nil {
+			res, err = protect(wctx, d, step, obs.stderr)
+		}
 	}
 	r := audit.Record{Action: "Invoke", Outcome: "completed", DurationMS: time.Since(start).Milliseconds()}
 	if err != nil {
 		r.Level, r.Outcome, r.Message = audit.LevelError, "failed", err.Error()
-		if d != nil {
-			_ = d.Alerter.Alert(ctx, alert.FunctionError(function, inv.RequestID, err))
+		a := alert.FunctionError(function, inv.RequestID, err)
+		switch {
+		case app.IsEventError(err):
+			// A refused event is the caller's: returned and recorded,
+			// never paged (see app.EventError).
+		case d != nil:
+			_ = d.Alerter.Alert(ctx, a)
+		default:
+			// Nothing was wired (a refused configuration, an unreachable
+			// store, no credentials): the alert goes through the
+			// observer's own sinks, de-duplicated in memory.
+			_ = obs.Alert(ctx, a)
 		}
 	}
 	logger.Log(ctx, r)

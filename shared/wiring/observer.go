@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kmsmig/kmsmig/shared/alert"
 	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
 	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
 	"github.com/kmsmig/kmsmig/shared/app"
@@ -33,6 +34,27 @@ type Observer struct {
 	sink   audit.Logger
 	logger audit.Logger
 	opened bool
+	// alerter raises what fails before anything is wired, through cfg's
+	// sinks and the trail, de-duplicated in this process's memory.
+	alerter *alert.Alerter
+}
+
+// Alert raises a through the observer's own alerter: cfg's webhook and
+// DingTalk sinks and an ALERT record of the trail, de-duplicated in memory
+// for KMSMIG_ALERT_PERIOD (no store is needed, so an invocation that could
+// not wire one still alerts). Call it after Begin.
+func (o *Observer) Alert(ctx context.Context, a alert.Alert) error {
+	o.mu.Lock()
+	if o.alerter == nil {
+		logger := o.logger
+		if logger == nil {
+			logger = audit.Discard
+		}
+		o.alerter = o.cfg.Alerter(logger, nil, nil, o.guard)
+	}
+	al := o.alerter
+	o.mu.Unlock()
+	return al.Alert(ctx, a)
 }
 
 // NewObserver returns an Observer for cfg writing JSON lines to stdout when

@@ -217,7 +217,7 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 
 		// 1. discover: KMS errors and STS unreachable, stored as discovery
 		// errors in the inventory and the reports.
-		h := fcruntime.Handler(wiring.Handler("discover", wiring.Discover, getenv(env), stdout))
+		h := fcruntime.Handler(wiring.Handler("discover", wiring.Discover, getenv(env), stdout, os.Stderr))
 		out, err := h.Invoke(fcCtx("req-discover"), []byte(`{}`))
 		if err != nil {
 			returned = append(returned, err.Error())
@@ -240,7 +240,7 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 				Fields: map[string]string{"detail": leak(), "resource_id": secrets["AccessKeySecret"]}})
 			return app.StepResult{}, fmt.Errorf("poll: %s: %w", leak(), fs.ErrPermission)
 		}
-		h = fcruntime.Handler(wiring.Handler("poll", uc, getenv(env), stdout))
+		h = fcruntime.Handler(wiring.Handler("poll", uc, getenv(env), stdout, os.Stderr))
 		_, err = h.Invoke(fcCtx("req-usecase"), []byte(`{}`))
 		require.Error(t, err, "the use case fails")
 		returned = append(returned, err.Error())
@@ -251,14 +251,14 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 			return app.StepResult{RunID: "scrub", Steps: []migration.StepResult{{BatchID: "b0001", Step: "migrate", Outcome: "deferred",
 				Reason: "rotation change refused: " + leak(), Pending: []string{"key:k1: " + leak()}}}}, nil
 		}
-		h = fcruntime.Handler(wiring.Handler("migrate", okCase, getenv(env), stdout))
+		h = fcruntime.Handler(wiring.Handler("migrate", okCase, getenv(env), stdout, os.Stderr))
 		out, err = h.Invoke(fcCtx("req-result"), []byte(`{}`))
 		require.NoError(t, err)
 		results = append(results, string(out))
 
 		// 3. a panic whose value carries them: its stack goes to stderr.
 		boom := func(context.Context, *wiring.Deps, app.StepEvent) (app.StepResult, error) { panic(errors.New(leak())) }
-		h = fcruntime.Handler(wiring.Handler("migrate", boom, getenv(env), stdout))
+		h = fcruntime.Handler(wiring.Handler("migrate", boom, getenv(env), stdout, os.Stderr))
 		_, err = h.Invoke(fcCtx("req-panic"), []byte(`{}`))
 		require.Error(t, err)
 		returned = append(returned, err.Error())
@@ -269,7 +269,7 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 			ossEnv[k] = v
 		}
 		ossEnv["KMSMIG_STATE"], ossEnv["KMSMIG_OSS_ENDPOINT"], ossEnv["KMSMIG_OSS_REGION"] = "oss://kmsmig-state/x", strings.TrimPrefix(oss.URL, "http://"), "cn-hangzhou"
-		h = fcruntime.Handler(wiring.Handler("migrate", wiring.Migrate, getenv(ossEnv), stdout))
+		h = fcruntime.Handler(wiring.Handler("migrate", wiring.Migrate, getenv(ossEnv), stdout, os.Stderr))
 		_, err = h.Invoke(fcCtx("req-oss"), []byte(`{}`))
 		require.Error(t, err, "the store cannot open")
 		returned = append(returned, err.Error())
@@ -280,7 +280,7 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 			badEnv[k] = v
 		}
 		badEnv["KMSMIG_WINDOW"] = "Bearer " + secrets["Bearer token"] // pasted into the wrong setting
-		h = fcruntime.Handler(wiring.Handler("migrate", wiring.Migrate, getenv(badEnv), stdout))
+		h = fcruntime.Handler(wiring.Handler("migrate", wiring.Migrate, getenv(badEnv), stdout, os.Stderr))
 		_, err = h.Invoke(fcCtx("req-badcfg"), []byte(`{}`))
 		require.Error(t, err)
 		returned = append(returned, err.Error())

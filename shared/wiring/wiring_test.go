@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,10 +81,20 @@ func fcContext(ctx context.Context, requestID, accessKeyID string) context.Conte
 }
 
 // A bad configuration fails every invocation with one error naming each
-// bad variable, before anything is wired, logged or written.
+// bad variable, before anything is wired or written; the function's log
+// gets one loud ERROR line naming them (once, at start), and the alert
+// path, configured on its own, still records each failure and raises the
+// function-error alert (de-duplicated in memory: once per period).
 func TestHandlerRefusesBadConfiguration(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	out := &lines{}
+	var stderr bytes.Buffer
+	var hooked atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		hooked.Add(1)
+	}))
+	defer hook.Close()
 	ran := 0
 	uc := func(context.Context, *wiring.Deps, app.StepEvent) (app.StepResult, error) {
 		ran++
@@ -88,7 +102,8 @@ func TestHandlerRefusesBadConfiguration(t *testing.T) {
 	}
 	h := fcruntime.Handler(wiring.Handler("migrate", uc, getenv(map[string]string{
 		"KMSMIG_STATE": "dir:" + state, "KMSMIG_AUDIT": "stdout", "KMSMIG_MAX_ATTEMPTS": "11", "KMSMIG_WINDOW": "2-6",
-	}), out))
+		"KMSMIG_ALERT_WEBHOOK": hook.URL + "/hook?key=hook-s3cret", "KMSMIG_INSECURE": "true",
+	}), out, &stderr))
 	for range 2 {
 		_, err := h.Invoke(fcContext(t.Context(), "req-1", "AK"), []byte(`{}`))
 		require.ErrorContains(t, err, "configuration: ")
@@ -96,9 +111,21 @@ func TestHandlerRefusesBadConfiguration(t *testing.T) {
 		require.ErrorContains(t, err, "KMSMIG_WINDOW")
 	}
 	assert.Zero(t, ran, "the use case never runs")
-	assert.Empty(t, out.records(t), "nothing is logged")
 	_, err := os.Stat(state)
 	assert.True(t, os.IsNotExist(err), "the state directory is not created")
+
+	log := stderr.String()
+	require.Equal(t, 1, strings.Count(log, "\n"), "one line: %q", log)
+	assert.True(t, strings.HasPrefix(log, "kmsmig: ERROR: migrate: configuration refused, every invocation fails until it is fixed: configuration: "), log)
+	for _, want := range []string{`KMSMIG_MAX_ATTEMPTS: "11": must be a whole number from 1 to 10`, "KMSMIG_WINDOW: ",
+		"KMSMIG_INSECURE: true sends plain HTTP"} {
+		assert.Contains(t, log, want)
+	}
+	assert.NotContains(t, log, "hook-s3cret")
+
+	assert.Equal(t, []string{"Invoke/started", "Alert/sent", "Invoke/failed", "Invoke/started", "Alert/duplicate", "Invoke/failed"},
+		actions(out.records(t)), "each failure is recorded; the alert is raised once")
+	assert.Equal(t, int64(1), hooked.Load(), "the webhook hears of it once per period")
 }
 
 // A panicking use case becomes the invocation's error; the invocation still
@@ -131,18 +158,20 @@ func TestInvokeRecoversPanic(t *testing.T) {
 }
 
 // An invocation without credentials (a function without a role) fails
-// naming the reason; nothing is wired, so no alert is raised.
+// naming the reason; nothing is wired, and the alert goes through the
+// observer's own sinks.
 func TestInvokeWithoutCredentials(t *testing.T) {
 	cfg, err := app.LoadConfig(getenv(map[string]string{"KMSMIG_AUDIT": "stdout", "KMSMIG_STATE": "dir:" + t.TempDir()}))
 	require.NoError(t, err)
 	out := &lines{}
 	h := fcruntime.Handler(wiring.Handler("migrate", wiring.Migrate, getenv(map[string]string{
-		"KMSMIG_AUDIT": "stdout", "KMSMIG_STATE": cfg.State}), out))
+		"KMSMIG_AUDIT": "stdout", "KMSMIG_STATE": cfg.State}), out, io.Discard))
 	_, err = h.Invoke(fcContext(t.Context(), "req-nocreds", ""), []byte(`{}`))
 	require.EqualError(t, err, "invocation req-nocreds carries no credentials (give the function a role: s.yaml role)")
 	rs := out.records(t)
-	assert.Equal(t, []string{"Invoke/started", "Invoke/failed"}, actions(rs))
-	assert.Equal(t, "ERROR", strings.ToUpper(rs[1]["level"]))
+	assert.Equal(t, []string{"Invoke/started", "Alert/sent", "Invoke/failed"}, actions(rs))
+	assert.Equal(t, "function-error", rs[1]["reason_code"])
+	assert.Equal(t, "ERROR", strings.ToUpper(rs[2]["level"]))
 }
 
 // Through the whole boundary (decoding, configuration, wiring, the use
@@ -153,11 +182,13 @@ func TestHandlerServesTheStepUseCases(t *testing.T) {
 		"KMSMIG_FUNCTION_MIGRATE": "-", "KMSMIG_FUNCTION_ROTATE": "-"})
 	for name, h := range map[string]func(out *lines) fc.Handler{
 		"migrate": func(out *lines) fc.Handler {
-			return fcruntime.Handler(wiring.Handler("migrate", wiring.Migrate, env, out))
+			return fcruntime.Handler(wiring.Handler("migrate", wiring.Migrate, env, out, io.Discard))
 		},
-		"poll": func(out *lines) fc.Handler { return fcruntime.Handler(wiring.Handler("poll", wiring.Poll, env, out)) },
+		"poll": func(out *lines) fc.Handler {
+			return fcruntime.Handler(wiring.Handler("poll", wiring.Poll, env, out, io.Discard))
+		},
 		"rotate": func(out *lines) fc.Handler {
-			return fcruntime.Handler(wiring.Handler("rotate", wiring.Rotate, env, out))
+			return fcruntime.Handler(wiring.Handler("rotate", wiring.Rotate, env, out, io.Discard))
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -202,4 +233,25 @@ func TestObserverModes(t *testing.T) {
 	cfg, err := app.LoadConfig(getenv(nil))
 	require.NoError(t, err)
 	assert.Equal(t, audit.Stats{}, wiring.NewObserver(cfg, &lines{}).End(t.Context(), inv))
+}
+
+// A run-state store that cannot be reached fails the invocation, and the
+// alert still goes out: the observer's sinks need no store.
+func TestUnreachableStoreStillAlerts(t *testing.T) {
+	var hooked atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		assert.Contains(t, string(body), "open run-state store")
+		hooked.Add(1)
+	}))
+	defer hook.Close()
+	out := &lines{}
+	h := fcruntime.Handler(wiring.Handler("rotate", wiring.Rotate, getenv(map[string]string{
+		"KMSMIG_AUDIT": "stdout", "KMSMIG_STATE": "oss://bucket/kmsmig", "KMSMIG_OSS_ENDPOINT": "127.0.0.1:1", "KMSMIG_INSECURE": "true",
+		"KMSMIG_FUNCTION_MIGRATE": "-", "KMSMIG_FUNCTION_ROTATE": "-", "KMSMIG_ALERT_WEBHOOK": hook.URL,
+	}), out, io.Discard))
+	_, err := h.Invoke(fcContext(t.Context(), "req-nostore", "AK"), []byte(`{"triggerName":"daily"}`))
+	require.ErrorContains(t, err, "open run-state store")
+	assert.Equal(t, []string{"Invoke/started", "Alert/sent", "Invoke/failed"}, actions(out.records(t)))
+	assert.Equal(t, int64(1), hooked.Load())
 }

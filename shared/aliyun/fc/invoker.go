@@ -38,7 +38,9 @@ type Config struct {
 	Endpoint string
 	Account  string
 	Region   string
-	// Insecure sends plain HTTP (the offline twin on loopback).
+	// Insecure sends plain HTTP (the offline twin on loopback); New
+	// refuses it for an endpoint that is not a loopback one
+	// (cloud.ErrPlainHTTP).
 	Insecure bool
 	// Credential signs the requests. Required.
 	Credential credentials.Credential
@@ -87,6 +89,9 @@ func New(cfg Config) (*Invoker, error) {
 	}
 	protocol := "https"
 	if cfg.Insecure {
+		if err := cloud.CheckPlainHTTP("fc", cfg.Endpoint, true); err != nil {
+			return nil, err
+		}
 		protocol = "http"
 	}
 	ms := int(cfg.CallTimeout / time.Millisecond)

@@ -38,7 +38,7 @@ func greet(ctx context.Context, e event) (result, error) {
 func TestHandler(t *testing.T) {
 	tests := []struct {
 		name    string
-		handler any
+		handler func(context.Context, event) (result, error)
 		ctx     context.Context
 		payload string
 		want    string // JSON result, when no error is expected
@@ -58,8 +58,12 @@ func TestHandler(t *testing.T) {
 			payload: `{"count":"three"}`, wantErr: "cannot unmarshal string"},
 		{name: "the handler's error is returned", handler: greet, ctx: t.Context(),
 			payload: `{"name":"refuse"}`, wantErr: "refused", wantIs: errRefused},
-		{name: "a handler that is not a func fails every invocation", handler: 42, ctx: t.Context(),
-			payload: `{}`, wantErr: "handler kind int is not func"},
+		{name: "a field name in another case is an error naming it", handler: greet, ctx: t.Context(),
+			payload: `{"NAME":"lane"}`, wantErr: `unknown field "NAME" (field names are case-sensitive: "name")`},
+		{name: "trailing data is an error", handler: greet, ctx: t.Context(),
+			payload: `{"name":"lane"} {}`, wantErr: "unexpected data after the JSON value"},
+		{name: "an empty event is an error", handler: greet, ctx: t.Context(),
+			payload: ``, wantErr: "empty event"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,7 +29,9 @@ type Config struct {
 	// Endpoints maps a region to the host[:port] serving its KMS API.
 	// Regions not listed use kms.<region>.aliyuncs.com.
 	Endpoints map[string]string
-	// Insecure sends plain HTTP (for the offline twin on loopback).
+	// Insecure sends plain HTTP (for the offline twin on loopback); a
+	// region whose endpoint is not a loopback one is then refused before
+	// any request (cloud.ErrPlainHTTP).
 	Insecure bool
 	// Credentials gives each account's credential. Required.
 	Credentials CredentialSource
@@ -134,17 +136,22 @@ func (c *Client) pool(account, region string) (*sdkPool, error) {
 	if p, ok := c.clients[k]; ok {
 		return p, nil
 	}
-	cred, err := c.cfg.Credentials(account)
-	if err != nil {
-		return nil, fmt.Errorf("kms: credentials for account %s: %w", account, err)
-	}
 	endpoint := c.cfg.Endpoints[region]
 	if endpoint == "" {
 		endpoint = "kms." + region + ".aliyuncs.com"
 	}
 	protocol := "https"
 	if c.cfg.Insecure {
+		// Plain HTTP only to a loopback override (an offline twin): a
+		// region without one would reach kms.<region>.aliyuncs.com.
+		if err := cloud.CheckPlainHTTP("kms: region "+region, endpoint, true); err != nil {
+			return nil, err
+		}
 		protocol = "http"
+	}
+	cred, err := c.cfg.Credentials(account)
+	if err != nil {
+		return nil, fmt.Errorf("kms: credentials for account %s: %w", account, err)
 	}
 	ms := int(c.cfg.CallTimeout / time.Millisecond)
 	doer := c.http()

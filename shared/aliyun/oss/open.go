@@ -13,6 +13,8 @@ import (
 	osssdk "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
 	osscred "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 	"github.com/aliyun/credentials-go/credentials"
+
+	"github.com/kmsmig/kmsmig/shared/cloud"
 )
 
 // Errors Open and Check return, wrapped with the bucket and the remedy;
@@ -37,7 +39,8 @@ type Location struct {
 	// Region is the bucket's region; Endpoint overrides its public endpoint.
 	Region, Endpoint string
 	// Insecure speaks plain HTTP with path-style addressing (an offline twin
-	// on loopback: a bucket sub-domain of 127.0.0.1 does not resolve).
+	// on loopback: a bucket sub-domain of 127.0.0.1 does not resolve); an
+	// Endpoint that is not a loopback one is then refused (cloud.ErrPlainHTTP).
 	Insecure bool
 	// Credential signs every request; it is asked before each one, so STS
 	// credentials that change between invocations are always current.
@@ -84,6 +87,9 @@ func Connect(loc Location) (*Store, error) {
 		oc = oc.WithEndpoint(loc.Endpoint)
 	}
 	if loc.Insecure {
+		if err := cloud.CheckPlainHTTP("oss", loc.Endpoint, true); err != nil {
+			return nil, err
+		}
 		// Real OSS refuses path-style requests; only the twin gets them.
 		oc = oc.WithDisableSSL(true).WithUsePathStyle(true)
 	}
