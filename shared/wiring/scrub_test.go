@@ -196,7 +196,7 @@ func TestNoCredentialLeavesTheProcess(t *testing.T) {
 		"KMSMIG_DINGTALK_SECRET":  secrets["DingTalk secret"],
 		"KMSMIG_FUNCTION_MIGRATE": "-",
 		"KMSMIG_FUNCTION_ROTATE":  "-",
-		"KMSMIG_ALERT_PERIOD":     "1ns",
+		"KMSMIG_ALERT_PERIOD":     "1m",
 	}
 	fcCtx := func(requestID string) context.Context {
 		fcc := &fccontext.FcContext{RequestID: requestID, AccountId: home.ID, Region: "cn-hangzhou"}
