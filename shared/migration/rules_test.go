@@ -1,0 +1,83 @@
+package migration_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
+	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
+)
+
+// An instance that is no longer Connected when the window opens fails its
+// batches for good, before any rotation is switched off: no task, no
+// rotation change, nothing retried (the provider would refuse the task).
+func TestInstanceNotConnectedFailsBatchWithoutRotationChanges(t *testing.T) {
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}})
+	const in = "kst-hzdemo01" // the target of both cn-hangzhou lanes
+	require.NoError(t, e.st.KMS.SetInstanceStatus(in, "Disconnected"))
+	before := e.st.KMS.CallCounts()
+
+	e.drive(t, e.eng, 20)
+	after := e.st.KMS.CallCounts()
+	failedBatches := 0
+	for _, lp := range e.planOf(t).Lanes {
+		for _, b := range lp.Batches {
+			if b.InstanceID != in {
+				continue
+			}
+			s := e.batch(t, b.ID)
+			require.Equal(t, migration.PhaseFailed, s.Phase, b.ID)
+			assert.Equal(t, migration.ReasonInstanceState, s.Reason, b.ID)
+			assert.Contains(t, s.Message, "not-connected")
+			assert.Contains(t, s.Message, "no rotation was switched off")
+			for _, o := range s.Resources {
+				assert.False(t, o.Retryable, "%s %s", b.ID, o.ID)
+				assert.Empty(t, o.RetryBatch, "%s %s", b.ID, o.ID)
+			}
+			failedBatches++
+		}
+	}
+	require.Positive(t, failedBatches)
+	assert.False(t, migration.Classify(migration.ReasonInstanceState).Retryable, "the provider's refusal is permanent too")
+	// Only the lanes of other instances migrated: every task and rotation
+	// change is theirs.
+	for _, tk := range e.st.KMS.TaskLog() {
+		assert.NotEqual(t, in, tk.InstanceID, "no task for the disconnected instance")
+	}
+	// The demo's two rotating resources live in lanes of that instance.
+	assert.Zero(t, e.ledgerCount(t), "no ledger entry: rotation never went off")
+	assert.Equal(t, before["UpdateRotationPolicy"], after["UpdateRotationPolicy"])
+	assert.Equal(t, before["UpdateSecretRotationPolicy"], after["UpdateSecretRotationPolicy"])
+	e.checkNoRotationLeftOff(t)
+}
+
+// Verification compares what a migration must preserve with the
+// inventory; a provider that changes one is caught, naming the field, the
+// expected and the found value.
+func TestVerifyCatchesFieldsTheMigrationChanged(t *testing.T) {
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}})
+	require.NoError(t, e.st.KMS.AlterOnMigration(plainKey, kmstwin.FieldKeySpec, "Aliyun_SM4"))
+	require.NoError(t, e.st.KMS.AlterOnMigration(signerKey, kmstwin.FieldKeyUsage, "ENCRYPT/DECRYPT"))
+	require.NoError(t, e.st.KMS.AlterOnMigration(cmkKey, kmstwin.FieldProtectionLevel, "HSM"))
+	require.NoError(t, e.st.KMS.AlterOnMigration("app/db-password", kmstwin.FieldStageLabel, "ACSLost"))
+	require.NoError(t, e.st.KMS.AlterOnMigration("ram/ci-user", kmstwin.FieldSecretType, "Generic"))
+	e.drive(t, e.eng, 40)
+
+	var problems []string
+	for _, lp := range e.planOf(t).Lanes {
+		for _, b := range lp.Batches {
+			problems = append(problems, e.batch(t, b.ID).Problems...)
+		}
+	}
+	want := []string{
+		"key " + plainKey + `: key spec changed: expected "Aliyun_AES_256" (inventory), found "Aliyun_SM4"`,
+		"key " + signerKey + `: key usage changed: expected "SIGN/VERIFY" (inventory), found "ENCRYPT/DECRYPT"`,
+		"key " + cmkKey + `: protection level changed: expected "SOFTWARE" (inventory), found "HSM"`,
+		`secret app/db-password: stage labels changed: expected ["ACSCurrent"] (inventory), found ["ACSLost"]`,
+		`secret ram/ci-user: secret type changed: expected "RAMCredentials" (inventory), found "Generic"`,
+	}
+	assert.ElementsMatch(t, want, problems)
+}
