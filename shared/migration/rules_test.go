@@ -6,7 +6,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -80,4 +82,41 @@ func TestVerifyCatchesFieldsTheMigrationChanged(t *testing.T) {
 		`secret ram/ci-user: secret type changed: expected "RAMCredentials" (inventory), found "Generic"`,
 	}
 	assert.ElementsMatch(t, want, problems)
+}
+
+// The run report says that default policies now apply to what migrated,
+// and lists the service keys, to be checked under Default Keys.
+func TestReportSaysDefaultPoliciesAndListsServiceKeys(t *testing.T) {
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}, lanes: []estate.Lane{laneHZ}})
+	const serviceKey = "a1000001-0000-4000-8000-000000000004" // alias/acs/oss, created by Oss
+
+	r, err := e.eng.BuildReport(t.Context(), runID)
+	require.NoError(t, err)
+	assert.Zero(t, r.After.Migrated)
+	assert.Empty(t, r.After.DefaultPolicies, "nothing migrated yet: nothing to say about policies")
+	assert.Contains(t, string(r.Markdown()), "Nothing migrated yet")
+
+	e.drive(t, e.eng, 40)
+	r, err = e.eng.WriteReport(t.Context(), runID)
+	require.NoError(t, err)
+	assert.Positive(t, r.After.Migrated)
+	assert.Equal(t, migration.DefaultPoliciesNote, r.After.DefaultPolicies)
+	var ids []string
+	for _, k := range r.After.ServiceKeys {
+		ids = append(ids, k.ID)
+		assert.NotEmpty(t, k.Aliases, k.ID)
+	}
+	assert.Contains(t, ids, serviceKey)
+	md := string(r.Markdown())
+	assert.Contains(t, md, "## After migration")
+	assert.Contains(t, md, "Default key and secret policies now apply")
+	assert.Contains(t, md, "Default Keys")
+	assert.Contains(t, md, "| "+laneHZ.String()+" | "+serviceKey+" | alias/acs/oss | Oss |")
+
+	// Without an inventory the report says where to look instead.
+	require.NoError(t, e.store.Delete(t.Context(), statekeys.Inventory(runID), ""))
+	r, err = e.eng.BuildReport(t.Context(), runID)
+	require.NoError(t, err)
+	assert.True(t, r.After.InventoryMissing)
+	assert.Contains(t, string(r.Markdown()), "the run has no inventory")
 }
