@@ -335,6 +335,9 @@ func New(inv *Inventory, opts Options) (*Twin, error) {
 				rs.secretsBy[s.name] = s
 				if in := t.instances[s.dkms]; in != nil {
 					in.secretsUsed++
+					// A migrated secret holds its name in the instance, as
+					// one migrated by a task does (complete).
+					in.secretNames[s.name] = true
 				}
 			}
 		}
