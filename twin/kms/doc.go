@@ -62,7 +62,8 @@
 //	400 Rejected.InstanceVersionTooLow           software image older than 2.9.0 (hardware: not checked)
 //	409 Rejected.MigrationInProgress             a task of the instance is Running, or a listed resource is in an unfinished task
 //	404 Forbidden.KeyNotFound / Forbidden.ResourceNotFound   a listed resource does not exist
-//	400 Rejected.LimitExceeded                   more than 50 keys or 50 secrets (Options.MaxKeysPerTask/MaxSecretsPerTask)
+//	400 Rejected.LimitExceeded                   more than 50 keys or 50 secrets (Options.MaxKeysPerTask/MaxSecretsPerTask),
+//	                                             or, with Options.MaxResourcesPerTask (the console's reading), more in total
 //	400 Rejected.InsufficientQuota               free key or secret quota (counting unfinished tasks) below the selection's need
 //
 // DescribeMigrationTask (TaskId) → the task as a flat object:

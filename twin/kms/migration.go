@@ -200,6 +200,9 @@ func (t *Twin) CreateMigrationTask(l Lane, req CreateMigrationTaskRequest) (*Cre
 		if len(req.SecretNames) > t.opts.MaxSecretsPerTask {
 			return nil, &acs.Error{Status: http.StatusBadRequest, Code: CodeLimitExceeded, Message: fmt.Sprintf("A migration task carries at most %d secrets; got %d.", t.opts.MaxSecretsPerTask, len(req.SecretNames))}
 		}
+		if n := len(req.KeyIds) + len(req.SecretNames); t.opts.MaxResourcesPerTask > 0 && n > t.opts.MaxResourcesPerTask {
+			return nil, &acs.Error{Status: http.StatusBadRequest, Code: CodeLimitExceeded, Message: fmt.Sprintf("A migration task carries at most %d keys and secrets in total; got %d.", t.opts.MaxResourcesPerTask, n)}
+		}
 	}
 
 	t.advance()
@@ -240,7 +243,8 @@ func (t *Twin) CreateMigrationTask(l Lane, req CreateMigrationTaskRequest) (*Cre
 				secrets = append(secrets, s.name)
 			}
 		}
-		if len(keys) > t.opts.MaxKeysPerTask || len(secrets) > t.opts.MaxSecretsPerTask {
+		if len(keys) > t.opts.MaxKeysPerTask || len(secrets) > t.opts.MaxSecretsPerTask ||
+			(t.opts.MaxResourcesPerTask > 0 && len(keys)+len(secrets) > t.opts.MaxResourcesPerTask) {
 			return nil, &acs.Error{Status: http.StatusBadRequest, Code: CodeLimitExceeded, Message: fmt.Sprintf("The region holds %d keys and %d secrets to migrate; a task carries at most %d keys and %d secrets. Migrate in batches.", len(keys), len(secrets), t.opts.MaxKeysPerTask, t.opts.MaxSecretsPerTask)}
 		}
 	} else {

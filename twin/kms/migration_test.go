@@ -513,3 +513,18 @@ func TestMigrationPreservesFieldsUnlessAltered(t *testing.T) {
 	assert.Contains(t, ciStages, "ACSLost")
 	assert.NotContains(t, ciStages, "ACSCurrent")
 }
+
+// With the console's reading of the limit, a task carries at most
+// MaxResourcesPerTask keys and secrets together.
+func TestRuleTaskTotalLimit(t *testing.T) {
+	e := newEnv(t, kms.DemoInventory(), kms.Options{MaxResourcesPerTask: 2})
+	e.twin.DisableThrottling()
+	c := e.v3(t, acctA, hz)
+	_, err := create(t, c, map[string]string{"KmsInstanceId": instMain, "KeyIds": jsonList(keyPlain, keySecretCMK), "SecretNames": jsonList("ram/ci-user")})
+	requireCode(t, err, http.StatusBadRequest, kms.CodeLimitExceeded)
+	require.ErrorContains(t, err, "2 keys and secrets in total")
+	_, err = create(t, c, map[string]string{"KmsInstanceId": instMain, "All": "true"})
+	requireCode(t, err, http.StatusBadRequest, kms.CodeLimitExceeded)
+	_, err = create(t, c, map[string]string{"KmsInstanceId": instMain, "KeyIds": jsonList(keyPlain), "SecretNames": jsonList("ram/ci-user")})
+	require.NoError(t, err)
+}

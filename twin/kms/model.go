@@ -105,6 +105,10 @@ type Options struct {
 	// default 50 each.
 	MaxKeysPerTask    int
 	MaxSecretsPerTask int
+	// MaxResourcesPerTask, when not zero, also bounds keys plus secrets of
+	// one task: the console's manual selection reads the limit as "up to
+	// 50 keys and secrets in total"; zero models the headline rule only.
+	MaxResourcesPerTask int
 	// MinImageVersion is the oldest software instance image a task may
 	// target; default "2.9.0".
 	MinImageVersion string
