@@ -8,7 +8,10 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
+	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -119,4 +122,37 @@ func TestReportSaysDefaultPoliciesAndListsServiceKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, r.After.InventoryMissing)
 	assert.Contains(t, string(r.Markdown()), "the run has no inventory")
+}
+
+// A run planned with a total limit migrates against a provider that reads
+// the limit the console's way: no task carries more keys and secrets than
+// the total, and none is refused for its size.
+func TestBatchTotalHoldsAgainstTheConsolesReading(t *testing.T) {
+	const total = 3
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true, TaskTotal: total}})
+	ctx := t.Context()
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, e.store, statekeys.Inventory(runID))
+	require.NoError(t, err)
+	vs, err := verdict.Classify(inv, verdict.DefaultSettings())
+	require.NoError(t, err)
+	s := plan.DefaultSettings()
+	s.MaxResources = total
+	p, err := plan.New(vs, s)
+	require.NoError(t, err)
+	_, err = runstate.MutateJSON(ctx, e.store, statekeys.Plan(runID), func(x *plan.Plan, _ bool) error { *x = *p; return nil })
+	require.NoError(t, err)
+
+	e.drive(t, e.eng, 80)
+	tasks := e.st.KMS.TaskLog()
+	require.NotEmpty(t, tasks)
+	for _, tk := range tasks {
+		assert.LessOrEqual(t, len(tk.Keys)+len(tk.Secrets), total, tk.ID)
+	}
+	r, err := e.eng.BuildReport(ctx, runID)
+	require.NoError(t, err)
+	assert.True(t, r.Done)
+	for _, f := range r.Failures {
+		assert.NotEqual(t, "Rejected.LimitExceeded", f.ReasonCode, f.ID)
+	}
+	assert.Positive(t, r.After.Migrated)
 }

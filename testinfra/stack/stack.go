@@ -32,6 +32,9 @@ type Options struct {
 	Faults acs.Faults
 	// Timing sets how long migration tasks take.
 	Timing kms.TaskTiming
+	// TaskTotal, when not zero, bounds keys plus secrets of one migration
+	// task (the KMS twin's Options.MaxResourcesPerTask).
+	TaskTotal int
 	// Clock is the KMS twin's clock (migration tasks, dates); nil: the
 	// wall clock. A rehearsal gives the FC twin's, so that tasks and timers
 	// run on one simulated time.
@@ -103,7 +106,8 @@ func Start(opts Options) (*Stack, error) {
 	}
 	keyring := acs.NewKeyring()
 	verifier := acs.NewVerifier(keyring, acs.VerifierOptions{})
-	twin, err := kms.New(opts.Inventory, kms.Options{Keyring: keyring, Verifier: verifier, Timing: opts.Timing, Clock: opts.Clock})
+	twin, err := kms.New(opts.Inventory, kms.Options{Keyring: keyring, Verifier: verifier, Timing: opts.Timing, Clock: opts.Clock,
+		MaxResourcesPerTask: opts.TaskTotal})
 	if err != nil {
 		return nil, err
 	}
