@@ -26,6 +26,8 @@ const (
 	ReasonInstanceQuota = "InstanceQuotaTooSmall"
 	// ReasonInstanceState: the instance has expired or is not Connected,
 	// as the pre-flight saw it (the provider's code for the same refusal).
+	// Permanent (classes): the provider refuses such an instance
+	// (shared/rules), and retrying would only switch rotation off and on.
 	ReasonInstanceState = "Forbidden.DKMSInstanceStateInvalid"
 	// ReasonAttemptsExhausted: a retryable failure that reached
 	// Config.MaxAttempts.
@@ -52,15 +54,16 @@ type Class struct {
 // failure is worth another attempt, and MaxAttempts bounds the cost.
 var classes = map[string]Class{
 	// Retryable: the provider or the moment, not the resource.
-	"Throttling":                   {true, "Transient: retried automatically."},
-	"Rejected.Throttling":          {true, "Transient: retried automatically."},
-	"ServiceUnavailable":           {true, "Transient: retried automatically."},
-	"InternalError":                {true, "Transient: retried automatically."},
-	"Rejected.MigrationInProgress": {true, "Another task held the resource or instance; retried automatically."},
-	"RotationEnabled":              {true, "Rotation was switched on again during the run; it is switched off and the resource retried."},
-	"EncryptionKeyNotMigrated":     {true, "The secret's CMK had not migrated yet; retried after it."},
-	ReasonNotObserved:              {true, "The task did not move the resource; retried automatically."},
-	ReasonTaskNotFound:             {true, "The provider lost the task; retried automatically."},
+	"Throttling":                         {true, "Transient: retried automatically."},
+	"Rejected.Throttling":                {true, "Transient: retried automatically."},
+	"ServiceUnavailable":                 {true, "Transient: retried automatically."},
+	"InternalError":                      {true, "Transient: retried automatically."},
+	"Rejected.MigrationInProgress":       {true, "Another task held the resource or instance; retried automatically."},
+	"RotationEnabled":                    {true, "Rotation was switched on again during the run; it is switched off and the resource retried."},
+	"EncryptionKeyNotMigrated":           {true, "The secret's CMK had not migrated yet; retried after it."},
+	ReasonNotObserved:                    {true, "The task did not move the resource; retried automatically."},
+	ReasonTaskNotFound:                   {true, "The provider lost the task; retried automatically."},
+	"Forbidden.DKMSInstanceStateInvalid": {false, "The instance has expired or is not Connected: renew it or finish its connection, then plan again."},
 
 	// Permanent: the resource or the instance needs a decision.
 	"ExternalKeyMaterial":             {false, "Keys with imported (BYOK) material cannot be migrated; keep the key in KMS 1.0 or re-create it in the instance and re-encrypt."},
@@ -77,21 +80,18 @@ var classes = map[string]Class{
 	"Rejected.InstanceRegionMismatch": {false, "Target an instance of the lane's own region."},
 	"Forbidden.InstanceNotShared":     {false, "Share the instance with the account (resource directory), then plan again."},
 	"Forbidden.DKMSInstanceNotFound":  {false, "The target instance does not exist: choose another target and plan again."},
-	// The migration tool refuses an expired or not-Connected instance
-	// (shared/rules); retrying would only switch rotation off and on again.
-	ReasonInstanceState:          {false, "The instance has expired or is not Connected: renew it or finish its connection, then plan again."},
-	"Rejected.LimitExceeded":     {false, "The batch exceeds the per-task limits: lower the batch size and plan again."},
-	"InvalidParameter":           {false, "The request was malformed: report this as a bug."},
-	"MissingParameter":           {false, "The request was malformed: report this as a bug."},
-	"Forbidden.NoPermission":     {false, "Grant the function's role the KMS migration permissions."},
-	"Forbidden.KeyNotFound":      {false, "The key no longer exists."},
-	"Forbidden.ResourceNotFound": {false, "The secret no longer exists."},
-	ReasonResourceGone:           {false, "The resource no longer exists."},
-	ReasonAllDropped:             {false, "Every resource of the batch was deleted, scheduled for deletion or disabled since it was planned; nothing to migrate."},
-	ReasonMigratedElsewhere:      {false, "The resource already lives in another instance; nothing to migrate."},
-	ReasonAttemptsExhausted:      {false, "Retried the maximum number of times: look at the last reason, fix it, and plan again."},
-	ReasonAborted:                {false, "The batch was aborted by an operator: plan again to retry its resources."},
-	ReasonNotMovedByOperator:     {false, "The resource was not moved in the console before the observation timeout (KMSMIG_OBSERVE_TIMEOUT); its rotation is restored: start its migration in the console (the console shows why it failed, if it did), or plan again."},
+	"Rejected.LimitExceeded":          {false, "The batch exceeds the per-task limits: lower the batch size and plan again."},
+	"InvalidParameter":                {false, "The request was malformed: report this as a bug."},
+	"MissingParameter":                {false, "The request was malformed: report this as a bug."},
+	"Forbidden.NoPermission":          {false, "Grant the function's role the KMS migration permissions."},
+	"Forbidden.KeyNotFound":           {false, "The key no longer exists."},
+	"Forbidden.ResourceNotFound":      {false, "The secret no longer exists."},
+	ReasonResourceGone:                {false, "The resource no longer exists."},
+	ReasonAllDropped:                  {false, "Every resource of the batch was deleted, scheduled for deletion or disabled since it was planned; nothing to migrate."},
+	ReasonMigratedElsewhere:           {false, "The resource already lives in another instance; nothing to migrate."},
+	ReasonAttemptsExhausted:           {false, "Retried the maximum number of times: look at the last reason, fix it, and plan again."},
+	ReasonAborted:                     {false, "The batch was aborted by an operator: plan again to retry its resources."},
+	ReasonNotMovedByOperator:          {false, "The resource was not moved in the console before the observation timeout (KMSMIG_OBSERVE_TIMEOUT); its rotation is restored: start its migration in the console (the console shows why it failed, if it did), or plan again."},
 }
 
 // Classify returns the class of a failure reason code. Unknown codes are
