@@ -58,9 +58,10 @@ type AfterMigration struct {
 	Migrated int `json:"migrated"`
 	// DefaultPolicies is DefaultPoliciesNote once anything migrated.
 	DefaultPolicies string `json:"defaultPolicies,omitempty"`
-	// ServiceKeys lists every service key of the run's inventory (none
-	// when the inventory is absent: InventoryMissing).
-	ServiceKeys      []ServiceKey `json:"serviceKeys"`
+	// ServiceKeys lists every service key of the run's inventory; filled
+	// by WriteReport (nil from BuildReport), empty when the inventory is
+	// absent (InventoryMissing).
+	ServiceKeys      []ServiceKey `json:"serviceKeys,omitempty"`
 	InventoryMissing bool         `json:"inventoryMissing,omitempty"`
 }
 
@@ -205,9 +206,7 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 		r.Window.Utilisation = r.Window.CriticalPathSeconds / r.Window.RunSeconds
 	}
 
-	if err := r.afterMigration(ctx, e.Store); err != nil {
-		return r, err
-	}
+	r.After = afterMigration(r.Lanes)
 
 	keys, err := e.Store.List(ctx, statekeys.LedgerPrefix)
 	if err != nil {
@@ -237,33 +236,40 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 	return r, nil
 }
 
-// afterMigration fills r.After from the lanes' figures and the run's
-// inventory.
-func (r *Report) afterMigration(ctx context.Context, store runstate.Store) error {
-	a := AfterMigration{ServiceKeys: []ServiceKey{}}
-	for _, lf := range r.Lanes {
+// afterMigration counts what the lanes migrated and, once anything did,
+// says that default policies apply to it.
+func afterMigration(lanes []LaneFigures) AfterMigration {
+	var a AfterMigration
+	for _, lf := range lanes {
 		a.Migrated += lf.Migrated
 	}
 	if a.Migrated > 0 {
 		a.DefaultPolicies = DefaultPoliciesNote
 	}
+	return a
+}
+
+// addServiceKeys lists the service keys of the run's inventory in
+// r.After (WriteReport only: BuildReport runs at the end of every
+// invocation and reads no inventory).
+func (r *Report) addServiceKeys(ctx context.Context, store runstate.Store) error {
 	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, store, statekeys.Inventory(r.RunID))
 	switch {
 	case errors.Is(err, runstate.ErrNotFound):
-		a.InventoryMissing = true
+		r.After.InventoryMissing = true
+		return nil
 	case err != nil:
 		return fmt.Errorf("migration: report %s: %w", r.RunID, err)
-	default:
-		for _, li := range inv.Lanes {
-			for _, k := range li.Keys {
-				if k.IsServiceKey() && !k.Migrated() {
-					a.ServiceKeys = append(a.ServiceKeys, ServiceKey{Lane: li.Lane, ID: k.ID, Aliases: slices.Clone(k.Aliases), Creator: k.Creator})
-				}
+	}
+	r.After.ServiceKeys = []ServiceKey{}
+	for _, li := range inv.Lanes {
+		for _, k := range li.Keys {
+			if k.IsServiceKey() && !k.Migrated() {
+				r.After.ServiceKeys = append(r.After.ServiceKeys, ServiceKey{Lane: li.Lane, ID: k.ID, Aliases: slices.Clone(k.Aliases), Creator: k.Creator})
 			}
 		}
-		slices.SortFunc(a.ServiceKeys, func(x, y ServiceKey) int { return cmp.Or(x.Lane.Compare(y.Lane), cmp.Compare(x.ID, y.ID)) })
 	}
-	r.After = a
+	slices.SortFunc(r.After.ServiceKeys, func(x, y ServiceKey) int { return cmp.Or(x.Lane.Compare(y.Lane), cmp.Compare(x.ID, y.ID)) })
 	return nil
 }
 
@@ -386,6 +392,8 @@ func (r *Report) Markdown() []byte {
 		b.WriteString("Nothing migrated yet. Once something does, default key and secret policies apply to it.\n\n")
 	}
 	switch {
+	case r.After.ServiceKeys == nil && !r.After.InventoryMissing:
+		// BuildReport alone: the inventory was not read.
 	case r.After.InventoryMissing:
 		b.WriteString("Service keys: the run has no inventory; check the Default Keys view of every account and region in the KMS console.\n")
 	case len(r.After.ServiceKeys) == 0:
@@ -408,12 +416,15 @@ func (r *Report) Markdown() []byte {
 	return []byte(b.String())
 }
 
-// WriteReport builds the run report and stores it as JSON and Markdown at
-// ReportKeys (overwriting the previous one). Errors: BuildReport's and the
-// store's.
+// WriteReport builds the run report, lists the inventory's service keys
+// in it, and stores it as JSON and Markdown at ReportKeys (overwriting the
+// previous one). Errors: BuildReport's and the store's.
 func (e *Engine) WriteReport(ctx context.Context, runID string) (Report, error) {
 	r, err := e.BuildReport(ctx, runID)
 	if err != nil {
+		return r, err
+	}
+	if err := r.addServiceKeys(ctx, e.Store); err != nil {
 		return r, err
 	}
 	j, err := r.JSON()

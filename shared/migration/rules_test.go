@@ -116,9 +116,15 @@ func TestReportSaysDefaultPoliciesAndListsServiceKeys(t *testing.T) {
 	assert.Contains(t, md, "Default Keys")
 	assert.Contains(t, md, "| "+laneHZ.String()+" | "+serviceKey+" | alias/acs/oss | Oss |")
 
-	// Without an inventory the report says where to look instead.
-	require.NoError(t, e.store.Delete(t.Context(), statekeys.Inventory(runID), ""))
+	// BuildReport, run after every invocation, reads no inventory.
 	r, err = e.eng.BuildReport(t.Context(), runID)
+	require.NoError(t, err)
+	assert.Nil(t, r.After.ServiceKeys)
+	assert.Equal(t, migration.DefaultPoliciesNote, r.After.DefaultPolicies)
+
+	// Without an inventory the written report says where to look instead.
+	require.NoError(t, e.store.Delete(t.Context(), statekeys.Inventory(runID), ""))
+	r, err = e.eng.WriteReport(t.Context(), runID)
 	require.NoError(t, err)
 	assert.True(t, r.After.InventoryMissing)
 	assert.Contains(t, string(r.Markdown()), "the run has no inventory")
