@@ -18,6 +18,7 @@ var domain = []string{
 	"shared/estate", "shared/verdict", "shared/plan", "shared/discover", "shared/migration",
 	"shared/runstate", "shared/statekeys", "shared/report", "shared/alert", "shared/audit", "shared/cloud", "shared/app",
 	"shared/eventjson",
+	"shared/rules",
 }
 
 // forbidden says why a dependency of a domain package is not allowed, or
@@ -71,4 +72,14 @@ func orNone(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, " ")
+}
+
+// TestRulesImportStandardLibraryOnly: shared/rules is the one domain
+// package the KMS twin imports (one implementation of each provider rule
+// for classifier, engine and twin), so it must pull in nothing else.
+func TestRulesImportStandardLibraryOnly(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./rules").Output()
+	require.NoError(t, err)
+	deps := strings.Fields(string(out))
+	assert.Equal(t, []string{module + "shared/rules"}, deps, "shared/rules may import the standard library only")
 }

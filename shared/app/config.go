@@ -116,9 +116,13 @@ type Config struct {
 	// (shared/wiring.NewClock). Rehearsals only; never set in production.
 	Clock string
 	// Plan carries the batch limits (KMSMIG_BATCH_KEYS,
-	// KMSMIG_BATCH_SECRETS, 1..50, default 50 each) and filters
-	// (KMSMIG_INCLUDE, KMSMIG_EXCLUDE: ';'-separated plan filters).
+	// KMSMIG_BATCH_SECRETS, 1..50, default 50 each; KMSMIG_BATCH_TOTAL, see
+	// loadProviderRules) and filters (KMSMIG_INCLUDE, KMSMIG_EXCLUDE:
+	// ';'-separated plan filters).
 	Plan plan.Settings
+	// StrictKeyVersions blocks keys with several key versions, the older
+	// guides' rule (KMSMIG_STRICT_KEY_VERSIONS, default false).
+	StrictKeyVersions bool
 }
 
 // LoadConfig reads the configuration through getenv (os.Getenv in the
@@ -135,6 +139,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.loadObservability(s)
 	c.loadPlan(s)
 	c.checkBounds(s, getenv)
+	c.loadProviderRules(s)
 	if err := s.err(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}

@@ -339,6 +339,7 @@ func (d *Discoverer) inventoryAndPlan(ctx context.Context, r request) (DiscoverO
 	}
 	vset := verdict.DefaultSettings()
 	vset.Targets = d.Config.Targets
+	vset.StrictKeyVersions = d.Config.StrictKeyVersions
 	vs, err := verdict.Classify(*inv, vset)
 	if err != nil {
 		return DiscoverOutcome{}, fmt.Errorf("discover: classify: %w", err)

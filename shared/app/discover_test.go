@@ -220,3 +220,42 @@ func reasonsOf(fs []verdict.Finding) []verdict.Reason {
 	}
 	return out
 }
+
+// KMSMIG_STRICT_KEY_VERSIONS and KMSMIG_BATCH_TOTAL reach classification
+// and planning: the demo's two-version rotating key is blocked, and no
+// batch holds more keys plus secrets than the total.
+func TestProviderRuleSettingsReachThePlan(t *testing.T) {
+	_, d := demo(t)
+	lane := estate.Lane{Account: "1111000011110001", Region: "cn-hangzhou"}
+	const rotatingKey = "a1000001-0000-4000-8000-000000000002"
+	run := func(settings map[string]string) app.DiscoverOutcome {
+		t.Helper()
+		cfg, err := app.LoadConfig(func(k string) string { return settings[k] })
+		require.NoError(t, err)
+		d.Config.StrictKeyVersions, d.Config.Plan = cfg.StrictKeyVersions, cfg.Plan
+		out, err := d.Run(t.Context(), app.DiscoverEvent{DiscoverOptions: app.DiscoverOptions{RunID: "demo", DryRun: true}})
+		require.NoError(t, err)
+		return out
+	}
+	out := run(nil)
+	v, _ := out.Verdicts.Find(lane, verdict.ResourceKey, rotatingKey)
+	require.Equal(t, verdict.MigratableOnceRotationOff, v.Verdict)
+	biggest := 0
+	for _, lp := range out.Plan.Lanes {
+		for _, b := range lp.Batches {
+			biggest = max(biggest, len(b.Keys)+len(b.Secrets))
+		}
+	}
+	require.Greater(t, biggest, 3, "the demo's largest batch is above the total tried below")
+
+	out = run(map[string]string{"KMSMIG_STRICT_KEY_VERSIONS": "true", "KMSMIG_BATCH_TOTAL": "3"})
+	v, _ = out.Verdicts.Find(lane, verdict.ResourceKey, rotatingKey)
+	require.Equal(t, verdict.KeyMultipleVersions, v.Reason, v.Remediation)
+	require.Equal(t, 3, out.Plan.Settings.MaxResources)
+	for _, lp := range out.Plan.Lanes {
+		for _, b := range lp.Batches {
+			require.LessOrEqual(t, len(b.Keys)+len(b.Secrets), 3, b.ID)
+			require.NotContains(t, b.Keys, rotatingKey)
+		}
+	}
+}

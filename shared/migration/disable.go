@@ -8,6 +8,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/rules"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
@@ -60,6 +61,19 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 	// Rotation goes off only when the window admits the batch now.
 	if why, err := e.outsideWindow(ctx, &s); err != nil || why != "" {
 		res.Outcome, res.Reason = OutcomeOutsideWindow, why
+		return res, err
+	}
+	// The provider refuses an expired or not-Connected instance for good:
+	// fail the batch before any rotation is switched off. (A missing
+	// instance, or one that cannot be read now, is Submit's pre-flight's.)
+	if in, err := e.KMS.Instance(ctx, s.Lane, s.InstanceID, ""); err == nil {
+		if p := rules.CheckInstance(in.Status, in.Expires, e.now()); p != rules.InstanceUsable {
+			res, err := e.failWith(ctx, s, []Phase{PhasePlanned}, ReasonInstanceState,
+				fmt.Sprintf("instance %s is %s (status %q, ends %s): the migration tool refuses it; no rotation was switched off", s.InstanceID, p, in.Status, endDate(in.Expires)), nil)
+			res.Step = "disable"
+			return res, err
+		}
+	} else if isContext(err) {
 		return res, err
 	}
 	for _, r := range s.resources() {

@@ -18,7 +18,8 @@ var (
 )
 
 // The demo resources that cannot move whatever the engine does: their
-// names clash in the shared instance.
+// names clash in the shared instance. Classification blocks both copies of
+// shared/dup-name, so only a plan made without it lists it.
 var permanent = map[string]string{
 	"app/existing-name": "SecretNameExistsInInstance",
 	"shared/dup-name":   "DuplicateSecretName",
@@ -62,8 +63,7 @@ func (e *env) checkMigrated(t *testing.T) (migrated, failed int) {
 }
 
 // planned counts the resources of the initial plan, and those whose names
-// clash in the shared instance (which no engine can move). Classification
-// decides whether account 2222's shared/dup-name is planned at all.
+// clash in the shared instance (which no engine can move).
 func (e *env) planned() (all, clashing int) {
 	for _, lp := range e.plan.Lanes {
 		for _, b := range lp.Batches {

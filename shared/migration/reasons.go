@@ -24,6 +24,11 @@ const (
 	ReasonMigratedElsewhere = "MigratedToAnotherInstance"
 	// ReasonInstanceQuota: the instance lacks quota for the batch.
 	ReasonInstanceQuota = "InstanceQuotaTooSmall"
+	// ReasonInstanceState: the instance has expired or is not Connected,
+	// as the pre-flight saw it (the provider's code for the same refusal).
+	// Permanent (classes): the provider refuses such an instance
+	// (shared/rules), and retrying would only switch rotation off and on.
+	ReasonInstanceState = "Forbidden.DKMSInstanceStateInvalid"
 	// ReasonAttemptsExhausted: a retryable failure that reached
 	// Config.MaxAttempts.
 	ReasonAttemptsExhausted = "AttemptsExhausted"
@@ -58,7 +63,7 @@ var classes = map[string]Class{
 	"EncryptionKeyNotMigrated":           {true, "The secret's CMK had not migrated yet; retried after it."},
 	ReasonNotObserved:                    {true, "The task did not move the resource; retried automatically."},
 	ReasonTaskNotFound:                   {true, "The provider lost the task; retried automatically."},
-	"Forbidden.DKMSInstanceStateInvalid": {true, "The instance was not Connected or has expired; check it (renew, reconnect); retried automatically."},
+	"Forbidden.DKMSInstanceStateInvalid": {false, "The instance has expired or is not Connected: renew it or finish its connection, then plan again."},
 
 	// Permanent: the resource or the instance needs a decision.
 	"ExternalKeyMaterial":             {false, "Keys with imported (BYOK) material cannot be migrated; keep the key in KMS 1.0 or re-create it in the instance and re-encrypt."},

@@ -40,6 +40,38 @@ type Report struct {
 	Stalled  []string   `json:"stalled,omitempty"`
 	Ledger   LedgerView `json:"ledger"`
 	Window   WindowUse  `json:"window"`
+	// After is what changes for the migrated resources and what to check
+	// once the run is over.
+	After AfterMigration `json:"afterMigration"`
+}
+
+// DefaultPoliciesNote is what the provider documents about access to
+// migrated resources: the run report says it whenever anything migrated.
+const DefaultPoliciesNote = "Default key and secret policies now apply to every migrated key and secret: " +
+	"review access that relied on KMS 1.0's policies (RAM policies of applications, cross-account access) before relying on them."
+
+// AfterMigration is the report's closing advice: the default policies the
+// provider applies to migrated resources, and the service keys, which do
+// not migrate and which the guide says to check under Default Keys.
+type AfterMigration struct {
+	// Migrated counts the resources this run migrated.
+	Migrated int `json:"migrated"`
+	// DefaultPolicies is DefaultPoliciesNote once anything migrated.
+	DefaultPolicies string `json:"defaultPolicies,omitempty"`
+	// ServiceKeys lists every service key of the run's inventory; filled
+	// by WriteReport (nil from BuildReport), empty when the inventory is
+	// absent (InventoryMissing).
+	ServiceKeys      []ServiceKey `json:"serviceKeys,omitempty"`
+	InventoryMissing bool         `json:"inventoryMissing,omitempty"`
+}
+
+// ServiceKey is a key a cloud product created for server-side
+// encryption; it stays in KMS 1.0's Default Keys view.
+type ServiceKey struct {
+	Lane    estate.Lane `json:"lane"`
+	ID      string      `json:"id"`
+	Aliases []string    `json:"aliases,omitempty"`
+	Creator string      `json:"creator,omitempty"`
 }
 
 // TimelineEvent is one batch transition.
@@ -174,6 +206,8 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 		r.Window.Utilisation = r.Window.CriticalPathSeconds / r.Window.RunSeconds
 	}
 
+	r.After = afterMigration(r.Lanes)
+
 	keys, err := e.Store.List(ctx, statekeys.LedgerPrefix)
 	if err != nil {
 		return r, err
@@ -200,6 +234,43 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 		r.Ledger.Items = append(r.Ledger.Items, le)
 	}
 	return r, nil
+}
+
+// afterMigration counts what the lanes migrated and, once anything did,
+// says that default policies apply to it.
+func afterMigration(lanes []LaneFigures) AfterMigration {
+	var a AfterMigration
+	for _, lf := range lanes {
+		a.Migrated += lf.Migrated
+	}
+	if a.Migrated > 0 {
+		a.DefaultPolicies = DefaultPoliciesNote
+	}
+	return a
+}
+
+// addServiceKeys lists the service keys of the run's inventory in
+// r.After (WriteReport only: BuildReport runs at the end of every
+// invocation and reads no inventory).
+func (r *Report) addServiceKeys(ctx context.Context, store runstate.Store) error {
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, store, statekeys.Inventory(r.RunID))
+	switch {
+	case errors.Is(err, runstate.ErrNotFound):
+		r.After.InventoryMissing = true
+		return nil
+	case err != nil:
+		return fmt.Errorf("migration: report %s: %w", r.RunID, err)
+	}
+	r.After.ServiceKeys = []ServiceKey{}
+	for _, li := range inv.Lanes {
+		for _, k := range li.Keys {
+			if k.IsServiceKey() && !k.Migrated() {
+				r.After.ServiceKeys = append(r.After.ServiceKeys, ServiceKey{Lane: li.Lane, ID: k.ID, Aliases: slices.Clone(k.Aliases), Creator: k.Creator})
+			}
+		}
+	}
+	slices.SortFunc(r.After.ServiceKeys, func(x, y ServiceKey) int { return cmp.Or(x.Lane.Compare(y.Lane), cmp.Compare(x.ID, y.ID)) })
+	return nil
 }
 
 func (r *Report) addBatch(lf *LaneFigures, s *BatchState) {
@@ -314,6 +385,26 @@ func (r *Report) Markdown() []byte {
 			fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s |\n", le.Lane, le.Kind, cell(le.ID), describe(le.Original), le.Status, le.BatchID, cell(cmp.Or(le.LastError, "-")))
 		}
 	}
+	b.WriteString("\n## After migration\n\n")
+	if r.After.DefaultPolicies != "" {
+		fmt.Fprintf(&b, "%d resources migrated. %s\n\n", r.After.Migrated, r.After.DefaultPolicies)
+	} else {
+		b.WriteString("Nothing migrated yet. Once something does, default key and secret policies apply to it.\n\n")
+	}
+	switch {
+	case r.After.ServiceKeys == nil && !r.After.InventoryMissing:
+		// BuildReport alone: the inventory was not read.
+	case r.After.InventoryMissing:
+		b.WriteString("Service keys: the run has no inventory; check the Default Keys view of every account and region in the KMS console.\n")
+	case len(r.After.ServiceKeys) == 0:
+		b.WriteString("Service keys: none in the inventory.\n")
+	default:
+		fmt.Fprintf(&b, "Service keys are not migrated and need no action; check that these %d still show in the KMS console under **Default Keys**:\n\n", len(r.After.ServiceKeys))
+		b.WriteString("| Lane | Key | Aliases | Created by |\n|---|---|---|---|\n")
+		for _, k := range r.After.ServiceKeys {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", k.Lane, k.ID, cell(cmp.Or(strings.Join(k.Aliases, ", "), "-")), cell(cmp.Or(k.Creator, "-")))
+		}
+	}
 	b.WriteString("\n## Timeline\n\n| Time | Batch | Transition | Request | Reason |\n|---|---|---|---|---|\n")
 	for _, t := range r.Timeline {
 		from := string(t.From)
@@ -325,12 +416,15 @@ func (r *Report) Markdown() []byte {
 	return []byte(b.String())
 }
 
-// WriteReport builds the run report and stores it as JSON and Markdown at
-// ReportKeys (overwriting the previous one). Errors: BuildReport's and the
-// store's.
+// WriteReport builds the run report, lists the inventory's service keys
+// in it, and stores it as JSON and Markdown at ReportKeys (overwriting the
+// previous one). Errors: BuildReport's and the store's.
 func (e *Engine) WriteReport(ctx context.Context, runID string) (Report, error) {
 	r, err := e.BuildReport(ctx, runID)
 	if err != nil {
+		return r, err
+	}
+	if err := r.addServiceKeys(ctx, e.Store); err != nil {
 		return r, err
 	}
 	j, err := r.JSON()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
+	"github.com/kmsmig/kmsmig/shared/rules"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 )
 
@@ -138,15 +139,25 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 		return res, fmt.Errorf("migration: submit %s: %w", s.ID, err)
 	}
 	var refusal string
+	var state rules.InstanceProblem
+	if err == nil {
+		state = rules.CheckInstance(in.Status, in.Expires, e.now())
+	}
 	switch {
 	case err != nil:
 		refusal = "Forbidden.DKMSInstanceNotFound"
+	case state != rules.InstanceUsable:
+		// The provider's own rule: a task would be refused, for good.
+		refusal = ReasonInstanceState
 	case needKeys > in.FreeKeys() || needSecrets > in.FreeSecrets():
 		refusal = ReasonInstanceQuota
 	}
 	if refusal != "" {
 		msg := fmt.Sprintf("instance %s cannot take %d keys and %d secrets", s.InstanceID, needKeys, needSecrets)
-		if err == nil {
+		switch {
+		case state != rules.InstanceUsable:
+			msg = fmt.Sprintf("instance %s is %s (status %q, ends %s): the migration tool refuses it", s.InstanceID, state, in.Status, endDate(in.Expires))
+		case err == nil:
 			msg += fmt.Sprintf(" (free: %d keys, %d secrets)", in.FreeKeys(), in.FreeSecrets())
 		}
 		return e.failWith(ctx, s, []Phase{PhaseRotationOff}, refusal, msg, drops)
@@ -510,3 +521,10 @@ func (e *Engine) failWith(ctx context.Context, s BatchState, from []Phase, code,
 }
 
 func isNotFound(err error) bool { return errors.Is(err, runstate.ErrNotFound) }
+
+func endDate(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

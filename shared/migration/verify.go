@@ -13,7 +13,11 @@ import (
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
-// verify compares every resource of s with the inventory and the ledger.
+// verify compares every resource of s with the inventory and the ledger:
+// where it lives, its rotation, aliases, tags and version count, and what
+// a migration preserves (key spec, key usage, protection level; secret
+// type and stage labels), each mismatch naming the field, the expected
+// and the found value.
 func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
 	var problems []string
 	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, e.Store, statekeys.Inventory(s.RunID))
@@ -101,6 +105,15 @@ func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
 			if k.VersionCount != 0 && o.Key.VersionCount != k.VersionCount {
 				bad("%d versions, inventory says %d", o.Key.VersionCount, k.VersionCount)
 			}
+			for _, f := range []struct{ name, want, got string }{
+				{"key spec", k.Spec, o.Key.Spec},
+				{"key usage", k.Usage, o.Key.Usage},
+				{"protection level", k.ProtectionLevel, o.Key.ProtectionLevel},
+			} {
+				if f.want != "" && f.got != f.want {
+					bad("%s changed: expected %q (inventory), found %q", f.name, f.want, f.got)
+				}
+			}
 			continue
 		}
 		sec, found := findSecret(li, r.ID)
@@ -116,6 +129,13 @@ func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
 		}
 		if sec.VersionCount != 0 && o.Secret.VersionCount != sec.VersionCount {
 			bad("%d versions, inventory says %d", o.Secret.VersionCount, sec.VersionCount)
+		}
+		if sec.Type != "" && o.Secret.Type != sec.Type {
+			bad("secret type changed: expected %q (inventory), found %q", sec.Type, o.Secret.Type)
+		}
+		// Migration preserves every version with its stage labels.
+		if want, got := slices.Sorted(slices.Values(sec.StageLabels)), slices.Sorted(slices.Values(o.Secret.StageLabels)); len(want) > 0 && !slices.Equal(got, want) {
+			bad("stage labels changed: expected %q (inventory), found %q", want, got)
 		}
 	}
 	return problems, nil

@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 func TestPlanGoldenJSON(t *testing.T) {
 	at := time.Date(2025, 3, 1, 2, 0, 0, 0, time.UTC)
 	inst := estate.Instance{ID: "kst-hz-1", Region: "cn-hangzhou", Kind: estate.InstanceSoftware, ImageVersion: "2.10.1",
-		KeyQuota: 100, SecretQuota: 100, AutoRenew: true, Owner: "1111", SharedWith: []string{"2222"}}
+		KeyQuota: 100, SecretQuota: 100, Status: "Connected", AutoRenew: true, Owner: "1111", SharedWith: []string{"2222"}}
 	k := func(id, creator string, mods ...func(*estate.Key)) estate.Key {
 		key := estate.Key{ID: id, Origin: estate.OriginAliyunKMS, State: estate.KeyEnabled, Creator: creator}
 		for _, m := range mods {

@@ -132,7 +132,7 @@ func largeInventory(lanes, keys, secrets int) estate.Inventory {
 		lane := estate.Lane{Account: fmt.Sprintf("%04d", 1000+l/2), Region: []string{"cn-hangzhou", "cn-shanghai"}[l%2]}
 		li := estate.LaneInventory{Lane: lane, Instances: []estate.Instance{{
 			ID: fmt.Sprintf("kst-%d", l), Region: lane.Region, Kind: estate.InstanceSoftware, ImageVersion: "2.10.1",
-			KeyQuota: 100_000, SecretQuota: 100_000, AutoRenew: true, Owner: lane.Account}}}
+			KeyQuota: 100_000, SecretQuota: 100_000, Status: "Connected", AutoRenew: true, Owner: lane.Account}}}
 		for k := range keys {
 			li.Keys = append(li.Keys, key(fmt.Sprintf("key-%05d", k), func(k2 *estate.Key) {
 				k2.Creator = lane.Account

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/rules"
 )
 
 // laneWork is one lane while Classify works on it: its verdicts, aligned
@@ -31,8 +32,10 @@ type laneWork struct {
 //     disabled, any other state but Enabled, and with
 //     Settings.StrictKeyVersions several versions, are blocked;
 //   - secrets: a name shared with another secret of the lane, present in
-//     the target instance, or migrating into the same instance from an
-//     earlier lane is blocked; a secret under a CMK that is
+//     the target instance, or held by another account that may migrate
+//     into the target (its owner, the accounts it is shared with, the
+//     lanes that see it: rules.SecretHolders, the twin's rule too) is
+//     blocked, every copy alike; a secret under a CMK that is
 //     unknown, blocked, or migrated into another instance than the target
 //     is blocked; a secret under a CMK that migrates in this run depends
 //     on it (DependsOn); a secret under the system-managed key (also when
@@ -65,18 +68,14 @@ func Classify(inv estate.Inventory, s Settings) (*Verdicts, error) {
 	slices.SortFunc(lanes, func(a, b *estate.LaneInventory) int { return a.Lane.Compare(b.Lane) })
 	dir := newDirectory(lanes)
 	taken := namesInInstances(lanes, dir)
-	// claimed holds, per target instance, the secret names an earlier lane
-	// (in lane order) will migrate into it: two accounts sharing an
-	// instance cannot both bring a secret of one name.
-	claimed := map[string]map[string]estate.Lane{}
+	holders := secretHolders(lanes, dir)
 
 	work := make([]*laneWork, len(lanes))
 	for i, li := range lanes {
 		w := &laneWork{li: li, lf: chooseTarget(li, dir, s, asOf)}
 		w.classifyKeys(s)
-		w.classifySecrets(taken[w.lf.InstanceID], claimed[w.lf.InstanceID])
+		w.classifySecrets(taken[w.lf.InstanceID], holders[w.lf.InstanceID])
 		w.applyLaneBlocker()
-		w.claimNames(claimed)
 		work[i] = w
 	}
 	uses := spendQuota(work, dir)
@@ -166,26 +165,41 @@ func (w *laneWork) classifyKeys(s Settings) {
 	}
 }
 
-// claimNames records the lane's secrets that will migrate into its target.
-func (w *laneWork) claimNames(claimed map[string]map[string]estate.Lane) {
-	target := w.lf.InstanceID
-	if target == "" {
-		return
-	}
-	for _, v := range w.secrets {
-		if !v.Verdict.WillMigrate() {
-			continue
-		}
-		if claimed[target] == nil {
-			claimed[target] = map[string]estate.Lane{}
-		}
-		if _, ok := claimed[target][v.ID]; !ok {
-			claimed[target][v.ID] = w.li.Lane
+// secretHolders returns, per instance ID, which accounts that may migrate
+// into the instance hold a KMS 1.0 secret of each name, as far as the
+// inventory shows: the owner, the accounts it is shared with, and every
+// account whose lane lists the instance (an account sees only instances it
+// owns or that are shared with it), each with its lane of the instance's
+// region.
+func secretHolders(lanes []*estate.LaneInventory, dir directory) map[string]*rules.SecretHolders {
+	byLane := make(map[estate.Lane]*estate.LaneInventory, len(lanes))
+	visible := map[string][]string{} // instance → accounts whose lane lists it
+	for _, li := range lanes {
+		byLane[li.Lane] = li
+		for _, in := range li.Instances {
+			visible[in.ID] = append(visible[in.ID], li.Lane.Account)
 		}
 	}
+	out := make(map[string]*rules.SecretHolders, len(dir))
+	for id, e := range dir {
+		h := &rules.SecretHolders{}
+		for _, acct := range rules.MayMigrateInto(e.inst.Owner, append(slices.Clone(e.inst.SharedWith), visible[id]...)) {
+			li := byLane[estate.Lane{Account: acct, Region: e.inst.Region}]
+			if li == nil {
+				continue
+			}
+			for _, sec := range li.Secrets {
+				if !sec.Migrated() {
+					h.Add(acct, sec.Name)
+				}
+			}
+		}
+		out[id] = h
+	}
+	return out
 }
 
-func (w *laneWork) classifySecrets(taken map[string]bool, claimed map[string]estate.Lane) {
+func (w *laneWork) classifySecrets(taken map[string]bool, holders *rules.SecretHolders) {
 	li := w.li
 	order := make([]int, len(li.Secrets))
 	for i := range order {
@@ -212,8 +226,10 @@ func (w *laneWork) classifySecrets(taken map[string]bool, claimed map[string]est
 			v.block(DuplicateSecretName, "%d secrets are named %q in lane %s; rename or delete all but one (names do not change in migration).", names[sec.Name], sec.Name, li.Lane)
 		case taken[sec.Name]:
 			v.block(DuplicateSecretName, "A secret named %q already exists in instance %s; rename or delete one of them (names do not change in migration).", sec.Name, target)
-		case claimed[sec.Name] != (estate.Lane{}):
-			v.block(DuplicateSecretName, "Lane %s also migrates a secret named %q into instance %s; rename one of them (names do not change in migration, and one instance holds one secret per name).", claimed[sec.Name], sec.Name, target)
+		case holders != nil && len(holders.OtherHolders(li.Lane.Account, sec.Name)) > 0:
+			others := holders.OtherHolders(li.Lane.Account, sec.Name)
+			v.block(DuplicateSecretName, "Account(s) %s also hold a secret named %q that may migrate into instance %s; one instance holds one secret per name and names do not change in migration, so no copy migrates: rename or delete all but one.",
+				strings.Join(others, ", "), sec.Name, target)
 		case sec.UsesSystemKey():
 			v.Verdict = rotationKind(sec.Rotation)
 		default:

@@ -216,13 +216,13 @@ func TestExpiringInstanceWarnsWithoutBlocking(t *testing.T) {
 		name    string
 		expires time.Time
 		renew   bool
-		warn    bool
+		warn    Reason
 	}{
-		{name: "expires soon, no renewal", expires: discovered.AddDate(0, 0, 10), warn: true},
-		{name: "already expired, no renewal", expires: discovered.AddDate(0, 0, -1), warn: true},
+		{name: "expires soon, no renewal", expires: discovered.AddDate(0, 0, 10), warn: InstanceExpiringNoRenew},
 		{name: "expires soon, renews", expires: discovered.AddDate(0, 0, 10), renew: true},
-		{name: "expires late", expires: discovered.AddDate(0, 0, 31)},
-		{name: "no expiry known", expires: time.Time{}},
+		{name: "expires late, no renewal", expires: discovered.AddDate(0, 0, 31), warn: InstanceNoAutoRenew},
+		{name: "no expiry known, no renewal", expires: time.Time{}, warn: InstanceNoAutoRenew},
+		{name: "expires late, renews", expires: discovered.AddDate(0, 0, 31), renew: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,15 +233,76 @@ func TestExpiringInstanceWarnsWithoutBlocking(t *testing.T) {
 			for _, f := range lf.Findings {
 				got = append(got, f.Reason)
 			}
-			if tt.warn {
-				assert.Equal(t, []Reason{InstanceExpiringNoRenew}, got)
+			if tt.warn != "" {
+				assert.Equal(t, []Reason{tt.warn}, got)
 				assert.Equal(t, 1, vs.Counts.Warnings)
+				assert.Contains(t, lf.Findings[0].Remediation, "kst-1")
 			} else {
 				assert.Empty(t, got)
 			}
 			_, blocked := lf.Blocker()
-			assert.False(t, blocked)
+			assert.False(t, blocked, "auto-renewal off is a warning, never a blocker")
 			assert.Equal(t, Migratable, mustFind(t, vs, laneA, ResourceKey, "k").Verdict)
+		})
+	}
+}
+
+// An expired instance, or one whose status is not Connected, blocks its
+// lane: the migration tool refuses it (rules.CheckInstance, the twin's
+// rule too). With another usable instance the default choice skips it.
+func TestInstanceStateBlocksLane(t *testing.T) {
+	expired := func(in *estate.Instance) { in.Expires = discovered.AddDate(0, 0, -1) }
+	endsNow := func(in *estate.Instance) { in.Expires = discovered }
+	status := func(s string) func(*estate.Instance) { return func(in *estate.Instance) { in.Status = s } }
+	tests := []struct {
+		name      string
+		instances []estate.Instance
+		explicit  string
+		want      string
+		blocker   Reason
+		remedy    string
+	}{
+		{name: "expired", instances: []estate.Instance{instance("kst-a", "1111", expired)}, blocker: InstanceExpired, remedy: "expired on 2025-02-28"},
+		{name: "expired without renewal", instances: []estate.Instance{instance("kst-a", "1111", expired, func(in *estate.Instance) { in.AutoRenew = false })},
+			blocker: InstanceExpired},
+		{name: "ends at discovery", instances: []estate.Instance{instance("kst-a", "1111", endsNow)}, blocker: InstanceExpired},
+		{name: "disconnected", instances: []estate.Instance{instance("kst-a", "1111", status("Disconnected"))}, blocker: InstanceNotConnected, remedy: "Disconnected"},
+		{name: "connecting", instances: []estate.Instance{instance("kst-a", "1111", status("Connecting"))}, blocker: InstanceNotConnected},
+		{name: "status unreported", instances: []estate.Instance{instance("kst-a", "1111", status(""))}, blocker: InstanceNotConnected, remedy: "unreported"},
+		{name: "skips disconnected", instances: []estate.Instance{instance("kst-a", "1111", status("Error")), instance("kst-b", "1111")}, want: "kst-b"},
+		{name: "skips expired", instances: []estate.Instance{instance("kst-a", "1111", expired), instance("kst-b", "1111")}, want: "kst-b"},
+		{name: "explicit expired", instances: []estate.Instance{instance("kst-a", "1111", expired), instance("kst-b", "1111")}, explicit: "kst-a", blocker: InstanceExpired},
+		{name: "explicit disconnected", instances: []estate.Instance{instance("kst-a", "1111", status("Disconnected"))}, explicit: "kst-a", blocker: InstanceNotConnected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			li := estate.LaneInventory{Lane: laneA, Keys: []estate.Key{key("k")}, Secrets: []estate.Secret{secret("s", "")}, Instances: tt.instances}
+			vs := classify(t, inventory(li), func(s *Settings) {
+				if tt.explicit != "" {
+					s.Targets = map[estate.Lane]string{laneA: tt.explicit}
+				}
+			})
+			lf, _ := vs.Lane(laneA)
+			if tt.blocker == "" {
+				assert.Equal(t, tt.want, lf.InstanceID)
+				assert.Equal(t, Migratable, mustFind(t, vs, laneA, ResourceKey, "k").Verdict)
+				return
+			}
+			assert.Empty(t, lf.InstanceID)
+			f, blocked := lf.Blocker()
+			require.True(t, blocked)
+			assert.Equal(t, tt.blocker, f.Reason)
+			assert.Equal(t, SeverityBlocker, f.Severity)
+			assert.Contains(t, f.Remediation, "kst-a")
+			assert.Contains(t, f.Remediation, tt.remedy)
+			for _, rk := range []struct {
+				kind ResourceKind
+				id   string
+			}{{ResourceKey, "k"}, {ResourceSecret, "s"}} {
+				v := mustFind(t, vs, laneA, rk.kind, rk.id)
+				assert.Equal(t, Blocked, v.Verdict)
+				assert.Equal(t, tt.blocker, v.Reason)
+			}
 		})
 	}
 }
@@ -385,7 +446,8 @@ func TestClassifyDoesNotModifyInventory(t *testing.T) {
 func TestReasonTable(t *testing.T) {
 	all := []Reason{ServiceKey, ImportedKeyMaterial, KeyPendingDeletion, KeyDisabled, KeyStateUnsupported, KeyMultipleVersions,
 		SecretCMKBlocked, SecretCMKUnknown, SecretCMKOtherInstance, DuplicateSecretName, NoTargetInstance, InstanceNotShared,
-		InstanceImageTooOld, InstanceImageUnverified, InstanceQuotaTooSmall, InstanceExpiringNoRenew, DiscoveryIncomplete, TaskAPIUnavailable}
+		InstanceImageTooOld, InstanceImageUnverified, InstanceQuotaTooSmall, InstanceExpired, InstanceNotConnected,
+		InstanceExpiringNoRenew, InstanceNoAutoRenew, DiscoveryIncomplete, TaskAPIUnavailable}
 	require.Len(t, reasons, len(all))
 	for _, r := range all {
 		info, ok := r.Info()
@@ -419,27 +481,52 @@ func TestInstanceNotSharedFromAnotherLane(t *testing.T) {
 	require.Equal(t, NoTargetInstance, mustFind(t, alone, laneB, ResourceKey, "kb").Reason)
 }
 
-// Two accounts migrating into one shared instance cannot both bring a
-// secret of one name: the first lane in lane order keeps it.
+// Two accounts that may migrate into one shared instance cannot both bring
+// a secret of one name, and neither keeps it: every copy is blocked,
+// naming the other accounts (the twin refuses every copy alike).
 func TestDuplicateSecretNameAcrossLanesOfOneInstance(t *testing.T) {
-	shared := instance("kst-shared", "1111", func(in *estate.Instance) { in.SharedWith = []string{"2222"} })
+	laneC := estate.Lane{Account: "3333", Region: "cn-hangzhou"}
+	shared := instance("kst-shared", "1111", func(in *estate.Instance) { in.SharedWith = []string{"2222", "3333"} })
 	a := estate.LaneInventory{Lane: laneA, Secrets: []estate.Secret{secret("db/password", ""), secret("only-a", "")},
 		Instances: []estate.Instance{shared}}
 	b := estate.LaneInventory{Lane: laneB, Secrets: []estate.Secret{secret("db/password", ""), secret("only-b", "")},
 		Instances: []estate.Instance{shared}}
-	vs := classify(t, inventory(a, b))
+	c := estate.LaneInventory{Lane: laneC, Secrets: []estate.Secret{secret("db/password", "")}, Instances: []estate.Instance{shared}}
+	vs := classify(t, inventory(a, b, c))
 
-	require.Equal(t, Migratable, mustFind(t, vs, laneA, ResourceSecret, "db/password").Verdict)
-	dup := mustFind(t, vs, laneB, ResourceSecret, "db/password")
-	require.Equal(t, Blocked, dup.Verdict)
-	require.Equal(t, DuplicateSecretName, dup.Reason)
-	require.Contains(t, dup.Remediation, laneA.String())
-	require.Equal(t, Migratable, mustFind(t, vs, laneB, ResourceSecret, "only-b").Verdict)
+	for _, tt := range []struct {
+		lane   estate.Lane
+		others string
+	}{{laneA, "2222, 3333"}, {laneB, "1111, 3333"}, {laneC, "1111, 2222"}} {
+		dup := mustFind(t, vs, tt.lane, ResourceSecret, "db/password")
+		assert.Equal(t, Blocked, dup.Verdict, tt.lane.String())
+		assert.Equal(t, DuplicateSecretName, dup.Reason, tt.lane.String())
+		assert.Contains(t, dup.Remediation, tt.others, tt.lane.String())
+		assert.Contains(t, dup.Remediation, "kst-shared")
+	}
+	assert.Equal(t, Migratable, mustFind(t, vs, laneA, ResourceSecret, "only-a").Verdict)
+	assert.Equal(t, Migratable, mustFind(t, vs, laneB, ResourceSecret, "only-b").Verdict)
 
-	// Different target instances do not collide.
-	b.Instances = []estate.Instance{instance("kst-b", "2222")}
+	// A copy already in an instance no longer migrates: the others may.
+	c.Secrets[0].InstanceID = "kst-elsewhere"
+	b.Secrets[0].InstanceID = "kst-elsewhere"
+	vs = classify(t, inventory(a, b, c))
+	assert.Equal(t, Migratable, mustFind(t, vs, laneA, ResourceSecret, "db/password").Verdict)
+
+	// 2222 migrates into its own instance, but kst-shared is still shared
+	// with it: its copy could go there, so 1111's copy is blocked while
+	// 2222's, bound for kst-b, is not.
+	b = estate.LaneInventory{Lane: laneB, Secrets: []estate.Secret{secret("db/password", "")},
+		Instances: []estate.Instance{instance("kst-b", "2222")}}
 	vs = classify(t, inventory(a, b))
-	require.Equal(t, Migratable, mustFind(t, vs, laneB, ResourceSecret, "db/password").Verdict)
+	assert.Equal(t, DuplicateSecretName, mustFind(t, vs, laneA, ResourceSecret, "db/password").Reason)
+	assert.Equal(t, Migratable, mustFind(t, vs, laneB, ResourceSecret, "db/password").Verdict)
+
+	// Not shared with 2222 at all: no clash.
+	a.Instances = []estate.Instance{instance("kst-shared", "1111")}
+	vs = classify(t, inventory(a, b))
+	assert.Equal(t, Migratable, mustFind(t, vs, laneA, ResourceSecret, "db/password").Verdict)
+	assert.Equal(t, Migratable, mustFind(t, vs, laneB, ResourceSecret, "db/password").Verdict)
 }
 
 // A lane whose task API probe failed is blocked task-api-unavailable

@@ -12,10 +12,14 @@
 //
 // Classify also chooses each lane's target instance (an explicit choice
 // from Settings, otherwise a documented default), checks the instance
-// prerequisites (region, sharing, image version, expiry), orders each
-// secret after its CMK, and spends each instance's key and secret quota
-// across all lanes that target it, blocking what would overflow. The
-// result, Verdicts, encodes to stable JSON.
+// prerequisites (region, sharing, image version, an end date not passed
+// and status Connected: shared/rules, which the KMS twin applies too),
+// blocks every copy of a secret name that several accounts may bring into
+// one instance, orders each secret after its CMK, and spends each
+// instance's key and secret quota across all lanes that target it,
+// blocking what would overflow. The result, Verdicts, encodes to stable
+// JSON.
 //
-// The package is pure: it imports estate and the standard library only.
+// The package is pure: it imports estate, rules and the standard library
+// only.
 package verdict

@@ -22,7 +22,10 @@ const (
 	InstanceImageTooOld     Reason = "instance-image-too-old"
 	InstanceImageUnverified Reason = "instance-image-unverified"
 	InstanceQuotaTooSmall   Reason = "instance-quota-too-small"
+	InstanceExpired         Reason = "instance-expired"
+	InstanceNotConnected    Reason = "instance-not-connected"
 	InstanceExpiringNoRenew Reason = "instance-expiring-no-autorenew"
+	InstanceNoAutoRenew     Reason = "instance-no-autorenew"
 	DiscoveryIncomplete     Reason = "discovery-incomplete"
 	TaskAPIUnavailable      Reason = "task-api-unavailable"
 )
@@ -84,7 +87,10 @@ var reasons = []ReasonInfo{
 	{InstanceImageTooOld, SeverityBlocker, ScopeInstance, true, "Upgrade the instance image: software instances in the console, hardware instances through the account manager."},
 	{InstanceImageUnverified, SeverityWarning, ScopeInstance, false, "The instance did not report its image version: check in the console that it meets the minimum before the first batch."},
 	{InstanceQuotaTooSmall, SeverityBlocker, ScopeInstance, true, "Raise the instance's key or secret quota, or migrate fewer resources into it."},
+	{InstanceExpired, SeverityBlocker, ScopeInstance, true, "Renew the instance: the migration tool refuses an expired instance, and once it is released the data its keys protect cannot be decrypted."},
+	{InstanceNotConnected, SeverityBlocker, ScopeInstance, true, "Bring the instance to Connected (finish its VPC connection, or fix the error the console shows): the migration tool refuses any other status."},
 	{InstanceExpiringNoRenew, SeverityWarning, ScopeInstance, false, "Turn on auto-renewal: an expired, released instance makes the data it protects undecryptable."},
+	{InstanceNoAutoRenew, SeverityWarning, ScopeInstance, false, "Turn on auto-renewal, which the migration guide recommends for every instance: an expired, released instance makes the data it protects undecryptable."},
 	{DiscoveryIncomplete, SeverityWarning, ScopeLane, false, "Discovery met errors in this lane: run it again before trusting what is absent."},
 	{TaskAPIUnavailable, SeverityBlocker, ScopeLane, true, "The migration task API did not answer discovery's probe: set KMSMIG_TASK_ACTIONS to the provider's task action names and grant them, or set KMSMIG_BACKEND=observe to start each batch in the console; then run discovery again."},
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/rules"
 )
 
 // directory is every instance of the inventory by ID, so that an explicit
@@ -76,12 +77,34 @@ func examine(in estate.Instance, lane estate.Lane, visible bool, s Settings, asO
 		add(InstanceImageTooOld, "Instance %s (%s) runs image %s, older than the required %s; %s before migrating.",
 			in.ID, kindName(in.Kind), in.ImageVersion, minimum, how)
 	}
+	switch rules.CheckInstance(in.Status, in.Expires, asOf) {
+	case rules.InstanceExpired:
+		add(InstanceExpired, "Instance %s expired on %s; renew it before migrating: the migration tool refuses an expired instance, and once it is released the data its keys protect cannot be decrypted.",
+			in.ID, in.Expires.UTC().Format(time.DateOnly))
+	case rules.InstanceNotConnected:
+		add(InstanceNotConnected, "Instance %s is %s, not %s; the migration tool refuses any other status: finish its VPC connection (or fix what the console shows) and run discovery again.",
+			in.ID, cmp.Or(in.Status, "of unreported status"), rules.StatusConnected)
+	}
+	// Auto-renewal off is a warning whenever it is off (the guide
+	// recommends it for every instance); louder when the end is near.
 	warnBefore := asOf.AddDate(0, 0, s.ExpiryWarningDays)
-	if !in.AutoRenew && !in.Expires.IsZero() && in.Expires.Before(warnBefore) {
+	switch {
+	case in.AutoRenew:
+	case !in.Expires.IsZero() && in.Expires.After(asOf) && in.Expires.Before(warnBefore):
 		add(InstanceExpiringNoRenew, "Instance %s expires on %s without auto-renewal; turn auto-renewal on: once it is released, the data its keys protect cannot be decrypted.",
 			in.ID, in.Expires.UTC().Format(time.DateOnly))
+	case in.Expires.IsZero() || in.Expires.After(asOf):
+		add(InstanceNoAutoRenew, "Instance %s has auto-renewal off%s; the migration guide recommends it for every instance: once an expired instance is released, the data its keys protect cannot be decrypted.",
+			in.ID, endsOn(in.Expires))
 	}
 	return fs
+}
+
+func endsOn(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return " (it ends on " + t.UTC().Format(time.DateOnly) + ")"
 }
 
 func kindName(k estate.InstanceKind) string {

@@ -163,7 +163,7 @@ func syntheticEstate(n int) estate.Inventory {
 	for l := 0; l < lanes; l++ {
 		lane := estate.Lane{Account: fmt.Sprintf("%016d", 1000+l%2), Region: []string{"cn-hangzhou", "cn-shanghai", "cn-beijing", "cn-shenzhen"}[l/2]}
 		li := estate.LaneInventory{Lane: lane, Instances: []estate.Instance{{ID: fmt.Sprintf("kst-%d", l), Region: lane.Region,
-			Kind: estate.InstanceSoftware, ImageVersion: "3.0.0", KeyQuota: n, SecretQuota: n, AutoRenew: true, Owner: lane.Account,
+			Kind: estate.InstanceSoftware, ImageVersion: "3.0.0", KeyQuota: n, SecretQuota: n, Status: "Connected", AutoRenew: true, Owner: lane.Account,
 			Expires: inv.DiscoveredAt.AddDate(1, 0, 0)}}}
 		per := n / lanes
 		for i := 0; i < per/2; i++ {

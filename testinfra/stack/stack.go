@@ -35,6 +35,9 @@ type Options struct {
 	// TaskAPIAbsent makes the KMS twin answer every migration task action
 	// as an action it does not know (kms.Options.TaskAPIAbsent).
 	TaskAPIAbsent bool
+	// TaskTotal, when not zero, bounds keys plus secrets of one migration
+	// task (the KMS twin's Options.MaxResourcesPerTask).
+	TaskTotal int
 	// Clock is the KMS twin's clock (migration tasks, dates); nil: the
 	// wall clock. A rehearsal gives the FC twin's, so that tasks and timers
 	// run on one simulated time.
@@ -107,7 +110,7 @@ func Start(opts Options) (*Stack, error) {
 	keyring := acs.NewKeyring()
 	verifier := acs.NewVerifier(keyring, acs.VerifierOptions{})
 	twin, err := kms.New(opts.Inventory, kms.Options{Keyring: keyring, Verifier: verifier, Timing: opts.Timing, Clock: opts.Clock,
-		TaskAPIAbsent: opts.TaskAPIAbsent})
+		TaskAPIAbsent: opts.TaskAPIAbsent, MaxResourcesPerTask: opts.TaskTotal})
 	if err != nil {
 		return nil, err
 	}

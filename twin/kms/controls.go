@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kmsmig/kmsmig/twin/acs"
@@ -178,6 +179,26 @@ func (t *Twin) SetKeyState(l Lane, id, state string) error {
 	if state == "PendingDeletion" {
 		k.deleteDate = t.opts.Clock.Now().Add(7 * 24 * time.Hour).Truncate(time.Second)
 	}
+	return nil
+}
+
+// SetInstanceStatus sets an instance's status as the provider would
+// report it (GetKmsInstance Status): one of the inventory's statuses
+// (Connected, Connecting, Disconnected, Error), e.g. when its VPC
+// connection breaks. Tasks
+// already queued are not affected; new ones are refused unless Connected.
+func (t *Twin) SetInstanceStatus(id, status string) error {
+	if !slices.Contains(instanceStatuses, status) {
+		return errParam("Status", "It must be one of "+strings.Join(instanceStatuses, ", ")+".")
+	}
+	t.advance()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in := t.instances[id]
+	if in == nil {
+		return errInstanceNotFound(id)
+	}
+	in.status = status
 	return nil
 }
 

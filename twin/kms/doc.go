@@ -63,11 +63,12 @@
 //	404 Forbidden.DKMSInstanceNotFound           no such instance
 //	400 Rejected.InstanceRegionMismatch          instance of another region
 //	403 Forbidden.InstanceNotShared              instance neither owned by nor shared with the caller
-//	403 Forbidden.DKMSInstanceStateInvalid       instance expired or not Connected
+//	403 Forbidden.DKMSInstanceStateInvalid       instance expired (end date not after now) or status not Connected (rules.CheckInstance)
 //	400 Rejected.InstanceVersionTooLow           software image older than 2.9.0 (hardware: not checked)
 //	409 Rejected.MigrationInProgress             a task of the instance is Running, or a listed resource is in an unfinished task
 //	404 Forbidden.KeyNotFound / Forbidden.ResourceNotFound   a listed resource does not exist
-//	400 Rejected.LimitExceeded                   more than 50 keys or 50 secrets (Options.MaxKeysPerTask/MaxSecretsPerTask)
+//	400 Rejected.LimitExceeded                   more than 50 keys or 50 secrets (Options.MaxKeysPerTask/MaxSecretsPerTask),
+//	                                             or, with Options.MaxResourcesPerTask (the console's reading), more in total
 //	400 Rejected.InsufficientQuota               free key or secret quota (counting unfinished tasks) below the selection's need
 //
 // DescribeMigrationTask (TaskId) → the task as a flat object:
@@ -99,7 +100,9 @@
 //	Failed  RotationEnabled             automatic rotation still on (key or secret)
 //	Failed  EncryptionKeyNotMigrated    the secret's CMK is not in this instance before the task starts (same task is too late)
 //	Failed  SecretNameExistsInInstance  the target instance already has a secret of that name
-//	Failed  DuplicateSecretName         another account sharing the instance holds an unmigrated secret of that name in the region
+//	Failed  DuplicateSecretName         another account that may migrate into the instance (owner or shared with) holds an
+//	                                    unmigrated secret of that name in the region; every copy fails, the message names
+//	                                    the other accounts (rules.SecretHolders)
 //	Failed  QuotaExceeded               the instance ran out of quota at completion
 //	Failed  <code>                      injected by Twin.FailResource (default InjectedFailure)
 //
@@ -196,7 +199,16 @@
 //     shows every migration task with its resources.
 //     Go methods only, never over HTTP. Besides: Tasks (harness.go) shows
 //     every task with its due time and stall; StallTasks and FailResource
-//     inject faults.
+//     inject faults, and AlterOnMigration makes one migration change a key's
+//     spec, usage or protection level, or a secret's type or stage label
+//     (the real service documents that these are preserved; the twin
+//     preserves them unless told otherwise).
+//   - The instance rule (expired or not Connected) and the duplicate-name
+//     rule are shared/rules, the one implementation the classifier uses
+//     too; this is the only package of shared/ a twin imports. The
+//     documentation states both rules but not how the service tells who
+//     "shares" a name: the twin reads it at its weakest, counting every
+//     account the instance is shared with, whether or not it migrates.
 //   - The migration task actions, parameters, result shape and reason codes
 //     are the twin's design: the real tool is console-only and its API is
 //     not published. Task-level codes such as Rejected.InstanceRegionMismatch,

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -46,4 +47,79 @@ func (t *Twin) Tasks() []TaskInfo {
 		})
 	}
 	return out
+}
+
+// Fields AlterOnMigration can change: what a migration must preserve and
+// verification compares with the inventory.
+const (
+	FieldKeySpec         = "KeySpec"
+	FieldKeyUsage        = "KeyUsage"
+	FieldProtectionLevel = "ProtectionLevel"
+	FieldSecretType      = "SecretType"
+	// FieldStageLabel renames the ACSCurrent stage label of the secret's
+	// current version to the value.
+	FieldStageLabel = "StageLabel"
+)
+
+// AlterOnMigration makes the next successful migration of the resource
+// with this id (a key id or a secret name, in any account) change field
+// (one of the Field constants) to value, as a faulty provider would; the
+// change applies once, when the task completes. It lets tests prove that
+// verification notices what a migration must not change. An unknown field
+// is an error.
+func (t *Twin) AlterOnMigration(resourceID, field, value string) error {
+	switch field {
+	case FieldKeySpec, FieldKeyUsage, FieldProtectionLevel, FieldSecretType, FieldStageLabel:
+	default:
+		return fmt.Errorf("kms: AlterOnMigration: field %q: want KeySpec, KeyUsage, ProtectionLevel, SecretType or StageLabel", field)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.faults.alter == nil {
+		t.faults.alter = map[string][2]string{}
+	}
+	t.faults.alter[resourceID] = [2]string{field, value}
+	return nil
+}
+
+// alterKey and alterSecret apply a pending AlterOnMigration to a resource
+// that has just migrated. The caller holds t.mu.
+func (t *Twin) alterKey(k *key) {
+	a, ok := t.faults.alter[k.id]
+	if !ok {
+		return
+	}
+	switch a[0] {
+	case FieldKeySpec:
+		k.spec = a[1]
+	case FieldKeyUsage:
+		k.usage = a[1]
+	case FieldProtectionLevel:
+		k.protection = a[1]
+	default:
+		return // a secret field: not for a key
+	}
+	delete(t.faults.alter, k.id)
+}
+
+func (t *Twin) alterSecret(s *secret) {
+	a, ok := t.faults.alter[s.name]
+	if !ok {
+		return
+	}
+	switch a[0] {
+	case FieldSecretType:
+		s.secretType = a[1]
+	case FieldStageLabel:
+		for i := range s.versions {
+			for j, st := range s.versions[i].stages {
+				if st == "ACSCurrent" {
+					s.versions[i].stages[j] = a[1]
+				}
+			}
+		}
+	default:
+		return
+	}
+	delete(t.faults.alter, s.name)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kmsmig/kmsmig/shared/rules"
 	"github.com/kmsmig/kmsmig/twin/acs"
 )
 
@@ -104,6 +105,7 @@ type TaskResult struct {
 type faults struct {
 	failing map[string]string
 	stall   bool
+	alter   map[string][2]string // resource → {field, value} (AlterOnMigration)
 }
 
 // FailResource makes the resource with this id (a key id or a secret name,
@@ -198,6 +200,9 @@ func (t *Twin) CreateMigrationTask(l Lane, req CreateMigrationTaskRequest) (*Cre
 		if len(req.SecretNames) > t.opts.MaxSecretsPerTask {
 			return nil, &acs.Error{Status: http.StatusBadRequest, Code: CodeLimitExceeded, Message: fmt.Sprintf("A migration task carries at most %d secrets; got %d.", t.opts.MaxSecretsPerTask, len(req.SecretNames))}
 		}
+		if n := len(req.KeyIds) + len(req.SecretNames); t.opts.MaxResourcesPerTask > 0 && n > t.opts.MaxResourcesPerTask {
+			return nil, &acs.Error{Status: http.StatusBadRequest, Code: CodeLimitExceeded, Message: fmt.Sprintf("A migration task carries at most %d keys and secrets in total; got %d.", t.opts.MaxResourcesPerTask, n)}
+		}
 	}
 
 	t.advance()
@@ -211,8 +216,8 @@ func (t *Twin) CreateMigrationTask(l Lane, req CreateMigrationTaskRequest) (*Cre
 		return nil, &acs.Error{Status: http.StatusBadRequest, Code: CodeRegionMismatch, Message: fmt.Sprintf("Instance %s is in %s; a task migrates only resources of the instance's own region, not %s.", in.id, in.region, l.Region)}
 	case !in.visibleTo(l.Account):
 		return nil, &acs.Error{Status: http.StatusForbidden, Code: CodeNotShared, Message: fmt.Sprintf("Instance %s is not shared with account %s.", in.id, l.Account)}
-	case !in.end.After(now) || in.status != "Connected":
-		return nil, &acs.Error{Status: http.StatusForbidden, Code: CodeInstanceState, Message: fmt.Sprintf("Instance %s is %s and ends %s.", in.id, in.status, fmtTime(in.end))}
+	case rules.CheckInstance(in.status, in.end, now) != rules.InstanceUsable:
+		return nil, &acs.Error{Status: http.StatusForbidden, Code: CodeInstanceState, Message: fmt.Sprintf("Instance %s is %s and ends %s (%s).", in.id, in.status, fmtTime(in.end), rules.CheckInstance(in.status, in.end, now))}
 	case !in.hardware && versionLess(in.image, t.opts.MinImageVersion):
 		return nil, &acs.Error{Status: http.StatusBadRequest, Code: CodeImageTooOld, Message: fmt.Sprintf("Instance %s runs image %s; migration needs %s or later. Upgrade the instance first.", in.id, in.image, t.opts.MinImageVersion)}
 	}
@@ -238,7 +243,8 @@ func (t *Twin) CreateMigrationTask(l Lane, req CreateMigrationTaskRequest) (*Cre
 				secrets = append(secrets, s.name)
 			}
 		}
-		if len(keys) > t.opts.MaxKeysPerTask || len(secrets) > t.opts.MaxSecretsPerTask {
+		if len(keys) > t.opts.MaxKeysPerTask || len(secrets) > t.opts.MaxSecretsPerTask ||
+			(t.opts.MaxResourcesPerTask > 0 && len(keys)+len(secrets) > t.opts.MaxResourcesPerTask) {
 			return nil, &acs.Error{Status: http.StatusBadRequest, Code: CodeLimitExceeded, Message: fmt.Sprintf("The region holds %d keys and %d secrets to migrate; a task carries at most %d keys and %d secrets. Migrate in batches.", len(keys), len(secrets), t.opts.MaxKeysPerTask, t.opts.MaxSecretsPerTask)}
 		}
 	} else {
@@ -449,6 +455,7 @@ func (t *Twin) start(tk *task, at time.Time) {
 		tk.results = append(tk.results, r)
 	}
 	names := map[string]bool{}
+	holders := t.secretHolders(in, tk.lane.Region)
 	for _, name := range tk.secrets {
 		s := rs.secretsBy[name]
 		r := TaskResult{ResourceType: ResourceSecret, ResourceId: name, Status: ResultFailed}
@@ -468,8 +475,8 @@ func (t *Twin) start(tk *task, at time.Time) {
 			r.ReasonCode, r.Message = ReasonEncryptionKeyNotMigrated, "migrate the secret's CMK "+cmk.id+" into "+tk.instanceID+" first (in an earlier task)"
 		case in.secretNames[name] || names[name]:
 			r.ReasonCode, r.Message = ReasonSecretNameExists, "instance "+in.id+" already has a secret named "+name
-		case t.duplicateName(tk, name):
-			r.ReasonCode, r.Message = ReasonDuplicateSecretName, "another account sharing instance "+in.id+" has a secret named "+name
+		case len(holders.OtherHolders(tk.lane.Account, name)) > 0:
+			r.ReasonCode, r.Message = ReasonDuplicateSecretName, "account(s) "+strings.Join(holders.OtherHolders(tk.lane.Account, name), ", ")+" sharing instance "+in.id+" also hold a secret named "+name
 		default:
 			r.Status = ResultSucceeded
 		}
@@ -478,20 +485,23 @@ func (t *Twin) start(tk *task, at time.Time) {
 	}
 }
 
-// duplicateName reports whether another account that may migrate into the
-// task's instance holds a not-yet-migrated secret of the same name in the
-// task's region.
-func (t *Twin) duplicateName(tk *task, name string) bool {
-	in := t.instances[tk.instanceID]
-	for _, acct := range append([]string{in.owner}, in.sharedWith...) {
-		if acct == tk.lane.Account {
+// secretHolders records the not-yet-migrated secrets, in region, of every
+// account that may migrate into in (rules.MayMigrateInto), for the
+// duplicate-name rule the classifier applies too.
+func (t *Twin) secretHolders(in *instance, region string) *rules.SecretHolders {
+	h := &rules.SecretHolders{}
+	for _, acct := range rules.MayMigrateInto(in.owner, in.sharedWith) {
+		rs := t.region(Lane{acct, region})
+		if rs == nil {
 			continue
 		}
-		if s := t.secret(Lane{acct, tk.lane.Region}, name); s != nil && s.dkms == "" {
-			return true
+		for _, s := range rs.secrets {
+			if s.dkms == "" {
+				h.Add(acct, s.name)
+			}
 		}
 	}
-	return false
+	return h
 }
 
 // complete applies the task's successful results: the resources gain the
@@ -511,6 +521,7 @@ func (t *Twin) complete(tk *task, at time.Time) {
 				continue
 			}
 			rs.keyByID[r.ResourceId].dkms = in.id
+			t.alterKey(rs.keyByID[r.ResourceId])
 			in.keysUsed++
 			continue
 		}
@@ -519,6 +530,7 @@ func (t *Twin) complete(tk *task, at time.Time) {
 			continue
 		}
 		rs.secretsBy[r.ResourceId].dkms = in.id
+		t.alterSecret(rs.secretsBy[r.ResourceId])
 		in.secretNames[r.ResourceId] = true
 		in.secretsUsed++
 	}

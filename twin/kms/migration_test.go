@@ -434,3 +434,97 @@ func TestListAndIsolateMigrationTasks(t *testing.T) {
 	require.NoError(t, callInto(t, e.v3(t, acctA, sh), "ListMigrationTasks", nil, &page))
 	assert.Equal(t, 0, page.TotalCount)
 }
+
+// An instance whose status is not Connected refuses tasks like an expired
+// one (rules.CheckInstance, the classifier's rule too).
+func TestRuleInstanceNotConnected(t *testing.T) {
+	for _, status := range []string{"Disconnected", "Connecting", "Error"} {
+		t.Run(status, func(t *testing.T) {
+			inv := kms.DemoInventory()
+			inst := inv.Accounts[0].Regions[hz].Instances
+			require.Equal(t, instMain, inst[0].KmsInstanceID)
+			inst[0].Status = status
+			e := newEnv(t, inv, kms.Options{})
+			_, err := create(t, e.v3(t, acctA, hz), map[string]string{"KmsInstanceId": instMain, "KeyIds": jsonList(keyPlain)})
+			requireCode(t, err, http.StatusForbidden, kms.CodeInstanceState)
+			require.ErrorContains(t, err, "not-connected")
+		})
+	}
+}
+
+// Every copy of a name held by several accounts sharing the instance fails,
+// naming the other accounts; once the other copy is gone, it migrates.
+func TestRuleDuplicateSecretNameNamesTheOtherAccounts(t *testing.T) {
+	e := demo(t)
+	a, b := e.v3(t, acctA, hz), e.v3(t, acctB, hz)
+	r := migrate(t, e, a, instMain, nil, []string{"shared/dup-name"}).result(t, "shared/dup-name")
+	assert.Equal(t, kms.ReasonDuplicateSecretName, r.ReasonCode)
+	assert.Contains(t, r.Message, acctB)
+	r = migrate(t, e, b, instMain, nil, []string{"shared/dup-name"}).result(t, "shared/dup-name")
+	assert.Equal(t, kms.ReasonDuplicateSecretName, r.ReasonCode)
+	assert.Contains(t, r.Message, acctA)
+
+	require.NoError(t, e.twin.RemoveSecret(kms.Lane{Account: acctB, Region: hz}, "shared/dup-name"))
+	assert.Equal(t, "Succeeded", migrate(t, e, a, instMain, nil, []string{"shared/dup-name"}).result(t, "shared/dup-name").Status)
+}
+
+// A migration preserves what verification compares: key spec, usage,
+// protection level, secret type and stage labels. AlterOnMigration breaks
+// exactly one of them, once.
+func TestMigrationPreservesFieldsUnlessAltered(t *testing.T) {
+	e := demo(t)
+	c := e.v3(t, acctA, hz)
+	keyFields := func(id string) [3]string {
+		d, err := c.DescribeKey(&kmsv3.DescribeKeyRequest{KeyId: tea.String(id)})
+		require.NoError(t, err)
+		m := d.Body.KeyMetadata
+		return [3]string{tea.StringValue(m.KeySpec), tea.StringValue(m.KeyUsage), tea.StringValue(m.ProtectionLevel)}
+	}
+	secretFields := func(name string) (string, []string) {
+		d, err := c.DescribeSecret(&kmsv3.DescribeSecretRequest{SecretName: tea.String(name)})
+		require.NoError(t, err)
+		v, err := c.ListSecretVersionIds(&kmsv3.ListSecretVersionIdsRequest{SecretName: tea.String(name), IncludeDeprecated: tea.String("true")})
+		require.NoError(t, err)
+		var stages []string
+		for _, vi := range v.Body.VersionIds.VersionId {
+			stages = append(stages, tea.StringSliceValue(vi.VersionStages.VersionStage)...)
+		}
+		return tea.StringValue(d.Body.SecretType), stages
+	}
+	beforeKey, beforeSigner := keyFields(keyPlain), keyFields(keySigner)
+	typ, stages := secretFields("app/db-password")
+	require.Error(t, e.twin.AlterOnMigration(keySigner, "Color", "red"), "an unknown field is refused")
+	require.NoError(t, e.twin.AlterOnMigration(keySigner, kms.FieldKeyUsage, "SIGN/VERIFY-CHANGED"))
+	require.NoError(t, e.twin.AlterOnMigration("ram/ci-user", kms.FieldStageLabel, "ACSLost"))
+
+	v := migrate(t, e, c, instMain, []string{keyPlain, keySigner}, []string{"app/db-password", "ram/ci-user"})
+	for _, id := range []string{keyPlain, keySigner, "app/db-password", "ram/ci-user"} {
+		require.Equal(t, "Succeeded", v.result(t, id).Status, id)
+	}
+	assert.Equal(t, beforeKey, keyFields(keyPlain))
+	gotTyp, gotStages := secretFields("app/db-password")
+	assert.Equal(t, typ, gotTyp)
+	assert.Equal(t, stages, gotStages)
+
+	altered := keyFields(keySigner)
+	assert.Equal(t, "SIGN/VERIFY-CHANGED", altered[1])
+	assert.Equal(t, beforeSigner[0], altered[0])
+	_, ciStages := secretFields("ram/ci-user")
+	assert.Contains(t, ciStages, "ACSLost")
+	assert.NotContains(t, ciStages, "ACSCurrent")
+}
+
+// With the console's reading of the limit, a task carries at most
+// MaxResourcesPerTask keys and secrets together.
+func TestRuleTaskTotalLimit(t *testing.T) {
+	e := newEnv(t, kms.DemoInventory(), kms.Options{MaxResourcesPerTask: 2})
+	e.twin.DisableThrottling()
+	c := e.v3(t, acctA, hz)
+	_, err := create(t, c, map[string]string{"KmsInstanceId": instMain, "KeyIds": jsonList(keyPlain, keySecretCMK), "SecretNames": jsonList("ram/ci-user")})
+	requireCode(t, err, http.StatusBadRequest, kms.CodeLimitExceeded)
+	require.ErrorContains(t, err, "2 keys and secrets in total")
+	_, err = create(t, c, map[string]string{"KmsInstanceId": instMain, "All": "true"})
+	requireCode(t, err, http.StatusBadRequest, kms.CodeLimitExceeded)
+	_, err = create(t, c, map[string]string{"KmsInstanceId": instMain, "KeyIds": jsonList(keyPlain), "SecretNames": jsonList("ram/ci-user")})
+	require.NoError(t, err)
+}

@@ -105,6 +105,10 @@ type Options struct {
 	// default 50 each.
 	MaxKeysPerTask    int
 	MaxSecretsPerTask int
+	// MaxResourcesPerTask, when not zero, also bounds keys plus secrets of
+	// one task: the console's manual selection reads the limit as "up to
+	// 50 keys and secrets in total"; zero models the headline rule only.
+	MaxResourcesPerTask int
 	// MinImageVersion is the oldest software instance image a task may
 	// target; default "2.9.0".
 	MinImageVersion string
@@ -339,6 +343,9 @@ func New(inv *Inventory, opts Options) (*Twin, error) {
 				rs.secretsBy[s.name] = s
 				if in := t.instances[s.dkms]; in != nil {
 					in.secretsUsed++
+					// A migrated secret holds its name in the instance, as
+					// one migrated by a task does (complete).
+					in.secretNames[s.name] = true
 				}
 			}
 		}
