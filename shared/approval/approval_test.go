@@ -84,15 +84,20 @@ func TestDigestStableAcrossRemarshal(t *testing.T) {
 func TestDigestChangesWithPendingBatches(t *testing.T) {
 	base := approval.Digest(testPlan(), nil)
 	changes := map[string]func(p *plan.Plan){
-		"key added":            func(p *plan.Plan) { p.Lanes[1].Batches[0].Keys = append(p.Lanes[1].Batches[0].Keys, "k4") },
-		"key removed":          func(p *plan.Plan) { p.Lanes[1].Batches[0].Keys = []string{"k1"} },
-		"secret renamed":       func(p *plan.Plan) { p.Lanes[1].Batches[1].Secrets = []string{"s2"} },
-		"target instance":      func(p *plan.Plan) { p.Lanes[0].Batches[0].InstanceID = "kst-other" },
-		"rotation to switch":   func(p *plan.Plan) { p.Lanes[1].Batches[0].KeysRotationOff = nil },
-		"batch id":             func(p *plan.Plan) { p.Lanes[1].Batches[1].ID = plan.BatchID(laneA, 3) },
-		"batch added":          func(p *plan.Plan) { p.Lanes[0].Batches = append(p.Lanes[0].Batches, plan.Batch{ID: plan.BatchID(laneB, 2), Lane: laneB, Seq: 2}) },
-		"batch dropped":        func(p *plan.Plan) { p.Lanes[0].Batches = nil },
-		"resource moved lanes": func(p *plan.Plan) { p.Lanes[0].Batches[0].Keys = nil; p.Lanes[1].Batches[0].Keys = []string{"k1", "k2", "k3"} },
+		"key added":          func(p *plan.Plan) { p.Lanes[1].Batches[0].Keys = append(p.Lanes[1].Batches[0].Keys, "k4") },
+		"key removed":        func(p *plan.Plan) { p.Lanes[1].Batches[0].Keys = []string{"k1"} },
+		"secret renamed":     func(p *plan.Plan) { p.Lanes[1].Batches[1].Secrets = []string{"s2"} },
+		"target instance":    func(p *plan.Plan) { p.Lanes[0].Batches[0].InstanceID = "kst-other" },
+		"rotation to switch": func(p *plan.Plan) { p.Lanes[1].Batches[0].KeysRotationOff = nil },
+		"batch id":           func(p *plan.Plan) { p.Lanes[1].Batches[1].ID = plan.BatchID(laneA, 3) },
+		"batch added": func(p *plan.Plan) {
+			p.Lanes[0].Batches = append(p.Lanes[0].Batches, plan.Batch{ID: plan.BatchID(laneB, 2), Lane: laneB, Seq: 2})
+		},
+		"batch dropped": func(p *plan.Plan) { p.Lanes[0].Batches = nil },
+		"resource moved lanes": func(p *plan.Plan) {
+			p.Lanes[0].Batches[0].Keys = nil
+			p.Lanes[1].Batches[0].Keys = []string{"k1", "k2", "k3"}
+		},
 	}
 	for name, change := range changes {
 		t.Run(name, func(t *testing.T) {
