@@ -63,7 +63,10 @@ type StepResult struct {
 	Sweep  *migration.SweepResult `json:"sweep,omitempty"`
 	Alerts int                    `json:"alerts,omitempty"`
 	Done   bool                   `json:"done"`
-	Audit  *audit.Stats           `json:"audit,omitempty"`
+	// Approval says, under KMSMIG_APPROVAL=required, that the run awaits
+	// approval (or a new one after a re-plan) and the command to run.
+	Approval string       `json:"approval,omitempty"`
+	Audit    *audit.Stats `json:"audit,omitempty"`
 }
 
 // SetAudit records the invocation's audit counters in the result.
@@ -134,7 +137,11 @@ var errNoRun = errors.New("no current run: discover has not planned one yet")
 // Migrate prepares and submits the next batch of every lane (or of the
 // event's lane) that may start.
 func (x *Executor) Migrate(ctx context.Context, e StepEvent) (StepResult, error) {
-	return x.step(ctx, e, x.Engine.MigrateLane, x.Engine.Migrate)
+	res, err := x.step(ctx, e, x.Engine.MigrateLane, x.Engine.Migrate)
+	if err == nil && res.RunID != "" && x.Config.ApprovalRequired() {
+		res.Approval, err = x.checkApproval(ctx, res.RunID)
+	}
+	return res, err
 }
 
 // Poll follows the tasks of every lane (or of the event's lane), records

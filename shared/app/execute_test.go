@@ -23,12 +23,15 @@ import (
 type alertRecorder struct {
 	mu sync.Mutex
 	as []alert.Alert
+	// all keeps every alert, take or not.
+	all []alert.Alert
 }
 
 func (r *alertRecorder) Alert(_ context.Context, a alert.Alert) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.as = append(r.as, a)
+	r.all = append(r.all, a)
 	return nil
 }
 

@@ -63,9 +63,24 @@ type Approval struct {
 	At     time.Time `json:"at"`
 	// Summary is what the approver was shown.
 	Summary Summary `json:"summary"`
+	// Batches is the digest of each batch approved (BatchDigests): a
+	// re-plan whose pending batches are all among them, unchanged (only
+	// fewer of them, because some have started since), is still covered.
+	Batches map[string]string `json:"batches"`
 	// Earlier lists the digests approved before this one, oldest first (a
 	// re-plan needed a new approval).
 	Earlier []string `json:"earlier,omitempty"`
+}
+
+// covers reports whether every pending batch of the plan is one the
+// approval approved, unchanged.
+func (a Approval) covers(p *plan.Plan, statuses map[string]plan.Status) bool {
+	for id, sum := range BatchDigests(p, statuses) {
+		if a.Batches[id] != sum {
+			return false
+		}
+	}
+	return true
 }
 
 // Plan reads the run's plan and the statuses of its batches. Unknown run:
@@ -159,7 +174,7 @@ func Approve(ctx context.Context, s runstate.Store, runID, want string, by Ident
 		if exists {
 			earlier = append(earlier, cur.Digest)
 		}
-		*cur = Approval{RunID: runID, Digest: p.Digest, By: by, At: at.UTC(), Summary: sum, Earlier: earlier}
+		*cur = Approval{RunID: runID, Digest: p.Digest, By: by, At: at.UTC(), Summary: sum, Batches: BatchDigests(&p2, st2), Earlier: earlier}
 		a = *cur
 		return nil
 	})
@@ -221,7 +236,9 @@ func (d Decision) Why(runID string) string {
 }
 
 // Check decides whether the run's plan is approved: an approval of the
-// digest its plan carries. Unknown run: ErrUnknownRun.
+// digest its plan carries, or of batches that include every pending batch
+// of the plan unchanged (a re-plan after some batches started, that
+// changed none of the others). Unknown run: ErrUnknownRun.
 func Check(ctx context.Context, s runstate.Store, runID string) (Decision, error) {
 	p, _, err := runstate.GetJSON[plan.Plan](ctx, s, statekeys.Plan(runID))
 	if errors.Is(err, runstate.ErrNotFound) {
@@ -243,10 +260,16 @@ func Check(ctx context.Context, s runstate.Store, runID string) (Decision, error
 		d.Reason = ReasonNoDigest
 	case !found:
 		d.Reason = ReasonNoApproval
-	case a.Digest != p.Digest:
-		d.Reason = ReasonDigestMismatch
-	default:
+	case a.Digest == p.Digest:
 		d.Approved = true
+	default:
+		st, err := Statuses(ctx, s, runID)
+		if err != nil {
+			return Decision{}, err
+		}
+		if d.Approved = a.covers(&p, st); !d.Approved {
+			d.Reason = ReasonDigestMismatch
+		}
 	}
 	return d, nil
 }
@@ -265,4 +288,62 @@ func (g Gate) Approved(ctx context.Context, runID string) (ok bool, why string, 
 		return false, "", err
 	}
 	return d.Approved, d.Why(runID), nil
+}
+
+// Request is discover's record that a run's plan awaits approval
+// (statekeys.ApprovalRequest), written under KMSMIG_APPROVAL=required
+// only: its presence says the run needs an approval.
+type Request struct {
+	RunID   string    `json:"runId"`
+	Digest  string    `json:"digest"`
+	At      time.Time `json:"at"`
+	Summary Summary   `json:"summary"`
+}
+
+// RequestApproval records that the run's plan (p, whose digest discover
+// has set) awaits approval and returns the gate's decision on it.
+func RequestApproval(ctx context.Context, s runstate.Store, p *plan.Plan, statuses map[string]plan.Status, at time.Time) (Decision, Summary, error) {
+	sum := Summarize(p, statuses)
+	_, err := runstate.MutateJSON(ctx, s, statekeys.ApprovalRequest(p.RunID), func(r *Request, _ bool) error {
+		*r = Request{RunID: p.RunID, Digest: p.Digest, At: at.UTC(), Summary: sum}
+		return nil
+	})
+	if err != nil {
+		return Decision{}, sum, fmt.Errorf("approval: record the request of %s: %w", p.RunID, err)
+	}
+	d, err := Check(ctx, s, p.RunID)
+	return d, sum, err
+}
+
+// Status is a run's approval as kmsmig status and the reports show it.
+type Status struct {
+	// Required is true when discover asked for an approval of the run.
+	Required bool `json:"required"`
+	Decision
+}
+
+// ReadStatus reads a run's approval status. Unknown run: ErrUnknownRun.
+func ReadStatus(ctx context.Context, s runstate.Store, runID string) (Status, error) {
+	_, _, err := runstate.GetJSON[Request](ctx, s, statekeys.ApprovalRequest(runID))
+	if err != nil && !errors.Is(err, runstate.ErrNotFound) {
+		return Status{}, fmt.Errorf("approval: read the request of %s: %w", runID, err)
+	}
+	d, cerr := Check(ctx, s, runID)
+	if cerr != nil {
+		return Status{}, cerr
+	}
+	return Status{Required: err == nil, Decision: d}, nil
+}
+
+// Line is the status as one line: approved by whom and when, or awaiting
+// approval with the command to run; empty when no approval is required
+// and none was given.
+func (st Status) Line(runID string) string {
+	switch {
+	case st.Approved:
+		return fmt.Sprintf("approved by %s at %s (digest %s)", st.Approval.By, st.Approval.At.UTC().Format("2006-01-02 15:04Z"), st.Approval.Digest)
+	case st.Required:
+		return st.Why(runID)
+	}
+	return ""
 }

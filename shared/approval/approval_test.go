@@ -159,10 +159,27 @@ func TestApproveAndCheck(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, changed)
 
+	// A re-plan after a batch started that changes no pending batch is
+	// still covered, although its digest (fewer pending batches) differs.
+	started := testPlan()
+	st := map[string]plan.Status{plan.BatchID(laneA, 1): plan.StatusSubmitted}
+	started.Digest = approval.Digest(started, st)
+	require.NotEqual(t, p.Digest, started.Digest)
+	_, err = runstate.MutateJSON(ctx, s, statekeys.Plan(p.RunID), func(v *plan.Plan, _ bool) error { *v = *started; return nil })
+	require.NoError(t, err)
+	_, err = runstate.MutateJSON(ctx, s, statekeys.Batch(p.RunID, plan.BatchID(laneA, 1)), func(v *map[string]any, _ bool) error {
+		*v = map[string]any{"id": plan.BatchID(laneA, 1), "planStatus": "submitted"}
+		return nil
+	})
+	require.NoError(t, err)
+	d, err = approval.Check(ctx, s, p.RunID)
+	require.NoError(t, err)
+	assert.True(t, d.Approved, d.Reason)
+
 	// A re-plan that changes a pending batch needs a new approval.
 	q := testPlan()
-	q.Lanes[1].Batches[0].Keys = []string{"k1"}
-	q.Digest = approval.Digest(q, nil)
+	q.Lanes[1].Batches[1].Secrets = []string{"s1", "s2"}
+	q.Digest = approval.Digest(q, st)
 	_, err = runstate.MutateJSON(ctx, s, statekeys.Plan(p.RunID), func(v *plan.Plan, _ bool) error { *v = *q; return nil })
 	require.NoError(t, err)
 	d, err = approval.Check(ctx, s, p.RunID)
@@ -178,6 +195,7 @@ func TestApproveAndCheck(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, changed)
 	assert.Equal(t, []string{p.Digest}, a.Earlier)
+	assert.Len(t, a.Batches, 2, "the pending batches approved")
 	ok, why, err := approval.Gate{Store: s}.Approved(ctx, p.RunID)
 	require.NoError(t, err)
 	assert.True(t, ok, why)

@@ -54,6 +54,11 @@ func Pending(p *plan.Plan, statuses map[string]plan.Status) []plan.Batch {
 // the plan leaves it unchanged, and any change to what a pending batch
 // moves, where, or whose rotation it switches off changes it.
 func Canonical(p *plan.Plan, statuses map[string]plan.Status) []byte {
+	data, _ := json.Marshal(canonical(p, statuses)) // strings and slices only: cannot fail
+	return data
+}
+
+func canonical(p *plan.Plan, statuses map[string]plan.Status) []canonicalBatch {
 	pending := Pending(p, statuses)
 	slices.SortFunc(pending, func(a, b plan.Batch) int {
 		return cmp.Or(cmp.Compare(a.Lane.Account, b.Lane.Account), cmp.Compare(a.Lane.Region, b.Lane.Region), cmp.Compare(a.Seq, b.Seq),
@@ -64,8 +69,19 @@ func Canonical(p *plan.Plan, statuses map[string]plan.Status) []byte {
 		out = append(out, canonicalBatch{ID: b.ID, Lane: b.Lane.String(), InstanceID: b.InstanceID,
 			Keys: sorted(b.Keys), Secrets: sorted(b.Secrets), KeysRotationOff: sorted(b.KeysRotationOff), SecretsRotationOff: sorted(b.SecretsRotationOff)})
 	}
-	data, _ := json.Marshal(out) // strings and slices only: cannot fail
-	return data
+	return out
+}
+
+// BatchDigests maps every pending batch's id to the hex SHA-256 of its
+// object in the canonical form: what an approval covers batch by batch.
+func BatchDigests(p *plan.Plan, statuses map[string]plan.Status) map[string]string {
+	out := map[string]string{}
+	for _, b := range canonical(p, statuses) {
+		data, _ := json.Marshal(b)
+		sum := sha256.Sum256(data)
+		out[b.ID] = hex.EncodeToString(sum[:])
+	}
+	return out
 }
 
 // Digest is "v1:" followed by the hex SHA-256 of Canonical.

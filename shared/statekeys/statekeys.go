@@ -95,6 +95,10 @@ func Handoff(runID, batchID string) (jsonKey, markdownKey string) {
 // consults under KMSMIG_APPROVAL=required.
 func Approval(runID string) string { return Run(runID, "approval.json") }
 
+// ApprovalRequest is where discover, under KMSMIG_APPROVAL=required,
+// records that a run's plan awaits approval (its digest and summary).
+func ApprovalRequest(runID string) string { return Run(runID, "approval-request.json") }
+
 // ApprovalSignalPrefix is the prefix, relative to the store's own prefix,
 // of the objects that announce an approval to the OSS trigger of migrate
 // (suffix .json). They are plain objects outside the store's keys (an
