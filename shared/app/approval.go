@@ -69,6 +69,17 @@ func (x *Executor) checkApproval(ctx context.Context, runID string) (string, err
 		return "", err
 	}
 	if dec.Approved {
+		// The approval itself joins the trail once (kmsmig approve runs
+		// where the trail may not be reachable).
+		if a := dec.Approval; !a.Recorded && x.Engine.Audit != nil {
+			x.Engine.Audit.Log(audit.WithScope(ctx, audit.Scope{RunID: runID}), audit.Record{Level: audit.LevelInfo, Action: "Approve",
+				ResourceType: "plan", ResourceID: a.Digest, Outcome: "approved",
+				Message: fmt.Sprintf("plan %s of %s approved by %s (%s) at %s: %d batches, %d keys, %d secrets, %d rotation policies to switch off",
+					a.Digest, runID, a.By, a.By.IdentityType, a.At.UTC().Format(time.RFC3339), a.Summary.Batches, a.Summary.Keys, a.Summary.Secrets, a.Summary.RotationOff)})
+			if err := approval.MarkRecorded(ctx, x.Engine.Store, runID, a.Digest); err != nil {
+				return "", err
+			}
+		}
 		return "", nil
 	}
 	why := dec.Why(runID)

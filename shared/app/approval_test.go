@@ -90,6 +90,7 @@ func TestApprovalRequiredHoldsTheRun(t *testing.T) {
 	res, err = x.Migrate(ctx, app.StepEvent{})
 	require.NoError(t, err)
 	assert.Empty(t, res.Approval)
+	assert.Equal(t, []string{"approved"}, trail.outcomes("Approve"), "the approval joins the trail")
 	var submitted []string
 	for _, s := range res.Steps {
 		if s.Phase == migration.PhaseSubmitted {
@@ -114,6 +115,7 @@ func TestApprovalRequiredHoldsTheRun(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, res.Approval)
 	assert.Equal(t, []string{"refused"}, trail.outcomes("ApprovalGate"))
+	assert.Equal(t, []string{"approved"}, trail.outcomes("Approve"), "once")
 }
 
 // last is the last alert raised, whatever take has forgotten since.

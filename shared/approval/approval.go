@@ -70,6 +70,25 @@ type Approval struct {
 	// Earlier lists the digests approved before this one, oldest first (a
 	// re-plan needed a new approval).
 	Earlier []string `json:"earlier,omitempty"`
+	// Recorded is set once the functions' audit trail holds the approval
+	// (migrate writes it the first time it finds it).
+	Recorded bool `json:"recorded,omitempty"`
+}
+
+// MarkRecorded notes that the audit trail holds the approval of digest
+// (nothing changes when the approval is of another digest by now).
+func MarkRecorded(ctx context.Context, s runstate.Store, runID, digest string) error {
+	_, err := runstate.MutateJSON(ctx, s, statekeys.Approval(runID), func(a *Approval, exists bool) error {
+		if !exists || a.Digest != digest || a.Recorded {
+			return errUnchanged
+		}
+		a.Recorded = true
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
+	return err
 }
 
 // covers reports whether every pending batch of the plan is one the
@@ -150,7 +169,7 @@ func Approve(ctx context.Context, s runstate.Store, runID, want string, by Ident
 	if err != nil {
 		return Approval{}, false, err
 	}
-	if err := checkApprovable(&p, st, want); err != nil {
+	if err := Approvable(&p, st, want); err != nil {
 		return Approval{}, false, err
 	}
 	sum := Summarize(&p, st)
@@ -163,7 +182,7 @@ func Approve(ctx context.Context, s runstate.Store, runID, want string, by Ident
 		if p2.Digest != p.Digest {
 			return fmt.Errorf("%w: the plan of %s changed while it was being approved (now %s): read it again", ErrDigestMismatch, runID, p2.Digest)
 		}
-		if err := checkApprovable(&p2, st2, want); err != nil {
+		if err := Approvable(&p2, st2, want); err != nil {
 			return err
 		}
 		if exists && cur.Digest == p.Digest {
@@ -189,7 +208,10 @@ func Approve(ctx context.Context, s runstate.Store, runID, want string, by Ident
 
 var errUnchanged = errors.New("unchanged")
 
-func checkApprovable(p *plan.Plan, st map[string]plan.Status, want string) error {
+// Approvable is Approve's checks of the plan, without writing: a plan
+// without digest (ErrNoDigest), want not its digest (ErrDigestMismatch),
+// no pending batch (ErrNothingToApprove).
+func Approvable(p *plan.Plan, st map[string]plan.Status, want string) error {
 	if p.Digest == "" {
 		return fmt.Errorf("%w: run %s was planned by a kmsmig without the approval gate: run discover again", ErrNoDigest, p.RunID)
 	}
