@@ -63,6 +63,9 @@ type StepResult struct {
 	Sweep  *migration.SweepResult `json:"sweep,omitempty"`
 	Alerts int                    `json:"alerts,omitempty"`
 	Done   bool                   `json:"done"`
+	// Trigger says what an OSS event prompted (migrate's trigger on
+	// approvals).
+	Trigger string `json:"trigger,omitempty"`
 	// Approval says, under KMSMIG_APPROVAL=required, that the run awaits
 	// approval (or a new one after a re-plan) and the command to run.
 	Approval string       `json:"approval,omitempty"`
