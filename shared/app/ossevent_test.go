@@ -76,7 +76,9 @@ func TestOSSEventRefusals(t *testing.T) {
 	}{
 		{"other bucket", ossState, mutateOSSEvent(t, func(r map[string]any) { r["oss"].(map[string]any)["bucket"].(map[string]any)["name"] = "other" }),
 			`oss event: events[0].oss.bucket.name: "other" is not the state bucket "kmsmig-state"`},
-		{"other prefix", ossState, mutateOSSEvent(t, func(r map[string]any) { r["oss"].(map[string]any)["object"].(map[string]any)["key"] = "elsewhere/run-1.json" }),
+		{"other prefix", ossState, mutateOSSEvent(t, func(r map[string]any) {
+			r["oss"].(map[string]any)["object"].(map[string]any)["key"] = "elsewhere/run-1.json"
+		}),
 			`oss event: events[0].oss.object.key: "elsewhere/run-1.json": want kmsmig/approvals/<run>.json`},
 		{"not json", ossState, mutateOSSEvent(t, func(r map[string]any) {
 			r["oss"].(map[string]any)["object"].(map[string]any)["key"] = "kmsmig/approvals/run-1.txt"
