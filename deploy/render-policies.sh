@@ -32,7 +32,7 @@ prefix="${STATE_PREFIX:-kmsmig}"
 prefix="${prefix%/}"
 
 mkdir -p "$out"
-for f in ram-policy.json member-role-policy.json member-role-trust-policy.json fc-role-trust-policy.json; do
+for f in ram-policy.json member-role-policy.json member-role-trust-policy.json fc-role-trust-policy.json oss-trigger-role-policy.json oss-trigger-trust-policy.json; do
   sed -e "s|<STATE_BUCKET>|$KMSMIG_STATE_BUCKET|g" \
       -e "s|<STATE_PREFIX>|$prefix|g" \
       -e "s|<SLS_PROJECT>|$KMSMIG_SLS_PROJECT|g" \
