@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +15,9 @@ import (
 
 	"github.com/aliyun/credentials-go/credentials"
 
-	"github.com/kmsmig/kmsmig/shared/aliyun/oss"
 	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/approval"
-	"github.com/kmsmig/kmsmig/shared/runstate"
-	"github.com/kmsmig/kmsmig/shared/statekeys"
+	"github.com/kmsmig/kmsmig/shared/wiring"
 )
 
 const approveSynopsis = `approve --run ID [--digest D] [--yes] [--state dir:PATH|oss://BUCKET/PREFIX] [--twin READY.json] [--sts-endpoint HOST]
@@ -108,16 +105,22 @@ func runApprove(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("who approves: %w; nothing written", err)
 	}
-	a, changed, err := approval.Approve(ctx, store, *runID, p.Digest, who, time.Now())
+	done, err := wiring.ApproveRun(ctx, store, *runID, p.Digest, who, time.Now())
 	if err := refusal(err); err != nil {
 		return err
 	}
-	if !changed {
+	a := done.Approval
+	if !done.Changed {
 		fmt.Fprintf(stdout, "Run %s: plan %s was already approved by %s at %s; nothing changed.\n", *runID, a.Digest, a.By, a.At.Format(time.RFC3339))
 		return nil
 	}
 	fmt.Fprintf(stdout, "Run %s: plan %s approved by %s at %s.\n", *runID, a.Digest, a.By, a.At.Format(time.RFC3339))
-	return signalApproval(ctx, store, a, stdout)
+	if done.Signal == "" {
+		fmt.Fprintf(stdout, "The store is not on OSS: no trigger; migrate starts the run at its next invocation in the window.\n")
+	} else {
+		fmt.Fprintf(stdout, "Migrate is prompted through %s.\n", done.Signal)
+	}
+	return nil
 }
 
 // refusal turns the approval's bad-input errors into usage errors (exit 2).
@@ -128,24 +131,6 @@ func refusal(err error) error {
 		}
 	}
 	return err
-}
-
-// signalApproval writes the object the OSS trigger of migrate watches,
-// when the store is on OSS. Its content is informative only: migrate reads
-// the store.
-func signalApproval(ctx context.Context, store runstate.Store, a approval.Approval, stdout io.Writer) error {
-	s, ok := store.(*oss.Store)
-	if !ok {
-		fmt.Fprintf(stdout, "The store is not on OSS: no trigger; migrate starts the run at its next invocation in the window.\n")
-		return nil
-	}
-	data, _ := json.Marshal(map[string]string{"runId": a.RunID, "digest": a.Digest, "approvedAt": a.At.Format(time.RFC3339)})
-	url, err := s.Signal(ctx, statekeys.ApprovalSignal(a.RunID), data)
-	if err != nil {
-		return fmt.Errorf("the approval is recorded, but its trigger object was not written (migrate's timer starts the run in the window): %w", err)
-	}
-	fmt.Fprintf(stdout, "Migrate is prompted through %s.\n", url)
-	return nil
 }
 
 // approverCredential is the credential whose identity approves and where
