@@ -388,6 +388,10 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 				alerts = append(alerts, alert.ResourceFailed(f.Lane.Account, f.Lane.Region, string(f.Kind), f.ID, f.ReasonCode, f.Remediation))
 			}
 		}
+		if x.Alerts == nil {
+		} else if a, ok := x.nightEnded(ctx, res.RunID, now, win, rep); ok {
+			alerts = append(alerts, a)
+		}
 	}
 	if x.Alerts != nil {
 		for _, a := range alerts {

@@ -99,6 +99,11 @@ func Approval(runID string) string { return Run(runID, "approval.json") }
 // records that a run's plan awaits approval (its digest and summary).
 func ApprovalRequest(runID string) string { return Run(runID, "approval-request.json") }
 
+// Notice is the once-only marker of a notification about a run (e.g.
+// night-ended-2026-11-29T06:00): created by whichever function sends it
+// first, so that it is sent once whatever the alert period.
+func Notice(runID, name string) string { return Run(runID, "notices/"+Escape(name)+".json") }
+
 // ApprovalSignalPrefix is the prefix, relative to the store's own prefix,
 // of the objects that announce an approval to the OSS trigger of migrate
 // (suffix .json). They are plain objects outside the store's keys (an
