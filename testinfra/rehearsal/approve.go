@@ -36,8 +36,9 @@ type Approval struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// approveLead is how long after the window opens the rehearsal approves.
-const approveLead = time.Minute
+// approveLate is how long after the window opens the rehearsal approves at
+// the latest, should migrate's timer not have fired.
+const approveLate = 5 * time.Minute
 
 // approver approves each night's run. It is driven by the follow loop.
 type approver struct {
@@ -48,25 +49,43 @@ type approver struct {
 	last time.Time
 }
 
-// at is when night k's run is approved: approveLead after its window
-// opens (after discover, without a window).
-func (a *approver) at(k int) time.Time { return a.r.sched.windows[k-1][0].Add(approveLead) }
+// opens is when night k's window opens (discover's time, without a
+// window): the rehearsal approves once migrate, invoked from then on (its
+// timer at the window's start), has found the plan unapproved and
+// finished, so that the approval's trigger, not that timer, starts the
+// night's first batch, as early as the approval allows.
+func (a *approver) opens(k int) time.Time { return a.r.sched.windows[k-1][0] }
 
-// due returns the next approval due (zero: none).
+// due returns the next approval due (zero: none): jumps land before the
+// window opens and never pass it while the approval waits.
 func (a *approver) due() time.Time {
 	for k := 1; k <= a.r.o.Nights; k++ {
 		if !a.done[k] {
-			return a.at(k)
+			return a.opens(k)
 		}
 	}
 	return time.Time{}
 }
 
-// step approves the night's run once it is due and discover has planned
-// it.
+// migrateRanSince reports whether an invocation of migrate enqueued at or
+// after t has ended.
+func (a *approver) migrateRanSince(t time.Time) bool {
+	for _, inv := range a.r.st.FC.Invocations() {
+		if inv.Function == fnMigrate && !inv.Enqueued.Before(t) && inv.Final() {
+			return true
+		}
+	}
+	return false
+}
+
+// step approves the night's run once its window is open, migrate has run
+// in it and discover has planned the run.
 func (a *approver) step(ctx context.Context, now time.Time) {
 	k := a.r.sched.night(now)
-	if k > a.r.o.Nights || a.done[k] || now.Before(a.at(k)) {
+	if k > a.r.o.Nights || a.done[k] || now.Before(a.opens(k)) {
+		return
+	}
+	if !a.migrateRanSince(a.opens(k)) && now.Before(a.opens(k).Add(approveLate)) {
 		return
 	}
 	cur, _, err := runstate.GetJSON[migration.CurrentRun](ctx, a.r.store, statekeys.Current)
