@@ -131,7 +131,7 @@ func TestTwoNightRehearsal(t *testing.T) {
 	require.Equal(t, 2, res.LowerBound.Nights, "%+v", res.LowerBound)
 	injected := map[string]bool{}
 	for _, e := range res.Events {
-		require.Equal(t, 2, e.Night, "events from the second night on")
+		require.GreaterOrEqual(t, e.Night, 2, "events from the second night on (the approval takes the start of each window, so an occasion may come a night later)")
 		injected[e.Kind] = e.Injected
 	}
 	for _, kind := range []string{rehearsal.EventNewSecret, rehearsal.EventKeyDeleted, rehearsal.EventTaskStalled,
