@@ -16,6 +16,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/approval"
+	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
@@ -161,3 +162,54 @@ func TestNightEndedText(t *testing.T) {
 	ok := alert.NightEnded("run-1", "x", alert.NightFigures{Moved: 3, Done: true})
 	assert.Equal(t, alert.Info, ok.Severity)
 }
+
+// When the window has closed with nothing of the run in flight, and
+// something happened in it, the night's end is said once: what moved and
+// what continues in the next window.
+func TestNightEndedAfterTheWindow(t *testing.T) {
+	ctx := t.Context()
+	store := dirStore(t)
+	lane := estate.Lane{Account: "1111000011110001", Region: "cn-hangzhou"}
+	p := plan.Plan{RunID: "run-20261129", Lanes: []plan.LanePlan{{Lane: lane, InstanceID: "kst-1", Batches: []plan.Batch{
+		{ID: plan.BatchID(lane, 1), Lane: lane, InstanceID: "kst-1", Seq: 1, Keys: []string{"k1"}},
+		{ID: plan.BatchID(lane, 2), Lane: lane, InstanceID: "kst-1", Seq: 2, Keys: []string{"k2"}},
+	}}}}
+	put := func(key string, v any) {
+		t.Helper()
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		_, err = store.Create(ctx, key, b)
+		require.NoError(t, err)
+	}
+	in := func(h, m int) time.Time { return time.Date(2026, 11, 29, h, m, 0, 0, time.UTC) }
+	put(statekeys.Plan(p.RunID), p)
+	put(statekeys.Current, migration.CurrentRun{RunID: p.RunID, Since: in(1, 0)})
+	put(statekeys.Batch(p.RunID, plan.BatchID(lane, 1)), migration.BatchState{ID: plan.BatchID(lane, 1), RunID: p.RunID, Lane: lane, Seq: 1,
+		InstanceID: "kst-1", Keys: []string{"k1"}, Phase: migration.PhaseVerified,
+		Resources: []migration.ResourceOutcome{{Kind: migration.KindKey, ID: "k1", Result: migration.ResultMigrated}},
+		History: []migration.Transition{{To: migration.PhasePlanned, At: in(2, 0)}, {From: migration.PhasePlanned, To: migration.PhaseRotationOff, At: in(2, 1)},
+			{From: migration.PhaseRotationOff, To: migration.PhaseVerified, At: in(2, 30)}}})
+	cfg, err := app.LoadConfig(func(k string) string { return map[string]string{"KMSMIG_WINDOW": "02:00-03:00"}[k] })
+	require.NoError(t, err)
+	alerts := &alertRecorder{}
+	now := in(2, 40)
+	x := &app.Executor{Config: cfg, Alerts: alerts, Now: func() time.Time { return now },
+		Engine: &migration.Engine{Store: store, Config: cfg.EngineConfig(now), Clock: fixedClock{&now}}}
+	_, err = x.Rotate(ctx, app.RotateEvent{StepEvent: app.StepEvent{BatchID: plan.BatchID(lane, 1)}})
+	require.NoError(t, err)
+	assert.Empty(t, alerts.take(), "the window is still open")
+
+	now = in(3, 5)
+	for range 2 {
+		_, err = x.Rotate(ctx, app.RotateEvent{StepEvent: app.StepEvent{BatchID: plan.BatchID(lane, 1)}})
+		require.NoError(t, err)
+	}
+	require.Equal(t, []string{"night-ended/run-20261129/2026-11-29T03:00Z"}, alerts.take(), "once")
+	a := alerts.last(t)
+	assert.Contains(t, a.Text, "- **moved**: 1")
+	assert.Contains(t, a.Text, "1 batches continue in the next window.")
+}
+
+type fixedClock struct{ t *time.Time }
+
+func (c fixedClock) Now() time.Time { return *c.t }
