@@ -27,16 +27,18 @@ func approvalAwaited(runID string, s approval.Summary) alert.Alert {
 
 // requestApproval, under KMSMIG_APPROVAL=required, records that the plan
 // just stored awaits approval, audits it and returns the decision (and
-// the summary for the notification). An approval of the same digest given
-// before (a re-plan that changed nothing pending) still holds.
-func (d *Discoverer) requestApproval(ctx context.Context, p *plan.Plan, at time.Time) (approval.Decision, approval.Summary, error) {
+// the summary for the notification); needed is false, and nothing is
+// written, when the plan has no pending batch (nothing to approve). An
+// approval of the same digest given before (a re-plan that changed
+// nothing pending) still holds.
+func (d *Discoverer) requestApproval(ctx context.Context, p *plan.Plan, at time.Time) (dec approval.Decision, sum approval.Summary, needed bool, err error) {
 	st, err := approval.Statuses(ctx, d.Store, p.RunID)
-	if err != nil {
-		return approval.Decision{}, approval.Summary{}, err
+	if err != nil || len(approval.Pending(p, st)) == 0 {
+		return approval.Decision{}, approval.Summary{}, false, err
 	}
-	dec, sum, err := approval.RequestApproval(ctx, d.Store, p, st, at)
+	dec, sum, err = approval.RequestApproval(ctx, d.Store, p, st, at)
 	if err != nil {
-		return dec, sum, err
+		return dec, sum, true, err
 	}
 	if d.Audit != nil {
 		rec := audit.Record{Level: audit.LevelInfo, Action: "RequestApproval", ResourceType: "plan", ResourceID: p.Digest, Outcome: "awaiting",
@@ -46,7 +48,7 @@ func (d *Discoverer) requestApproval(ctx context.Context, p *plan.Plan, at time.
 		}
 		d.Audit.Log(audit.WithScope(ctx, audit.Scope{RunID: p.RunID}), rec)
 	}
-	return dec, sum, nil
+	return dec, sum, true, nil
 }
 
 // approvalSection is the discovery report's section on the approval.
@@ -82,16 +84,21 @@ func (x *Executor) checkApproval(ctx context.Context, runID string) (string, err
 		}
 		return "", nil
 	}
+	p, st, err := approval.Plan(ctx, x.Engine.Store, runID)
+	if err != nil {
+		return "", err
+	}
+	sum := approval.Summarize(&p, st)
+	if sum.Batches == 0 {
+		return "", nil // nothing pending: nothing awaits an approval
+	}
 	why := dec.Why(runID)
 	if x.Engine.Audit != nil {
 		x.Engine.Audit.Log(audit.WithScope(ctx, audit.Scope{RunID: runID}), audit.Record{Level: audit.LevelWarn, Action: "ApprovalGate",
 			ResourceType: "plan", ResourceID: dec.PlanDigest, Outcome: "refused", ReasonCode: dec.Reason, Message: why})
 	}
 	if x.Alerts != nil && dec.PlanDigest != "" {
-		p, st, err := approval.Plan(ctx, x.Engine.Store, runID)
-		if err == nil {
-			_ = x.Alerts.Alert(ctx, approvalAwaited(runID, approval.Summarize(&p, st)))
-		}
+		_ = x.Alerts.Alert(ctx, approvalAwaited(runID, sum))
 	}
 	return why, nil
 }

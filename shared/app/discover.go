@@ -464,15 +464,15 @@ func (d *Discoverer) persist(ctx context.Context, res *DiscoverResult, out Disco
 		return err
 	}
 	var (
-		awaiting bool
-		decision approval.Decision
-		summary  approval.Summary
+		awaiting, needed bool
+		decision         approval.Decision
+		summary          approval.Summary
 	)
 	if d.Config.ApprovalRequired() && res.Batches > 0 {
-		if decision, summary, err = d.requestApproval(ctx, p, start); err != nil {
+		if decision, summary, needed, err = d.requestApproval(ctx, p, start); err != nil {
 			return fmt.Errorf("discover: %w", err)
 		}
-		if awaiting = !decision.Approved; awaiting {
+		if awaiting = needed && !decision.Approved; awaiting {
 			res.Approval = decision.Why(res.RunID)
 		}
 	}
@@ -481,7 +481,7 @@ func (d *Discoverer) persist(ctx context.Context, res *DiscoverResult, out Disco
 		if err != nil {
 			return fmt.Errorf("discover: render reports: %w", err)
 		}
-		if d.Config.ApprovalRequired() && res.Batches > 0 {
+		if needed {
 			md = append(md, approvalSection(res.RunID, decision, summary)...)
 		}
 		if res.ReportJSON, err = put("report.json", j); err != nil {
