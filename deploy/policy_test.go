@@ -354,3 +354,18 @@ func TestTrustPolicies(t *testing.T) {
 	assert.Equal(t, map[string]stringList{"RAM": {"acs:ram::" + homeAccount + ":role/<FC_ROLE_NAME>"}}, member.Statement[0].Principal,
 		"only the functions' role may assume the member role, not every identity of the home account")
 }
+
+// The OSS trigger's role: only OSS may assume it, and it may only invoke
+// kmsmig-migrate.
+func TestOSSTriggerRole(t *testing.T) {
+	trust := readPolicy(t, "oss-trigger-trust-policy.json")
+	require.Len(t, trust.Statement, 1)
+	assert.Equal(t, stringList{"sts:AssumeRole"}, trust.Statement[0].Action)
+	assert.Equal(t, map[string]stringList{"Service": {"oss.aliyuncs.com"}}, trust.Statement[0].Principal)
+
+	p := readPolicy(t, "oss-trigger-role-policy.json")
+	require.Len(t, p.Statement, 1)
+	assert.Equal(t, "Allow", p.Statement[0].Effect)
+	assert.Equal(t, stringList{"fc:InvokeFunction"}, p.Statement[0].Action)
+	assert.Equal(t, stringList{"acs:fc:*:" + testParams(t).HomeAccount + ":functions/kmsmig-migrate"}, p.Statement[0].Resource)
+}

@@ -17,11 +17,11 @@ import (
 // timeZero: which functions are chained does not depend on the time.
 var timeZero time.Time
 
-//go:embed ram-policy.json fc-role-trust-policy.json member-role-policy.json member-role-trust-policy.json deployer-policy.json
+//go:embed ram-policy.json fc-role-trust-policy.json member-role-policy.json member-role-trust-policy.json deployer-policy.json oss-trigger-role-policy.json oss-trigger-trust-policy.json
 var templates embed.FS
 
 // Files are the documents Render writes, in order.
-var Files = []string{"ram-policy.json", "fc-role-trust-policy.json", "member-role-policy.json", "member-role-trust-policy.json", "deployer-policy.json"}
+var Files = []string{"ram-policy.json", "fc-role-trust-policy.json", "member-role-policy.json", "member-role-trust-policy.json", "deployer-policy.json", "oss-trigger-role-policy.json", "oss-trigger-trust-policy.json"}
 
 // Params are what the policies are rendered from.
 type Params struct {

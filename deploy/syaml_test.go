@@ -295,3 +295,29 @@ func TestSYAMLDeploysOnTheTwin(t *testing.T) {
 		assert.Equal(t, fns[n].AsyncInvokeConfig.Retries(), got.AsyncInvokeConfig.Retries())
 	}
 }
+
+// migrate's OSS trigger watches the approvals the run-state store's
+// prefix announces (app.Config.ApprovalTrigger), in the state bucket; the
+// functions require approval.
+func TestSYAMLApprovalTrigger(t *testing.T) {
+	fns := loadSYAML(t, fc.LoadOptions{})
+	for _, name := range functionNames {
+		assert.Equal(t, "required", fns[name].Env["KMSMIG_APPROVAL"], name)
+		if name != "kmsmig-migrate" {
+			assert.Empty(t, fns[name].OSSTriggers, name)
+		}
+	}
+	m := fns["kmsmig-migrate"]
+	require.Len(t, m.OSSTriggers, 1)
+	tr := m.OSSTriggers[0]
+	cfg, err := app.LoadConfig(func(k string) string { return m.Env[k] })
+	require.NoError(t, err)
+	want, ok := cfg.ApprovalTrigger()
+	require.True(t, ok)
+	assert.Equal(t, want.Bucket, tr.Bucket)
+	assert.Equal(t, want.Prefix, tr.Prefix, "the trigger's prefix is where kmsmig approve writes")
+	assert.Equal(t, ".json", tr.Suffix)
+	assert.Equal(t, []string{"oss:ObjectCreated:*"}, tr.Events)
+	assert.Equal(t, "acs:oss:cn-hangzhou:"+deployEnv["ALIBABA_CLOUD_ACCOUNT_ID"]+":"+deployEnv["KMSMIG_STATE_BUCKET"], tr.SourceArn)
+	assert.Equal(t, "acs:ram::"+deployEnv["ALIBABA_CLOUD_ACCOUNT_ID"]+":role/kmsmig-oss-trigger", tr.InvocationRole)
+}

@@ -20,6 +20,7 @@ targets=(
   ./shared/app:FuzzDecodeRotateEvent
   ./shared/app:FuzzLoadConfig
   ./shared/app:FuzzParseDailyWindow
+  ./shared/app:FuzzDecodeOSSEvent
   ./shared/estate:FuzzParseVersion
   ./shared/estate:FuzzParseLane
   ./shared/plan:FuzzParseFilter

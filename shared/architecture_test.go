@@ -16,7 +16,7 @@ const module = "github.com/kmsmig/kmsmig/"
 // They import no SDK and no adapter: adapters import them.
 var domain = []string{
 	"shared/estate", "shared/verdict", "shared/plan", "shared/discover", "shared/migration",
-	"shared/runstate", "shared/statekeys", "shared/report", "shared/alert", "shared/audit", "shared/cloud", "shared/app",
+	"shared/runstate", "shared/statekeys", "shared/approval", "shared/report", "shared/alert", "shared/audit", "shared/cloud", "shared/app",
 	"shared/eventjson",
 	"shared/rules",
 }

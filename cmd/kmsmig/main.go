@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"chaos":         {summary: "run a seeded fault campaign against the execution engine on the twins; check its invariants", run: runChaos},
 		"pause":         {summary: "pause a run: migrate switches nothing off and submits nothing until resume", run: runPause},
 		"resume":        {summary: "resume a paused run", run: runResume},
+		"approve":       {summary: "approve a run's plan (KMSMIG_APPROVAL=required): show it, confirm, record who approved its digest", run: runApprove},
 		"abort":         {summary: "abort one batch of a run (after a stalled-task alert); its rotation comes back", run: runAbort},
 		"setup-logs":    {summary: "set up the SLS audit trail: logstore, index, saved searches, dashboard, alert rule and its routing", run: runSetupLogs},
 		"policies":      {summary: "render the RAM policies (functions' role, member roles, deployer) from the configured accounts", run: runPolicies},

@@ -101,7 +101,7 @@ func TestBadInvocations(t *testing.T) {
 }
 
 func TestHelpAnswers(t *testing.T) {
-	for _, cmd := range []string{"twin", "discover", "plan", "rehearse", "status", "setup-logs", "pause", "resume", "abort", "migrate-state"} {
+	for _, cmd := range []string{"twin", "discover", "plan", "rehearse", "status", "setup-logs", "pause", "resume", "abort", "approve", "migrate-state"} {
 		var out, errOut bytes.Buffer
 		require.Equal(t, 0, run(t.Context(), []string{cmd, "--help"}, &out, &errOut), cmd)
 		require.Contains(t, errOut.String(), "Usage: kmsmig "+cmd, cmd)

@@ -7,11 +7,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kmsmig/kmsmig/deploy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// kmsmig policies renders the five documents from the configured accounts;
+// kmsmig policies renders the documents (deploy.Files) from the configured accounts;
 // a bad value is refused with exit status 2, naming it, and nothing is
 // written.
 func TestPoliciesCommand(t *testing.T) {
@@ -25,7 +26,7 @@ func TestPoliciesCommand(t *testing.T) {
 	require.Equal(t, 0, code, stderr.String())
 	files, err := os.ReadDir(out)
 	require.NoError(t, err)
-	assert.Len(t, files, 5)
+	assert.Len(t, files, len(deploy.Files))
 	b, err := os.ReadFile(filepath.Join(out, "ram-policy.json"))
 	require.NoError(t, err)
 	var doc struct {

@@ -115,6 +115,18 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			}
 			fmt.Fprintln(stdout)
 		}
+		if len(res.Approvals) > 0 {
+			fmt.Fprintf(stdout, "## Approvals\n\n")
+			for _, a := range res.Approvals {
+				if a.Detail != "" {
+					fmt.Fprintf(stdout, "- night %d, %s: %s: %s\n", a.Night, a.At.Format("15:04:05 MST"), a.RunID, a.Detail)
+					continue
+				}
+				fmt.Fprintf(stdout, "- night %d, %s: %s approved by %s (plan %s); trigger object %s\n", a.Night, a.At.Format("15:04:05 MST"),
+					a.RunID, a.By, a.Digest, a.Signal)
+			}
+			fmt.Fprintln(stdout)
+		}
 		fmt.Fprintf(stdout, "## Rehearsal checks\n\n")
 		for _, c := range res.Checks {
 			mark := "ok"
@@ -167,7 +179,7 @@ func summary(r *rehearsal.Result) map[string]any {
 		"runId": r.RunID, "ok": r.OK(), "summary": r.Summary(), "wallSeconds": r.Wall.Seconds(), "checks": r.Checks,
 		"nights": r.Nights, "nightsUsed": r.NightsUsed, "lowerBound": r.LowerBound, "window": r.Window,
 		"moved": r.Moved, "reported": r.Reported, "restored": r.Restored, "superseded": r.Superseded,
-		"events": r.Events, "jumps": r.Jumps, "jumpedSeconds": r.Jumped.Seconds(), "runs": r.Runs,
+		"events": r.Events, "approvals": r.Approvals, "jumps": r.Jumps, "jumpedSeconds": r.Jumped.Seconds(), "runs": r.Runs,
 		"invocations": r.Invocations, "windowUse": r.Report.Window, "lanes": r.Report.Lanes,
 		"failures": r.Report.Failures, "auditRecords": r.AuditRecord, "discover": r.Discover,
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/app"
+	"github.com/kmsmig/kmsmig/shared/approval"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/plan"
 	"github.com/kmsmig/kmsmig/shared/runstate"
@@ -44,6 +45,12 @@ type runStatus struct {
 	// Paused and Controls are the operators' pause and aborts.
 	Paused   bool                     `json:"paused"`
 	Controls []migration.ControlEvent `json:"controls,omitempty"`
+	// Approval is the plan's approval: who approved it and when, or
+	// "awaiting approval: ..." with the command to run (empty when none
+	// is required and none was given).
+	Approval string `json:"approval,omitempty"`
+	// AwaitingApproval is true while migrate holds the run for approval.
+	AwaitingApproval bool `json:"awaitingApproval,omitempty"`
 	// Campaign lists the runs of the campaign still open (work in flight
 	// or rotation held), oldest first.
 	Campaign []string `json:"openRuns,omitempty"`
@@ -159,6 +166,11 @@ func readStatus(ctx context.Context, store runstate.Store, runID string) (*runSt
 		return nil, err
 	}
 	st.Paused, st.Controls = ctl.Paused, ctl.Events
+	ap, err := approval.ReadStatus(ctx, store, runID)
+	if err != nil {
+		return nil, err
+	}
+	st.Approval, st.AwaitingApproval = ap.Line(runID), ap.Required && !ap.Approved
 	if runs, err := eng.ActiveRuns(ctx); err == nil {
 		st.Campaign = runs
 	} else if !errors.Is(err, migration.ErrNoRun) {
@@ -217,7 +229,13 @@ func printStatus(w io.Writer, st *runStatus) {
 	if st.Paused {
 		state += ", PAUSED (kmsmig resume --run " + st.RunID + ")"
 	}
+	if st.AwaitingApproval {
+		state += ", AWAITING APPROVAL (kmsmig approve --run " + st.RunID + ")"
+	}
 	fmt.Fprintf(w, "Run %s: %s; %d of %d batches verified\n", st.RunID, state, done, total)
+	if st.Approval != "" {
+		fmt.Fprintf(w, "Approval: %s\n", st.Approval)
+	}
 	if len(st.Campaign) > 1 {
 		fmt.Fprintf(w, "Open runs of the campaign: %s\n", strings.Join(st.Campaign, ", "))
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kmsmig/kmsmig/shared/approval"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
 )
@@ -115,6 +116,12 @@ type Config struct {
 	// mapping that the FC twin of a rehearsal keeps up to date
 	// (shared/wiring.NewClock). Rehearsals only; never set in production.
 	Clock string
+	// Approval is whether a person must approve a plan before migrate
+	// starts it (KMSMIG_APPROVAL): "auto" (default: migrate starts every
+	// plan) or "required" (s.yaml: migrate switches nothing off and submits
+	// nothing until an approval of the plan's digest is in the run-state
+	// store; kmsmig approve records it).
+	Approval string
 	// Plan carries the batch limits (KMSMIG_BATCH_KEYS,
 	// KMSMIG_BATCH_SECRETS, 1..50, default 50 each; KMSMIG_BATCH_TOTAL, see
 	// loadProviderRules) and filters (KMSMIG_INCLUDE, KMSMIG_EXCLUDE:
@@ -220,6 +227,7 @@ func (c *Config) loadSchedule(s *settings) {
 	if c.Clock != "" && !hasBody(c.Clock, "file:") {
 		s.bad("KMSMIG_CLOCK", "%q: want file:<path> (rehearsals only) or nothing", c.Clock)
 	}
+	c.Approval = s.choice("KMSMIG_APPROVAL", approval.ModeAuto, approval.ModeRequired)
 	c.Automatic = s.choice("KMSMIG_METHOD", "manual", "automatic") == "automatic"
 	c.Backend = s.choice("KMSMIG_BACKEND", "task", "observe")
 	if c.Backend == "observe" && c.Automatic {

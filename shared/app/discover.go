@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kmsmig/kmsmig/shared/approval"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
@@ -67,6 +68,10 @@ type DiscoverResult struct {
 	// answer discovery's probe, as "<account>/<region>: <code>"; they are
 	// blocked and nothing in them is planned.
 	TaskAPIUnavailable []string `json:"taskApiUnavailable,omitempty"`
+	// Approval says, under KMSMIG_APPROVAL=required, that the plan awaits
+	// approval and the command that approves it (empty when approved or
+	// not required).
+	Approval string `json:"approval,omitempty"`
 	// Audit counts the invocation's audit records; anything dropped,
 	// failed or pending means the trail of this invocation is incomplete.
 	Audit *audit.Stats `json:"audit,omitempty"`
@@ -471,6 +476,7 @@ func (d *Discoverer) plan(ctx context.Context, runID string, vs *verdict.Verdict
 		if err != nil {
 			return nil, false, fmt.Errorf("discover: plan: %w", err)
 		}
+		p.Digest = approval.Digest(p, nil)
 		return p, false, nil
 	case err != nil:
 		return nil, false, fmt.Errorf("discover: read previous plan: %w", err)
@@ -483,6 +489,7 @@ func (d *Discoverer) plan(ctx context.Context, runID string, vs *verdict.Verdict
 	if err != nil {
 		return nil, false, fmt.Errorf("discover: re-plan: %w", err)
 	}
+	p.Digest = approval.Digest(p, states)
 	return p, true, nil
 }
 
@@ -543,10 +550,26 @@ func (d *Discoverer) persist(ctx context.Context, res *DiscoverResult, out Disco
 	if res.Plan, err = put("plan.json", p); err != nil {
 		return err
 	}
+	var (
+		awaiting, needed bool
+		decision         approval.Decision
+		summary          approval.Summary
+	)
+	if d.Config.ApprovalRequired() && res.Batches > 0 {
+		if decision, summary, needed, err = d.requestApproval(ctx, p, start); err != nil {
+			return fmt.Errorf("discover: %w", err)
+		}
+		if awaiting = needed && !decision.Approved; awaiting {
+			res.Approval = decision.Why(res.RunID)
+		}
+	}
 	if d.Reports != nil {
 		j, md, err := d.Reports(inv, vs, p, out.Previous)
 		if err != nil {
 			return fmt.Errorf("discover: render reports: %w", err)
+		}
+		if needed {
+			md = append(md, approvalSection(res.RunID, decision, summary)...)
 		}
 		if res.ReportJSON, err = put("report.json", j); err != nil {
 			return err
@@ -559,6 +582,9 @@ func (d *Discoverer) persist(ctx context.Context, res *DiscoverResult, out Disco
 	// started but never submitted is retired.
 	if err := d.campaign().OpenRun(ctx, res.RunID, start); err != nil {
 		return fmt.Errorf("discover: %w", err)
+	}
+	if awaiting && d.Alerts != nil {
+		_ = d.Alerts.Alert(ctx, approvalAwaited(res.RunID, summary))
 	}
 	return nil
 }

@@ -76,7 +76,13 @@ type StepResult struct {
 	Sweep  *migration.SweepResult `json:"sweep,omitempty"`
 	Alerts int                    `json:"alerts,omitempty"`
 	Done   bool                   `json:"done"`
-	Audit  *audit.Stats           `json:"audit,omitempty"`
+	// Trigger says what an OSS event prompted (migrate's trigger on
+	// approvals).
+	Trigger string `json:"trigger,omitempty"`
+	// Approval says, under KMSMIG_APPROVAL=required, that the run awaits
+	// approval (or a new one after a re-plan) and the command to run.
+	Approval string       `json:"approval,omitempty"`
+	Audit    *audit.Stats `json:"audit,omitempty"`
 }
 
 // SetAudit records the invocation's audit counters in the result.
@@ -178,7 +184,11 @@ var errNoRun = errors.New("no current run: discover has not planned one yet")
 // Migrate prepares and submits the next batch of every lane (or of the
 // event's lane) that may start.
 func (x *Executor) Migrate(ctx context.Context, e StepEvent) (StepResult, error) {
-	return x.step(ctx, e, x.Engine.MigrateLane, x.Engine.Migrate)
+	res, err := x.step(ctx, e, x.Engine.MigrateLane, x.Engine.Migrate)
+	if err == nil && res.RunID != "" && x.Config.ApprovalRequired() {
+		res.Approval, err = x.checkApproval(ctx, res.RunID)
+	}
+	return res, err
 }
 
 // Poll follows the tasks of every lane (or of the event's lane), records
@@ -457,6 +467,10 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 			if f.RetryBatch == "" && f.ReasonCode != migration.ReasonTaskAPIUnavailable && f.ReasonCode != migration.ReasonTaskAPIError {
 				alerts = append(alerts, alert.ResourceFailed(f.Lane.Account, f.Lane.Region, string(f.Kind), f.ID, f.ReasonCode, f.Remediation))
 			}
+		}
+		if x.Alerts == nil {
+		} else if a, ok := x.nightEnded(ctx, res.RunID, now, win, rep); ok {
+			alerts = append(alerts, a)
 		}
 	}
 	if x.Alerts != nil {

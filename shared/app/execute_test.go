@@ -23,12 +23,15 @@ import (
 type alertRecorder struct {
 	mu sync.Mutex
 	as []alert.Alert
+	// all keeps every alert, take or not.
+	all []alert.Alert
 }
 
 func (r *alertRecorder) Alert(_ context.Context, a alert.Alert) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.as = append(r.as, a)
+	r.all = append(r.all, a)
 	return nil
 }
 
@@ -296,7 +299,13 @@ func TestExecutorDrivesTheDemoRun(t *testing.T) {
 		res, err = x.Rotate(ctx, app.RotateEvent{})
 		require.NoError(t, err)
 	}
+	ended := 0
 	for _, k := range alerts.take() {
+		if strings.HasPrefix(k, "night-ended/") {
+			ended++
+			continue
+		}
 		assert.True(t, strings.HasPrefix(k, "resource-failed/"), k)
 	}
+	assert.Equal(t, 1, ended, "the night's work ended, said once")
 }

@@ -53,6 +53,19 @@ func (e *Engine) Paused(ctx context.Context, runID string) (bool, error) {
 	return c.Paused, nil
 }
 
+// approved asks the approval gate, when there is one, whether runID may
+// start batches.
+func (e *Engine) approved(ctx context.Context, runID string) (bool, string, error) {
+	if e.Approvals == nil {
+		return true, "", nil
+	}
+	ok, why, err := e.Approvals.Approved(ctx, runID)
+	if err != nil {
+		return false, "", fmt.Errorf("migration: approval of %s: %w", runID, err)
+	}
+	return ok, why, nil
+}
+
 // Controls reads the operator's controls of a run (zero when none).
 func (e *Engine) Controls(ctx context.Context, runID string) (Control, error) {
 	c, _, err := runstate.GetJSON[Control](ctx, e.Store, statekeys.Control(runID))

@@ -46,6 +46,10 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 		res.Outcome, res.Reason = OutcomeWaiting, "the run is paused"
 		return res, err
 	}
+	if ok, why, err := e.approved(ctx, runID); err != nil || !ok {
+		res.Outcome, res.Reason = OutcomeWaiting, why
+		return res, err
+	}
 	if ok, why, err := e.laneFree(ctx, &s); err != nil || !ok {
 		res.Outcome, res.Reason = OutcomeWaiting, why
 		return res, err

@@ -33,6 +33,10 @@ type Engine struct {
 	// Clock tells the time, in UTC; nil: the wall clock.
 	Clock  Clock
 	Config Config
+	// Approvals, when set, must admit a run before any of its batches has
+	// rotation switched off or is submitted (KMSMIG_APPROVAL=required);
+	// nil admits every run.
+	Approvals Approvals
 }
 
 // Config tunes the engine. The zero value means the defaults.

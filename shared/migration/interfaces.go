@@ -122,3 +122,13 @@ type Invoker interface {
 type Clock interface {
 	Now() time.Time
 }
+
+// Approvals is the approval gate (shared/approval.Gate): a run whose plan
+// is not approved has nothing switched off and nothing submitted, like a
+// paused one.
+type Approvals interface {
+	// Approved reports whether the run's current plan is approved; why
+	// says what is awaited and the command to run. Unknown run: an error.
+	// Cancellation: ctx.Err().
+	Approved(ctx context.Context, runID string) (ok bool, why string, err error)
+}

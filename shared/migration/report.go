@@ -25,6 +25,9 @@ type Report struct {
 	Started time.Time `json:"started,omitzero"`
 	Ended   time.Time `json:"ended,omitzero"`
 	Done    bool      `json:"done"`
+	// Approval says that the run awaits approval and the command to run
+	// (empty when approved or no approval gate applies).
+	Approval string `json:"approval,omitempty"`
 
 	Timeline []TimelineEvent `json:"timeline"`
 	Lanes    []LaneFigures   `json:"lanes"`
@@ -163,6 +166,11 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 		return r, err
 	}
 	r.Done = true
+	if e.Approvals != nil {
+		if ok, why, err := e.approved(ctx, runID); err == nil && !ok {
+			r.Approval = why
+		}
+	}
 	perInstance := map[string]float64{}
 	for _, lp := range p.Lanes {
 		if len(lp.Batches) == 0 {
@@ -345,6 +353,9 @@ func (r *Report) Markdown() []byte {
 	}
 	fmt.Fprintf(&b, "# Migration run %s\n\n", r.RunID)
 	fmt.Fprintf(&b, "Status: **%s**. From %s to %s. Generated %s.\n\n", state, ts(r.Started), ts(r.Ended), ts(r.GeneratedAt))
+	if r.Approval != "" {
+		fmt.Fprintf(&b, "**Awaiting approval**: %s.\n\n", strings.TrimPrefix(r.Approval, "awaiting approval: "))
+	}
 	fmt.Fprintf(&b, "Window utilisation: **%.0f%%** (critical path %.0fs on %s, run %.0fs).\n\n",
 		100*r.Window.Utilisation, r.Window.CriticalPathSeconds, cmp.Or(r.Window.BusiestLane, "-"), r.Window.RunSeconds)
 

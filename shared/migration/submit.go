@@ -102,6 +102,13 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 		}
 		return e.giveBack(ctx, s, res, "paused", "the run is paused")
 	}
+	if ok, why, err := e.approved(ctx, s.RunID); err != nil || !ok {
+		res.Outcome, res.Reason = OutcomeWaiting, why
+		if err != nil {
+			return res, err
+		}
+		return e.giveBack(ctx, s, res, "awaiting approval", why)
+	}
 
 	// Re-check right before submitting: rotation back on, resources gone,
 	// scheduled for deletion or disabled (dropped), quota.

@@ -108,6 +108,11 @@ type Plan struct {
 	RunID    string     `json:"runId"`
 	Settings Settings   `json:"settings"`
 	Lanes    []LanePlan `json:"lanes"`
+	// Digest is the digest of the plan's pending batches when discover
+	// stored it (shared/approval.Digest): what an approval names. The
+	// retry batches the engine appends later do not change it (they retry
+	// approved resources); a re-plan by discover computes it afresh.
+	Digest string `json:"digest,omitempty"`
 }
 
 // Batch returns the batch with id and true, or false when the plan has no

@@ -100,6 +100,32 @@ func Handoff(runID, batchID string) (jsonKey, markdownKey string) {
 	return base + ".json", base + ".md"
 }
 
+// Approval is where a run's approval lives (shared/approval): the digest
+// of the plan a person approved, who and when. The authority migrate
+// consults under KMSMIG_APPROVAL=required.
+func Approval(runID string) string { return Run(runID, "approval.json") }
+
+// ApprovalRequest is where discover, under KMSMIG_APPROVAL=required,
+// records that a run's plan awaits approval (its digest and summary).
+func ApprovalRequest(runID string) string { return Run(runID, "approval-request.json") }
+
+// Notice is the once-only marker of a notification about a run (e.g.
+// night-ended-2026-11-29T06:00): created by whichever function sends it
+// first, so that it is sent once whatever the alert period.
+func Notice(runID, name string) string { return Run(runID, "notices/"+Escape(name)+".json") }
+
+// ApprovalSignalPrefix is the prefix, relative to the store's own prefix,
+// of the objects that announce an approval to the OSS trigger of migrate
+// (suffix .json). They are plain objects outside the store's keys (an
+// OSS store writes every key as a log of versions whose names end in
+// digits, so no key can match the trigger's suffix); their content is
+// never trusted.
+const ApprovalSignalPrefix = "approvals/"
+
+// ApprovalSignal is the name, relative to the store's prefix, of the
+// object announcing an approval of run runID.
+func ApprovalSignal(runID string) string { return ApprovalSignalPrefix + runID + ".json" }
+
 // AlertPrefix holds the alert de-duplication entries, shared by every
 // function instance and every run.
 const AlertPrefix = "alerts/"

@@ -47,6 +47,10 @@ func TestLayout(t *testing.T) {
 		{"handoff", pair(statekeys.Handoff("r1", batch)),
 			"runs/r1/handoff/1111000011110001/cn-hangzhou/b0001.json runs/r1/handoff/1111000011110001/cn-hangzhou/b0001.md"},
 		{"alert prefix", statekeys.AlertPrefix, "alerts/"},
+		{"approval", statekeys.Approval("r1"), "runs/r1/approval.json"},
+		{"notice", statekeys.Notice("r1", "night-ended-2026-11-29T06:00"), "runs/r1/notices/night-ended-2026-11-29T06%3A00.json"},
+		{"approval request", statekeys.ApprovalRequest("r1"), "runs/r1/approval-request.json"},
+		{"approval signal", statekeys.ApprovalSignal("run-20260101"), "approvals/run-20260101.json"},
 		{"alert", statekeys.Alert("stalled:1111/cn-hangzhou/b0001 task mt-1"), "alerts/02c27755534c9bad5fdd0db644ecc842585dd0a2c2de42e486065f5fcd9363d6"},
 	}
 	for _, tt := range tests {

@@ -16,6 +16,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/aliyun/oss"
 	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/app"
+	"github.com/kmsmig/kmsmig/shared/approval"
 	"github.com/kmsmig/kmsmig/shared/audit"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
@@ -150,6 +151,9 @@ func (d *Deps) Executor() (*app.Executor, error) {
 	eng := &migration.Engine{
 		Store: d.Store, KMS: d.KMS, Audit: d.Audit, Clock: clockFunc(now), Config: cfg.EngineConfig(now()),
 		Tasks: d.tasks(),
+	}
+	if cfg.ApprovalRequired() {
+		eng.Approvals = approval.Gate{Store: d.Store}
 	}
 	if eng.Config.Functions != (migration.Functions{}) {
 		inv, err := d.invoker()

@@ -30,12 +30,13 @@ var (
 		return d.Discoverer().Handle(ctx, e)
 	}
 	// Migrate prepares and submits the next batch of each lane.
-	Migrate UseCase[app.StepEvent, app.StepResult] = func(ctx context.Context, d *Deps, e app.StepEvent) (app.StepResult, error) {
+	// An OSS event of its trigger on approvals prompts it to read the store.
+	Migrate UseCase[app.MigrateEvent, app.StepResult] = func(ctx context.Context, d *Deps, e app.MigrateEvent) (app.StepResult, error) {
 		x, err := d.Executor()
 		if err != nil {
 			return app.StepResult{}, err
 		}
-		return x.Migrate(ctx, e)
+		return x.MigrateOn(ctx, e)
 	}
 	// Poll follows the tasks and chains rotate and migrate.
 	Poll UseCase[app.StepEvent, app.StepResult] = func(ctx context.Context, d *Deps, e app.StepEvent) (app.StepResult, error) {

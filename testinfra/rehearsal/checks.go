@@ -146,6 +146,7 @@ func (r *rehearsal) collect(ctx context.Context, home stack.Account, res *Result
 		Check{Name: "no secret value read", OK: reads == 0, Detail: fmt.Sprintf("GetSecretValue called %d times", reads)},
 		Check{Name: "no invocation failed for good", OK: len(res.Failed) == 0, Detail: fmt.Sprintf("%d failed: %s", len(res.Failed), strings.Join(res.Failed, "; "))},
 		checkCampaignDone(c, runs),
+		r.appr.checkTriggerStarts(runs, r.st.FC.Invocations()),
 	)
 	if r.o.TaskAPIAbsent {
 		res.Checks = append(res.Checks, checkNoRotationChange(r.st.KMS.CallCounts()), checkTaskAPIReported(runs, res.Runs))

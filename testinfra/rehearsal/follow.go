@@ -71,6 +71,9 @@ func (r *rehearsal) jumpable(q fctwin.Quiet) bool {
 		return false
 	}
 	last := r.inj.last
+	if r.appr.last.After(last) {
+		last = r.appr.last
+	}
 	for _, tk := range r.st.KMS.Tasks() {
 		if tk.Finished.After(last) {
 			last = tk.Finished
@@ -140,6 +143,9 @@ func (r *rehearsal) nextDue(q fctwin.Quiet) (time.Time, string, bool) {
 	if at := r.inj.due(); !at.IsZero() {
 		consider(at, "an injected event")
 	}
+	if at := r.appr.due(); !at.IsZero() {
+		consider(at, "the approval of the night's plan")
+	}
 	consider(r.sched.end, "the end of the rehearsal")
 	return next, why, true
 }
@@ -193,6 +199,7 @@ func (r *rehearsal) follow(ctx context.Context) error {
 			r.progress(ctx, now)
 		}
 		r.inj.step(ctx, now)
+		r.appr.step(ctx, now)
 		if r.finished(now) {
 			r.progress(ctx, now)
 			r.logf(now, "the last night's sweep is done; %d nights rehearsed, %d jumps skipped %s", r.o.Nights, r.jumps, r.jumped.Round(time.Minute))

@@ -104,6 +104,8 @@ type Result struct {
 	// recorded, or left as their owner set them.
 	Moved, Reported, Restored, Superseded int
 	Events                                []Event
+	// Approvals are the nights' approvals (KMSMIG_APPROVAL=required).
+	Approvals []Approval
 	// Jumps counts the clock's jumps; Jumped is the simulated time they
 	// skipped.
 	Jumps       int
@@ -165,6 +167,7 @@ type rehearsal struct {
 	store runstate.Store
 	eng   *migration.Engine
 	inj   *injector
+	appr  *approver
 
 	jumps   int
 	jumped  time.Duration
@@ -235,6 +238,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Invocations: map[string]int{}, ColdStarts: map[string]fctwin.ColdStart{}, Binaries: map[string]int64{}, Nights: o.Nights}
 	r := &rehearsal{o: o, st: st, clock: clock}
 	r.inj = &injector{r: r, owner: map[string]estate.Rotation{}, unfit: map[string]bool{}, batches: map[string][2]string{}}
+	r.appr = &approver{r: r, done: map[int]bool{}}
 	fns, err := o.load(st, caFile, clockFile, res)
 	if err != nil {
 		return nil, err
@@ -274,7 +278,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("%w\nlast function output:\n%s", err, logs.String())
 	}
 	res.Wall = time.Since(wallStart)
-	res.Jumps, res.Jumped, res.Events = r.jumps, r.jumped, r.inj.events
+	res.Jumps, res.Jumped, res.Events, res.Approvals = r.jumps, r.jumped, r.inj.events, r.appr.approvals
 	if err := r.collect(ctx, home, res); err != nil {
 		return nil, err
 	}

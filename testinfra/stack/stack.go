@@ -145,7 +145,23 @@ func Start(opts Options) (*Stack, error) {
 		bucket = DefaultStateBucket
 	}
 	owner, region := opts.Inventory.Accounts[0].ID, twin.Regions()[0]
-	ossSrv, err := osstwin.New(osstwin.Config{Keyring: keyring, Buckets: []osstwin.Bucket{{Name: bucket, Account: owner, Region: region}}})
+	fcCfg := opts.FC
+	fcCfg.Keyring, fcCfg.Verifier = keyring, verifier
+	if fcCfg.Region == "" {
+		fcCfg.Region = region
+	}
+	if fcCfg.AccountID == "" {
+		fcCfg.AccountID = owner
+	}
+	s.FC = fctwin.New(fcCfg)
+	// OSS event notification reaches the functions' OSS triggers.
+	fcSrv := s.FC
+	ossSrv, err := osstwin.New(osstwin.Config{Keyring: keyring, Buckets: []osstwin.Bucket{{Name: bucket, Account: owner, Region: region}},
+		OnObjectCreated: func(e osstwin.ObjectCreated) {
+			fcSrv.DeliverOSSEvent(fctwin.OSSObjectEvent{EventName: e.EventName, Region: e.Bucket.Region, BucketOwner: e.Bucket.Account,
+				Bucket: e.Bucket.Name, Key: e.Key, ETag: e.ETag, Size: e.Size, DeltaSize: e.DeltaSize, RequestID: e.RequestID,
+				Principal: e.Principal, SourceIP: e.SourceIP, Time: e.Time})
+		}})
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("stack: oss: %w", err)
@@ -165,15 +181,6 @@ func Start(opts Options) (*Stack, error) {
 		return nil, fmt.Errorf("stack: sls: %w", err)
 	}
 	s.ready.LogProject = DefaultLogProject
-	fcCfg := opts.FC
-	fcCfg.Keyring, fcCfg.Verifier = keyring, verifier
-	if fcCfg.Region == "" {
-		fcCfg.Region = region
-	}
-	if fcCfg.AccountID == "" {
-		fcCfg.AccountID = owner
-	}
-	s.FC = fctwin.New(fcCfg)
 	if s.ready.FC, err = s.FC.Listen(net.JoinHostPort(host, "0")); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("stack: fc: %w", err)

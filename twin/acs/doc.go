@@ -6,7 +6,7 @@
 // request ids, the RPC service frame the twins plug their actions into
 // (RPCServer, Call), the throttling (Limiter) and fault injection (Faults)
 // that frame applies in front of the actions, and the STS twin
-// (NewSTSServer, AssumeRole).
+// (NewSTSServer, AssumeRole, GetCallerIdentity).
 //
 // Where it differs from the real service:
 //   - Accounts and access keys are created in memory from an inventory; there
@@ -34,6 +34,15 @@
 //   - AssumeRole's DurationSeconds is capped at 1 hour (configurable), the
 //     real default MaxSessionDuration of a role. AssumedRoleId is derived
 //     from the role ARN, not a real role id.
+//   - GetCallerIdentity answers from the keyring alone: a long-term key is
+//     its account (IdentityType Account, Arn acs:ram::<account>:root; the
+//     twin has no RAM users); an STS credential is AssumedRoleUser with Arn
+//     acs:ram::<account>:assumed-role/<role name>/<session>, where
+//     <session> is the credential's access key id, not the
+//     RoleSessionName given to AssumeRole (the keyring keeps none), and
+//     RoleId is derived from the role ARN. The real service documents
+//     these fields without fixing the form of PrincipalId; callers should
+//     record them, not parse them.
 //   - Error codes for missing signature fields (MissingTimestamp,
 //     MissingSignatureNonce, ...) follow the real V1 names for V3 requests
 //     too.

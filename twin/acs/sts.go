@@ -50,7 +50,47 @@ func NewSTSServer(cfg STSConfig) *RPCServer {
 		maxDur = STSMaxDuration
 	}
 	s.Handle("AssumeRole", "AssumeRole", assumeRole(cfg.Keyring, cfg.Verifier, maxDur))
+	s.Handle("GetCallerIdentity", "GetCallerIdentity", getCallerIdentity)
 	return s
+}
+
+// CallerIdentityResponse is the body of GetCallerIdentity, the fields
+// alibaba-cloud-sdk-go's services/sts GetCallerIdentityResponse reads.
+type CallerIdentityResponse struct {
+	IdentityType string `json:"IdentityType"`
+	AccountID    string `json:"AccountId"`
+	PrincipalID  string `json:"PrincipalId"`
+	UserID       string `json:"UserId,omitempty"`
+	Arn          string `json:"Arn"`
+	RoleID       string `json:"RoleId,omitempty"`
+}
+
+// getCallerIdentity answers who signed the call: an account's long-term
+// key is the account itself (IdentityType Account, Arn
+// acs:ram::<account>:root); an STS credential the role it was minted for
+// (IdentityType AssumedRoleUser, Arn acs:ram::<account>:assumed-role/<role
+// name>/<session>). The keyring keeps no session names, so <session> is
+// the credential's access key id (see doc.go).
+func getCallerIdentity(_ context.Context, call *Call) (any, error) {
+	c := call.Caller
+	if c.Role == "" {
+		return CallerIdentityResponse{IdentityType: "Account", AccountID: c.AccountID, PrincipalID: c.AccountID, UserID: c.AccountID,
+			Arn: "acs:ram::" + c.AccountID + ":root"}, nil
+	}
+	_, name, ok := ParseRoleArn(c.Role)
+	if !ok {
+		name = c.Role
+	}
+	roleID := roleIDOf(c.Role)
+	return CallerIdentityResponse{IdentityType: "AssumedRoleUser", AccountID: c.AccountID, PrincipalID: roleID + ":" + c.AccessKeyID,
+		Arn: "acs:ram::" + c.AccountID + ":assumed-role/" + name + "/" + c.AccessKeyID, RoleID: roleID}, nil
+}
+
+// roleIDOf is the twin's stable id of a role ARN.
+func roleIDOf(arn string) string {
+	h := fnv.New64a()
+	h.Write([]byte(arn))
+	return "3" + strconv.FormatUint(h.Sum64()%1e18, 10)
 }
 
 // AssumeRoleResponse is the body of a successful AssumeRole.
@@ -131,9 +171,7 @@ func assumeRole(k *Keyring, v *Verifier, maxDur time.Duration) Handler {
 		if err != nil {
 			return nil, err
 		}
-		h := fnv.New64a()
-		h.Write([]byte(arn))
-		roleID := "3" + strconv.FormatUint(h.Sum64()%1e18, 10)
+		roleID := roleIDOf(arn)
 		return AssumeRoleResponse{
 			Credentials: STSCredentials{
 				AccessKeyID:     cred.AccessKeyID,

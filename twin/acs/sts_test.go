@@ -156,3 +156,49 @@ func TestParseRoleArn(t *testing.T) {
 		assert.Equal(t, tt.name, name, tt.arn)
 	}
 }
+
+// GetCallerIdentity through the official V1 STS client names the
+// account of a long-term key and the role of an STS credential.
+func TestSTSGetCallerIdentity(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(acs.NewSTSServer(acs.STSConfig{Keyring: f.keys, Verifier: f.verifier}))
+	t.Cleanup(srv.Close)
+	who := func(client *stsv1.Client) *stsv1.GetCallerIdentityResponse {
+		t.Helper()
+		req := stsv1.CreateGetCallerIdentityRequest()
+		req.Domain = strings.TrimPrefix(srv.URL, "http://")
+		req.Scheme = "http"
+		resp, err := client.GetCallerIdentity(req)
+		require.NoError(t, err)
+		return resp
+	}
+	root, err := stsv1.NewClientWithAccessKey(testRegion, f.root.AccessKeyID, f.root.AccessKeySecret)
+	require.NoError(t, err)
+	got := who(root)
+	assert.Equal(t, "Account", got.IdentityType)
+	assert.Equal(t, testAccount, got.AccountId)
+	assert.Equal(t, "acs:ram::"+testAccount+":root", got.Arn)
+	assert.NotEmpty(t, got.RequestId)
+
+	req := stsv1.CreateAssumeRoleRequest()
+	req.Domain, req.Scheme = strings.TrimPrefix(srv.URL, "http://"), "http"
+	req.RoleArn, req.RoleSessionName = "acs:ram::"+testAccount+":role/Approver", "alice"
+	assumed, err := root.AssumeRole(req)
+	require.NoError(t, err)
+	c := assumed.Credentials
+	sts, err := stsv1.NewClientWithStsToken(testRegion, c.AccessKeyId, c.AccessKeySecret, c.SecurityToken)
+	require.NoError(t, err)
+	got = who(sts)
+	assert.Equal(t, "AssumedRoleUser", got.IdentityType)
+	assert.Equal(t, testAccount, got.AccountId)
+	assert.Equal(t, "acs:ram::"+testAccount+":assumed-role/Approver/"+c.AccessKeyId, got.Arn)
+	assert.NotEmpty(t, got.RoleId)
+
+	// An unknown key is refused.
+	bad, err := stsv1.NewClientWithAccessKey(testRegion, "LTAInobody", "nothing")
+	require.NoError(t, err)
+	r := stsv1.CreateGetCallerIdentityRequest()
+	r.Domain, r.Scheme = strings.TrimPrefix(srv.URL, "http://"), "http"
+	_, err = bad.GetCallerIdentity(r)
+	require.Error(t, err)
+}

@@ -100,9 +100,26 @@
 //   - Cron expressions are parsed by robfig/cron/v3 (seconds first, "?"
 //     allowed, @every, CRON_TZ=/TZ= prefixes; UTC otherwise). Missed
 //     firings are skipped, not caught up. triggerTime is the scheduled
-//     simulated time, RFC 3339 in UTC. Only timer triggers fire; other
-//     trigger types in s.yaml are checked for a known triggerType and
-//     skipped.
+//     simulated time, RFC 3339 in UTC. Timer and OSS triggers fire;
+//     other trigger types in s.yaml are checked for a known triggerType
+//     and skipped.
+//
+// # OSS triggers
+//
+//   - Server.DeliverOSSEvent is how OSS reaches the twin (the OSS twin's
+//     OnObjectCreated hook, wired by testinfra/stack): every function
+//     whose OSS trigger matches the bucket (sourceArn), the event
+//     (oss:ObjectCreated:* or an exact name) and the key's prefix and
+//     suffix is invoked asynchronously, at once and exactly once per
+//     object event, with FC's documented OSS event ({"events":[one
+//     record]}: eventName, eventSource acs:oss, eventTime, eventVersion
+//     1.0, oss{bucket{arn,name,ownerIdentity}, object{deltaSize, eTag,
+//     key, size}, ossSchemaVersion 1.0, ruleId}, region,
+//     requestParameters.sourceIPAddress, responseElements.requestId,
+//     userIdentity.principalId). FC documents neither the delay nor
+//     exactly-once delivery: code must treat the event as a prompt. The
+//     ruleId is the trigger's name, not a real rule id; invocationRole
+//     is recorded, not checked (no RAM).
 //
 // # Clock
 //

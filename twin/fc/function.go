@@ -63,6 +63,8 @@ type Function struct {
 	AsyncInvokeConfig AsyncInvokeConfig
 	// Triggers are the function's timer triggers.
 	Triggers []Timer
+	// OSSTriggers are the function's OSS triggers (DeliverOSSEvent).
+	OSSTriggers []OSSTrigger
 }
 
 // AsyncInvokeConfig is the fc3 asyncInvokeConfig of a function.
@@ -161,5 +163,14 @@ func (f Function) withDefaults() (Function, error) {
 	}
 	f.Env = env
 	f.Triggers = append([]Timer(nil), f.Triggers...)
+	for _, t := range f.OSSTriggers {
+		if _, _, _, err := ParseOSSSourceArn(t.SourceArn); err != nil {
+			return f, fmt.Errorf("fc: function %s: trigger %s: %w", f.Name, t.Name, err)
+		}
+		if len(t.Events) == 0 {
+			return f, fmt.Errorf("fc: function %s: trigger %s: no events", f.Name, t.Name)
+		}
+	}
+	f.OSSTriggers = append([]OSSTrigger(nil), f.OSSTriggers...)
 	return f, nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,7 +229,7 @@ func functionFromProps(p ynode, dir string, opts LoadOptions) (Function, error) 
 		}
 	}
 	if tr, ok := p.get("triggers"); ok {
-		if fn.Triggers, err = timers(tr); err != nil {
+		if fn.Triggers, fn.OSSTriggers, err = triggers(tr); err != nil {
 			return fn, err
 		}
 	}
@@ -304,65 +305,144 @@ func asyncConfig(ac ynode) (AsyncInvokeConfig, error) {
 
 var triggerTypes = map[string]bool{"cdn_events": true, "eventbridge": true, "http": true, "log": true, "mns_topic": true, "oss": true, "tablestore": true, "timer": true}
 
-func timers(tr ynode) ([]Timer, error) {
+func triggers(tr ynode) ([]Timer, []OSSTrigger, error) {
 	if err := tr.wantKind(yaml.SequenceNode, "a list"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []Timer
+	var (
+		out  []Timer
+		osst []OSSTrigger
+	)
 	names := map[string]bool{}
 	for i, tn := range tr.n.Content {
 		t := ynode{n: tn, path: fmt.Sprintf("%s[%d]", tr.path, i)}
 		if err := t.wantKind(yaml.MappingNode, "a mapping"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		name, err := t.reqStr("triggerName")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if names[name] {
 			n, _ := t.get("triggerName")
-			return nil, n.errorf("triggerName %q is used twice", name)
+			return nil, nil, n.errorf("triggerName %q is used twice", name)
 		}
 		names[name] = true
 		typ, err := t.reqStr("triggerType")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !triggerTypes[typ] {
 			n, _ := t.get("triggerType")
-			return nil, n.errorf("triggerType %q: want one of cdn_events, eventbridge, http, log, mns_topic, oss, tablestore, timer", typ)
+			return nil, nil, n.errorf("triggerType %q: want one of cdn_events, eventbridge, http, log, mns_topic, oss, tablestore, timer", typ)
 		}
 		cfg, ok := t.get("triggerConfig")
 		if !ok {
-			return nil, t.errorf("triggerConfig is missing")
+			return nil, nil, t.errorf("triggerConfig is missing")
+		}
+		if typ == "oss" {
+			o, err := ossTrigger(t, cfg, name)
+			if err != nil {
+				return nil, nil, err
+			}
+			osst = append(osst, o)
+			continue
 		}
 		if typ != "timer" {
 			continue
 		}
 		if err := cfg.wantKind(yaml.MappingNode, "a mapping"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		timer := Timer{Name: name}
 		if timer.CronExpression, err = cfg.reqStr("cronExpression"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := ParseCron(timer.CronExpression); err != nil {
 			n, _ := cfg.get("cronExpression")
-			return nil, n.errorf("%v", err)
+			return nil, nil, n.errorf("%v", err)
 		}
 		en, ok := cfg.get("enable")
 		if !ok {
-			return nil, cfg.errorf("enable is missing")
+			return nil, nil, cfg.errorf("enable is missing")
 		}
 		if timer.Enable, err = en.bool(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if timer.Payload, err = cfg.optStr("payload", ""); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, timer)
 	}
-	return out, nil
+	return out, osst, nil
+}
+
+// ossTrigger reads an oss trigger: sourceArn (the bucket), triggerConfig
+// events (fc3's event names) and filter.key prefix and suffix (both
+// required by fc3's schema), invocationRole.
+func ossTrigger(t, cfg ynode, name string) (OSSTrigger, error) {
+	o := OSSTrigger{Name: name}
+	var err error
+	if o.SourceArn, err = t.reqStr("sourceArn"); err != nil {
+		return o, err
+	}
+	if _, _, o.Bucket, err = ParseOSSSourceArn(o.SourceArn); err != nil {
+		n, _ := t.get("sourceArn")
+		return o, n.errorf("%v", err)
+	}
+	if o.InvocationRole, err = t.optStr("invocationRole", ""); err != nil {
+		return o, err
+	}
+	if err := cfg.wantKind(yaml.MappingNode, "a mapping {events, filter}"); err != nil {
+		return o, err
+	}
+	ev, ok := cfg.get("events")
+	if !ok {
+		return o, cfg.errorf("events is missing")
+	}
+	if err := ev.wantKind(yaml.SequenceNode, "a list of OSS event names"); err != nil {
+		return o, err
+	}
+	for i, en := range ev.n.Content {
+		e, err := ev.child(en, fmt.Sprintf("[%d]", i)).str()
+		if err != nil {
+			return o, err
+		}
+		if !slices.Contains(ossEventNames, e) {
+			return o, ev.child(en, fmt.Sprintf("[%d]", i)).errorf("OSS event %q: want one of %s", e, strings.Join(ossEventNames, ", "))
+		}
+		o.Events = append(o.Events, e)
+	}
+	if len(o.Events) == 0 {
+		return o, ev.errorf("events is empty")
+	}
+	f, ok := cfg.get("filter")
+	if !ok {
+		return o, cfg.errorf("filter is missing")
+	}
+	if err := f.wantKind(yaml.MappingNode, "a mapping {key: {prefix, suffix}}"); err != nil {
+		return o, err
+	}
+	k, ok := f.get("key")
+	if !ok {
+		return o, f.errorf("key is missing")
+	}
+	if err := k.wantKind(yaml.MappingNode, "a mapping {prefix, suffix}"); err != nil {
+		return o, err
+	}
+	for _, v := range []struct {
+		key string
+		dst *string
+	}{{"prefix", &o.Prefix}, {"suffix", &o.Suffix}} {
+		n, ok := k.get(v.key)
+		if !ok {
+			return o, k.errorf("%s is missing", v.key)
+		}
+		if *v.dst, err = n.str(); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
 }
 
 // ynode is a yaml node with its path from the document root, for errors.

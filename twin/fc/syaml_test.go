@@ -52,6 +52,8 @@ func TestLoadSYAML(t *testing.T) {
 		{Name: "every5m", CronExpression: "@every 5m", Enable: true, Payload: `{"mode":"discover"}`},
 		{Name: "nightly", CronExpression: "CRON_TZ=Asia/Shanghai 0 0 2 * * *", Enable: false},
 	}, d.Triggers)
+	assert.Equal(t, []fc.OSSTrigger{{Name: "uploads", SourceArn: "acs:oss:cn-hangzhou:" + testAccount + ":kmsmig-state", Bucket: "kmsmig-state",
+		Events: []string{"oss:ObjectCreated:*"}, Prefix: "in/", Suffix: ".json", InvocationRole: "acs:ram::" + testAccount + ":role/oss-trigger"}}, d.OSSTriggers)
 
 	q := fns[1]
 	assert.Equal(t, "kmsmig-dlq", q.Name)
@@ -111,6 +113,14 @@ func TestLoadSYAMLErrorsNameThePath(t *testing.T) {
 			[]string{"resources.discover.props.triggers[0].triggerConfig.enable", "want true or false"}},
 		{"unknown trigger type", repl("triggerType: oss", "triggerType: ftp"), nil,
 			[]string{"resources.discover.props.triggers[2].triggerType", `"ftp"`}},
+		{"oss trigger without sourceArn", repl("          sourceArn: acs:oss:cn-hangzhou:${env(ACCOUNT_ID)}:${env(BUCKET)}\n", ""), nil,
+			[]string{"resources.discover.props.triggers[2]", "sourceArn is missing"}},
+		{"oss trigger with a bad sourceArn", repl("sourceArn: acs:oss:cn-hangzhou:", "sourceArn: acs:mns:cn-hangzhou:"), nil,
+			[]string{"resources.discover.props.triggers[2].sourceArn", "want acs:oss:<region>:<account>:<bucket>"}},
+		{"oss trigger with an unknown event", repl(`"oss:ObjectCreated:*"`, `"oss:ObjectRead:GetObject"`), nil,
+			[]string{"resources.discover.props.triggers[2].triggerConfig.events", `OSS event "oss:ObjectRead:GetObject"`}},
+		{"oss trigger without suffix", repl("suffix: .json", "sufix: .json"), nil,
+			[]string{"resources.discover.props.triggers[2].triggerConfig.filter.key", "suffix is missing"}},
 		{"function name missing", repl("functionName: kmsmig-dlq", "description: x"), nil,
 			[]string{"resources.dlq.props", "functionName is missing"}},
 		{"handler missing for go1", repl("      handler: main\n", ""), nil,

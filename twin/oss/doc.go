@@ -34,6 +34,10 @@
 // or with UsePathStyle) and virtual-hosted-style (bucket.endpoint/key)
 // addressing work.
 //
+// Event notification is a hook (Config.OnObjectCreated), called for every
+// successful PutObject: what OSS delivers to Function Compute's OSS
+// triggers (twin/fc matches the triggers and builds FC's event).
+//
 // Where it differs from the real service:
 //   - Objects live in memory; PutObject bodies are capped (64 MiB by
 //     default, 5 GiB in OSS). No multipart, append, copy, ACLs, tagging,
@@ -50,6 +54,12 @@
 //   - No RAM policies or bucket ACLs: a bucket's owning account may do
 //     everything, other accounts nothing, anonymous requests nothing.
 //   - Signatures in the URL (presigned requests) are refused.
+//   - Event notifications are delivered synchronously, once, for
+//     PutObject only (the only creation served), with the bucket's
+//     Bucket (not an ARN), the caller's account as principal and the
+//     caller's IP as sourceIPAddress; OSS documents at-least-once
+//     delivery with a delay, which code under test must tolerate (a
+//     trigger is a prompt, never the only way work starts).
 //   - A V1 request carrying both Date and x-oss-date is accepted with
 //     either as the signed date (ali-oss and oss2 sign x-oss-date, the Go
 //     v2 SDK signs Date; which one OSS takes is not documented), and the

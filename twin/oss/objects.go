@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"hash/crc64"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -83,8 +84,20 @@ func (s *Server) putObject(w http.ResponseWriter, q *request) *ossError {
 		b.mu.Unlock()
 		return errFileAlreadyExists
 	}
+	var before int64
+	if prev := b.objects[q.key]; prev != nil {
+		before = int64(len(prev.data))
+	}
 	b.objects[q.key] = obj
 	b.mu.Unlock()
+	if s.onCreated != nil {
+		ip, _, err := net.SplitHostPort(q.RemoteAddr)
+		if err != nil {
+			ip = q.RemoteAddr
+		}
+		s.onCreated(ObjectCreated{EventName: "ObjectCreated:PutObject", Bucket: b.Bucket, Key: q.key, ETag: strings.Trim(obj.etag, `"`),
+			Size: int64(len(data)), DeltaSize: int64(len(data)) - before, RequestID: q.id, Principal: q.caller.AccountID, SourceIP: ip, Time: obj.modified})
+	}
 
 	h := w.Header()
 	h.Set("ETag", obj.etag)

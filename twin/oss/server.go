@@ -44,6 +44,35 @@ type Config struct {
 	MaxSkew time.Duration
 	// MaxObjectSize caps PutObject bodies; 64 MiB when zero (real OSS: 5 GiB).
 	MaxObjectSize int64
+	// OnObjectCreated, when set, is told of every object a PutObject
+	// created or replaced, after the write and before the answer: the
+	// source of OSS event notifications (the FC twin's OSS triggers). It
+	// must not block.
+	OnObjectCreated func(ObjectCreated)
+}
+
+// ObjectCreated is an object-created event: what OSS's event notification
+// (and Function Compute's OSS trigger event built from it) says about a
+// PutObject.
+type ObjectCreated struct {
+	// EventName is the OSS event name without the "oss:" prefix,
+	// ObjectCreated:PutObject (the only creation the twin serves).
+	EventName string
+	Bucket    Bucket
+	Key       string
+	// ETag is the object's ETag without quotes, as OSS events carry it.
+	ETag string
+	Size int64
+	// DeltaSize is the size minus the size of the object it replaced (the
+	// size for a new object).
+	DeltaSize int64
+	// RequestID is the PutObject's x-oss-request-id.
+	RequestID string
+	// Principal is the caller's account (STS callers: the role's account).
+	Principal string
+	// SourceIP is the caller's address.
+	SourceIP string
+	Time     time.Time
 }
 
 // Server is the OSS twin, an http.Handler. It is safe for concurrent use.
@@ -52,6 +81,8 @@ type Server struct {
 	now     func() time.Time
 	maxSkew time.Duration
 	maxSize int64
+
+	onCreated func(ObjectCreated)
 
 	mu      sync.RWMutex
 	buckets map[string]*bucket
@@ -82,6 +113,8 @@ func New(cfg Config) (*Server, error) {
 		maxSkew: cfg.MaxSkew,
 		maxSize: cfg.MaxObjectSize,
 		buckets: map[string]*bucket{},
+
+		onCreated: cfg.OnObjectCreated,
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -188,7 +188,8 @@ func (s *Store) scanEarlierLayout(ctx context.Context) error {
 }
 
 // earlierObjects returns the names of up to limit objects under the
-// prefix that are neither versions nor the store's own files.
+// prefix that are neither versions nor the store's own files (the marker,
+// the probe, the approval signals).
 func (s *Store) earlierObjects(ctx context.Context, limit int) ([]string, error) {
 	var names []string
 	p := s.client.NewListObjectsV2Paginator(&osssdk.ListObjectsV2Request{Bucket: &s.bucket, Prefix: osssdk.Ptr(s.prefix), MaxKeys: 1000})
@@ -200,7 +201,7 @@ func (s *Store) earlierObjects(ctx context.Context, limit int) ([]string, error)
 		for _, o := range page.Contents {
 			name := osssdk.ToString(o.Key)
 			rest := name[len(s.prefix):]
-			if _, _, ok := parseName(rest); !ok && !strings.HasPrefix(rest, ".kmsmig-") && len(names) < limit {
+			if _, _, ok := parseName(rest); !ok && !strings.HasPrefix(rest, ".kmsmig-") && !isSignal(rest) && len(names) < limit {
 				names = append(names, name)
 			}
 		}
