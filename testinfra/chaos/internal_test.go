@@ -109,7 +109,7 @@ func TestEveryNightFaultIsDrawn(t *testing.T) {
 // converged starts a schedule and runs it to its end without faults.
 func converged(t *testing.T) *schedule {
 	t.Helper()
-	s, closeFn, err := newSchedule(t.Context(), 1, 0, kmstwin.DemoInventory(), 1)
+	s, closeFn, err := newSchedule(t.Context(), 1, 0, kmstwin.DemoInventory(), 1, StateOSS)
 	require.NoError(t, err)
 	t.Cleanup(closeFn)
 	require.NoError(t, s.converge(t.Context()))
