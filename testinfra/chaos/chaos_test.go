@@ -25,7 +25,7 @@ func TestCampaign(t *testing.T) {
 	if s := os.Getenv("CHAOS_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
 	}
-	res, err := chaos.Run(t.Context(), chaos.Options{Seed: seed, Schedules: n, State: os.Getenv("CHAOS_STATE"), Progress: testWriter{t}, Verbose: os.Getenv("CHAOS_VERBOSE") != ""})
+	res, err := chaos.Run(t.Context(), chaos.Options{Seed: seed, Schedules: n, Parallel: n, State: os.Getenv("CHAOS_STATE"), Progress: testWriter{t}, Verbose: os.Getenv("CHAOS_VERBOSE") != ""})
 	require.NoError(t, err)
 	t.Log(res.Summary(), res.FaultsByKind, "wall", res.Wall)
 	onStore(t, res)
