@@ -178,7 +178,6 @@ func (s *schedule) openOSS(ctx context.Context) error {
 	return nil
 }
 
-
 // ossHost is the endpoint the SDK addresses; no socket listens on it (see
 // inProcess).
 const ossHost = "127.0.0.1:9"
