@@ -34,13 +34,13 @@ func TestCampaign(t *testing.T) {
 	}
 }
 
-// A short campaign of many nights: five schedules of two nights each on
+// A short campaign of many nights: four schedules of two nights each on
 // the OSS store (a run per night, owners changing the estate in between,
 // an operator pausing, aborting and starting observed batches late or
 // never), then quiet nights until the campaign converges; no invariant
 // broken across the runs.
 func TestCampaignOfNights(t *testing.T) {
-	n := 5
+	n := 4
 	if s := os.Getenv("CHAOS_NIGHT_SCHEDULES"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
