@@ -36,8 +36,12 @@ type Options struct {
 	// one run, as before nights existed; see nightly.go).
 	Nights int
 	// Parallel is how many schedules run at once (default 2×GOMAXPROCS);
-	// each has its own twin on its own ports and its own store.
+	// each has its own twins on their own ports and its own store.
 	Parallel int
+	// State is the run-state store every schedule runs on: StateOSS
+	// (default: the functions' store on the OSS twin, whose faults the
+	// schedule switches on and off) or StateDir (the directory store).
+	State string
 	// Progress, when set, receives a line per finished schedule with a
 	// violation and a summary every few schedules; Verbose adds every
 	// schedule's fault log.
@@ -49,6 +53,8 @@ type Options struct {
 type Result struct {
 	Seed      uint64
 	Schedules int
+	// State is the run-state store the schedules ran on.
+	State string
 	// Faults is the total of FaultsByKind.
 	Faults       int
 	FaultsByKind map[string]int
@@ -65,7 +71,7 @@ type Result struct {
 
 // Summary is the campaign's one-line result.
 func (r *Result) Summary() string {
-	return fmt.Sprintf("%d schedules, %d faults injected, %d invariant violations", r.Schedules, r.Faults, len(r.Violations))
+	return fmt.Sprintf("%d schedules on the %s store, %d faults injected, %d invariant violations", r.Schedules, r.State, r.Faults, len(r.Violations))
 }
 
 // Run runs the campaign. Schedules are independent and run Parallel at a
@@ -83,6 +89,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if o.Inventory == "" {
 		o.Inventory = "demo"
+	}
+	if o.State == "" {
+		o.State = StateOSS
+	}
+	if o.State != StateOSS && o.State != StateDir {
+		return nil, fmt.Errorf("chaos: state %q: want %q (the OSS store on the OSS twin) or %q (the directory store)", o.State, StateOSS, StateDir)
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = 2 * runtime.GOMAXPROCS(0)
@@ -104,7 +116,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				// twin takes it over.
 				inv, err := kmstwin.LoadInventory(o.Inventory)
 				if err == nil {
-					results[i], err = RunSchedule(ctx, o.Seed, o.First+i, inv, o.Steps, o.Nights)
+					results[i], err = RunSchedule(ctx, o.Seed, o.First+i, inv, o.Steps, o.Nights, o.State)
 				}
 				errs[i] = err
 				mu.Lock()
@@ -123,7 +135,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	close(next)
 	wg.Wait()
 
-	res := &Result{Seed: o.Seed, FaultsByKind: map[string]int{}, Reproduce: map[int]string{}}
+	res := &Result{Seed: o.Seed, State: o.State, FaultsByKind: map[string]int{}, Reproduce: map[int]string{}}
 	for i, r := range results {
 		if r == nil {
 			continue
@@ -142,7 +154,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.StepErrors += r.StepErrors
 		res.Violations = append(res.Violations, r.Violations...)
 		if len(r.Violations) > 0 {
-			res.Reproduce[r.Index] = reproduce(o.Seed, r.Index, o.Inventory, o.Steps, o.Nights)
+			res.Reproduce[r.Index] = reproduce(o.Seed, r.Index, o.Inventory, o.Steps, o.Nights, o.State)
 		}
 	}
 	res.Wall = time.Since(start)
@@ -174,7 +186,7 @@ func (o *Options) report(r *ScheduleResult, err error, finished int, start time.
 			fmt.Fprintf(w, "  VIOLATION %s\n", v)
 		}
 		if len(r.Violations) > 0 || err != nil {
-			fmt.Fprintf(w, "  reproduce: %s\n", reproduce(o.Seed, r.Index, o.Inventory, o.Steps, o.Nights))
+			fmt.Fprintf(w, "  reproduce: %s\n", reproduce(o.Seed, r.Index, o.Inventory, o.Steps, o.Nights, o.State))
 		}
 	}
 	if finished%50 == 0 {

@@ -75,7 +75,7 @@ func (s *schedule) batchStates(ctx context.Context) ([]migration.BatchState, err
 func (s *schedule) lanes(ctx context.Context) ([]estate.Lane, error) {
 	var out []estate.Lane
 	for _, r := range s.runs() {
-		inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.store, statekeys.Inventory(r))
+		inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.view, statekeys.Inventory(r))
 		if err != nil {
 			return nil, fmt.Errorf("read inventory of %s: %w", r, err)
 		}
@@ -215,7 +215,7 @@ func (s *schedule) checkMoved(ctx context.Context, states []migration.BatchState
 	latest := map[resKey]verdict.Verdict{}
 	var order []resKey
 	for _, run := range s.runs() {
-		vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, s.store, statekeys.Verdicts(run))
+		vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, s.view, statekeys.Verdicts(run))
 		if err != nil {
 			s.res.violate(InvMoved, fmt.Sprintf("read verdicts of %s: %v", run, err))
 			return
@@ -341,7 +341,7 @@ func (s *schedule) checkRotation(ctx context.Context) {
 			s.res.violate(InvRotation, fmt.Sprintf("%s: %s, recorded %s", r, rot(got), rot(initial[r])))
 		}
 	}
-	lkeys, err := s.store.List(ctx, statekeys.LedgerPrefix)
+	lkeys, err := s.view.List(ctx, statekeys.LedgerPrefix)
 	if err != nil {
 		s.res.violate(InvRotation, "list ledger: "+err.Error())
 		return
@@ -349,7 +349,7 @@ func (s *schedule) checkRotation(ctx context.Context) {
 	statuses := map[migration.LedgerStatus]int{}
 	defer func() { s.res.Logf("ledger: %d entries %v", len(lkeys), statuses) }()
 	for _, k := range lkeys {
-		le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, s.store, k)
+		le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, s.view, k)
 		statuses[le.Status]++
 		if err != nil || le.Off() {
 			s.res.violate(InvRotation, fmt.Sprintf("ledger entry %s still off (batch %s of %s, last error %q, %v)", k, le.BatchID, le.RunID, le.LastError, err))
@@ -436,9 +436,12 @@ func (s *schedule) checkHistories(states []migration.BatchState) {
 }
 
 // reproduce is the command line that runs one schedule again.
-func reproduce(seed uint64, index int, inventory string, steps, nights int) string {
+func reproduce(seed uint64, index int, inventory string, steps, nights int, state string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kmsmig chaos --seed %d --first %d --schedules 1", seed, index)
+	if state != "" && state != StateOSS {
+		fmt.Fprintf(&b, " --state %s", state)
+	}
 	if nights > 1 {
 		fmt.Fprintf(&b, " --nights %d", nights)
 	}

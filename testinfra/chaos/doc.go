@@ -4,10 +4,24 @@
 //
 // Each schedule starts a fresh KMS twin on its own ports (a KMS-only
 // stack whose migration tasks run on a virtual clock shared with the
-// engines: testinfra/stack runs tasks on the wall clock), a fresh directory
-// run-state store, runs discover, and then drives the migrate, poll and
-// rotate steps one at a time from a deterministic scheduler
-// (math/rand/v2 PCG seeded from the campaign seed and the schedule index).
+// engines: testinfra/stack runs tasks on the wall clock), a fresh run-state
+// store, runs discover, and then drives the migrate, poll and rotate steps
+// one at a time from a deterministic scheduler (math/rand/v2 PCG seeded
+// from the campaign seed and the schedule index).
+//
+// The store (Options.State, state.go) is by default the one the functions
+// use in the cloud, shared/aliyun/oss (a log of create-only versions
+// written with x-oss-forbid-overwrite), in the unversioned bucket
+// kmsmig-state of a fresh OSS twin (twin/oss, on the KMS twin's keyring,
+// dating objects on the virtual clock so that pruning follows simulated
+// time), opened and checked as the functions open it and reached through
+// the official OSS SDK. The twin honours only what OSS documents: PutObject
+// refuses If-Match, x-oss-forbid-overwrite holds on an unversioned bucket.
+// The functions' engines reach it through the twin's faulty handler, the
+// harness (the checks, the operator's reads) through the clean one. With
+// StateDir the store is a directory store on a memory file system, and
+// the schedules draw exactly what they drew before the OSS store existed.
+//
 // The scheduler combines:
 //
 //   - crashes at every transition: a store wrapper that fails the Nth
@@ -27,7 +41,16 @@
 //     on some compare-and-swap writes without applying them, forcing
 //     Mutate to re-read and retry;
 //   - clock skew: some engines see the virtual clock offset by 20 s to
-//     3 min either way.
+//     3 min either way;
+//   - on the OSS store, from a stream of its own (so that the draws above
+//     are those of the directory store): the OSS twin's faults switched on
+//     and off, which answer a share of the functions' requests 500
+//     InternalError without serving them and serve another share without
+//     replying (a create-only write lands, its writer sees a broken
+//     connection and cannot tell); and in a third of the schedules the
+//     store prunes old versions at once instead of after 10 minutes, so
+//     that pruning races the writers. The crash and conflict wrappers wrap
+//     the OSS store: a crash "after" is a version that landed in the bucket.
 //
 // After the step budget every fault but the permanent resource failures
 // is released and clean engines drive the run to its end. Then the

@@ -10,12 +10,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	ossstore "github.com/kmsmig/kmsmig/shared/aliyun/oss"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/shared/verdict"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
+	osstwin "github.com/kmsmig/kmsmig/twin/oss"
 )
 
 // plans draws a schedule's profile and its first n step plans.
@@ -106,10 +108,63 @@ func TestEveryNightFaultIsDrawn(t *testing.T) {
 		(&nightly{prof: nightProfile{WindowMinutes: 8, BatchKeys: 2, BatchSecrets: 3, Observe: true, ObserveTimeout: 30 * time.Hour}}).env())
 }
 
+// Over many schedules the OSS stream draws both pruning regimes and
+// switches the OSS twin's faults on and off; the step stream is the same
+// whatever the store.
+func TestEveryOSSFaultIsDrawn(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 50 {
+		r := mrand.New(mrand.NewPCG(1^ossStream, uint64(i)))
+		p := drawOSSProfile(r)
+		seen["prune at once"] = seen["prune at once"] || p.PruneAtOnce
+		seen["prune after"] = seen["prune after"] || !p.PruneAtOnce
+		assert.Greater(t, p.ErrorRate, 0.0)
+		assert.Greater(t, p.LostRate, 0.0)
+		assert.LessOrEqual(t, p.ErrorRate+p.LostRate, 1.0)
+		for range DefaultSteps {
+			seen["oss faults toggled"] = seen["oss faults toggled"] || drawOSSStep(r, p).toggle
+		}
+	}
+	for _, k := range []string{"prune at once", "prune after", "oss faults toggled"} {
+		assert.True(t, seen[k], k)
+	}
+}
+
+// A schedule on the OSS store writes through the OSS twin's faulty handler
+// and reads through its clean one: both are the OSS store, on one bucket.
+func TestScheduleOnOSS(t *testing.T) {
+	s := converged(t)
+	fn, ok := s.store.(*ossstore.Store)
+	require.True(t, ok, "functions' store %T", s.store)
+	_, ok = s.view.(*ossstore.Store)
+	require.True(t, ok, "harness's store %T", s.view)
+	assert.NotSame(t, fn, s.view)
+	keys, err := s.view.List(t.Context(), statekeys.BatchPrefix(RunID))
+	require.NoError(t, err)
+	assert.NotEmpty(t, keys, "the run's batches are in the bucket")
+
+	// The faults hit the functions' store only.
+	require.NoError(t, s.oss.faulty.SetFaults(osstwin.Faults{ErrorRate: 1}))
+	_, err = fn.Get(t.Context(), keys[0])
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "InternalError")
+	_, err = s.view.Get(t.Context(), keys[0])
+	require.NoError(t, err)
+	s.countOSS()
+	assert.Positive(t, s.res.Faults[FaultOSSError])
+}
+
+// A campaign on another store is refused before anything runs.
+func TestUnknownState(t *testing.T) {
+	_, err := Run(t.Context(), Options{State: "s3"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `state "s3": want "oss"`)
+}
+
 // converged starts a schedule and runs it to its end without faults.
 func converged(t *testing.T) *schedule {
 	t.Helper()
-	s, closeFn, err := newSchedule(t.Context(), 1, 0, kmstwin.DemoInventory(), 1)
+	s, closeFn, err := newSchedule(t.Context(), 1, 0, kmstwin.DemoInventory(), 1, StateOSS)
 	require.NoError(t, err)
 	t.Cleanup(closeFn)
 	require.NoError(t, s.converge(t.Context()))

@@ -131,7 +131,7 @@ func (s *schedule) invoke(ctx context.Context, step int, p stepPlan) {
 func (s *schedule) target(ctx context.Context, name string, pick int) (run, target string, err error) {
 	switch name {
 	case "migrate-lane", "poll-lane":
-		lanes, err := s.engine(s.store, 0).Lanes(ctx, s.run)
+		lanes, err := s.engine(s.view, 0).Lanes(ctx, s.run)
 		if err != nil || len(lanes) == 0 {
 			return "", "", cmp.Or(err, errors.New("no lanes"))
 		}
@@ -139,7 +139,7 @@ func (s *schedule) target(ctx context.Context, name string, pick int) (run, targ
 	case "restore-batch", "disable-batch":
 		runs := []string{s.run}
 		if s.nights != nil {
-			if runs, err = s.engine(s.store, 0).ActiveRuns(ctx); err != nil {
+			if runs, err = s.engine(s.view, 0).ActiveRuns(ctx); err != nil {
 				return "", "", err
 			}
 		}
@@ -152,7 +152,7 @@ func (s *schedule) target(ctx context.Context, name string, pick int) (run, targ
 						ID string `json:"id"`
 					} `json:"batches"`
 				} `json:"lanes"`
-			}](ctx, s.store, statekeys.Plan(r))
+			}](ctx, s.view, statekeys.Plan(r))
 			if err != nil {
 				return "", "", err
 			}

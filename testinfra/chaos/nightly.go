@@ -238,7 +238,7 @@ func (s *schedule) discoverNight(ctx context.Context) error {
 	if err != nil && len(n.runs) == 0 {
 		return fmt.Errorf("chaos: discover the first night: %w", err)
 	}
-	cur, cerr := s.engine(s.store, 0).Current(ctx)
+	cur, cerr := s.engine(s.view, 0).Current(ctx)
 	if cerr != nil {
 		return fmt.Errorf("chaos: current run: %w", cerr)
 	}
@@ -312,7 +312,7 @@ func (s *schedule) settle(ctx context.Context) error {
 		if err := s.discoverNight(ctx); err != nil {
 			return err
 		}
-		held, err := s.engine(s.store, 0).Held(ctx, s.run)
+		held, err := s.engine(s.view, 0).Held(ctx, s.run)
 		if err != nil {
 			return fmt.Errorf("chaos: held: %w", err)
 		}
@@ -375,7 +375,7 @@ func (s *schedule) quietRound(ctx context.Context, tag string) {
 // current run has finished, every other run is closed and no ledger entry
 // is off; why says what is left.
 func (s *schedule) converged(ctx context.Context) (bool, string) {
-	e := s.engine(s.store, 0)
+	e := s.engine(s.view, 0)
 	p, err := e.Status(ctx, s.run)
 	if err != nil {
 		return false, err.Error()
@@ -402,12 +402,12 @@ func (s *schedule) converged(ctx context.Context) (bool, string) {
 		}
 		return false, fmt.Sprintf("runs still open: %v; unfinished: %v", runs, open)
 	}
-	keys, err := s.store.List(ctx, statekeys.LedgerPrefix)
+	keys, err := s.view.List(ctx, statekeys.LedgerPrefix)
 	if err != nil {
 		return false, err.Error()
 	}
 	for _, k := range keys {
-		le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, s.store, k)
+		le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, s.view, k)
 		if err != nil || le.Off() {
 			return false, fmt.Sprintf("ledger entry %s off (%v)", k, err)
 		}
@@ -419,7 +419,7 @@ func (s *schedule) converged(ctx context.Context) (bool, string) {
 // next day: the current run has finished and every unfinished batch of
 // another run awaits an operator who will not start it tonight.
 func (s *schedule) idle(ctx context.Context) bool {
-	p, err := s.engine(s.store, 0).Status(ctx, s.run)
+	p, err := s.engine(s.view, 0).Status(ctx, s.run)
 	if err != nil || !p.Done() {
 		return false
 	}
@@ -443,14 +443,14 @@ func (s *schedule) idle(ctx context.Context) bool {
 
 // runStates reads every batch state of a run, in key order.
 func (s *schedule) runStates(ctx context.Context, run string) ([]migration.BatchState, error) {
-	keys, err := s.store.List(ctx, statekeys.BatchPrefix(run))
+	keys, err := s.view.List(ctx, statekeys.BatchPrefix(run))
 	if err != nil {
 		return nil, err
 	}
 	slices.Sort(keys)
 	var out []migration.BatchState
 	for _, k := range keys {
-		st, _, err := runstate.GetJSON[migration.BatchState](ctx, s.store, k)
+		st, _, err := runstate.GetJSON[migration.BatchState](ctx, s.view, k)
 		if err != nil {
 			return nil, err
 		}

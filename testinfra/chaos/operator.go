@@ -144,7 +144,7 @@ func (s *schedule) abort(ctx context.Context, step, pick int, viaEvent bool) {
 // start may be ended.
 func (s *schedule) consoleOperator(ctx context.Context, step int) {
 	n := s.nights
-	runs, err := s.engine(s.store, 0).ActiveRuns(ctx)
+	runs, err := s.engine(s.view, 0).ActiveRuns(ctx)
 	if err != nil {
 		return
 	}
@@ -230,7 +230,7 @@ func (s *schedule) operateDay(ctx context.Context, night int) {
 func (s *schedule) startTask(ctx context.Context, step int, h *handoff) {
 	run, batch := splitRef(h.ref)
 	jsonKey, _ := statekeys.Handoff(run, batch)
-	doc, _, err := runstate.GetJSON[migration.HandoffDocument](ctx, s.store, jsonKey)
+	doc, _, err := runstate.GetJSON[migration.HandoffDocument](ctx, s.view, jsonKey)
 	if err != nil {
 		s.res.Logf("step %d: operator: read handoff of %s: %v", step, h.ref, err)
 		return
@@ -261,7 +261,7 @@ func (s *schedule) endIfTaskEnded(ctx context.Context, step int, h *handoff) {
 		return
 	}
 	run, batch := splitRef(h.ref)
-	st, _, err := runstate.GetJSON[migration.BatchState](ctx, s.store, statekeys.Batch(run, batch))
+	st, _, err := runstate.GetJSON[migration.BatchState](ctx, s.view, statekeys.Batch(run, batch))
 	if err == nil && st.Phase == migration.PhaseAwaitingOperator {
 		s.endObservation(ctx, step, h)
 	}

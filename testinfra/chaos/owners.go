@@ -127,7 +127,7 @@ func (s *schedule) initialPolicies(ctx context.Context) (map[resKey]estate.Rotat
 	if s.nights != nil && len(s.nights.runs) > 0 {
 		first = s.nights.runs[0]
 	}
-	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.store, statekeys.Inventory(first))
+	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, s.view, statekeys.Inventory(first))
 	if err != nil {
 		return nil, fmt.Errorf("read inventory of %s: %w", first, err)
 	}
@@ -163,7 +163,7 @@ func (s *schedule) heldOff(ctx context.Context, all []resKey) []resKey {
 
 // entryOff reports whether kmsmig's ledger entry of r is off.
 func (s *schedule) entryOff(ctx context.Context, r resKey) bool {
-	le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, s.store, statekeys.Ledger(r.Lane, r.Kind, r.ID))
+	le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, s.view, statekeys.Ledger(r.Lane, r.Kind, r.ID))
 	return err == nil && le.Off()
 }
 

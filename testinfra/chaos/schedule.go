@@ -170,6 +170,8 @@ func pickWeighted(x int) int {
 // ScheduleResult is what one schedule did and found.
 type ScheduleResult struct {
 	Index int
+	// State is the run-state store: StateOSS or StateDir.
+	State string
 	// Seed is the campaign seed the schedule was drawn from.
 	Seed uint64
 	// Faults counts the faults injected, by kind.
@@ -220,9 +222,15 @@ type schedule struct {
 	st     *kmsStack
 	client *kms.Client
 	tasks  *kms.Tasks
-	store  runstate.Store
-	trail  *Trail
-	cfg    app.Config
+	// store is the run-state store the functions use (on OSS: through
+	// the twin's faults); view is the same state as the harness reads it
+	// (the operator, the checks): on OSS through the clean twin, else
+	// store itself.
+	store runstate.Store
+	view  runstate.Store
+	oss   *ossState
+	trail *Trail
+	cfg   app.Config
 
 	// run is the run the schedule drives: RunID, or the campaign's current
 	// run; nights is nil for a schedule of one night.
@@ -243,15 +251,16 @@ type schedule struct {
 // nights: steps scheduled steps every night (nightly.go), then quiet
 // nights until the campaign has converged. An error means the schedule
 // could not be set up (no twin, no store, discovery failed without
-// faults).
-func RunSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inventory, steps, nights int) (*ScheduleResult, error) {
+// faults). state is StateOSS or StateDir: the run-state store.
+func RunSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inventory, steps, nights int, state string) (*ScheduleResult, error) {
 	began := time.Now()
-	s, closeFn, err := newSchedule(ctx, seed, index, inv, nights)
+	s, closeFn, err := newSchedule(ctx, seed, index, inv, nights, state)
 	defer func() { s.res.Wall = time.Since(began) }()
 	if err != nil {
 		return s.res, err
 	}
 	defer closeFn()
+	defer s.countOSS()
 	if s.nights != nil {
 		if err := s.campaign(ctx, steps); err != nil {
 			return s.res, err
@@ -276,8 +285,8 @@ func RunSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inven
 // discovers the run; closeFn stops the twin and removes the store. A
 // schedule of many nights draws its night profile from a stream of its
 // own (nightly.go), so that the per-step draws are those of one night.
-func newSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inventory, nights int) (s *schedule, closeFn func(), err error) {
-	res := &ScheduleResult{Index: index, Seed: seed, Faults: map[string]int{}}
+func newSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inventory, nights int, state string) (s *schedule, closeFn func(), err error) {
+	res := &ScheduleResult{Index: index, Seed: seed, State: state, Faults: map[string]int{}}
 	rng := mrand.New(mrand.NewPCG(seed, uint64(index)))
 	s = &schedule{res: res, rng: rng, prof: drawProfile(rng), trail: &Trail{}, failing: map[string]int{}, run: RunID}
 	if nights > 1 {
@@ -308,12 +317,9 @@ func newSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inven
 		return s, closeFn, err
 	}
 	s.tasks = s.client.Tasks(kms.TaskActions{})
-	dir, err := os.MkdirTemp(stateRoot(), "kmsmig-chaos-")
+	closeState, err := s.openState(ctx, state, seed, index)
+	closers = append(closers, closeState)
 	if err != nil {
-		return s, closeFn, err
-	}
-	closers = append(closers, func() { _ = os.RemoveAll(dir) })
-	if s.store, err = runstate.OpenDir(dir); err != nil {
 		return s, closeFn, err
 	}
 	if s.cfg, err = s.config(); err != nil {
@@ -325,6 +331,9 @@ func newSchedule(ctx context.Context, seed uint64, index int, inv *kmstwin.Inven
 		}
 	}
 	res.Logf("profile %+v", s.prof)
+	if s.oss != nil {
+		res.Logf("oss store oss://%s/%s, profile %+v", stateBucket, statePrefix, s.oss.prof)
+	}
 	if s.nights != nil {
 		res.Logf("nights %d, profile %+v", s.nights.count, s.nights.prof)
 	}
@@ -341,6 +350,7 @@ func (s *schedule) drive(ctx context.Context, first, steps int) error {
 		step := first + i
 		p := drawStep(s.rng, s.prof)
 		s.world(step, p)
+		s.ossWorld(step)
 		if s.nights != nil {
 			s.operate(ctx, step)
 		}
@@ -357,7 +367,7 @@ func (s *schedule) drive(ctx context.Context, first, steps int) error {
 			}
 			continue
 		}
-		if prog, err := s.engine(s.store, 0).Status(ctx, RunID); err == nil && prog.Done() {
+		if prog, err := s.engine(s.view, 0).Status(ctx, RunID); err == nil && prog.Done() {
 			s.res.DoneInBudget = true
 			break
 		}
@@ -425,7 +435,7 @@ func (s *schedule) discover(ctx context.Context) error {
 // readMigratable keeps the migratable verdicts of the run the schedule
 // drives: the resources a fault may make fail.
 func (s *schedule) readMigratable(ctx context.Context) error {
-	vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, s.store, statekeys.Verdicts(s.run))
+	vs, _, err := runstate.GetJSON[verdict.Verdicts](ctx, s.view, statekeys.Verdicts(s.run))
 	if err != nil {
 		return fmt.Errorf("chaos: read verdicts: %w", err)
 	}
@@ -518,6 +528,7 @@ func (s *schedule) world(step int, p stepPlan) {
 
 // release lifts every fault but the permanent resource failures.
 func (s *schedule) release() {
+	s.releaseOSS()
 	s.st.KMS.SetFaults(acs.Faults{})
 	s.st.KMS.StallTasks(false)
 	s.st.KMS.DisableThrottling()

@@ -15,13 +15,15 @@ import (
 )
 
 // kmsStack is the part of testinfra/stack a schedule needs: the KMS twin of
-// every region on its own port, on a virtual clock. (stack.Options has no
+// every region on its own port, on a virtual clock (the OSS twin of the
+// run state is started beside it, in state.go, on the same keyring). (stack.Options has no
 // clock: its tasks run on the wall clock, which the engines' skewed and
 // advanced clocks could not share.)
 type kmsStack struct {
 	KMS     *kmstwin.Twin
 	Clock   *kmstwin.ManualClock
 	addrs   map[string]string
+	keyring *acs.Keyring
 	keys    map[string]acs.Credential
 	servers []*http.Server
 }
@@ -35,7 +37,7 @@ func startKMS(inv *kmstwin.Inventory, clock *kmstwin.ManualClock, timing kmstwin
 		return nil, err
 	}
 	twin.DisableThrottling()
-	s := &kmsStack{KMS: twin, Clock: clock, addrs: map[string]string{}, keys: map[string]acs.Credential{}}
+	s := &kmsStack{KMS: twin, Clock: clock, addrs: map[string]string{}, keyring: keyring, keys: map[string]acs.Credential{}}
 	for _, region := range twin.Regions() {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

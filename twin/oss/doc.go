@@ -38,6 +38,15 @@
 // successful PutObject: what OSS delivers to Function Compute's OSS
 // triggers (twin/fc matches the triggers and builds FC's event).
 //
+// Server.Faulty returns a handler over the same buckets that injects
+// faults (Faulty.SetFaults), for chaos campaigns: requests refused with 500
+// InternalError before they are served, and requests served whose
+// connection is then closed without a reply (a write that landed, a
+// caller who cannot tell). The Server itself stays clean. OSS documents
+// 5xx answers as retryable and promises nothing about replies lost in the
+// network; the twin injects nothing else (no latency, no partial bodies,
+// no 503 SlowDown).
+//
 // Where it differs from the real service:
 //   - Objects live in memory; PutObject bodies are capped (64 MiB by
 //     default, 5 GiB in OSS). No multipart, append, copy, ACLs, tagging,
