@@ -61,6 +61,13 @@ type Options struct {
 	// Workers is the number of concurrent describe calls per lane and
 	// resource kind (default 16).
 	Workers int
+	// ParallelLanes is the number of lanes discovered at once (default
+	// DefaultParallelLanes); the next lane starts as one finishes. What a
+	// run holds beyond its results (goroutines, calls waiting for their
+	// quota) is bounded by it, not by the number of lanes. The gateway's
+	// quotas are per account and region, so each lane still runs at its
+	// own quota.
+	ParallelLanes int
 	// Progress, when set, is called as resources are described (from
 	// several goroutines; it must be cheap and safe for concurrent use).
 	Progress func(Progress)
@@ -75,6 +82,12 @@ type Progress struct {
 	Errors            int64
 }
 
+// DefaultParallelLanes is Options.ParallelLanes' default: at the gateway's
+// quotas a lane of a few dozen resources takes about a second, so 64 lanes
+// at once keep a discover invocation busy while what it holds stays a
+// small fraction of its memory.
+const DefaultParallelLanes = 64
+
 // Run inventories every lane of opts. It returns an error only for what
 // prevents a whole run (bad options, no region list, context end); failures
 // of single lanes or resources are recorded in the inventory.
@@ -85,6 +98,9 @@ func Run(ctx context.Context, src Source, opts Options) (*estate.Inventory, erro
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
+	if opts.ParallelLanes <= 0 {
+		opts.ParallelLanes = DefaultParallelLanes
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -94,17 +110,11 @@ func Run(ctx context.Context, src Source, opts Options) (*estate.Inventory, erro
 	}
 	r := &run{src: src, opts: opts, prog: Progress{Lanes: len(lanes)}}
 	inv := &estate.Inventory{RunID: opts.RunID, DiscoveredAt: opts.Now().UTC(), Lanes: make([]estate.LaneInventory, len(lanes))}
-	var wg sync.WaitGroup
-	for i, l := range lanes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			inv.Lanes[i] = r.lane(ctx, l)
-			r.lanesDone.Add(1)
-			r.report()
-		}()
-	}
-	wg.Wait()
+	parallel(ctx, len(lanes), opts.ParallelLanes, func(i int) {
+		inv.Lanes[i] = r.lane(ctx, lanes[i])
+		r.lanesDone.Add(1)
+		r.report()
+	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -288,9 +298,15 @@ func (r *run) instances(ctx context.Context, l estate.Lane, s *laneState) {
 // each runs fn(0..n-1) on the run's worker pool, stopping early when ctx
 // ends.
 func (r *run) each(ctx context.Context, n int, fn func(i int)) {
+	parallel(ctx, n, r.opts.Workers, fn)
+}
+
+// parallel runs fn(0..n-1) on at most workers goroutines, each taking the
+// next index as it finishes one, stopping early when ctx ends.
+func parallel(ctx context.Context, n, workers int, fn func(i int)) {
 	next := atomic.Int64{}
 	var wg sync.WaitGroup
-	for w := 0; w < min(r.opts.Workers, n); w++ {
+	for w := 0; w < min(workers, n); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
