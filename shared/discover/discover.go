@@ -58,6 +58,13 @@ type Options struct {
 	// (asked through SeedRegion).
 	Regions    []string
 	SeedRegion string
+	// Lanes, when set, are the lanes to inventory, instead of Accounts ×
+	// Regions (a fanned-out discovery's group).
+	Lanes []estate.Lane
+	// LaneDone, when set, is called with each lane's inventory (in its
+	// canonical order) as soon as the lane is discovered, from the lane's
+	// goroutine; not for a lane cut short by the context's end.
+	LaneDone func(estate.LaneInventory)
 	// Workers is the number of concurrent describe calls per lane and
 	// resource kind (default 16).
 	Workers int
@@ -92,7 +99,7 @@ const DefaultParallelLanes = 64
 // prevents a whole run (bad options, no region list, context end); failures
 // of single lanes or resources are recorded in the inventory.
 func Run(ctx context.Context, src Source, opts Options) (*estate.Inventory, error) {
-	if len(opts.Accounts) == 0 {
+	if len(opts.Accounts) == 0 && len(opts.Lanes) == 0 {
 		return nil, errors.New("discover: options: accounts: at least one account is required")
 	}
 	if opts.Workers <= 0 {
@@ -104,16 +111,25 @@ func Run(ctx context.Context, src Source, opts Options) (*estate.Inventory, erro
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	lanes, err := lanesOf(ctx, src, opts)
+	lanes, err := Lanes(ctx, src, opts)
 	if err != nil {
 		return nil, err
 	}
 	r := &run{src: src, opts: opts, prog: Progress{Lanes: len(lanes)}}
 	inv := &estate.Inventory{RunID: opts.RunID, DiscoveredAt: opts.Now().UTC(), Lanes: make([]estate.LaneInventory, len(lanes))}
 	parallel(ctx, len(lanes), opts.ParallelLanes, func(i int) {
-		inv.Lanes[i] = r.lane(ctx, lanes[i])
+		li := r.lane(ctx, lanes[i])
+		if ctx.Err() != nil {
+			return
+		}
+		one := estate.Inventory{Lanes: []estate.LaneInventory{li}}
+		one.Normalize()
+		inv.Lanes[i] = one.Lanes[0]
 		r.lanesDone.Add(1)
 		r.report()
+		if opts.LaneDone != nil {
+			opts.LaneDone(inv.Lanes[i])
+		}
 	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -122,8 +138,20 @@ func Run(ctx context.Context, src Source, opts Options) (*estate.Inventory, erro
 	return inv, nil
 }
 
-// lanesOf expands accounts × regions.
-func lanesOf(ctx context.Context, src Source, opts Options) ([]estate.Lane, error) {
+// Lanes returns the lanes opts names, sorted and without repeats: its
+// Lanes, else its accounts × regions (listing an account's regions through
+// SeedRegion when opts has none). Its errors are Run's.
+func Lanes(ctx context.Context, src Source, opts Options) ([]estate.Lane, error) {
+	if len(opts.Lanes) > 0 {
+		lanes := slices.Clone(opts.Lanes)
+		for _, l := range lanes {
+			if err := l.Validate(); err != nil {
+				return nil, fmt.Errorf("discover: options: %w", err)
+			}
+		}
+		slices.SortFunc(lanes, estate.Lane.Compare)
+		return slices.CompactFunc(lanes, func(a, b estate.Lane) bool { return a == b }), nil
+	}
 	var lanes []estate.Lane
 	for _, a := range opts.Accounts {
 		regions := opts.Regions

@@ -586,3 +586,29 @@ func TestRunIsDeterministic(t *testing.T) {
 	require.Equal(t, encodings[0], encodings[1])
 	require.Equal(t, encodings[0], encodings[2])
 }
+
+// Explicit lanes are discovered as given (not as accounts × regions), and
+// each is handed to LaneDone, in its final form, as soon as it is done.
+func TestRunDiscoversGivenLanesAndHandsEachOver(t *testing.T) {
+	lanes := []estate.Lane{lane("acct-b", "cn-beijing"), lane("acct-a", "cn-hangzhou"), lane("acct-b", "cn-beijing")}
+	src := newSource(lane("acct-a", "cn-hangzhou"), lane("acct-a", "cn-beijing"), lane("acct-b", "cn-beijing"))
+	var mu sync.Mutex
+	done := map[estate.Lane]estate.LaneInventory{}
+	inv, err := discover.Run(t.Context(), src, discover.Options{Lanes: lanes, ParallelLanes: 1,
+		LaneDone: func(li estate.LaneInventory) {
+			mu.Lock()
+			defer mu.Unlock()
+			_, again := done[li.Lane]
+			require.False(t, again, "lane %s handed over twice", li.Lane)
+			done[li.Lane] = li
+		}})
+	require.NoError(t, err)
+	require.Len(t, inv.Lanes, 2, "acct-a/cn-beijing is not a given lane; the repeat is dropped")
+	require.Len(t, done, 2)
+	for _, li := range inv.Lanes {
+		require.Equal(t, wantLane(li.Lane, src.lanes[li.Lane]), li)
+		require.Equal(t, li, done[li.Lane])
+	}
+	_, err = discover.Run(t.Context(), src, discover.Options{Lanes: []estate.Lane{{Account: "acct-a"}}})
+	require.ErrorContains(t, err, "discover: options:")
+}
