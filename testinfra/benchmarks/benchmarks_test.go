@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
 
 func TestFigurePass(t *testing.T) {
@@ -34,6 +36,12 @@ func TestScenariosRun(t *testing.T) {
 	require.Positive(t, ms[1].Elapsed)
 	_, err = DiscoveryMemory(t.Context(), 60, 15)
 	require.ErrorContains(t, err, "lanes 15: want a multiple of 10")
+	sc, err := DiscoveryScale(t.Context(), kmstwin.GenerateOptions{Keys: 40, Secrets: 20, Regions: 2, Accounts: 3, Seed: 1})
+	require.NoError(t, err)
+	require.Equal(t, 6, sc.Lanes)
+	require.Equal(t, 60, sc.Resources)
+	require.Positive(t, sc.Bound)
+	require.Equal(t, 1, sc.Invocations)
 
 	jsonNs, slsNs, flush, err := AuditCost(t.Context())
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/discover"
+	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -104,4 +105,72 @@ func peakMemory() func() uint64 {
 		wg.Wait()
 		return peak - base
 	}
+}
+
+// Scale is one discovery of a whole generated estate in one invocation,
+// against the twin and the client at the gateway's documented quotas.
+type Scale struct {
+	Lanes, Resources int
+	// Elapsed is the discovery's wall time; Bound is the time to discover
+	// its largest lane (most keys and secrets) alone, at that lane's quota:
+	// no discovery of the estate can take less, the quotas being per
+	// account and region.
+	Elapsed, Bound time.Duration
+	// Peak is the memory in use above what was in use before (heap and
+	// goroutine stacks, the in-process twin's share included).
+	Peak uint64
+	// Invocations is how many discover invocations did the work.
+	Invocations int
+}
+
+// DiscoveryScale discovers the estate opts generates, its largest lane
+// alone first (the bound), then every lane in one invocation.
+func DiscoveryScale(ctx context.Context, opts kmstwin.GenerateOptions) (Scale, error) {
+	inv := kmstwin.Generate(opts)
+	st, err := stack.Start(stack.Options{Inventory: inv})
+	if err != nil {
+		return Scale{}, err
+	}
+	defer st.Close()
+	var largest estate.Lane
+	most, lanes := -1, 0
+	for _, a := range inv.Accounts {
+		for region, ri := range a.Regions {
+			lanes++
+			if n := len(ri.Keys) + len(ri.Secrets); n > most {
+				most, largest = n, estate.Lane{Account: a.ID, Region: region}
+			}
+		}
+	}
+	// The bound is taken with a client of its own, so that the estate's
+	// discovery starts with full buckets.
+	alone, _, err := client(st, nil)
+	if err != nil {
+		return Scale{}, err
+	}
+	start := time.Now()
+	if _, err := discover.Run(ctx, alone, discover.Options{Lanes: []estate.Lane{largest}}); err != nil {
+		return Scale{}, err
+	}
+	bound := time.Since(start)
+	c, accounts, err := client(st, nil)
+	if err != nil {
+		return Scale{}, err
+	}
+	peak := peakMemory()
+	start = time.Now()
+	got, err := discover.Run(ctx, c, discover.Options{Accounts: accounts, Regions: st.KMS.Regions()})
+	elapsed := time.Since(start)
+	used := peak()
+	if err != nil {
+		return Scale{}, err
+	}
+	resources := 0
+	for _, li := range got.Lanes {
+		if len(li.Errors) > 0 {
+			return Scale{}, fmt.Errorf("benchmarks: discovery scale: lane %s: %s", li.Lane, li.Errors[0].Message)
+		}
+		resources += len(li.Keys) + len(li.Secrets)
+	}
+	return Scale{Lanes: len(got.Lanes), Resources: resources, Elapsed: elapsed, Bound: bound, Peak: used, Invocations: 1}, nil
 }
