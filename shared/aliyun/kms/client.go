@@ -57,7 +57,7 @@ type Config struct {
 // DefaultMaxInFlight is Config.MaxInFlight's default: enough to keep many
 // lanes' quotas busy at the gateway's latency, small enough for a discover
 // invocation's memory.
-const DefaultMaxInFlight = 64
+const DefaultMaxInFlight = 128
 
 // Client is the migration's view of KMS across accounts and regions. It is
 // safe for concurrent use.
@@ -185,11 +185,12 @@ var _ dara.HttpClient = httpDoer{}
 // sharedTransport is the process's one HTTP transport to KMS: every Client
 // (a function instance builds one per invocation) reuses its connections,
 // so connections and their buffers are bounded by the calls in flight, not
-// multiplied by invocations or lanes. Idle connections are kept for
-// MaxInFlight-sized bursts and closed after 30 s.
+// multiplied by invocations or lanes. Up to DefaultMaxInFlight idle
+// connections per host are kept (a region's calls all go to one host, and
+// reopening HTTPS connections costs handshakes), closed after 30 s idle.
 var sharedTransport = sync.OnceValue(func() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns, t.MaxIdleConnsPerHost = 128, 32
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 2*DefaultMaxInFlight, DefaultMaxInFlight
 	t.IdleConnTimeout = 30 * time.Second
 	return t
 })
