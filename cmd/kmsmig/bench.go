@@ -21,7 +21,11 @@ const benchSynopsis = `bench [--dist dist] [--syaml s.yaml] [--results results] 
 
 Measures, in one run on this machine, the figures the project is judged by:
 discovery call rate ÷ the gateway's quota (goal ≥ 0.9); speed-up over a
-one-call-at-a-time discovery at 20 ms latency (goal ≥ 10×); planning 100,000
+one-call-at-a-time discovery at 20 ms latency (goal ≥ 10×); discovery's
+peak memory with the same resources over 100 and over 1,000 lanes (their
+ratio, goal ≤ 1.25; at 1,000 lanes, goal ≤ 256 MiB); discovery of 1,000
+lanes in one invocation (wall time ÷ its largest lane alone, peak
+memory, invocations); planning 100,000
 resources (time, peak memory); the window utilisation of a full rehearsal
 of a generated estate (critical path ÷ run, goal ≥ 0.85); each function's
 cold start and binary size (from that rehearsal; needs 'make build'); and the
@@ -58,6 +62,42 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	figs = append(figs, f)
 
+	step("discovery memory at 100 and 1,000 lanes")
+	resources, few, many := 3000, 100, 1000
+	if *quick {
+		resources, few, many = 600, 10, 100
+	}
+	ms, err := benchmarks.DiscoveryMemory(ctx, resources, few, many)
+	if err != nil {
+		return err
+	}
+	mib := func(m benchmarks.LaneMemory) float64 { return float64(m.Peak) / (1 << 20) }
+	figs = append(figs,
+		benchmarks.Figure{Name: fmt.Sprintf("discovery peak memory, %d lanes ÷ %d lanes (the same %d resources)", many, few, resources),
+			Value: mib(ms[1]) / max(mib(ms[0]), 1), Unit: "ratio", Goal: 1.25,
+			Detail: fmt.Sprintf("%.1f MiB in %.1fs at %d lanes, %.1f MiB in %.1fs at %d; heap and stacks, the in-process twin's share included",
+				mib(ms[0]), ms[0].Elapsed.Seconds(), few, mib(ms[1]), ms[1].Elapsed.Seconds(), many)},
+		benchmarks.Figure{Name: fmt.Sprintf("discovery peak memory at %d lanes", many), Value: mib(ms[1]), Unit: "MiB", Goal: 256})
+
+	step("discovery of 1,000 lanes")
+	spec := "keys=10000,secrets=5000,regions=10,accounts=100"
+	if *quick {
+		spec = "keys=1000,secrets=500,regions=10,accounts=10"
+	}
+	gen, err := kms.ParseGenerateSpec(spec)
+	if err != nil {
+		return err
+	}
+	sc, err := benchmarks.DiscoveryScale(ctx, gen)
+	if err != nil {
+		return err
+	}
+	figs = append(figs,
+		benchmarks.Figure{Name: fmt.Sprintf("discovery of %d lanes (generate:%s): wall time ÷ its largest lane alone at its quota", sc.Lanes, spec),
+			Value: sc.Elapsed.Seconds() / sc.Bound.Seconds(), Unit: "×",
+			Detail: fmt.Sprintf("%.1fs for %d resources, the largest lane alone %.2fs; %d invocation, %.1f MiB peak (heap and stacks, the in-process twin's share included)",
+				sc.Elapsed.Seconds(), sc.Resources, sc.Bound.Seconds(), sc.Invocations, float64(sc.Peak)/(1<<20))})
+
 	step("planning 100,000 resources")
 	n := 100000
 	if *quick {
@@ -83,7 +123,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		benchmarks.Figure{Name: "audit flush of 100 records at the end of an invocation (SLS twin)", Value: float64(flush.Milliseconds()), Unit: "ms"})
 
 	step("window utilisation of a rehearsal (needs make build)")
-	spec := "generate:keys=800,secrets=400,regions=1,accounts=2,seed=7"
+	spec = "generate:keys=800,secrets=400,regions=1,accounts=2,seed=7"
 	if *quick {
 		spec = "demo"
 	}

@@ -108,6 +108,16 @@ type Config struct {
 	// batch before reporting what has not moved (KMSMIG_OBSERVE_TIMEOUT,
 	// 1m..720h, default 24h).
 	ObserveTimeout time.Duration
+	// FunctionDiscover is the discover function itself, which a
+	// coordinating discover invokes once per group of lanes
+	// (KMSMIG_FUNCTION_DISCOVER, default kmsmig-discover).
+	FunctionDiscover string
+	// DiscoverLanesPerInvocation is the most lanes one discover invocation
+	// inventories (KMSMIG_DISCOVER_LANES_PER_INVOCATION, 1..1000; unset: no
+	// limit). Above it discover coordinates: it hands groups of that many
+	// lanes to further discover invocations, and the last of them to
+	// finish plans the whole estate.
+	DiscoverLanesPerInvocation int
 	// FCEndpoint is the Function Compute endpoint for chaining
 	// (KMSMIG_FC_ENDPOINT; default <account>.<region>.fc.aliyuncs.com).
 	FCEndpoint string
@@ -200,6 +210,7 @@ func (c *Config) loadStrings(s *settings) {
 		{&c.FCEndpoint, "KMSMIG_FC_ENDPOINT", ""},
 		{&c.FunctionMigrate, "KMSMIG_FUNCTION_MIGRATE", "kmsmig-migrate"},
 		{&c.FunctionRotate, "KMSMIG_FUNCTION_ROTATE", "kmsmig-rotate"},
+		{&c.FunctionDiscover, "KMSMIG_FUNCTION_DISCOVER", "kmsmig-discover"},
 	} {
 		*v.dst = s.stringOr(v.name, v.def)
 	}
@@ -256,6 +267,7 @@ func (c *Config) loadLimits(s *settings) {
 		{&c.MaxAttempts, "KMSMIG_MAX_ATTEMPTS", 3, 1, 10},
 		{&c.Plan.MaxKeys, "KMSMIG_BATCH_KEYS", c.Plan.MaxKeys, 1, plan.MaxPerKind},
 		{&c.Plan.MaxSecrets, "KMSMIG_BATCH_SECRETS", c.Plan.MaxSecrets, 1, plan.MaxPerKind},
+		{&c.DiscoverLanesPerInvocation, "KMSMIG_DISCOVER_LANES_PER_INVOCATION", 0, 1, MaxLanesPerInvocation},
 	} {
 		*v.dst = s.intRange(v.name, v.def, v.lowest, v.highest)
 	}
@@ -319,6 +331,11 @@ func (c *Config) loadPlan(s *settings) {
 		s.bad("KMSMIG_INCLUDE/KMSMIG_EXCLUDE", "%v", err)
 	}
 }
+
+// MaxLanesPerInvocation bounds KMSMIG_DISCOVER_LANES_PER_INVOCATION: a
+// resource directory of a hundred accounts in ten regions in one
+// invocation, whose memory the discovery pool keeps bounded.
+const MaxLanesPerInvocation = 1000
 
 // quotaGroups are the client-side quota groups KMSMIG_QPS may set (the KMS
 // adapter's groups).

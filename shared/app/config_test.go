@@ -19,22 +19,25 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, 50, c.Plan.MaxKeys)
 	require.Equal(t, 50, c.Plan.MaxSecrets)
 	require.Empty(t, c.Accounts)
+	require.Zero(t, c.DiscoverLanesPerInvocation, "no fan-out unless asked")
+	require.Equal(t, "kmsmig-discover", c.FunctionDiscover)
 }
 
 func TestLoadConfigFull(t *testing.T) {
 	c, err := LoadConfig(env(map[string]string{
-		"KMSMIG_ACCOUNTS":      "111, 222",
-		"KMSMIG_ROLE_ARNS":     "222=acs:ram::222:role/kmsmig",
-		"KMSMIG_REGIONS":       "cn-hangzhou,cn-shanghai",
-		"KMSMIG_KMS_ENDPOINTS": "cn-hangzhou=127.0.0.1:1000,cn-shanghai=http://localhost:1001",
-		"KMSMIG_INSECURE":      "true",
-		"KMSMIG_STATE":         "oss://bucket/prefix",
-		"KMSMIG_OSS_ENDPOINT":  "127.0.0.1:2000",
-		"KMSMIG_FC_ENDPOINT":   "[::1]:3000",
-		"KMSMIG_TARGETS":       "111/cn-hangzhou=kst-1",
-		"KMSMIG_BATCH_KEYS":    "20",
-		"KMSMIG_EXCLUDE":       "secret:test-*;tag:env=dev",
-		"KMSMIG_CLOCK":         "file:/tmp/rehearsal/clock.json",
+		"KMSMIG_ACCOUNTS":                      "111, 222",
+		"KMSMIG_ROLE_ARNS":                     "222=acs:ram::222:role/kmsmig",
+		"KMSMIG_REGIONS":                       "cn-hangzhou,cn-shanghai",
+		"KMSMIG_KMS_ENDPOINTS":                 "cn-hangzhou=127.0.0.1:1000,cn-shanghai=http://localhost:1001",
+		"KMSMIG_INSECURE":                      "true",
+		"KMSMIG_STATE":                         "oss://bucket/prefix",
+		"KMSMIG_OSS_ENDPOINT":                  "127.0.0.1:2000",
+		"KMSMIG_FC_ENDPOINT":                   "[::1]:3000",
+		"KMSMIG_TARGETS":                       "111/cn-hangzhou=kst-1",
+		"KMSMIG_BATCH_KEYS":                    "20",
+		"KMSMIG_EXCLUDE":                       "secret:test-*;tag:env=dev",
+		"KMSMIG_CLOCK":                         "file:/tmp/rehearsal/clock.json",
+		"KMSMIG_DISCOVER_LANES_PER_INVOCATION": "100",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, []string{"111", "222"}, c.Accounts)
@@ -46,6 +49,7 @@ func TestLoadConfigFull(t *testing.T) {
 	require.Equal(t, 20, c.Plan.MaxKeys)
 	require.Equal(t, []string{"secret:test-*", "tag:env=dev"}, c.Plan.Exclude)
 	require.Equal(t, "file:/tmp/rehearsal/clock.json", c.Clock)
+	require.Equal(t, 100, c.DiscoverLanesPerInvocation)
 }
 
 func TestLoadConfigNamesEveryBadSetting(t *testing.T) {
@@ -118,6 +122,8 @@ func TestLoadConfigErrorTexts(t *testing.T) {
 		{"KMSMIG_MAX_ATTEMPTS", "11", `KMSMIG_MAX_ATTEMPTS: "11": must be a whole number from 1 to 10`},
 		{"KMSMIG_BATCH_KEYS", "0", `KMSMIG_BATCH_KEYS: "0": must be a whole number from 1 to 50`},
 		{"KMSMIG_BATCH_SECRETS", "x", `KMSMIG_BATCH_SECRETS: "x": must be a whole number from 1 to 50`},
+		{"KMSMIG_DISCOVER_LANES_PER_INVOCATION", "0", `KMSMIG_DISCOVER_LANES_PER_INVOCATION: "0": must be a whole number from 1 to 1000`},
+		{"KMSMIG_DISCOVER_LANES_PER_INVOCATION", "1001", `KMSMIG_DISCOVER_LANES_PER_INVOCATION: "1001": must be a whole number from 1 to 1000`},
 		{"KMSMIG_STALL_AFTER", "0s", `KMSMIG_STALL_AFTER: "0s": want a duration like 30m`},
 		{"KMSMIG_POLL_WAIT", "16m", `KMSMIG_POLL_WAIT: "16m": want a duration from 0 to 15m, e.g. 50s`},
 		{"KMSMIG_OBSERVE_TIMEOUT", "721h", `KMSMIG_OBSERVE_TIMEOUT: "721h": want a duration from 1m to 720h, e.g. 24h`},

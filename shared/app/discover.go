@@ -35,6 +35,10 @@ type DiscoverOptions struct {
 	Exclude []string `json:"exclude,omitempty"`
 	// DryRun discovers, classifies and plans but writes nothing.
 	DryRun bool `json:"dryRun,omitempty"`
+	// FanoutGroup, set by a coordinating discover only, makes this
+	// invocation discover that group of the run's fan-out (RunID required;
+	// see Fanout).
+	FanoutGroup *int `json:"fanoutGroup,omitempty"`
 }
 
 // DiscoverEvent is what the discover function accepts: a timer event
@@ -72,6 +76,12 @@ type DiscoverResult struct {
 	// approval and the command that approves it (empty when approved or
 	// not required).
 	Approval string `json:"approval,omitempty"`
+	// FanoutGroups is how many invocations a coordinating discover handed
+	// groups of lanes to (Dispatched of them in this invocation);
+	// FanoutGroup is the group a group's invocation discovered.
+	FanoutGroups int  `json:"fanoutGroups,omitempty"`
+	Dispatched   int  `json:"dispatched,omitempty"`
+	FanoutGroup  *int `json:"fanoutGroup,omitempty"`
 	// Audit counts the invocation's audit records; anything dropped,
 	// failed or pending means the trail of this invocation is incomplete.
 	Audit *audit.Stats `json:"audit,omitempty"`
@@ -113,6 +123,10 @@ type Discoverer struct {
 	// window allows, even when discover finishes after migrate's timer. Its
 	// error is logged, never returned: the timers are the safety net.
 	Kick func(ctx context.Context, runID string) error
+	// Dispatch, when set, hands group g of a run's fan-out to another
+	// discover invocation (asynchronous, idempotent per invocation and
+	// group). Without it discover never fans out.
+	Dispatch func(ctx context.Context, runID string, g int) error
 	// Reports renders the reports of a run; prev is the campaign's
 	// previous run (nil for the first, or when discover re-runs the current
 	// run). nil writes none.
@@ -221,13 +235,24 @@ func (d *Discoverer) run(ctx context.Context, e DiscoverEvent, start time.Time) 
 	if err != nil {
 		return DiscoverOutcome{}, err
 	}
-	out, err := d.inventoryAndPlan(ctx, r)
+	inv, fanned, err := d.inventory(ctx, &r)
+	if err != nil || inv == nil {
+		fanned.DurationMS = d.now().Sub(start).Milliseconds()
+		return DiscoverOutcome{Result: fanned}, err
+	}
+	out, err := d.classifyAndPlan(ctx, r, inv)
 	if err != nil {
 		return DiscoverOutcome{}, err
 	}
+	out.Result.FanoutGroups, out.Result.Dispatched, out.Result.FanoutGroup = fanned.FanoutGroups, fanned.Dispatched, fanned.FanoutGroup
 	if !r.dryRun {
 		if err := d.persist(ctx, &out.Result, out, start); err != nil {
 			return DiscoverOutcome{Result: out.Result}, err
+		}
+		if r.fanout {
+			if err := d.fanoutPlanned(ctx, r.runID); err != nil {
+				return DiscoverOutcome{Result: out.Result}, err
+			}
 		}
 		d.kick(ctx, out.Result)
 	}
@@ -244,6 +269,10 @@ type request struct {
 	regions  []string
 	seed     string
 	settings plan.Settings
+	// group is the fan-out group this invocation discovers (nil: none);
+	// fanout is set once the inventory came from a fan-out.
+	group  *int
+	fanout bool
 }
 
 // resolve merges the event's options into the configuration. Its errors
@@ -266,7 +295,10 @@ func (d *Discoverer) resolveEvent(e DiscoverEvent, start time.Time) (request, Di
 	if err != nil {
 		return request{}, o, err
 	}
-	r := request{runID: o.RunID, at: start, dryRun: o.DryRun, seed: d.Config.SeedRegion, settings: d.Config.Plan}
+	r := request{runID: o.RunID, at: start, dryRun: o.DryRun, seed: d.Config.SeedRegion, settings: d.Config.Plan, group: o.FanoutGroup}
+	if r.group != nil && (o.RunID == "" || o.DryRun) {
+		return request{}, o, errors.New("discover event: fanoutGroup: given by a coordinating discover only, with its runId and never dryRun")
+	}
 	if t, ok, err := e.Time(); err != nil {
 		return request{}, o, fmt.Errorf("discover event: %w", err)
 	} else if ok {
@@ -332,16 +364,24 @@ func (d *Discoverer) resolveRegions(want []string) ([]string, error) {
 	return narrow("regions", have, want)
 }
 
-// inventoryAndPlan discovers the lanes of r, classifies every resource,
-// plans (or re-plans) the run and audits what it found and decided.
-func (d *Discoverer) inventoryAndPlan(ctx context.Context, r request) (DiscoverOutcome, error) {
+// inventory discovers the lanes of r in this invocation, or fans them out
+// (see fanout.go). It returns the inventory to classify and plan, or nil
+// and the summary of a fan-out step that leaves the planning to another
+// invocation.
+func (d *Discoverer) inventory(ctx context.Context, r *request) (*estate.Inventory, DiscoverResult, error) {
+	if inv, res, handled, err := d.fanout(ctx, r); handled || err != nil {
+		return inv, res, err
+	}
 	inv, err := discover.Run(ctx, d.Source, discover.Options{
 		RunID: r.runID, Accounts: r.accounts, Regions: r.regions, SeedRegion: r.seed,
 		Progress: d.Progress, Now: func() time.Time { return r.at }, TaskAPI: d.taskProbe(),
 	})
-	if err != nil {
-		return DiscoverOutcome{}, err
-	}
+	return inv, DiscoverResult{}, err
+}
+
+// classifyAndPlan classifies every resource of inv, plans (or re-plans)
+// the run and audits what it found and decided.
+func (d *Discoverer) classifyAndPlan(ctx context.Context, r request, inv *estate.Inventory) (DiscoverOutcome, error) {
 	vset := verdict.DefaultSettings()
 	vset.Targets = d.Config.Targets
 	vset.StrictKeyVersions = d.Config.StrictKeyVersions

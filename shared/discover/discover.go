@@ -72,9 +72,23 @@ type Options struct {
 	// (asked through SeedRegion).
 	Regions    []string
 	SeedRegion string
+	// Lanes, when set, are the lanes to inventory, instead of Accounts ×
+	// Regions (a fanned-out discovery's group).
+	Lanes []estate.Lane
+	// LaneDone, when set, is called with each lane's inventory (in its
+	// canonical order) as soon as the lane is discovered, from the lane's
+	// goroutine; not for a lane cut short by the context's end.
+	LaneDone func(estate.LaneInventory)
 	// Workers is the number of concurrent describe calls per lane and
 	// resource kind (default 16).
 	Workers int
+	// ParallelLanes is the number of lanes discovered at once (default
+	// DefaultParallelLanes); the next lane starts as one finishes. What a
+	// run holds beyond its results (goroutines, calls waiting for their
+	// quota) is bounded by it, not by the number of lanes. The gateway's
+	// quotas are per account and region, so each lane still runs at its
+	// own quota.
+	ParallelLanes int
 	// Progress, when set, is called as resources are described (from
 	// several goroutines; it must be cheap and safe for concurrent use).
 	Progress func(Progress)
@@ -89,36 +103,48 @@ type Progress struct {
 	Errors            int64
 }
 
+// DefaultParallelLanes is Options.ParallelLanes' default: at the gateway's
+// quotas a lane of a few dozen resources takes about a second, so 64 lanes
+// at once keep a discover invocation busy while what it holds stays a
+// small fraction of its memory.
+const DefaultParallelLanes = 64
+
 // Run inventories every lane of opts. It returns an error only for what
 // prevents a whole run (bad options, no region list, context end); failures
 // of single lanes or resources are recorded in the inventory.
 func Run(ctx context.Context, src Source, opts Options) (*estate.Inventory, error) {
-	if len(opts.Accounts) == 0 {
+	if len(opts.Accounts) == 0 && len(opts.Lanes) == 0 {
 		return nil, errors.New("discover: options: accounts: at least one account is required")
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
+	if opts.ParallelLanes <= 0 {
+		opts.ParallelLanes = DefaultParallelLanes
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	lanes, err := lanesOf(ctx, src, opts)
+	lanes, err := Lanes(ctx, src, opts)
 	if err != nil {
 		return nil, err
 	}
 	r := &run{src: src, opts: opts, prog: Progress{Lanes: len(lanes)}}
 	inv := &estate.Inventory{RunID: opts.RunID, DiscoveredAt: opts.Now().UTC(), Lanes: make([]estate.LaneInventory, len(lanes))}
-	var wg sync.WaitGroup
-	for i, l := range lanes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			inv.Lanes[i] = r.lane(ctx, l)
-			r.lanesDone.Add(1)
-			r.report()
-		}()
-	}
-	wg.Wait()
+	parallel(ctx, len(lanes), opts.ParallelLanes, func(i int) {
+		li := r.lane(ctx, lanes[i])
+		if ctx.Err() != nil {
+			return
+		}
+		one := estate.Inventory{Lanes: []estate.LaneInventory{li}}
+		one.Normalize()
+		inv.Lanes[i] = one.Lanes[0]
+		r.lanesDone.Add(1)
+		r.report()
+		if opts.LaneDone != nil {
+			opts.LaneDone(inv.Lanes[i])
+		}
+	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -126,8 +152,20 @@ func Run(ctx context.Context, src Source, opts Options) (*estate.Inventory, erro
 	return inv, nil
 }
 
-// lanesOf expands accounts × regions.
-func lanesOf(ctx context.Context, src Source, opts Options) ([]estate.Lane, error) {
+// Lanes returns the lanes opts names, sorted and without repeats: its
+// Lanes, else its accounts × regions (listing an account's regions through
+// SeedRegion when opts has none). Its errors are Run's.
+func Lanes(ctx context.Context, src Source, opts Options) ([]estate.Lane, error) {
+	if len(opts.Lanes) > 0 {
+		lanes := slices.Clone(opts.Lanes)
+		for _, l := range lanes {
+			if err := l.Validate(); err != nil {
+				return nil, fmt.Errorf("discover: options: %w", err)
+			}
+		}
+		slices.SortFunc(lanes, estate.Lane.Compare)
+		return slices.CompactFunc(lanes, func(a, b estate.Lane) bool { return a == b }), nil
+	}
 	var lanes []estate.Lane
 	for _, a := range opts.Accounts {
 		regions := opts.Regions
@@ -326,9 +364,15 @@ func (r *run) instances(ctx context.Context, l estate.Lane, s *laneState) {
 // each runs fn(0..n-1) on the run's worker pool, stopping early when ctx
 // ends.
 func (r *run) each(ctx context.Context, n int, fn func(i int)) {
+	parallel(ctx, n, r.opts.Workers, fn)
+}
+
+// parallel runs fn(0..n-1) on at most workers goroutines, each taking the
+// next index as it finishes one, stopping early when ctx ends.
+func parallel(ctx context.Context, n, workers int, fn func(i int)) {
 	next := atomic.Int64{}
 	var wg sync.WaitGroup
-	for w := 0; w < min(r.opts.Workers, n); w++ {
+	for w := 0; w < min(workers, n); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -472,6 +472,70 @@ func TestRunDescribesOnAPoolOfWorkers(t *testing.T) {
 	}
 }
 
+// Lanes start as others finish: never more than ParallelLanes in
+// progress, and every lane discovered.
+func TestRunDiscoversLanesOnAPoolOfWorkers(t *testing.T) {
+	tests := []struct {
+		name        string
+		parallel    int
+		lanes       int
+		concurrency int
+	}{
+		{"as configured", 3, 10, 3},
+		{"default", 0, discover.DefaultParallelLanes + 6, discover.DefaultParallelLanes},
+		{"no more workers than lanes", 8, 5, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var lanes []estate.Lane
+			var regions []string
+			for i := range tt.lanes {
+				regions = append(regions, fmt.Sprintf("cn-r%03d", i))
+				lanes = append(lanes, lane("acct-a", regions[i]))
+			}
+			src := newSource(lanes...)
+			// A lane ends only after its alias listing: each listing waits
+			// until tt.concurrency lanes are listing at once, which a
+			// smaller pool never reaches (its listings then fail), and then
+			// a little longer, for a larger pool's surplus lanes to show.
+			var mu sync.Mutex
+			inProgress, most := 0, 0
+			full := make(chan struct{})
+			var fill sync.Once
+			src.onAliases = func(context.Context, estate.Lane) error {
+				mu.Lock()
+				inProgress++
+				most = max(most, inProgress)
+				if inProgress == tt.concurrency {
+					fill.Do(func() { close(full) })
+				}
+				mu.Unlock()
+				defer func() {
+					mu.Lock()
+					inProgress--
+					mu.Unlock()
+				}()
+				select {
+				case <-full:
+					time.Sleep(20 * time.Millisecond)
+					return nil
+				case <-time.After(5 * time.Second):
+					return errors.New("the pool never ran enough lanes at once")
+				}
+			}
+			inv, err := discover.Run(t.Context(), src, discover.Options{
+				Accounts: []string{"acct-a"}, Regions: regions, ParallelLanes: tt.parallel,
+			})
+			require.NoError(t, err)
+			require.Len(t, inv.Lanes, tt.lanes)
+			for i, li := range inv.Lanes {
+				require.Equal(t, wantLane(lanes[i], src.lanes[lanes[i]]), li)
+			}
+			require.Equal(t, tt.concurrency, most)
+		})
+	}
+}
+
 // The keys' describe calls must not wait for the alias listing (both share
 // one quota): the fake's listing answers only after a key was described.
 func TestRunListsAliasesWhileDescribingKeys(t *testing.T) {
@@ -574,4 +638,30 @@ func TestRunProbesTheTaskAPIPerLane(t *testing.T) {
 	inv, err = discover.Run(t.Context(), src, discover.Options{Accounts: []string{"acct-a"}, Regions: []string{"cn-hangzhou"}})
 	require.NoError(t, err)
 	require.Nil(t, inv.Lanes[0].TaskAPI, "no probe: nothing recorded")
+}
+
+// Explicit lanes are discovered as given (not as accounts × regions), and
+// each is handed to LaneDone, in its final form, as soon as it is done.
+func TestRunDiscoversGivenLanesAndHandsEachOver(t *testing.T) {
+	lanes := []estate.Lane{lane("acct-b", "cn-beijing"), lane("acct-a", "cn-hangzhou"), lane("acct-b", "cn-beijing")}
+	src := newSource(lane("acct-a", "cn-hangzhou"), lane("acct-a", "cn-beijing"), lane("acct-b", "cn-beijing"))
+	var mu sync.Mutex
+	done := map[estate.Lane]estate.LaneInventory{}
+	inv, err := discover.Run(t.Context(), src, discover.Options{Lanes: lanes, ParallelLanes: 1,
+		LaneDone: func(li estate.LaneInventory) {
+			mu.Lock()
+			defer mu.Unlock()
+			_, again := done[li.Lane]
+			require.False(t, again, "lane %s handed over twice", li.Lane)
+			done[li.Lane] = li
+		}})
+	require.NoError(t, err)
+	require.Len(t, inv.Lanes, 2, "acct-a/cn-beijing is not a given lane; the repeat is dropped")
+	require.Len(t, done, 2)
+	for _, li := range inv.Lanes {
+		require.Equal(t, wantLane(li.Lane, src.lanes[li.Lane]), li)
+		require.Equal(t, li, done[li.Lane])
+	}
+	_, err = discover.Run(t.Context(), src, discover.Options{Lanes: []estate.Lane{{Account: "acct-a"}}})
+	require.ErrorContains(t, err, "discover: options:")
 }

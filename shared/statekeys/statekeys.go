@@ -51,6 +51,20 @@ func RunReport(runID string) (jsonKey, markdownKey string) {
 	return Run(runID, "report/run.json"), Run(runID, "report/run.md")
 }
 
+// DiscoveryFanout is where a discovery split over several discover
+// invocations keeps its groups of lanes and which of them finished.
+func DiscoveryFanout(runID string) string { return Run(runID, "discovery/fanout.json") }
+
+// LaneInventory is where a fanned-out discovery keeps the inventory of
+// lane l as soon as the lane is discovered: a lane with one is never
+// discovered again by that run.
+func LaneInventory(runID string, l estate.Lane) string {
+	return LaneInventoryPrefix(runID) + l.Account + "/" + l.Region + ".json"
+}
+
+// LaneInventoryPrefix lists the lane inventories of a run.
+func LaneInventoryPrefix(runID string) string { return Run(runID, "discovery/lanes/") }
+
 // Batch is where batch batchID (<account>/<region>/b<seq>) of a run keeps
 // its state.
 func Batch(runID, batchID string) string { return Run(runID, "batches/"+batchID+".json") }

@@ -34,6 +34,9 @@ func TestLayout(t *testing.T) {
 		{"task API block of an account", statekeys.TaskAPIBlock("r1", estate.Lane{Account: "1111"}), "runs/r1/blocks/1111.json"},
 		{"discovery report", pair(statekeys.DiscoveryReport("r1")), "runs/r1/report.json runs/r1/report.md"},
 		{"run report", pair(statekeys.RunReport("r1")), "runs/r1/report/run.json runs/r1/report/run.md"},
+		{"discovery fan-out", statekeys.DiscoveryFanout("r1"), "runs/r1/discovery/fanout.json"},
+		{"lane inventory", statekeys.LaneInventory("r1", lane), "runs/r1/discovery/lanes/1111000011110001/cn-hangzhou.json"},
+		{"lane inventory prefix", statekeys.LaneInventoryPrefix("r1"), "runs/r1/discovery/lanes/"},
 		{"batch", statekeys.Batch("r1", batch), "runs/r1/batches/1111000011110001/cn-hangzhou/b0001.json"},
 		{"batch prefix", statekeys.BatchPrefix("r1"), "runs/r1/batches/"},
 		{"lane batch prefix", statekeys.LaneBatchPrefix("r1", lane), "runs/r1/batches/1111000011110001/cn-hangzhou/"},
@@ -93,10 +96,12 @@ func TestKeysAreValidStoreKeys(t *testing.T) {
 	rj, rm := statekeys.RunReport("r1")
 	dj, dm := statekeys.DiscoveryReport("r1")
 	for _, key := range []string{statekeys.Current, statekeys.Inventory("r1"), statekeys.Plan("r1"), statekeys.Estimate("r1"),
-		statekeys.Batch("r1", batch), statekeys.TaskAPIBlock("r1", lane), statekeys.TaskAPIBlock("r1", estate.Lane{Account: lane.Account}), jk, mk, rj, rm, dj, dm, statekeys.Alert("a/b: c")} {
+		statekeys.Batch("r1", batch), statekeys.TaskAPIBlock("r1", lane), statekeys.TaskAPIBlock("r1", estate.Lane{Account: lane.Account}), jk, mk, rj, rm, dj, dm, statekeys.Alert("a/b: c"),
+		statekeys.DiscoveryFanout("r1"), statekeys.LaneInventory("r1", lane)} {
 		require.NoError(t, runstate.ValidateKey(key), key)
 	}
-	for _, prefix := range []string{statekeys.BatchPrefix("r1"), statekeys.LaneBatchPrefix("r1", lane), statekeys.LedgerPrefix, statekeys.AlertPrefix} {
+	for _, prefix := range []string{statekeys.BatchPrefix("r1"), statekeys.LaneBatchPrefix("r1", lane), statekeys.LedgerPrefix, statekeys.AlertPrefix,
+		statekeys.LaneInventoryPrefix("r1")} {
 		require.NoError(t, runstate.ValidatePrefix(prefix), prefix)
 	}
 }

@@ -128,6 +128,19 @@ func (d *Deps) Discoverer() *app.Discoverer {
 			return inv.InvokeAsync(ctx, fn, payload, migration.ChainTaskID(runID, "discover-"+d.Invocation.RequestID, "kick"))
 		}
 	}
+	if fn := d.Config.FunctionDiscover; d.Config.DiscoverLanesPerInvocation > 0 && fn != "-" && fn != "" {
+		// The task id names this invocation and the group: an FC retry of
+		// this coordinator hands each group on once; a later coordinator
+		// (the next timer) hands on again what is still not done.
+		disc.Dispatch = func(ctx context.Context, runID string, g int) error {
+			inv, err := d.invoker()
+			if err != nil {
+				return err
+			}
+			payload, _ := json.Marshal(app.DiscoverOptions{RunID: runID, FanoutGroup: &g})
+			return inv.InvokeAsync(ctx, fn, payload, migration.ChainTaskID(runID, "discover-"+d.Invocation.RequestID, fmt.Sprintf("group-%d", g)))
+		}
+	}
 	return disc
 }
 

@@ -23,12 +23,28 @@
 //
 // # Instances
 //
-//   - A binary function has exactly one instance: one process, started on the
-//     first invocation and kept until Close (or redeploy). It receives
-//     invocations concurrently (the SDK handles each in a goroutine); there
-//     is no scale-out, instanceConcurrency limit, provisioned capacity or
-//     idle reclaim. ColdStarts reports process start → first GET
-//     .../invocation/next and → first answer.
+//   - A function that sets instanceConcurrency or
+//     concurrencyConfig.reservedConcurrency (Function.InstanceConcurrency,
+//     MaxInstances) runs on several instances, as FC does: an instance takes
+//     up to instanceConcurrency invocations at once (default 1, at most
+//     200), a new instance starts only when every running one is full, and
+//     at most reservedConcurrency instances run (read as FC's per-function
+//     instance limit; default 300, FC's per-region default). Beyond that an
+//     invocation, synchronous or asynchronous, waits in the twin for a
+//     slot, and its timeout starts when it has one; FC answers a
+//     synchronous invocation over the limit with a throttling error
+//     (ResourceExhausted) and retries an asynchronous one with back-off,
+//     which the twin does not model. A binary's instance is one process,
+//     started on its first invocation and kept until Close (or redeploy):
+//     no provisioned capacity or idle reclaim, instances never scale in.
+//     A slot is freed when its invocation ends or times out (the process
+//     may still be running a timed-out handler).
+//   - A function that sets neither keeps the twin's older model: one
+//     instance taking every invocation at once (FC's default is one
+//     invocation per instance and scale-out). An in-process handler's
+//     instances are only counted. ColdStarts reports, for every process
+//     of every instance, process start → first GET .../invocation/next
+//     and → first answer; Kill ends every running process.
 //   - The process sees only the function's environmentVariables, PATH, a
 //     private HOME and TMPDIR (a fresh temporary directory), FC_RUNTIME_API
 //     and FC's FC_FUNCTION_NAME, FC_FUNCTION_HANDLER,

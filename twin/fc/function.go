@@ -51,6 +51,16 @@ type Function struct {
 	Timeout time.Duration
 	// MemoryMB is memorySize; zero means DefaultMemoryMB.
 	MemoryMB int
+	// InstanceConcurrency is how many invocations one instance runs at
+	// once (instanceConcurrency, 1..MaxInstanceConcurrency; zero: 1), and
+	// MaxInstances how many instances the function may run at once
+	// (concurrencyConfig.reservedConcurrency, 1..DefaultMaxInstances;
+	// zero: DefaultMaxInstances). A new instance starts only when every
+	// running one is full; beyond both limits invocations wait for a slot.
+	// When both are zero the function keeps the twin's one instance taking
+	// every invocation at once (see the package doc).
+	InstanceConcurrency int
+	MaxInstances        int
 	// Role is the RAM role ARN whose STS credentials each invocation gets;
 	// empty means the invocation gets no credentials.
 	Role      string
@@ -140,6 +150,12 @@ func (f Function) withDefaults() (Function, error) {
 	}
 	if f.MemoryMB == 0 {
 		f.MemoryMB = DefaultMemoryMB
+	}
+	if f.InstanceConcurrency < 0 || f.InstanceConcurrency > MaxInstanceConcurrency {
+		return f, fmt.Errorf("fc: function %s: instanceConcurrency %d out of range 1..%d", f.Name, f.InstanceConcurrency, MaxInstanceConcurrency)
+	}
+	if f.MaxInstances < 0 || f.MaxInstances > DefaultMaxInstances {
+		return f, fmt.Errorf("fc: function %s: reservedConcurrency %d out of range 1..%d", f.Name, f.MaxInstances, DefaultMaxInstances)
 	}
 	if r := f.AsyncInvokeConfig.Retries(); r < 0 || r > 8 {
 		return f, fmt.Errorf("fc: function %s: maxAsyncRetryAttempts %d out of range 0..8", f.Name, r)

@@ -270,15 +270,23 @@ func (s *Server) dispatchDestination(arn string, fn Function, inv Invocation, r 
 // the server closing.
 func (s *Server) attempt(d *deployed, id string, event []byte, retry int) Result {
 	fn := d.fn
+	// The invocation waits for a slot on an instance; its timeout runs from
+	// the moment it has one, as FC's runs from the start of execution.
+	slot, err := d.pool.acquire(s.ctx)
+	if err != nil {
+		return Result{RequestID: id, Error: &FunctionError{Type: ErrorTypeProcessExited, Message: "the function instance was stopped"}}
+	}
+	defer d.pool.release(slot)
 	creds, err := s.credentials(fn)
 	if err != nil {
 		return Result{RequestID: id, Error: &FunctionError{Type: ErrorTypeCredentials, Message: err.Error()}}
 	}
 	c := newCall(id, event, retry, time.Now().Add(fn.Timeout), creds)
-	if d.inst == nil {
+	inst := slot.inst
+	if inst == nil {
 		s.markRunning(id)
 		go s.runInProcess(fn, c)
-	} else if err := d.inst.submit(c); err != nil {
+	} else if err := inst.submit(c); err != nil {
 		c.finish(Result{Error: &FunctionError{Type: ErrorTypeProcessExited, Message: err.Error()}})
 	}
 	t := time.NewTimer(time.Until(c.deadline))
@@ -286,8 +294,8 @@ func (s *Server) attempt(d *deployed, id string, event []byte, retry int) Result
 	select {
 	case <-c.done:
 	case <-t.C:
-		if d.inst != nil {
-			d.inst.abandon(c)
+		if inst != nil {
+			inst.abandon(c)
 		}
 		c.finish(timeoutResult(fn))
 	}

@@ -105,15 +105,13 @@ type timerNext struct {
 
 type deployed struct {
 	fn         Function
-	inst       *instance // nil for an in-process handler
+	pool       *pool
 	stopTimers context.CancelFunc
 }
 
 func (d *deployed) stop() {
 	d.stopTimers()
-	if d.inst != nil {
-		d.inst.stop()
-	}
+	d.pool.stop()
 }
 
 // New returns a Server with no functions. Close releases it.
@@ -184,9 +182,9 @@ func (s *Server) Deploy(fn Function) error {
 		if st.IsDir() {
 			return fmt.Errorf("fc: function %s: binary %s is a directory", fn.Name, fn.Binary)
 		}
-		if d.inst, err = newInstance(s, fn); err != nil {
-			return err
-		}
+	}
+	if d.pool, err = newPool(s, fn); err != nil {
+		return err
 	}
 	tctx, cancel := context.WithCancel(s.ctx)
 	d.stopTimers = cancel
@@ -251,35 +249,34 @@ func (s *Server) RuntimeAddr(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if d.inst == nil {
+	if !d.pool.binary() {
 		return "", fmt.Errorf("fc: function %s runs in-process", name)
 	}
-	return d.inst.addr, nil
+	return d.pool.processes()[0].addr, nil
 }
 
-// ColdStarts returns every start of a binary function's process, oldest
-// first.
+// ColdStarts returns every start of a binary function's processes (of
+// every instance), oldest first.
 func (s *Server) ColdStarts(name string) []ColdStart {
 	d, err := s.lookup(name)
-	if err != nil || d.inst == nil {
+	if err != nil {
 		return nil
 	}
-	d.inst.mu.Lock()
-	defer d.inst.mu.Unlock()
-	return slices.Clone(d.inst.starts)
+	return d.pool.coldStarts()
 }
 
-// Kill ends a binary function's running process as a crash would: its
-// in-flight invocations fail and the twin restarts it.
+// Kill ends a binary function's running processes (every instance's) as
+// a crash would: their in-flight invocations fail and the twin restarts
+// them.
 func (s *Server) Kill(name string) error {
 	d, err := s.lookup(name)
 	if err != nil {
 		return err
 	}
-	if d.inst == nil {
+	if !d.pool.binary() {
 		return fmt.Errorf("fc: function %s runs in-process", name)
 	}
-	return d.inst.kill()
+	return d.pool.kill()
 }
 
 // Handler returns the InvokeFunction API (FC 2023-03-30) as an

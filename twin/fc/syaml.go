@@ -184,6 +184,17 @@ func functionFromProps(p ynode, dir string, opts LoadOptions) (Function, error) 
 		n, _ := p.get("memorySize")
 		return fn, n.errorf("memorySize %d: want a multiple of 64", fn.MemoryMB)
 	}
+	if fn.InstanceConcurrency, err = p.optInt("instanceConcurrency", 0, 1, MaxInstanceConcurrency); err != nil {
+		return fn, err
+	}
+	if cc, ok := p.get("concurrencyConfig"); ok {
+		if err := cc.wantKind(yaml.MappingNode, "a mapping {reservedConcurrency}"); err != nil {
+			return fn, err
+		}
+		if fn.MaxInstances, err = cc.optInt("reservedConcurrency", 0, 1, DefaultMaxInstances); err != nil {
+			return fn, err
+		}
+	}
 	if fn.Role, err = p.optStr("role", ""); err != nil {
 		return fn, err
 	}

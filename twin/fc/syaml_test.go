@@ -38,6 +38,8 @@ func TestLoadSYAML(t *testing.T) {
 	assert.Equal(t, testRole, d.Role)
 	assert.Equal(t, 900*time.Second, d.Timeout)
 	assert.Equal(t, 512, d.MemoryMB)
+	assert.Equal(t, 2, d.InstanceConcurrency)
+	assert.Equal(t, 10, d.MaxInstances)
 	assert.Equal(t, map[string]string{
 		"KMSMIG_BUCKET": "kmsmig-state",
 		"KMSMIG_LANE":   "cn-hangzhou/" + testAccount,
@@ -59,6 +61,8 @@ func TestLoadSYAML(t *testing.T) {
 	assert.Equal(t, "kmsmig-dlq", q.Name)
 	assert.Equal(t, filepath.Join(abs, "dist", "dlq", "bootstrap"), mustAbs(t, q.Binary))
 	assert.Equal(t, fc.DefaultTimeout, q.Timeout, "schema default 3 s")
+	assert.Zero(t, q.InstanceConcurrency, "not set: the twin's one instance")
+	assert.Zero(t, q.MaxInstances)
 	assert.Equal(t, 3, q.AsyncInvokeConfig.Retries())
 	assert.Equal(t, "serverless-cn-hangzhou-", q.LogProject, "logConfig auto, no account known")
 	assert.Equal(t, "default-logs", q.LogStore)
@@ -103,6 +107,14 @@ func TestLoadSYAMLErrorsNameThePath(t *testing.T) {
 			[]string{"resources.discover.props.timeout", "1..86400"}},
 		{"memory not a multiple of 64", repl("memorySize: 512", "memorySize: 500"), nil,
 			[]string{"resources.discover.props.memorySize", "multiple of 64"}},
+		{"instance concurrency out of range", repl("instanceConcurrency: 2", "instanceConcurrency: 201"), nil,
+			[]string{"resources.discover.props.instanceConcurrency", "1..200"}},
+		{"instance concurrency zero", repl("instanceConcurrency: 2", "instanceConcurrency: 0"), nil,
+			[]string{"resources.discover.props.instanceConcurrency", "1..200"}},
+		{"reserved concurrency out of range", repl("reservedConcurrency: 10", "reservedConcurrency: 301"), nil,
+			[]string{"resources.discover.props.concurrencyConfig.reservedConcurrency", "1..300"}},
+		{"concurrency config not a mapping", repl("concurrencyConfig:\n        reservedConcurrency: 10", "concurrencyConfig: 10"), nil,
+			[]string{"resources.discover.props.concurrencyConfig", "a mapping"}},
 		{"retries out of range", repl("maxAsyncRetryAttempts: 2", "maxAsyncRetryAttempts: 9"), nil,
 			[]string{"resources.discover.props.asyncInvokeConfig.maxAsyncRetryAttempts", "0..8"}},
 		{"bad cron", repl(`"@every 5m"`, `"every five minutes"`), nil,

@@ -46,19 +46,31 @@ type Config struct {
 	// CallTimeout bounds a single HTTP exchange (default 10s); the caller's
 	// context bounds the whole call including retries.
 	CallTimeout time.Duration
+	// MaxInFlight bounds the HTTP exchanges in flight at once across every
+	// account and region (default DefaultMaxInFlight). What the client
+	// holds (connections, request and response buffers, goroutines in the
+	// transport) is bounded by it, not by the number of lanes. A call
+	// takes its rate-limit token first and then waits for a slot, so a
+	// slow or throttled lane never holds a slot while it waits for its
+	// quota.
+	MaxInFlight int
 }
+
+// DefaultMaxInFlight is Config.MaxInFlight's default: enough to keep many
+// lanes' quotas busy at the gateway's latency, small enough for a discover
+// invocation's memory.
+const DefaultMaxInFlight = 128
 
 // Client is the migration's view of KMS across accounts and regions. It is
 // safe for concurrent use.
 type Client struct {
-	cfg     Config
-	limiter *limiter
-	mu      sync.Mutex
-	clients map[laneKey]*sdkPool
-	stats   Stats
-
-	httpOnce   sync.Once
-	httpClient httpDoer
+	cfg      Config
+	limiter  *limiter
+	mu       sync.Mutex
+	clients  map[laneKey]*sdkFactory
+	inFlight chan struct{} // one token per HTTP exchange in flight
+	stats    Stats
+	http     httpDoer
 }
 
 type laneKey struct{ account, region string }
@@ -91,50 +103,38 @@ func New(cfg Config) (*Client, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 10 * time.Second
 	}
-	return &Client{cfg: cfg, limiter: newLimiter(cfg.Quotas), clients: map[laneKey]*sdkPool{}}, nil
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	return &Client{cfg: cfg, limiter: newLimiter(cfg.Quotas), clients: map[laneKey]*sdkFactory{},
+		inFlight: make(chan struct{}, cfg.MaxInFlight),
+		http:     httpDoer{&http.Client{Transport: sharedTransport(), Timeout: cfg.CallTimeout}}}, nil
 }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() *Stats { return &c.stats }
 
-// sdkPool holds the SDK clients of one account and region. An SDK client
-// is not safe for concurrent use (it writes its own fields on every
-// request), so each call takes a client of its own from the pool and gives
-// it back; the pool grows to the number of concurrent calls.
-type sdkPool struct {
-	mu   sync.Mutex
-	free []*kmssdk.Client
+// sdkFactory makes the SDK clients of one account and region. An SDK
+// client is not safe for concurrent use (it writes its own fields on every
+// request), so each call makes one of its own: it is small and cheap to
+// make (a few hundred bytes, under a microsecond, against an HTTP exchange)
+// and is garbage once the call returns, so nothing per call outlives it
+// and what the client keeps per account and region is this factory, the
+// credential and the rate-limit buckets.
+type sdkFactory struct {
 	make func() (*kmssdk.Client, error)
 }
 
-func (p *sdkPool) get() (*kmssdk.Client, error) {
-	p.mu.Lock()
-	if n := len(p.free); n > 0 {
-		cl := p.free[n-1]
-		p.free = p.free[:n-1]
-		p.mu.Unlock()
-		return cl, nil
-	}
-	p.mu.Unlock()
-	return p.make()
-}
-
-func (p *sdkPool) put(cl *kmssdk.Client) {
-	p.mu.Lock()
-	p.free = append(p.free, cl)
-	p.mu.Unlock()
-}
-
-// pool returns (creating once) the SDK client pool of an account and
-// region. The credential is resolved once per account and region and shared
-// by the pool's clients (credentials-go providers are safe for concurrent
+// factory returns (creating once) the SDK client factory of an account
+// and region. The credential is resolved once per account and region and
+// shared by its clients (credentials-go providers are safe for concurrent
 // use and refresh themselves).
-func (c *Client) pool(account, region string) (*sdkPool, error) {
+func (c *Client) factory(account, region string) (*sdkFactory, error) {
 	k := laneKey{account, region}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p, ok := c.clients[k]; ok {
-		return p, nil
+	if f, ok := c.clients[k]; ok {
+		return f, nil
 	}
 	endpoint := c.cfg.Endpoints[region]
 	if endpoint == "" {
@@ -154,8 +154,8 @@ func (c *Client) pool(account, region string) (*sdkPool, error) {
 		return nil, fmt.Errorf("kms: credentials for account %s: %w", account, err)
 	}
 	ms := int(c.cfg.CallTimeout / time.Millisecond)
-	doer := c.http()
-	p := &sdkPool{make: func() (*kmssdk.Client, error) {
+	doer := c.http
+	f := &sdkFactory{make: func() (*kmssdk.Client, error) {
 		cl, err := kmssdk.NewClient(&openapiutil.Config{
 			Credential:     cred,
 			Endpoint:       dara.String(endpoint),
@@ -170,15 +170,15 @@ func (c *Client) pool(account, region string) (*sdkPool, error) {
 		}
 		return cl, nil
 	}}
-	c.clients[k] = p
-	return p, nil
+	c.clients[k] = f
+	return f, nil
 }
 
 // httpDoer is the HTTP client the SDK clients send through. The SDK's
 // default client rewrites its shared http.Client's Timeout on every request
 // without the lock Do would need (a data race under concurrent calls, seen
 // with -race), and keeps two idle connections per host; this one is set up
-// once, keeps enough connections for the discovery workers, and bounds each
+// once per Client over the process's one transport, and bounds each
 // exchange with CallTimeout.
 type httpDoer struct{ c *http.Client }
 
@@ -189,15 +189,18 @@ func (d httpDoer) Call(req *http.Request, _ *http.Transport) (*http.Response, er
 
 var _ dara.HttpClient = httpDoer{}
 
-// http returns the client's shared HTTP client, creating it once.
-func (c *Client) http() httpDoer {
-	c.httpOnce.Do(func() {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 64
-		c.httpClient = httpDoer{&http.Client{Transport: t, Timeout: c.cfg.CallTimeout}}
-	})
-	return c.httpClient
-}
+// sharedTransport is the process's one HTTP transport to KMS: every Client
+// (a function instance builds one per invocation) reuses its connections,
+// so connections and their buffers are bounded by the calls in flight, not
+// multiplied by invocations or lanes. Up to DefaultMaxInFlight idle
+// connections per host are kept (a region's calls all go to one host, and
+// reopening HTTPS connections costs handshakes), closed after 30 s idle.
+var sharedTransport = sync.OnceValue(func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 2*DefaultMaxInFlight, DefaultMaxInFlight
+	t.IdleConnTimeout = 30 * time.Second
+	return t
+})
 
 // runtime options: the SDK's own retries are off; call() retries.
 func runtimeOptions() *dara.RuntimeOptions {
@@ -215,15 +218,14 @@ func (c *Client) call(ctx context.Context, account, region string, g Group, acti
 // callWith is call with an explicit bound on the number of tries.
 func (c *Client) callWith(ctx context.Context, account, region string, g Group, action string, attempts int,
 	fn func(ctx context.Context, cl *kmssdk.Client) error) error {
-	p, err := c.pool(account, region)
+	f, err := c.factory(account, region)
 	if err != nil {
 		return err
 	}
-	cl, err := p.get()
+	cl, err := f.make()
 	if err != nil {
 		return err
 	}
-	defer p.put(cl)
 	b := c.limiter.bucket(account, region, g)
 	var last error
 	for attempt := 0; attempt < attempts; attempt++ {
@@ -238,8 +240,7 @@ func (c *Client) callWith(ctx context.Context, account, region string, g Group, 
 				return err
 			}
 		}
-		c.stats.Calls.Add(1)
-		err := fn(ctx, cl)
+		err := c.send(ctx, cl, fn)
 		if err == nil {
 			if b != nil {
 				b.succeeded()
@@ -262,6 +263,19 @@ func (c *Client) callWith(ctx context.Context, account, region string, g Group, 
 	}
 	c.stats.Failed.Add(1)
 	return last
+}
+
+// send runs one exchange in one of the client's in-flight slots, waiting
+// for a slot (or ctx's end, whose error it returns unchanged).
+func (c *Client) send(ctx context.Context, cl *kmssdk.Client, fn func(ctx context.Context, cl *kmssdk.Client) error) error {
+	select {
+	case c.inFlight <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.inFlight }()
+	c.stats.Calls.Add(1)
+	return fn(ctx, cl)
 }
 
 // backoff is the wait before retry number attempt, counted from 1.

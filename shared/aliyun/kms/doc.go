@@ -3,8 +3,11 @@
 // that touches that SDK.
 //
 // It owns everything that makes calls to the shared KMS gateway safe at
-// scale: one client per account and region (public endpoint
-// kms.<region>.aliyuncs.com unless overridden, so the offline twin works),
+// scale: the credential of each account and region (public endpoint
+// kms.<region>.aliyuncs.com unless overridden, so the offline twin works)
+// resolved once, an SDK client made per call over one HTTP transport per
+// process, at most Config.MaxInFlight exchanges in flight across every
+// account and region (so memory does not grow with the number of lanes),
 // a client-side rate limiter per account, region and quota group set to the
 // gateway's documented quotas and backing off when throttled anyway,
 // retries with jittered exponential back-off on throttling and transient

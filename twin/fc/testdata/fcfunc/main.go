@@ -36,11 +36,15 @@ type reply struct {
 	Env         map[string]string    `json:"env,omitempty"`
 	TriggerName string               `json:"triggerName,omitempty"`
 	TriggerTime string               `json:"triggerTime,omitempty"`
+	// StartedNS and EndedNS bound the handler's run (Unix nanoseconds), so
+	// that a test can see which invocations overlapped.
+	StartedNS int64 `json:"startedNs"`
+	EndedNS   int64 `json:"endedNs"`
 }
 
 func handle(ctx context.Context, ev event) (reply, error) {
 	fmt.Println("handling", ev.Op, ev.Message)
-	r := reply{Op: ev.Op, Message: ev.Message, PID: os.Getpid(), TriggerName: ev.TriggerName, TriggerTime: ev.TriggerTime}
+	r := reply{Op: ev.Op, Message: ev.Message, PID: os.Getpid(), TriggerName: ev.TriggerName, TriggerTime: ev.TriggerTime, StartedNS: time.Now().UnixNano()}
 	fcc, _ := fccontext.FromContext(ctx)
 	switch ev.Op {
 	case "", "echo":
@@ -71,6 +75,7 @@ func handle(ctx context.Context, ev event) (reply, error) {
 	default:
 		return r, fmt.Errorf("unknown op %q", ev.Op)
 	}
+	r.EndedNS = time.Now().UnixNano()
 	return r, nil
 }
 

@@ -1,0 +1,176 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/kmsmig/kmsmig/shared/discover"
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
+	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
+)
+
+// LaneMemory is one discovery of DiscoveryMemory: how many lanes, the peak
+// memory in use above what was in use before it started (heap and
+// goroutine stacks, the twin's share included), and how long it took.
+type LaneMemory struct {
+	Lanes   int
+	Peak    uint64
+	Elapsed time.Duration
+}
+
+// DiscoveryMemory discovers one estate of the given size spread over each
+// number of lanes in turn (10 regions × lanes/10 accounts), with the
+// twin and the client at the gateway's documented quotas, and returns the
+// peak memory of each. With the same resources over more lanes, what
+// discovery holds beyond its results is bounded by the lanes in progress
+// and the calls in flight, so the peaks should stay close.
+func DiscoveryMemory(ctx context.Context, resources int, lanes ...int) ([]LaneMemory, error) {
+	var out []LaneMemory
+	for _, n := range lanes {
+		if n < 10 || n%10 != 0 {
+			return nil, fmt.Errorf("benchmarks: discovery memory: lanes %d: want a multiple of 10 (10 regions × accounts)", n)
+		}
+		m, err := discoveryMemory(ctx, resources, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func discoveryMemory(ctx context.Context, resources, lanes int) (LaneMemory, error) {
+	inv := kmstwin.Generate(kmstwin.GenerateOptions{Keys: resources * 2 / 3, Secrets: resources - resources*2/3,
+		Regions: 10, Accounts: lanes / 10, Seed: 15})
+	st, err := stack.Start(stack.Options{Inventory: inv})
+	if err != nil {
+		return LaneMemory{}, err
+	}
+	defer st.Close()
+	c, accounts, err := client(st, nil)
+	if err != nil {
+		return LaneMemory{}, err
+	}
+	peak := peakMemory()
+	start := time.Now()
+	got, err := discover.Run(ctx, c, discover.Options{Accounts: accounts, Regions: st.KMS.Regions()})
+	elapsed := time.Since(start)
+	used := peak()
+	if err != nil {
+		return LaneMemory{}, err
+	}
+	if len(got.Lanes) != lanes {
+		return LaneMemory{}, fmt.Errorf("benchmarks: discovery memory: %d lanes discovered, want %d", len(got.Lanes), lanes)
+	}
+	for _, li := range got.Lanes {
+		if len(li.Errors) > 0 {
+			return LaneMemory{}, fmt.Errorf("benchmarks: discovery memory: lane %s: %s", li.Lane, li.Errors[0].Message)
+		}
+	}
+	return LaneMemory{Lanes: lanes, Peak: used, Elapsed: elapsed}, nil
+}
+
+// peakMemory starts sampling the heap and goroutine stacks in use and
+// returns the function that stops it, returning the peak above what was
+// in use when it started.
+func peakMemory() func() uint64 {
+	inUse := func(m *runtime.MemStats) uint64 { return m.HeapInuse + m.StackInuse }
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	base := inUse(&m)
+	peak := base
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				runtime.ReadMemStats(&m)
+				peak = max(peak, inUse(&m))
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		wg.Wait()
+		return peak - base
+	}
+}
+
+// Scale is one discovery of a whole generated estate in one invocation,
+// against the twin and the client at the gateway's documented quotas.
+type Scale struct {
+	Lanes, Resources int
+	// Elapsed is the discovery's wall time; Bound is the time to discover
+	// its largest lane (most keys and secrets) alone, at that lane's quota:
+	// no discovery of the estate can take less, the quotas being per
+	// account and region.
+	Elapsed, Bound time.Duration
+	// Peak is the memory in use above what was in use before (heap and
+	// goroutine stacks, the in-process twin's share included).
+	Peak uint64
+	// Invocations is how many discover invocations did the work.
+	Invocations int
+}
+
+// DiscoveryScale discovers the estate opts generates, its largest lane
+// alone first (the bound), then every lane in one invocation.
+func DiscoveryScale(ctx context.Context, opts kmstwin.GenerateOptions) (Scale, error) {
+	inv := kmstwin.Generate(opts)
+	st, err := stack.Start(stack.Options{Inventory: inv})
+	if err != nil {
+		return Scale{}, err
+	}
+	defer st.Close()
+	var largest estate.Lane
+	most, lanes := -1, 0
+	for _, a := range inv.Accounts {
+		for region, ri := range a.Regions {
+			lanes++
+			if n := len(ri.Keys) + len(ri.Secrets); n > most {
+				most, largest = n, estate.Lane{Account: a.ID, Region: region}
+			}
+		}
+	}
+	// The bound is taken with a client of its own, so that the estate's
+	// discovery starts with full buckets.
+	alone, _, err := client(st, nil)
+	if err != nil {
+		return Scale{}, err
+	}
+	start := time.Now()
+	if _, err := discover.Run(ctx, alone, discover.Options{Lanes: []estate.Lane{largest}}); err != nil {
+		return Scale{}, err
+	}
+	bound := time.Since(start)
+	c, accounts, err := client(st, nil)
+	if err != nil {
+		return Scale{}, err
+	}
+	peak := peakMemory()
+	start = time.Now()
+	got, err := discover.Run(ctx, c, discover.Options{Accounts: accounts, Regions: st.KMS.Regions()})
+	elapsed := time.Since(start)
+	used := peak()
+	if err != nil {
+		return Scale{}, err
+	}
+	resources := 0
+	for _, li := range got.Lanes {
+		if len(li.Errors) > 0 {
+			return Scale{}, fmt.Errorf("benchmarks: discovery scale: lane %s: %s", li.Lane, li.Errors[0].Message)
+		}
+		resources += len(li.Keys) + len(li.Secrets)
+	}
+	return Scale{Lanes: len(got.Lanes), Resources: resources, Elapsed: elapsed, Bound: bound, Peak: used, Invocations: 1}, nil
+}
