@@ -62,6 +62,9 @@ func InvokedFunctions(cfg app.Config) []string {
 		}
 	}
 	add(cfg.FunctionMigrate)
+	if cfg.DiscoverLanesPerInvocation > 0 {
+		add(cfg.FunctionDiscover) // a fanned-out discovery hands groups of lanes to discover
+	}
 	f := cfg.EngineConfig(timeZero).Functions
 	add(f.Migrate)
 	add(f.Rotate)

@@ -73,6 +73,13 @@ func TestInvokedFunctions(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"ops-rotate"}, deploy.InvokedFunctions(cfg))
+
+	// A fanned-out discovery invokes discover (wiring's Dispatch).
+	cfg, err = app.LoadConfig(func(k string) string {
+		return map[string]string{"KMSMIG_DISCOVER_LANES_PER_INVOCATION": "100"}[k]
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"kmsmig-discover", "kmsmig-migrate", "kmsmig-rotate"}, deploy.InvokedFunctions(cfg))
 }
 
 // TestAssumeRoleOnlyOnTheConfiguredMembers: the grant lists the member
