@@ -34,6 +34,8 @@ type Approval struct {
 	Signal string    `json:"signal,omitempty"`
 	// Detail says why nothing was approved (no batch, already approved).
 	Detail string `json:"detail,omitempty"`
+	// Empty: the run's plan had no batch, so there was nothing to approve.
+	Empty bool `json:"empty,omitempty"`
 }
 
 // approveLate is how long after the window opens the rehearsal approves at
@@ -103,7 +105,7 @@ func (a *approver) step(ctx context.Context, now time.Time) {
 	case err != nil:
 		ap.Detail = "cannot read the approval: " + err.Error()
 	case !st.Required:
-		ap.Detail = "nothing to approve (no batch planned)"
+		ap.Detail, ap.Empty = "nothing to approve (no batch planned)", true
 	case st.Approved:
 		ap.Detail = "already approved"
 	default:
@@ -164,8 +166,11 @@ func (a *approver) checkTriggerStarts(runs []runState, invocations []fctwin.Invo
 		byID[inv.RequestID] = inv
 	}
 	var bad, good []string
-	approved := 0
+	approved, empty := 0, 0
 	for _, ap := range a.approvals {
+		if ap.Empty {
+			empty++
+		}
 		if ap.Signal == "" {
 			continue
 		}
@@ -203,7 +208,10 @@ func (a *approver) checkTriggerStarts(runs []runState, invocations []fctwin.Invo
 				a.r.clockText(inv.Enqueued), inv.RequestID, batch, first.To, a.r.clockText(first.At)))
 		}
 	}
-	c.OK = approved > 0 && len(bad) == 0
-	c.Detail = fmt.Sprintf("%d approved: %s", approved, strings.Join(append(bad, good...), "; "))
+	// Holds vacuously only when every night's plan was empty (a rehearsal
+	// whose lanes are all blocked, say): then nothing waits for approval.
+	allEmpty := len(a.approvals) > 0 && empty == len(a.approvals)
+	c.OK = (approved > 0 || allEmpty) && len(bad) == 0
+	c.Detail = fmt.Sprintf("%d approved, %d empty plans: %s", approved, empty, strings.Join(append(bad, good...), "; "))
 	return c
 }
