@@ -73,3 +73,19 @@ func TestGuardKnownSecrets(t *testing.T) {
 	require.Equal(t, "value "+audit.Redacted+" and short", got)
 	require.False(t, strings.Contains(got, "plain-words-secret"))
 }
+
+// A plan digest is what an operator compares with what they approve: it
+// stays; the same hex without its "v1:" prefix, or a registered one, goes.
+func TestGuardKeepsPlanDigests(t *testing.T) {
+	const hex = "4648c9cc5ed0589cb5d052e0b954b6dbd26fb493a4ea4741a887c0847afbb8c0"
+	g := &audit.Guard{}
+	got, changed := g.Scrub("plan (digest `v1:" + hex + "`) awaits approval")
+	require.False(t, changed, got)
+
+	got, _ = g.Scrub("token " + hex)
+	require.NotContains(t, got, hex, "bare hex is still stripped")
+
+	g.Add(hex)
+	got, _ = g.Scrub("digest v1:" + hex)
+	require.NotContains(t, got, hex, "a registered value is stripped whatever precedes it")
+}
