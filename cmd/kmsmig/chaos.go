@@ -58,6 +58,9 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *schedules <= 0 || *first < 0 || *steps <= 0 || *parallel < 0 || *nights <= 0 {
 		return fmt.Errorf("%w: --schedules, --steps and --nights must be positive, --first and --parallel not negative", errUsage)
 	}
+	if _, err := loadInventory(*inventory); err != nil {
+		return err
+	}
 	res, err := chaos.Run(ctx, chaos.Options{Seed: *seed, Schedules: *schedules, First: *first, Inventory: *inventory,
 		Steps: *steps, Nights: *nights, Parallel: *parallel, Progress: stderr, Verbose: *verbose})
 	if err != nil {
