@@ -139,6 +139,15 @@ func TestHostileInputs(t *testing.T) {
 			want: []string{statekeys.Current}},
 		{name: "plan that is not JSON", function: "migrate", event: `{"runId":"r1"}`, alerts: 1, stored: map[string]string{statekeys.Plan("r1"): "{"},
 			want: []string{statekeys.Plan("r1")}},
+		{name: "inventory that is not JSON", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
+			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Inventory("r1"): `{"runId":"r1","lanes":[`},
+			want:   []string{"runstate: decode " + statekeys.Inventory("r1") + ": ", "the reference of verification, cannot be read (no rotation switched off)"}},
+		{name: "inventory of the wrong shape", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
+			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Inventory("r1"): `{"runId":"r1","lanes":{"1111/cn-hangzhou":{}}}`},
+			want:   []string{"runstate: decode " + statekeys.Inventory("r1") + ": json: cannot unmarshal object into Go struct field Inventory.lanes"}},
+		{name: "inventory with a lane that is a path", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
+			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Inventory("r1"): `{"runId":"r1","lanes":[{"lane":"../../current"}]}`},
+			want:   []string{"runstate: decode " + statekeys.Inventory("r1") + ": ", `lane "../../current"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,6 +206,12 @@ func TestHostileInputs(t *testing.T) {
 	_, _ = hostileHandler("discover", getenv(env), &lines{}, io.Discard).Invoke(fcContext(t.Context(), "req-good", "AK"), []byte(`{"dryRun":true}`))
 	assert.Positive(t, cloudCalls.Load(), "a good event reaches KMS")
 }
+
+// hostilePlan is a run's plan with one batch pending in lane
+// 1111/cn-hangzhou: what migrate would start, and switch rotation off for,
+// were the documents beside it sound.
+const hostilePlan = `{"runId":"r1","settings":{},"lanes":[{"lane":"1111/cn-hangzhou","batches":[{"id":"1111/cn-hangzhou/b0001",
+"lane":"1111/cn-hangzhou","instanceId":"kst-hzz00001","seq":1,"secrets":["s1"],"secretsRotationOff":["s1"]}]}]}`
 
 // hostileHandler is function's handler as Serve builds it.
 func hostileHandler(function string, env func(string) string, out io.Writer, stderr io.Writer) interface {
