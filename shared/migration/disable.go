@@ -33,7 +33,12 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 	s, err := e.readBatch(ctx, runID, batchID)
 	checked := false
 	if errors.Is(err, ErrNoState) {
-		// A batch that cannot be verified is not started (see below).
+		// The run's documents that cannot be read refuse the batch before
+		// its state is written: a broken control, or an inventory that
+		// verification could not read (see below), starts nothing.
+		if _, err := e.Paused(ctx, runID); err != nil {
+			return res, err
+		}
 		if err := e.checkInventory(ctx, runID); err != nil {
 			return res, err
 		}

@@ -17,8 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
+	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
+	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/shared/wiring"
 )
 
@@ -145,6 +147,18 @@ func TestHostileInputs(t *testing.T) {
 		{name: "inventory of the wrong shape", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
 			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Inventory("r1"): `{"runId":"r1","lanes":{"1111/cn-hangzhou":{}}}`},
 			want:   []string{"runstate: decode " + statekeys.Inventory("r1") + ": json: cannot unmarshal object into Go struct field Inventory.lanes"}},
+		{name: "batch state that is not JSON", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
+			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Batch("r1", "1111/cn-hangzhou/b0001"): `{"phase":`},
+			want:   []string{statekeys.Batch("r1", "1111/cn-hangzhou/b0001")}},
+		{name: "control that is not JSON", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
+			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Control("r1"): `{"paused":`},
+			want:   []string{statekeys.Control("r1")}},
+		{name: "campaign that is not JSON", function: "poll", event: `{}`, alerts: 1,
+			stored: map[string]string{statekeys.Current: `{"runId":"r1"}`, statekeys.Plan("r1"): hostilePlan, statekeys.Campaign: `[`},
+			want:   []string{statekeys.Campaign}},
+		{name: "ledger entry that is not JSON", function: "rotate", event: `{"action":"sweep"}`, alerts: 1,
+			stored: map[string]string{statekeys.Current: `{"runId":"r1"}`, statekeys.Ledger(estate.Lane{Account: "1111", Region: "cn-hangzhou"}, verdict.ResourceSecret, "../../current"): `{"status":`},
+			want:   []string{statekeys.Ledger(estate.Lane{Account: "1111", Region: "cn-hangzhou"}, verdict.ResourceSecret, "../../current")}},
 		{name: "inventory with a lane that is a path", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
 			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Inventory("r1"): `{"runId":"r1","lanes":[{"lane":"../../current"}]}`},
 			want:   []string{"runstate: decode " + statekeys.Inventory("r1") + ": ", `lane "../../current"`}},
