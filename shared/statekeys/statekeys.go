@@ -141,9 +141,10 @@ func Alert(dedupKey string) string {
 }
 
 // MaxSegment is the longest segment Segment returns: with ".json" after it
-// a segment stays under the stores' limit (240 bytes) and a ledger key
-// under theirs (512 bytes).
-const MaxSegment = 200
+// a segment is exactly at the stores' limit (240 bytes), so every name
+// whose escaped key was valid before keeps that key (ledger entries in
+// flight are found again), and a ledger key stays under 512 bytes.
+const MaxSegment = 235
 
 // digestSep separates, in a segment too long to be escaped whole, the
 // escaped beginning of the name from its digest. Escape never writes it,

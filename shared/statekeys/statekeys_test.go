@@ -121,11 +121,18 @@ func TestSegment(t *testing.T) {
 	fits := strings.Repeat("a", statekeys.MaxSegment)
 	assert.Equal(t, fits, statekeys.Segment(fits))
 	assert.Equal(t, "app%2Fdb%2Epassword", statekeys.Segment("app/db.password"))
+	// Every name whose escaped ledger key the stores accepted keeps it:
+	// entries in flight are found again.
+	atLimit := strings.Repeat("/", 78) + "a" // 78×3+1 = 235 bytes escaped
+	assert.Equal(t, statekeys.Escape(atLimit), statekeys.Segment(atLimit))
+	require.NoError(t, runstate.ValidateKey(statekeys.LedgerPrefix+lane.String()+"/secret/"+statekeys.Escape(atLimit)+".json"))
+	require.Error(t, runstate.ValidateKey(statekeys.LedgerPrefix+lane.String()+"/secret/"+statekeys.Escape(atLimit+"a")+".json"),
+		"one byte more was never a valid key")
 
 	names := []string{
 		fits + "a", fits + "b", strings.Repeat("/", 192), strings.Repeat("/", 193), strings.Repeat(".", 192),
 		strings.Repeat("a", 2000), strings.Repeat("a", 1999) + "/", strings.Repeat("车", 700),
-		strings.Repeat("a", 134) + "/" + strings.Repeat("b", 100), strings.Repeat("a", 135) + "/" + strings.Repeat("b", 100),
+		strings.Repeat("a", 168) + "/" + strings.Repeat("b", 100), strings.Repeat("a", 169) + "/" + strings.Repeat("b", 100),
 	}
 	seen := map[string]string{}
 	for _, name := range names {
