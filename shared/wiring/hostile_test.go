@@ -206,7 +206,18 @@ func TestHostileInputs(t *testing.T) {
 			assert.Equal(t, int64(tt.alerts), alerts.Load(), "alerts sent")
 		})
 	}
-	t.Logf("%d hostile inputs refused", len(tests))
+	kinds := map[string]int{}
+	for _, tt := range tests {
+		switch {
+		case tt.stored != nil:
+			kinds["stored documents"]++
+		case strings.HasPrefix(tt.want[0], "KMSMIG_"):
+			kinds["settings"]++
+		default:
+			kinds["events"]++
+		}
+	}
+	t.Logf("%d hostile inputs refused: %d events, %d settings, %d stored documents", len(tests), kinds["events"], kinds["settings"], kinds["stored documents"])
 
 	// The control: the same set-up with a good event does reach the
 	// recorders, so the zeros above are not vacuous.
