@@ -110,3 +110,58 @@ func TestHostileSecretNamesMigrate(t *testing.T) {
 	}))
 	t.Logf("%d hostile secret names migrated; %d ledger entries; %d store keys", len(names), len(ids), len(all))
 }
+
+// A run's stored inventory that stops decoding mid-run: the batch in
+// flight gets its rotation back, then stops at verification with an error
+// naming the key (it is not marked verified); no further batch of the lane
+// starts or switches anything off (the lane waits for its batch to be
+// verified; a batch that would start is refused by Disable's own check,
+// see TestHostileInputs); once the document is sound again the run ends.
+func TestCorruptInventoryMidRun(t *testing.T) {
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}, lanes: []estate.Lane{laneHZ}})
+	ctx := t.Context()
+	key := statekeys.Inventory(runID)
+	good, err := e.store.Get(ctx, key)
+	require.NoError(t, err)
+	first := e.plan.Lanes[0].Batches[0].ID
+
+	// The first batch up to its submission, rotation off.
+	_, err = e.eng.Disable(ctx, runID, first)
+	require.NoError(t, err)
+	_, err = e.eng.Submit(ctx, runID, first)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseSubmitted, e.batch(t, first).Phase)
+	require.Positive(t, e.ledgerCount(t), "rotation is off for the batch")
+	cur, err := e.store.Get(ctx, key)
+	require.NoError(t, err)
+	_, err = e.store.Update(ctx, key, []byte(`{"runId":"`+runID+`","lanes":[`), cur.Version)
+	require.NoError(t, err)
+	ledgerBefore := e.ledgerCount(t)
+
+	var last error
+	for range 40 {
+		if _, err := e.eng.Step(ctx, runID); err != nil {
+			last = err
+		}
+	}
+	require.Error(t, last)
+	assert.ErrorContains(t, last, "runstate: decode "+key+": ")
+	s := e.batch(t, first)
+	assert.False(t, s.Verified, "not verified against an inventory it could not read")
+	assert.True(t, s.RotationRestored, "the rotation came back before verification")
+	e.checkNoRotationLeftOff(t)
+	for _, b := range e.plan.Lanes[0].Batches[1:] {
+		_, err := e.store.Get(ctx, statekeys.Batch(runID, b.ID))
+		assert.ErrorIs(t, err, runstate.ErrNotFound, "%s not started", b.ID)
+	}
+	assert.Equal(t, ledgerBefore, e.ledgerCount(t), "no rotation switched off after the inventory broke")
+
+	// Sound again: the run ends.
+	cur, err = e.store.Get(ctx, key)
+	require.NoError(t, err)
+	_, err = e.store.Update(ctx, key, good.Data, cur.Version)
+	require.NoError(t, err)
+	e.drive(t, e.eng, 60)
+	assert.True(t, e.batch(t, first).Verified)
+	e.checkNoRotationLeftOff(t)
+}
