@@ -73,6 +73,9 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *state != chaos.StateOSS && *state != chaos.StateDir {
 		return fmt.Errorf("%w: --state %q: want %s (the OSS store on the OSS twin) or %s (the directory store)", errUsage, *state, chaos.StateOSS, chaos.StateDir)
 	}
+	if _, err := loadInventory(*inventory); err != nil {
+		return err
+	}
 	res, err := chaos.Run(ctx, chaos.Options{Seed: *seed, Schedules: *schedules, First: *first, Inventory: *inventory,
 		Steps: *steps, Nights: *nights, Parallel: *parallel, State: *state, Progress: stderr, Verbose: *verbose})
 	if err != nil {

@@ -79,16 +79,16 @@ func TestBadInvocations(t *testing.T) {
 		{"twin bad qps group", []string{"twin", "--inventory", "demo", "--qps", "Keys=5"}, 2, "GROUP one of"},
 		{"twin bad fault rate", []string{"twin", "--inventory", "demo", "--fault-rate", "2"}, 2, "--fault-rate"},
 		{"twin bad addr", []string{"twin", "--inventory", "demo", "--addr", "127.0.0.1:8080"}, 2, "--addr"},
-		{"twin bad inventory", []string{"twin", "--inventory", bad}, 1, "origin: must be Aliyun_KMS or EXTERNAL"},
+		{"twin bad inventory", []string{"twin", "--inventory", bad}, 2, "origin: must be Aliyun_KMS or EXTERNAL"},
 		{"twin unknown flag", []string{"twin", "--colour"}, 2, "flag provided but not defined"},
 		{"twin bad task api", []string{"twin", "--inventory", "demo", "--task-api", "missing"}, 2, "--task-api \"missing\": want present or absent"},
 		{"rehearse bad task api", []string{"rehearse", "--task-api", "gone"}, 2, "--task-api \"gone\": want present or absent"},
 		{"discover bad twin file", []string{"discover", "--twin", bad}, 2, "ready line"},
-		{"rehearse bad inventory", []string{"rehearse", "--inventory", bad}, 1, "keyId"},
+		{"rehearse bad inventory", []string{"rehearse", "--inventory", bad}, 2, "keyId"},
 		{"rehearse bad speed", []string{"rehearse", "--speed", "0"}, 2, "--speed"},
 		{"rehearse bad nights", []string{"rehearse", "--nights", "0"}, 2, "--nights"},
 		{"rehearse bad window", []string{"rehearse", "--window", "2-6"}, 2, "--window"},
-		{"rehearse bad generator", []string{"rehearse", "--inventory", "generate:keys=x"}, 1, "want name=number"},
+		{"rehearse bad generator", []string{"rehearse", "--inventory", "generate:keys=x"}, 2, "want name=number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
-	"github.com/kmsmig/kmsmig/twin/kms"
 )
 
 const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--nights 1] [--window HH:MM-HH:MM] [--dist dist] [--syaml s.yaml] [--speed 60] [--timeout 0] [--task-api present|absent] [--json]
@@ -88,9 +87,9 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("%w: --window: %v", errUsage, err)
 		}
 	}
-	inv, err := kms.LoadInventory(*inventory)
+	inv, err := loadInventory(*inventory)
 	if err != nil {
-		return fmt.Errorf("--inventory %s: %w", *inventory, err)
+		return err
 	}
 	res, err := rehearsal.Run(ctx, rehearsal.Options{Inventory: inv, SYAML: *syaml, Dist: *dist, Speed: *speed, Timeout: *timeout,
 		Nights: *nights, Window: *window, Progress: stderr, TaskAPIAbsent: absent})

@@ -83,8 +83,8 @@ func twinOptions(inventory, addr, qps string, latency time.Duration, faultRate f
 	case "demo":
 		o.Inventory = kms.DemoInventory()
 	default:
-		if o.Inventory, err = kms.LoadInventory(inventory); err != nil {
-			return o, fmt.Errorf("--inventory %s: %w", inventory, err)
+		if o.Inventory, err = loadInventory(inventory); err != nil {
+			return o, err
 		}
 	}
 	host, port, ok := strings.Cut(addr, ":")
@@ -141,4 +141,16 @@ func groupNames(m map[string]float64) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// loadInventory reads the --inventory flag of twin, rehearse and chaos
+// (a file, demo or generate:...). A file that cannot be read or is refused
+// (every problem named by its JSON path) is a usage error: the command
+// exits 2 before it starts anything or writes anything.
+func loadInventory(inventory string) (*kms.Inventory, error) {
+	inv, err := kms.LoadInventory(inventory)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --inventory %s: %v", errUsage, inventory, err)
+	}
+	return inv, nil
 }

@@ -31,7 +31,18 @@ import (
 func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult, error) {
 	res := StepResult{BatchID: batchID, Step: "disable"}
 	s, err := e.readBatch(ctx, runID, batchID)
+	checked := false
 	if errors.Is(err, ErrNoState) {
+		// The run's documents that cannot be read refuse the batch before
+		// its state is written: a broken control, or an inventory that
+		// verification could not read (see below), starts nothing.
+		if _, err := e.Paused(ctx, runID); err != nil {
+			return res, err
+		}
+		if err := e.checkInventory(ctx, runID); err != nil {
+			return res, err
+		}
+		checked = true
 		s, err = e.start(ctx, runID, batchID)
 	}
 	if err != nil {
@@ -66,6 +77,15 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 	if why, err := e.outsideWindow(ctx, &s); err != nil || why != "" {
 		res.Outcome, res.Reason = OutcomeOutsideWindow, why
 		return res, err
+	}
+	// Verification compares every moved resource with the run's inventory:
+	// a stored one that cannot be read would leave the batch unverifiable
+	// once moved. Nothing is asked of KMS, and no rotation goes off, until
+	// it reads (a run without one is verified on rotation only).
+	if !checked {
+		if err := e.checkInventory(ctx, runID); err != nil {
+			return res, err
+		}
 	}
 	// The provider refuses an expired or not-Connected instance for good:
 	// fail the batch before any rotation is switched off. (A missing

@@ -44,9 +44,11 @@ type env struct {
 }
 
 type envOptions struct {
-	stack  stack.Options
-	lanes  []estate.Lane // nil: every lane
-	config migration.Config
+	stack stack.Options
+	// inventory seeds the twin; nil: the demo estate.
+	inventory *kmstwin.Inventory
+	lanes     []estate.Lane // nil: every lane
+	config    migration.Config
 	// clientQuotas are the adapter's client-side rate limits; nil: none
 	// (the twin's quotas still apply unless the stack is unthrottled).
 	clientQuotas map[kms.Group]float64
@@ -59,7 +61,10 @@ type envOptions struct {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	o.stack.Inventory = kmstwin.DemoInventory()
+	o.stack.Inventory = o.inventory
+	if o.stack.Inventory == nil {
+		o.stack.Inventory = kmstwin.DemoInventory()
+	}
 	if o.stack.Timing.Speed == 0 {
 		o.stack.Timing = kmstwin.TaskTiming{Speed: 1e6}
 	}

@@ -13,6 +13,17 @@ import (
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
+// checkInventory returns an error naming the key when the run's stored
+// inventory, the reference verify reads, exists and cannot be decoded;
+// nil when it decodes or there is none.
+func (e *Engine) checkInventory(ctx context.Context, runID string) error {
+	_, _, err := runstate.GetJSON[estate.Inventory](ctx, e.Store, statekeys.Inventory(runID))
+	if err == nil || errors.Is(err, runstate.ErrNotFound) {
+		return nil
+	}
+	return fmt.Errorf("migration: the run's inventory, the reference of verification, cannot be read (no rotation switched off): %w", err)
+}
+
 // verify compares every resource of s with the inventory and the ledger:
 // where it lives, its rotation, aliases, tags and version count, and what
 // a migration preserves (key spec, key usage, protection level; secret

@@ -11,6 +11,7 @@
 //	runs/<run>/report/run.json | run.md                  run report
 //	alerts/<key>                                         alert de-duplication
 //
-// Key ids and secret names become one key segment through Escape. The
+// Key ids and secret names become one key segment through Segment (Escape,
+// or an escaped beginning and a digest when the escape is too long). The
 // package only names keys; reading and writing them is shared/runstate's.
 package statekeys

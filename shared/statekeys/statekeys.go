@@ -96,7 +96,7 @@ func TaskAPIBlock(runID string, l estate.Lane) string {
 // campaign, not to a run: an entry lives from kmsmig's switch-off to its
 // verified restore, whatever runs and nights that spans.
 func Ledger(l estate.Lane, kind verdict.ResourceKind, id string) string {
-	return fmt.Sprintf("%s%s/%s/%s/%s.json", LedgerPrefix, l.Account, l.Region, kind, Escape(id))
+	return fmt.Sprintf("%s%s/%s/%s/%s.json", LedgerPrefix, l.Account, l.Region, kind, Segment(id))
 }
 
 // LedgerPrefix lists every rotation ledger entry of the campaign.
@@ -126,7 +126,7 @@ func ApprovalRequest(runID string) string { return Run(runID, "approval-request.
 // Notice is the once-only marker of a notification about a run (e.g.
 // night-ended-2026-11-29T06:00): created by whichever function sends it
 // first, so that it is sent once whatever the alert period.
-func Notice(runID, name string) string { return Run(runID, "notices/"+Escape(name)+".json") }
+func Notice(runID, name string) string { return Run(runID, "notices/"+Segment(name)+".json") }
 
 // ApprovalSignalPrefix is the prefix, relative to the store's own prefix,
 // of the objects that announce an approval to the OSS trigger of migrate
@@ -152,6 +152,38 @@ const AlertPrefix = "alerts/"
 func Alert(dedupKey string) string {
 	sum := sha256.Sum256([]byte(dedupKey))
 	return AlertPrefix + hex.EncodeToString(sum[:])
+}
+
+// MaxSegment is the longest segment Segment returns: with ".json" after it
+// a segment is exactly at the stores' limit (240 bytes), so every name
+// whose escaped key was valid before keeps that key (ledger entries in
+// flight are found again), and a ledger key stays under 512 bytes.
+const MaxSegment = 235
+
+// digestSep separates, in a segment too long to be escaped whole, the
+// escaped beginning of the name from its digest. Escape never writes it,
+// so such a segment never equals the escape of another name.
+const digestSep = "~"
+
+// Segment makes a key id or secret name one safe key segment of at most
+// MaxSegment bytes: Escape(s) when that fits (the layout stores already
+// hold), otherwise the escaped beginning of s, "~" and the SHA-256 (hex) of
+// the whole of s. Distinct names give distinct segments either way; no
+// segment holds "/" or "..", begins with a dot or ends in ".obj". A secret
+// name of 192 characters (KMS's limit) may escape to 576 bytes, and a
+// hostile listing can hold any name: neither makes an invalid key.
+func Segment(s string) string {
+	e := Escape(s)
+	if len(e) <= MaxSegment {
+		return e
+	}
+	sum := sha256.Sum256([]byte(s))
+	head := e[:MaxSegment-len(digestSep)-2*len(sum)]
+	// Never cut an escape (%XX) in two.
+	if i := strings.LastIndexByte(head, '%'); i >= 0 && i > len(head)-3 {
+		head = head[:i]
+	}
+	return head + digestSep + hex.EncodeToString(sum[:])
 }
 
 // Escape makes a key id or secret name one safe key segment: every byte

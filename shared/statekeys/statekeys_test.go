@@ -117,3 +117,42 @@ func TestAlertKeysAreFixedLength(t *testing.T) {
 	}
 	require.NotEqual(t, statekeys.Alert("a"), statekeys.Alert("b"))
 }
+
+// Segment keeps the escape of every name that fits (the keys stores
+// already hold) and bounds the others with a digest: a secret name of 192
+// slashes (valid in KMS) or a hostile name of thousands of bytes still
+// makes a valid key, distinct from every other name's.
+func TestSegment(t *testing.T) {
+	fits := strings.Repeat("a", statekeys.MaxSegment)
+	assert.Equal(t, fits, statekeys.Segment(fits))
+	assert.Equal(t, "app%2Fdb%2Epassword", statekeys.Segment("app/db.password"))
+	// Every name whose escaped ledger key the stores accepted keeps it:
+	// entries in flight are found again.
+	atLimit := strings.Repeat("/", 78) + "a" // 78×3+1 = 235 bytes escaped
+	assert.Equal(t, statekeys.Escape(atLimit), statekeys.Segment(atLimit))
+	require.NoError(t, runstate.ValidateKey(statekeys.LedgerPrefix+lane.String()+"/secret/"+statekeys.Escape(atLimit)+".json"))
+	require.Error(t, runstate.ValidateKey(statekeys.LedgerPrefix+lane.String()+"/secret/"+statekeys.Escape(atLimit+"a")+".json"),
+		"one byte more was never a valid key")
+
+	names := []string{
+		fits + "a", fits + "b", strings.Repeat("/", 192), strings.Repeat("/", 193), strings.Repeat(".", 192),
+		strings.Repeat("a", 2000), strings.Repeat("a", 1999) + "/", strings.Repeat("车", 700),
+		strings.Repeat("a", 168) + "/" + strings.Repeat("b", 100), strings.Repeat("a", 169) + "/" + strings.Repeat("b", 100),
+	}
+	seen := map[string]string{}
+	for _, name := range names {
+		seg := statekeys.Segment(name)
+		assert.LessOrEqual(t, len(seg), statekeys.MaxSegment, "%.20q…", name)
+		assert.Contains(t, seg, "~", "%.20q…: digest form", name)
+		head, digest, _ := strings.Cut(seg, "~")
+		assert.Regexp(t, `^([A-Za-z0-9_=+@-]|%[0-9A-F]{2})+$`, head, "%.20q…: an escaped beginning, no escape cut in two", name)
+		assert.Regexp(t, `^[0-9a-f]{64}$`, digest, "%.20q…: the digest", name)
+		for _, kind := range []verdict.ResourceKind{verdict.ResourceKey, verdict.ResourceSecret} {
+			require.NoError(t, runstate.ValidateKey(statekeys.Ledger(lane, kind, name)))
+		}
+		if prev, dup := seen[seg]; dup {
+			t.Errorf("%.20q… and %.20q… share segment %s", name, prev, seg)
+		}
+		seen[seg] = name
+	}
+}

@@ -17,8 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/fcruntime"
+	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
+	"github.com/kmsmig/kmsmig/shared/verdict"
 	"github.com/kmsmig/kmsmig/shared/wiring"
 )
 
@@ -139,6 +141,27 @@ func TestHostileInputs(t *testing.T) {
 			want: []string{statekeys.Current}},
 		{name: "plan that is not JSON", function: "migrate", event: `{"runId":"r1"}`, alerts: 1, stored: map[string]string{statekeys.Plan("r1"): "{"},
 			want: []string{statekeys.Plan("r1")}},
+		{name: "inventory that is not JSON", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
+			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Inventory("r1"): `{"runId":"r1","lanes":[`},
+			want:   []string{"runstate: decode " + statekeys.Inventory("r1") + ": ", "the reference of verification, cannot be read (no rotation switched off)"}},
+		{name: "inventory of the wrong shape", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
+			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Inventory("r1"): `{"runId":"r1","lanes":{"1111/cn-hangzhou":{}}}`},
+			want:   []string{"runstate: decode " + statekeys.Inventory("r1") + ": json: cannot unmarshal object into Go struct field Inventory.lanes"}},
+		{name: "batch state that is not JSON", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
+			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Batch("r1", "1111/cn-hangzhou/b0001"): `{"phase":`},
+			want:   []string{statekeys.Batch("r1", "1111/cn-hangzhou/b0001")}},
+		{name: "control that is not JSON", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
+			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Control("r1"): `{"paused":`},
+			want:   []string{statekeys.Control("r1")}},
+		{name: "campaign that is not JSON", function: "poll", event: `{}`, alerts: 1,
+			stored: map[string]string{statekeys.Current: `{"runId":"r1"}`, statekeys.Plan("r1"): hostilePlan, statekeys.Campaign: `[`},
+			want:   []string{statekeys.Campaign}},
+		{name: "ledger entry that is not JSON", function: "rotate", event: `{"action":"sweep"}`, alerts: 1,
+			stored: map[string]string{statekeys.Current: `{"runId":"r1"}`, statekeys.Ledger(estate.Lane{Account: "1111", Region: "cn-hangzhou"}, verdict.ResourceSecret, "../../current"): `{"status":`},
+			want:   []string{statekeys.Ledger(estate.Lane{Account: "1111", Region: "cn-hangzhou"}, verdict.ResourceSecret, "../../current")}},
+		{name: "inventory with a lane that is a path", function: "migrate", event: `{"runId":"r1"}`, alerts: 1,
+			stored: map[string]string{statekeys.Plan("r1"): hostilePlan, statekeys.Inventory("r1"): `{"runId":"r1","lanes":[{"lane":"../../current"}]}`},
+			want:   []string{"runstate: decode " + statekeys.Inventory("r1") + ": ", `lane "../../current"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,7 +206,18 @@ func TestHostileInputs(t *testing.T) {
 			assert.Equal(t, int64(tt.alerts), alerts.Load(), "alerts sent")
 		})
 	}
-	t.Logf("%d hostile inputs refused", len(tests))
+	kinds := map[string]int{}
+	for _, tt := range tests {
+		switch {
+		case tt.stored != nil:
+			kinds["stored documents"]++
+		case strings.HasPrefix(tt.want[0], "KMSMIG_"):
+			kinds["settings"]++
+		default:
+			kinds["events"]++
+		}
+	}
+	t.Logf("%d hostile inputs refused: %d events, %d settings, %d stored documents", len(tests), kinds["events"], kinds["settings"], kinds["stored documents"])
 
 	// The control: the same set-up with a good event does reach the
 	// recorders, so the zeros above are not vacuous.
@@ -197,6 +231,12 @@ func TestHostileInputs(t *testing.T) {
 	_, _ = hostileHandler("discover", getenv(env), &lines{}, io.Discard).Invoke(fcContext(t.Context(), "req-good", "AK"), []byte(`{"dryRun":true}`))
 	assert.Positive(t, cloudCalls.Load(), "a good event reaches KMS")
 }
+
+// hostilePlan is a run's plan with one batch pending in lane
+// 1111/cn-hangzhou: what migrate would start, and switch rotation off for,
+// were the documents beside it sound.
+const hostilePlan = `{"runId":"r1","settings":{},"lanes":[{"lane":"1111/cn-hangzhou","batches":[{"id":"1111/cn-hangzhou/b0001",
+"lane":"1111/cn-hangzhou","instanceId":"kst-hzz00001","seq":1,"secrets":["s1"],"secretsRotationOff":["s1"]}]}]}`
 
 // hostileHandler is function's handler as Serve builds it.
 func hostileHandler(function string, env func(string) string, out io.Writer, stderr io.Writer) interface {

@@ -122,8 +122,9 @@
 //
 // # Inventory format
 //
-// A JSON document (type Inventory) seeds the twin; ParseInventory refuses
-// unknown fields, wrong JSON types and broken rules, each as
+// A JSON document (type Inventory, at most 64 MiB) seeds the twin;
+// ParseInventory refuses trailing data, unknown fields (names match
+// exactly), fields given twice, wrong JSON types and broken rules, each as
 // "<JSON path>: <reason>", e.g.
 // accounts[1].regions["cn-hangzhou"].keys[3].origin: must be Aliyun_KMS or EXTERNAL.
 // LoadInventory("demo") returns the built-in demo estate (demo.json);
@@ -168,11 +169,11 @@
 //	      "kmsInstanceId": "kst-...",        unique
 //	      "name": "", "type": "software",    or hardware
 //	      "imageVersion": "2.9.0",
-//	      "keyQuota": 1000, "secretQuota": 100,
+//	      "keyQuota": 1000, "secretQuota": 100,   each 0 to 1,000,000
 //	      "keysUsed": 0, "secretsUsed": 0,   created natively in the instance
 //	      "secretNames": [],                 names of those native secrets (at most secretsUsed)
 //	      "status": "Connected",             Connecting, Disconnected, Error
-//	      "startDate": "", "endDate": "", "expiresInDays": 0,  exactly one of endDate and expiresInDays (from twin start)
+//	      "startDate": "", "endDate": "", "expiresInDays": 0,  exactly one of endDate and expiresInDays (from twin start, ±36500)
 //	      "autoRenewal": false,
 //	      "sharedWith": ["<account id>"],    other inventory accounts
 //	      "spec": 1000, "vpcNum": 1

@@ -153,17 +153,33 @@ func LoadInventory(path string) (*Inventory, error) {
 		}
 		return Generate(o), nil
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("kms: read inventory: %w", err)
+	}
+	defer f.Close()
+	// One byte beyond the limit tells a file at the limit from a larger one
+	// without reading a hostile file whole.
+	b, err := io.ReadAll(io.LimitReader(f, MaxInventoryBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("kms: read inventory: %w", err)
 	}
 	return ParseInventory(b)
 }
 
+// MaxInventoryBytes is the largest inventory document accepted: far above
+// any real estate exported by 'kmsmig plan --export' (about 1 KiB a
+// resource), far below what would exhaust the memory of the machine that
+// reads it.
+const MaxInventoryBytes = 64 << 20
+
 // ParseInventory decodes and validates an inventory. Malformed JSON, unknown
 // fields, wrong JSON types and rule violations all yield an *InventoryError
 // naming the JSON path (syntax errors name the byte offset).
 func ParseInventory(b []byte) (*Inventory, error) {
+	if len(b) > MaxInventoryBytes {
+		return nil, &InventoryError{[]Problem{{Path: "$", Reason: fmt.Sprintf("larger than %d bytes", MaxInventoryBytes)}}}
+	}
 	var raw any
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -178,6 +194,9 @@ func ParseInventory(b []byte) (*Inventory, error) {
 		return nil, &InventoryError{[]Problem{{Path: "$", Reason: "trailing data after the JSON document"}}}
 	}
 	var probs []Problem
+	// A field given twice would be decoded as its last value, silently:
+	// the JSON value is walked once more for them (it is well-formed).
+	_ = repeatedFields(json.NewDecoder(bytes.NewReader(b)), "", reflect.TypeOf(Inventory{}), &probs)
 	checkShape("", raw, reflect.TypeOf(Inventory{}), &probs)
 	if len(probs) > 0 {
 		return nil, &InventoryError{probs}
@@ -276,4 +295,72 @@ func checkShape(path string, v any, t reflect.Type, probs *[]Problem) {
 			*probs = append(*probs, Problem{at, "must be an integer"})
 		}
 	}
+}
+
+// repeatedFields reads one JSON value from dec, which sits beside the Go
+// type t (nil when the shape is not t's: checkShape reports that), and
+// records every object member given twice with its path, in the paths
+// checkShape uses (struct fields as .name, map entries as ["name"]).
+func repeatedFields(dec *json.Decoder, path string, t reflect.Type, probs *[]Problem) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch tok {
+	case json.Delim('{'):
+		var fields map[string]reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			fields = map[string]reflect.Type{}
+			for i := range t.NumField() {
+				name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+				fields[name] = t.Field(i).Type
+			}
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			name, _ := tok.(string)
+			var p string
+			var ft reflect.Type
+			if t != nil && t.Kind() == reflect.Map {
+				p, ft = fmt.Sprintf("%s[%q]", path, name), t.Elem()
+			} else {
+				p, ft = name, fields[name]
+				if name == "" {
+					p = `""`
+				}
+				if path != "" {
+					p = path + "." + p
+				}
+			}
+			if seen[name] {
+				*probs = append(*probs, Problem{p, "given twice"})
+			}
+			seen[name] = true
+			if err := repeatedFields(dec, p, ft, probs); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // }
+		return err
+	case json.Delim('['):
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			et = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if err := repeatedFields(dec, fmt.Sprintf("%s[%d]", path, i), et, probs); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // ]
+		return err
+	}
+	return nil
 }

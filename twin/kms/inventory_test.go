@@ -154,6 +154,9 @@ func TestParseInventoryMalformed(t *testing.T) {
 	assert.EqualError(t, err, "$: trailing data after the JSON document")
 	_, err = kms.ParseInventory([]byte(`{"accounts": []}`))
 	assert.EqualError(t, err, "accounts: at least one account is required")
+	// A field or map entry given twice would silently take its last value.
+	_, err = kms.ParseInventory([]byte(`{"accounts": [{"id": "1", "regions": {"cn-hangzhou": {}, "cn-hangzhou": {"keys": [{"keyId": "a", "keyId": "b"}]}}}], "accounts": []}`))
+	assert.EqualError(t, err, `accounts[0].regions["cn-hangzhou"]: given twice`+"\n"+`accounts[0].regions["cn-hangzhou"].keys[0].keyId: given twice`+"\naccounts: given twice")
 }
 
 func TestDemoInventory(t *testing.T) {

@@ -38,6 +38,12 @@ const (
 	maxRotation = 365 * 24 * time.Hour
 	// defaultDate is the creation date of resources that give none.
 	defaultDate = "2024-01-01T00:00:00Z"
+	// maxQuota bounds an instance's key and secret quota: real instances
+	// hold thousands; a larger figure is a mistake or an attack on the
+	// twin's memory.
+	maxQuota = 1_000_000
+	// maxExpiryDays bounds expiresInDays either way (a century).
+	maxExpiryDays = 36500
 )
 
 type validator struct{ probs []Problem }
@@ -205,11 +211,15 @@ func (c *inventoryCheck) instance(ip, owner, region string, in *InstanceInventor
 	if !reVersion.MatchString(in.ImageVersion) {
 		c.add(ip+".imageVersion", "must be a version like 2.9.0")
 	}
-	if in.KeyQuota < 0 {
-		c.add(ip+".keyQuota", "must not be negative")
+	if in.KeyQuota < 0 || in.KeyQuota > maxQuota {
+		c.add(ip+".keyQuota", "must be between 0 and %d", maxQuota)
 	}
-	if in.SecretQuota < 0 {
-		c.add(ip+".secretQuota", "must not be negative")
+	if in.SecretQuota < 0 || in.SecretQuota > maxQuota {
+		c.add(ip+".secretQuota", "must be between 0 and %d", maxQuota)
+	}
+	if in.ExpiresInDays < -maxExpiryDays || in.ExpiresInDays > maxExpiryDays {
+		// Beyond about 290 years the expiry overflows a time.Duration.
+		c.add(ip+".expiresInDays", "must be between %d and %d", -maxExpiryDays, maxExpiryDays)
 	}
 	if in.KeysUsed < 0 || in.KeysUsed > in.KeyQuota {
 		c.add(ip+".keysUsed", "must be between 0 and keyQuota")
