@@ -80,14 +80,27 @@ func (a *approver) migrateRanSince(t time.Time) bool {
 	return false
 }
 
+// busy reports whether discover or migrate has an invocation not yet
+// ended: discover kicks migrate when it has planned, and an approval
+// written before that kick ran would let the kick, not the trigger, start
+// the night (a window that opens when discover runs).
+func (a *approver) busy() bool {
+	for _, inv := range a.r.st.FC.Invocations() {
+		if (inv.Function == fnDiscover || inv.Function == fnMigrate) && !inv.Final() {
+			return true
+		}
+	}
+	return false
+}
+
 // step approves the night's run once its window is open, migrate has run
-// in it and discover has planned the run.
+// in it, discover has planned the run, and neither is still running.
 func (a *approver) step(ctx context.Context, now time.Time) {
 	k := a.r.sched.night(now)
 	if k > a.r.o.Nights || a.done[k] || now.Before(a.opens(k)) {
 		return
 	}
-	if !a.migrateRanSince(a.opens(k)) && now.Before(a.opens(k).Add(approveLate)) {
+	if (!a.migrateRanSince(a.opens(k)) || a.busy()) && now.Before(a.opens(k).Add(approveLate)) {
 		return
 	}
 	cur, _, err := runstate.GetJSON[migration.CurrentRun](ctx, a.r.store, statekeys.Current)
