@@ -80,27 +80,36 @@ func (a *approver) migrateRanSince(t time.Time) bool {
 	return false
 }
 
-// busy reports whether discover or migrate has an invocation not yet
-// ended: discover kicks migrate when it has planned, and an approval
-// written before that kick ran would let the kick, not the trigger, start
-// the night (a window that opens when discover runs).
-func (a *approver) busy() bool {
+// settledSince returns when migrate may last have been started by
+// something other than the approval on night k: the window's opening, or
+// the end of the latest discover invocation (discover kicks migrate when
+// it has planned); ok is false while a discover invocation still runs. An
+// approval written before that kicked migrate ran would let the kick, not
+// the trigger, start the night (a window that opens when discover runs).
+func (a *approver) settledSince(k int) (t time.Time, ok bool) {
+	t = a.opens(k)
 	for _, inv := range a.r.st.FC.Invocations() {
-		if (inv.Function == fnDiscover || inv.Function == fnMigrate) && !inv.Final() {
-			return true
+		if inv.Function != fnDiscover || inv.Enqueued.Before(a.r.sched.discover[k-1].Add(-time.Minute)) {
+			continue
+		}
+		if !inv.Final() {
+			return t, false
+		}
+		if inv.Finished.After(t) {
+			t = inv.Finished
 		}
 	}
-	return false
+	return t, true
 }
 
-// step approves the night's run once its window is open, migrate has run
-// in it, discover has planned the run, and neither is still running.
+// step approves the night's run once its window is open, discover has
+// planned the run and ended, and migrate has run since both.
 func (a *approver) step(ctx context.Context, now time.Time) {
 	k := a.r.sched.night(now)
 	if k > a.r.o.Nights || a.done[k] || now.Before(a.opens(k)) {
 		return
 	}
-	if (!a.migrateRanSince(a.opens(k)) || a.busy()) && now.Before(a.opens(k).Add(approveLate)) {
+	if since, ok := a.settledSince(k); (!ok || !a.migrateRanSince(since)) && now.Before(a.opens(k).Add(approveLate)) {
 		return
 	}
 	cur, _, err := runstate.GetJSON[migration.CurrentRun](ctx, a.r.store, statekeys.Current)
