@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"time"
 
@@ -126,35 +125,14 @@ func Speedup(ctx context.Context) (Figure, error) {
 // peak heap in use.
 func Planning(n int) (time.Duration, uint64, error) {
 	inv := syntheticEstate(n)
-	runtime.GC()
-	var base runtime.MemStats
-	runtime.ReadMemStats(&base)
-	peak := base.HeapInuse
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var m runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-				runtime.ReadMemStats(&m)
-				peak = max(peak, m.HeapInuse)
-			}
-		}
-	}()
+	stop := peakMemory(heapOnly, 2*time.Millisecond)
 	start := time.Now()
 	vs, err := verdict.Classify(inv, verdict.DefaultSettings())
 	if err == nil {
 		_, err = plan.New(vs, plan.DefaultSettings())
 	}
 	elapsed := time.Since(start)
-	close(stop)
-	wg.Wait()
-	return elapsed, peak - base.HeapInuse, err
+	return elapsed, stop(), err
 }
 
 func syntheticEstate(n int) estate.Inventory {

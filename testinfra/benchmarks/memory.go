@@ -55,7 +55,7 @@ func discoveryMemory(ctx context.Context, resources, lanes int) (LaneMemory, err
 	if err != nil {
 		return LaneMemory{}, err
 	}
-	peak := peakMemory()
+	peak := peakMemory(heapAndStacks, 5*time.Millisecond)
 	start := time.Now()
 	got, err := discover.Run(ctx, c, discover.Options{Accounts: accounts, Regions: st.KMS.Regions()})
 	elapsed := time.Since(start)
@@ -74,11 +74,16 @@ func discoveryMemory(ctx context.Context, resources, lanes int) (LaneMemory, err
 	return LaneMemory{Lanes: lanes, Peak: used, Elapsed: elapsed}, nil
 }
 
-// peakMemory starts sampling the heap and goroutine stacks in use and
-// returns the function that stops it, returning the peak above what was
-// in use when it started.
-func peakMemory() func() uint64 {
-	inUse := func(m *runtime.MemStats) uint64 { return m.HeapInuse + m.StackInuse }
+// heapAndStacks is the memory a discovery holds: the heap and the
+// goroutine stacks in use.
+func heapAndStacks(m *runtime.MemStats) uint64 { return m.HeapInuse + m.StackInuse }
+
+// heapOnly is the heap in use.
+func heapOnly(m *runtime.MemStats) uint64 { return m.HeapInuse }
+
+// peakMemory starts sampling inUse every period and returns the function
+// that stops it, returning the peak above what was in use when it started.
+func peakMemory(inUse func(*runtime.MemStats) uint64, period time.Duration) func() uint64 {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
@@ -94,7 +99,7 @@ func peakMemory() func() uint64 {
 			select {
 			case <-stop:
 				return
-			case <-time.After(5 * time.Millisecond):
+			case <-time.After(period):
 				runtime.ReadMemStats(&m)
 				peak = max(peak, inUse(&m))
 			}
@@ -157,7 +162,7 @@ func DiscoveryScale(ctx context.Context, opts kmstwin.GenerateOptions) (Scale, e
 	if err != nil {
 		return Scale{}, err
 	}
-	peak := peakMemory()
+	peak := peakMemory(heapAndStacks, 5*time.Millisecond)
 	start = time.Now()
 	got, err := discover.Run(ctx, c, discover.Options{Accounts: accounts, Regions: st.KMS.Regions()})
 	elapsed := time.Since(start)
