@@ -70,3 +70,35 @@ func TestApprovalGate(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, tasks, "approved: the batches were submitted")
 }
+
+// Window use counts from the first batch that left planned for work, not
+// from when the batches became planned: the hours a plan waits for its
+// window or its approval are the schedule's and the approver's.
+func TestWindowUseCountsFromTheFirstWork(t *testing.T) {
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}, lanes: []estate.Lane{laneHZ}})
+	ctx := t.Context()
+	var digest string
+	_, err := runstate.MutateJSON(ctx, e.store, statekeys.Plan(runID), func(p *plan.Plan, _ bool) error {
+		p.Digest = approval.Digest(p, nil)
+		digest = p.Digest
+		return nil
+	})
+	require.NoError(t, err)
+	e.eng.Approvals = approval.Gate{Store: e.store}
+	res, err := e.eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhasePlanned, res.Phase, "awaiting approval")
+
+	const wait = 3 * time.Hour
+	e.clock.Advance(wait)
+	_, _, err = approval.Approve(ctx, e.store, runID, digest, approval.Identity{AccountID: "1111000011110001"}, e.clock.Now())
+	require.NoError(t, err)
+	e.drive(t, e.eng, 40)
+
+	r, err := e.eng.BuildReport(ctx, runID)
+	require.NoError(t, err)
+	require.True(t, r.Done)
+	require.GreaterOrEqual(t, r.Ended.Sub(r.Started), wait, "the timeline starts when the batches became planned")
+	assert.Positive(t, r.Window.RunSeconds)
+	assert.Less(t, r.Window.RunSeconds, wait.Seconds(), "the wait for approval is not the run's")
+}

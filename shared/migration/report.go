@@ -144,9 +144,13 @@ type LedgerView struct {
 
 // WindowUse relates the migration's critical path to the time it took:
 // the busiest lane's summed task durations (a lower bound on any schedule,
-// since a lane runs one task at a time) divided by the run's duration
-// (first to last transition). Near 1, the run was as short as the lanes
-// allow; low, time went to waiting, deferrals and overhead.
+// since a lane runs one task at a time) divided by the run's duration,
+// from the first batch that left planned for work (rotation off or
+// submission) to the last transition. Batches become planned when discover
+// kicks migrate, which may be long before the window opens or an approval
+// arrives; that wait is the schedule's and the approver's, not kmsmig's.
+// Near 1, the run was as short as the lanes allow; low, time went to
+// waiting, deferrals and overhead.
 type WindowUse struct {
 	// BusiestLane names what bounds the run: the lane, or "instance <id>"
 	// when one instance's tasks (which run one after another) add up to
@@ -209,7 +213,14 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 	if n := len(r.Timeline); n > 0 {
 		r.Started, r.Ended = r.Timeline[0].At, r.Timeline[n-1].At
 	}
-	r.Window.RunSeconds = r.Ended.Sub(r.Started).Seconds()
+	workFrom := r.Started
+	for _, ev := range r.Timeline {
+		if ev.From == PhasePlanned && ev.To != PhaseFailed {
+			workFrom = ev.At
+			break
+		}
+	}
+	r.Window.RunSeconds = r.Ended.Sub(workFrom).Seconds()
 	if r.Window.RunSeconds > 0 {
 		r.Window.Utilisation = r.Window.CriticalPathSeconds / r.Window.RunSeconds
 	}
