@@ -1,8 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -127,4 +129,26 @@ func TestParseLanesRefusals(t *testing.T) {
 			require.ErrorContains(t, err, tt.want)
 		})
 	}
+}
+
+// The group event a coordinator sends is the golden one, byte for byte,
+// and the functions' decoder reads it back as the same run and lanes.
+func TestStepGroupEventGolden(t *testing.T) {
+	golden, err := os.ReadFile("testdata/step-group-event.json")
+	require.NoError(t, err)
+	golden = bytes.TrimSpace(golden)
+	lanes := []estate.Lane{{Account: "1111000011110001", Region: "cn-hangzhou"}, {Account: "1111000011110001", Region: "cn-shanghai"},
+		{Account: "2222000022220002", Region: "ap-southeast-1"}}
+	b, err := StepGroupPayload("run-20261130", lanes)
+	require.NoError(t, err)
+	assert.Equal(t, string(golden), string(b))
+	ev, err := decodeAsProduction[StepEvent](golden)
+	require.NoError(t, err)
+	assert.Equal(t, StepEvent{RunID: "run-20261130", Lanes: []string{"1111000011110001/cn-hangzhou", "1111000011110001/cn-shanghai", "2222000022220002/ap-southeast-1"}}, ev)
+	got, err := parseLanes(ev.Lanes)
+	require.NoError(t, err)
+	assert.Equal(t, lanes, got)
+	enc, err := json.Marshal(ev)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(golden), string(enc), "round trip")
 }
