@@ -241,3 +241,44 @@ func TestStepGroupEventRefusals(t *testing.T) {
 	b, _ := json.Marshal(app.StepGroupEvent{RunID: "r", Lanes: []string{"1111/cn-hangzhou"}})
 	assert.JSONEq(t, `{"runId":"r","lanes":["1111/cn-hangzhou"]}`, string(b), "the event shape")
 }
+
+// storedPlan writes a plan of n lanes (one batch each; account ids of
+// digits digits) and makes it the current run.
+func storedPlan(t *testing.T, store runstate.Store, runID string, n, digits int) {
+	t.Helper()
+	p := plan.Plan{RunID: runID}
+	for i := range n {
+		l := estate.Lane{Account: fmt.Sprintf("%0*d", digits, 1000+i), Region: "cn-hangzhou"}
+		p.Lanes = append(p.Lanes, plan.LanePlan{Lane: l, Batches: []plan.Batch{{ID: l.String() + "/b0001", Lane: l, Seq: 1}}})
+	}
+	for key, v := range map[string]any{statekeys.Plan(runID): p, statekeys.Current: migration.CurrentRun{RunID: runID}} {
+		_, err := runstate.MutateJSON(t.Context(), store, key, func(x *any, _ bool) error { *x = v; return nil })
+		require.NoError(t, err)
+	}
+}
+
+// A coordinator refuses, before handing anything out, groups it could not
+// send: more lanes per group than an event may name (too few
+// KMSMIG_FANOUT_INVOCATIONS for the plan), or a plan lane an event would
+// refuse. The error says which setting to change.
+func TestCoordinatorRefusesGroupsItCannotSend(t *testing.T) {
+	store := dirStore(t)
+	h := &handedOut{}
+	x := &app.Executor{Engine: &migration.Engine{Store: store}, Dispatch: h.dispatch,
+		Config: app.Config{StepLanesPerInvocation: 1, FanoutInvocations: 1, FunctionMigrate: "kmsmig-migrate", FunctionPoll: "kmsmig-poll"}}
+	storedPlan(t, store, "big", app.MaxLanesPerInvocation+1, 4)
+	res, err := x.Migrate(t.Context(), app.StepEvent{})
+	require.EqualError(t, err, "fan-out of big: 1001 lanes in at most KMSMIG_FANOUT_INVOCATIONS=1 groups need 1001 lanes a group, over the 1000 a group event may name: raise KMSMIG_FANOUT_INVOCATIONS")
+	assert.Zero(t, res.Fanout.Dispatched)
+	x.Config.FanoutInvocations = 2
+	res, err = x.Migrate(t.Context(), app.StepEvent{})
+	require.NoError(t, err)
+	assert.Equal(t, app.StepFanout{Function: "kmsmig-migrate", Lanes: 1001, Groups: 2, GroupSize: 501, Dispatched: 2}, *res.Fanout)
+	assert.Len(t, h.take(), 2)
+
+	storedPlan(t, store, "odd", 3, app.MaxAccountIDLen+1)
+	res, err = x.Poll(t.Context(), app.StepEvent{})
+	require.ErrorContains(t, err, "fan-out of odd: group 0: event: lanes[0]: ")
+	assert.Zero(t, res.Fanout.Dispatched)
+	assert.Empty(t, h.take(), "nothing handed out")
+}
