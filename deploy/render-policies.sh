@@ -16,6 +16,9 @@
 #   KMSMIG_ROLE_ARNS          member roles by account (as in s.yaml), else MEMBER_ROLE_NAME
 #   MEMBER_ROLE_NAME          the role in member accounts       (kmsmig-member)
 #   KMSMIG_FUNCTION_MIGRATE, KMSMIG_FUNCTION_ROTATE  the functions the code invokes
+#   KMSMIG_DISCOVER_LANES_PER_INVOCATION, KMSMIG_FUNCTION_DISCOVER,
+#   KMSMIG_STEP_LANES_PER_INVOCATION, KMSMIG_FUNCTION_POLL
+#                             fan-outs: set, discover / poll are invoked too
 #   STATE_PREFIX              object prefix of the run state    (kmsmig; s.yaml's KMSMIG_STATE)
 #   SLS_LOGSTORE              audit logstore                    (kmsmig-audit; s.yaml's KMSMIG_SLS_LOGSTORE)
 #   FC_LOGSTORE               function-log logstore             (kmsmig-fc-logs; s.yaml's vars.logStore)

@@ -52,7 +52,9 @@ var (
 // InvokedFunctions returns the functions the code invokes asynchronously
 // with cfg: discover kicks migrate (app.Config.FunctionMigrate) and poll
 // chains the engine's functions (migration.Functions: migrate and rotate);
-// "-" turns a chain off. Function Compute's failure destination of s.yaml
+// "-" turns a chain off. A fanned-out discovery invokes discover, and a
+// fanned-out migrate or poll (KMSMIG_STEP_LANES_PER_INVOCATION) invokes
+// itself. Function Compute's failure destination of s.yaml
 // (rotate) is invoked with the same role and is one of them.
 func InvokedFunctions(cfg app.Config) []string {
 	seen := map[string]bool{}
@@ -64,6 +66,11 @@ func InvokedFunctions(cfg app.Config) []string {
 	add(cfg.FunctionMigrate)
 	if cfg.DiscoverLanesPerInvocation > 0 {
 		add(cfg.FunctionDiscover) // a fanned-out discovery hands groups of lanes to discover
+	}
+	if cfg.StepLanesPerInvocation > 0 {
+		// A fanned-out migrate or poll hands groups of lanes to itself.
+		add(cfg.FunctionMigrate)
+		add(cfg.FunctionPoll)
 	}
 	f := cfg.EngineConfig(timeZero).Functions
 	add(f.Migrate)

@@ -19,8 +19,8 @@ import (
 
 // TestInvokedFunctions: the functions' role may invoke what the code
 // invokes and nothing else. The code invokes through InvokeAsync in two
-// places whose function names InvokedFunctions reads (discover's kick,
-// the engine's chain); Function Compute's failure destinations of s.yaml
+// files whose function names InvokedFunctions reads (wiring: discover's
+// kick and groups, migrate's and poll's groups; the engine's chain); Function Compute's failure destinations of s.yaml
 // must be among them.
 func TestInvokedFunctions(t *testing.T) {
 	sites := map[string]bool{}
@@ -80,6 +80,14 @@ func TestInvokedFunctions(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"kmsmig-discover", "kmsmig-migrate", "kmsmig-rotate"}, deploy.InvokedFunctions(cfg))
+
+	// A fanned-out migrate or poll invokes itself (wiring's Executor
+	// Dispatch): poll only then, under its configured name.
+	cfg, err = app.LoadConfig(func(k string) string {
+		return map[string]string{"KMSMIG_STEP_LANES_PER_INVOCATION": "100", "KMSMIG_FUNCTION_POLL": "ops-poll"}[k]
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"kmsmig-migrate", "kmsmig-rotate", "ops-poll"}, deploy.InvokedFunctions(cfg))
 }
 
 // TestAssumeRoleOnlyOnTheConfiguredMembers: the grant lists the member

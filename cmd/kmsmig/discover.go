@@ -108,6 +108,9 @@ func discoverCommand(ctx context.Context, name string, dryRun bool, args []strin
 		// The command chains no function: no Function Compute endpoint is
 		// spoken to (KMSMIG_INSECURE requires a loopback one otherwise).
 		env["KMSMIG_FUNCTION_MIGRATE"], env["KMSMIG_FUNCTION_ROTATE"] = "-", "-"
+		// Nor does it fan out (the setting needs migrate's and poll's
+		// chaining, which is off here).
+		delete(env, "KMSMIG_STEP_LANES_PER_INVOCATION")
 		creds.Static = map[string]credentials.Credential{}
 		var ids []string
 		for _, a := range ready.Accounts {

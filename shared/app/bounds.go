@@ -144,6 +144,7 @@ func (c *Config) checkNames(s *settings) {
 	for _, f := range []struct{ name, v string }{
 		{"KMSMIG_FUNCTION_MIGRATE", c.FunctionMigrate},
 		{"KMSMIG_FUNCTION_ROTATE", c.FunctionRotate},
+		{"KMSMIG_FUNCTION_POLL", c.FunctionPoll},
 	} {
 		if f.v != "-" && !functionName(f.v) {
 			s.bad(f.name, "%q is not a Function Compute function name (letters, digits, _ and -, 1 to 64 characters, not starting with a digit or -) or - (no chaining)", f.v)

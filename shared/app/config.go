@@ -118,6 +118,23 @@ type Config struct {
 	// lanes to further discover invocations, and the last of them to
 	// finish plans the whole estate.
 	DiscoverLanesPerInvocation int
+	// FunctionPoll is the poll function itself, which a coordinating poll
+	// invokes once per group of lanes (KMSMIG_FUNCTION_POLL, default
+	// kmsmig-poll); a coordinating migrate invokes FunctionMigrate.
+	FunctionPoll string
+	// StepLanesPerInvocation is the most lanes one migrate or poll
+	// invocation steps (KMSMIG_STEP_LANES_PER_INVOCATION,
+	// 1..MaxLanesPerInvocation; unset: no limit, one invocation steps every
+	// lane of the run). Above it a migrate or poll of the whole run
+	// coordinates: it hands groups of lanes, named in the event, to
+	// asynchronous invocations of its own function (StepGroupEvent).
+	StepLanesPerInvocation int
+	// FanoutInvocations is the most group invocations one coordinating
+	// discover, migrate or poll hands out per step
+	// (KMSMIG_FANOUT_INVOCATIONS, 1..MaxFanoutInvocations, default
+	// DefaultFanoutInvocations). When lanes ÷ lanes-per-invocation would
+	// need more, the groups grow to ceil(lanes ÷ FanoutInvocations).
+	FanoutInvocations int
 	// FCEndpoint is the Function Compute endpoint for chaining
 	// (KMSMIG_FC_ENDPOINT; default <account>.<region>.fc.aliyuncs.com).
 	FCEndpoint string
@@ -211,6 +228,7 @@ func (c *Config) loadStrings(s *settings) {
 		{&c.FunctionMigrate, "KMSMIG_FUNCTION_MIGRATE", "kmsmig-migrate"},
 		{&c.FunctionRotate, "KMSMIG_FUNCTION_ROTATE", "kmsmig-rotate"},
 		{&c.FunctionDiscover, "KMSMIG_FUNCTION_DISCOVER", "kmsmig-discover"},
+		{&c.FunctionPoll, "KMSMIG_FUNCTION_POLL", "kmsmig-poll"},
 	} {
 		*v.dst = s.stringOr(v.name, v.def)
 	}
@@ -271,6 +289,7 @@ func (c *Config) loadLimits(s *settings) {
 	} {
 		*v.dst = s.intRange(v.name, v.def, v.lowest, v.highest)
 	}
+	c.loadFanout(s)
 	for _, v := range []struct {
 		dst                  *time.Duration
 		name                 string
@@ -331,11 +350,6 @@ func (c *Config) loadPlan(s *settings) {
 		s.bad("KMSMIG_INCLUDE/KMSMIG_EXCLUDE", "%v", err)
 	}
 }
-
-// MaxLanesPerInvocation bounds KMSMIG_DISCOVER_LANES_PER_INVOCATION: a
-// resource directory of a hundred accounts in ten regions in one
-// invocation, whose memory the discovery pool keeps bounded.
-const MaxLanesPerInvocation = 1000
 
 // quotaGroups are the client-side quota groups KMSMIG_QPS may set (the KMS
 // adapter's groups).

@@ -21,6 +21,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Empty(t, c.Accounts)
 	require.Zero(t, c.DiscoverLanesPerInvocation, "no fan-out unless asked")
 	require.Equal(t, "kmsmig-discover", c.FunctionDiscover)
+	require.Zero(t, c.StepLanesPerInvocation, "migrate and poll step every lane themselves unless asked")
+	require.Equal(t, "kmsmig-poll", c.FunctionPoll)
+	require.Equal(t, DefaultFanoutInvocations, c.FanoutInvocations)
+	require.Equal(t, 10, DefaultFanoutInvocations)
 }
 
 func TestLoadConfigFull(t *testing.T) {
@@ -38,6 +42,9 @@ func TestLoadConfigFull(t *testing.T) {
 		"KMSMIG_EXCLUDE":                       "secret:test-*;tag:env=dev",
 		"KMSMIG_CLOCK":                         "file:/tmp/rehearsal/clock.json",
 		"KMSMIG_DISCOVER_LANES_PER_INVOCATION": "100",
+		"KMSMIG_STEP_LANES_PER_INVOCATION":     "1000",
+		"KMSMIG_FANOUT_INVOCATIONS":            "90",
+		"KMSMIG_FUNCTION_POLL":                 "ops-poll",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, []string{"111", "222"}, c.Accounts)
@@ -50,6 +57,9 @@ func TestLoadConfigFull(t *testing.T) {
 	require.Equal(t, []string{"secret:test-*", "tag:env=dev"}, c.Plan.Exclude)
 	require.Equal(t, "file:/tmp/rehearsal/clock.json", c.Clock)
 	require.Equal(t, 100, c.DiscoverLanesPerInvocation)
+	require.Equal(t, 1000, c.StepLanesPerInvocation)
+	require.Equal(t, 90, c.FanoutInvocations)
+	require.Equal(t, "ops-poll", c.FunctionPoll)
 }
 
 func TestLoadConfigNamesEveryBadSetting(t *testing.T) {
@@ -124,6 +134,17 @@ func TestLoadConfigErrorTexts(t *testing.T) {
 		{"KMSMIG_BATCH_SECRETS", "x", `KMSMIG_BATCH_SECRETS: "x": must be a whole number from 1 to 50`},
 		{"KMSMIG_DISCOVER_LANES_PER_INVOCATION", "0", `KMSMIG_DISCOVER_LANES_PER_INVOCATION: "0": must be a whole number from 1 to 1000`},
 		{"KMSMIG_DISCOVER_LANES_PER_INVOCATION", "1001", `KMSMIG_DISCOVER_LANES_PER_INVOCATION: "1001": must be a whole number from 1 to 1000`},
+		{"KMSMIG_DISCOVER_LANES_PER_INVOCATION", "-1", `KMSMIG_DISCOVER_LANES_PER_INVOCATION: "-1": must be a whole number from 1 to 1000`},
+		{"KMSMIG_DISCOVER_LANES_PER_INVOCATION", "many", `KMSMIG_DISCOVER_LANES_PER_INVOCATION: "many": must be a whole number from 1 to 1000`},
+		{"KMSMIG_STEP_LANES_PER_INVOCATION", "0", `KMSMIG_STEP_LANES_PER_INVOCATION: "0": must be a whole number from 1 to 1000 (` + stepLanesWhy + `)`},
+		{"KMSMIG_STEP_LANES_PER_INVOCATION", "-5", `KMSMIG_STEP_LANES_PER_INVOCATION: "-5": must be a whole number from 1 to 1000 (` + stepLanesWhy + `)`},
+		{"KMSMIG_STEP_LANES_PER_INVOCATION", "5x", `KMSMIG_STEP_LANES_PER_INVOCATION: "5x": must be a whole number from 1 to 1000 (` + stepLanesWhy + `)`},
+		{"KMSMIG_STEP_LANES_PER_INVOCATION", "1001", `KMSMIG_STEP_LANES_PER_INVOCATION: "1001": must be a whole number from 1 to 1000 (` + stepLanesWhy + `)`},
+		{"KMSMIG_FANOUT_INVOCATIONS", "0", `KMSMIG_FANOUT_INVOCATIONS: "0": must be a whole number from 1 to 90 (` + fanoutWhy + `)`},
+		{"KMSMIG_FANOUT_INVOCATIONS", "-1", `KMSMIG_FANOUT_INVOCATIONS: "-1": must be a whole number from 1 to 90 (` + fanoutWhy + `)`},
+		{"KMSMIG_FANOUT_INVOCATIONS", "ten", `KMSMIG_FANOUT_INVOCATIONS: "ten": must be a whole number from 1 to 90 (` + fanoutWhy + `)`},
+		{"KMSMIG_FANOUT_INVOCATIONS", "91", `KMSMIG_FANOUT_INVOCATIONS: "91": must be a whole number from 1 to 90 (` + fanoutWhy + `)`},
+		{"KMSMIG_FUNCTION_POLL", "../poll", `KMSMIG_FUNCTION_POLL: "../poll" is not a Function Compute function name (letters, digits, _ and -, 1 to 64 characters, not starting with a digit or -) or - (no chaining)`},
 		{"KMSMIG_STALL_AFTER", "0s", `KMSMIG_STALL_AFTER: "0s": want a duration like 30m`},
 		{"KMSMIG_POLL_WAIT", "16m", `KMSMIG_POLL_WAIT: "16m": want a duration from 0 to 15m, e.g. 50s`},
 		{"KMSMIG_OBSERVE_TIMEOUT", "721h", `KMSMIG_OBSERVE_TIMEOUT: "721h": want a duration from 1m to 720h, e.g. 24h`},
@@ -152,7 +173,16 @@ func TestLoadConfigErrorTexts(t *testing.T) {
 	}
 	_, err := LoadConfig(env(map[string]string{"KMSMIG_BACKEND": "observe", "KMSMIG_METHOD": "automatic"}))
 	require.EqualError(t, err, "configuration: KMSMIG_METHOD: automatic applies to the task backend only; with KMSMIG_BACKEND=observe the operator starts the migration")
+	for _, fn := range []string{"KMSMIG_FUNCTION_MIGRATE", "KMSMIG_FUNCTION_POLL"} {
+		_, err = LoadConfig(env(map[string]string{"KMSMIG_STEP_LANES_PER_INVOCATION": "5", fn: "-"}))
+		require.EqualError(t, err, "configuration: KMSMIG_STEP_LANES_PER_INVOCATION: is set but "+fn+" is - (no chaining): a coordinating step hands its groups to its own function")
+	}
 }
+
+const (
+	stepLanesWhy = "a group's event names its lanes, and above 1000 lanes it could exceed Function Compute's 128 KB asynchronous payload"
+	fanoutWhy    = "the group invocations one coordinator hands out at once; at most 90, 90% of Function Compute's default limit of 100 instances per account and region"
+)
 
 func TestEngineConfig(t *testing.T) {
 	c, err := LoadConfig(env(map[string]string{

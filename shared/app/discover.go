@@ -79,9 +79,13 @@ type DiscoverResult struct {
 	// FanoutGroups is how many invocations a coordinating discover handed
 	// groups of lanes to (Dispatched of them in this invocation);
 	// FanoutGroup is the group a group's invocation discovered.
-	FanoutGroups int  `json:"fanoutGroups,omitempty"`
-	Dispatched   int  `json:"dispatched,omitempty"`
-	FanoutGroup  *int `json:"fanoutGroup,omitempty"`
+	// FanoutGroupSize is the lanes of each group (the last may hold
+	// fewer): KMSMIG_DISCOVER_LANES_PER_INVOCATION, or more when that many
+	// would need over KMSMIG_FANOUT_INVOCATIONS groups (GroupSize).
+	FanoutGroups    int  `json:"fanoutGroups,omitempty"`
+	FanoutGroupSize int  `json:"fanoutGroupSize,omitempty"`
+	Dispatched      int  `json:"dispatched,omitempty"`
+	FanoutGroup     *int `json:"fanoutGroup,omitempty"`
 	// Audit counts the invocation's audit records; anything dropped,
 	// failed or pending means the trail of this invocation is incomplete.
 	Audit *audit.Stats `json:"audit,omitempty"`
@@ -245,6 +249,7 @@ func (d *Discoverer) run(ctx context.Context, e DiscoverEvent, start time.Time) 
 		return DiscoverOutcome{}, err
 	}
 	out.Result.FanoutGroups, out.Result.Dispatched, out.Result.FanoutGroup = fanned.FanoutGroups, fanned.Dispatched, fanned.FanoutGroup
+	out.Result.FanoutGroupSize = fanned.FanoutGroupSize
 	if !r.dryRun {
 		if err := d.persist(ctx, &out.Result, out, start); err != nil {
 			return DiscoverOutcome{Result: out.Result}, err

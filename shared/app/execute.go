@@ -19,12 +19,23 @@ import (
 
 // StepEvent is what migrate and poll accept: a timer event (whose payload,
 // if any, is the same JSON), or a chained invocation naming the run and
-// optionally one lane or batch. Without a run id the current run is used.
+// optionally one lane or batch, or a group of a fanned-out step naming
+// the run and its lanes (StepGroupEvent). Without a run id the current
+// run is used.
 type StepEvent struct {
 	TimerEvent
 	RunID   string `json:"runId,omitempty"`
 	Lane    string `json:"lane,omitempty"`
 	BatchID string `json:"batchId,omitempty"`
+	// Lanes, set by a coordinating migrate or poll only, are the lanes
+	// this invocation steps (at most MaxLanesPerInvocation, none twice,
+	// with runId, never with lane or batchId); it never fans out again.
+	Lanes []string `json:"lanes,omitempty"`
+}
+
+// isZero reports whether e carries nothing.
+func (e StepEvent) isZero() bool {
+	return e.TimerEvent == (TimerEvent{}) && e.RunID == "" && e.Lane == "" && e.BatchID == "" && e.Lanes == nil
 }
 
 // RotateEvent is what rotate accepts: a timer (the daily sweep), a chained
@@ -81,8 +92,12 @@ type StepResult struct {
 	Trigger string `json:"trigger,omitempty"`
 	// Approval says, under KMSMIG_APPROVAL=required, that the run awaits
 	// approval (or a new one after a re-plan) and the command to run.
-	Approval string       `json:"approval,omitempty"`
-	Audit    *audit.Stats `json:"audit,omitempty"`
+	Approval string `json:"approval,omitempty"`
+	// Fanout is what a coordinating migrate or poll handed out; GroupLanes
+	// is how many lanes a group's invocation stepped.
+	Fanout     *StepFanout  `json:"fanout,omitempty"`
+	GroupLanes int          `json:"groupLanes,omitempty"`
+	Audit      *audit.Stats `json:"audit,omitempty"`
 }
 
 // SetAudit records the invocation's audit counters in the result.
@@ -94,6 +109,11 @@ type Executor struct {
 	Engine *migration.Engine
 	Alerts Alerts
 	Now    func() time.Time
+	// Dispatch, when set, hands group g of a fanned-out migrate or poll
+	// of runID to an asynchronous invocation of function with payload (a
+	// StepGroupEvent's JSON, within MaxAsyncPayload). It returns nil when
+	// the invocation is queued or was queued already by this coordinator.
+	Dispatch func(ctx context.Context, function, runID string, g int, payload []byte) error
 }
 
 // EngineConfig turns the configuration into the engine's, for the window
@@ -116,19 +136,20 @@ func (cfg Config) EngineConfig(now time.Time) migration.Config {
 // stepOptions are what a migrate, poll or rotate event (or its timer
 // payload) may name.
 type stepOptions struct {
-	RunID   string `json:"runId,omitempty"`
-	Lane    string `json:"lane,omitempty"`
-	BatchID string `json:"batchId,omitempty"`
+	RunID   string   `json:"runId,omitempty"`
+	Lane    string   `json:"lane,omitempty"`
+	BatchID string   `json:"batchId,omitempty"`
+	Lanes   []string `json:"lanes,omitempty"`
 }
 
 // options returns the event's options: its timer payload's, or its own.
 // A payload beside direct options is refused.
 func (e StepEvent) options() (stepOptions, error) {
-	o := stepOptions{RunID: e.RunID, Lane: e.Lane, BatchID: e.BatchID}
+	o := stepOptions{RunID: e.RunID, Lane: e.Lane, BatchID: e.BatchID, Lanes: e.Lanes}
 	if e.Payload == "" {
 		return o, nil
 	}
-	if o != (stepOptions{}) {
+	if o.RunID != "" || o.Lane != "" || o.BatchID != "" || o.Lanes != nil {
 		return o, fmt.Errorf("event: %w", errMixedPayload)
 	}
 	var p stepOptions
@@ -142,76 +163,118 @@ func (e StepEvent) options() (stepOptions, error) {
 // only rotate accepts). The event's own fields are checked before the
 // current run is read.
 func (x *Executor) target(ctx context.Context, e StepEvent) (runID string, lane *estate.Lane, batchID string, err error) {
+	runID, lane, _, batchID, err = x.targetLanes(ctx, e)
+	return runID, lane, batchID, err
+}
+
+// targetLanes is target that also resolves the lanes of a group event.
+func (x *Executor) targetLanes(ctx context.Context, e StepEvent) (runID string, lane *estate.Lane, lanes []estate.Lane, batchID string, err error) {
 	o, err := e.options()
 	if err != nil {
-		return "", nil, "", badEvent(err)
+		return "", nil, nil, "", badEvent(err)
 	}
 	if o.Lane != "" {
-		l, err := estate.ParseLane(o.Lane)
-		if err == nil && (!digits(l.Account) || !regionLike(l.Region)) {
-			err = fmt.Errorf("%q: want <account UID>/<region id>, like 1234567890/cn-hangzhou", o.Lane)
-		}
+		l, err := laneLike(o.Lane)
 		if err != nil {
-			return "", nil, "", badEvent(fmt.Errorf("event: lane: %w", err))
+			return "", nil, nil, "", badEvent(fmt.Errorf("event: lane: %w", err))
 		}
 		lane = &l
 	}
+	if o.Lanes != nil {
+		switch {
+		case o.Lane != "" || o.BatchID != "":
+			return "", nil, nil, "", badEvent(errors.New("event: lanes: a group of lanes cannot be combined with lane or batchId"))
+		case o.RunID == "":
+			return "", nil, nil, "", badEvent(errors.New("event: lanes: a group of lanes needs its runId (a coordinating migrate or poll sets both)"))
+		}
+		if lanes, err = parseLanes(o.Lanes); err != nil {
+			return "", nil, nil, "", badEvent(err)
+		}
+	}
 	if o.RunID != "" {
 		if err := ValidateRunID(o.RunID); err != nil {
-			return "", nil, "", badEvent(fmt.Errorf("event: %w", err))
+			return "", nil, nil, "", badEvent(fmt.Errorf("event: %w", err))
 		}
 	}
 	runID = o.RunID
 	if runID == "" {
 		cur, err := x.Engine.Current(ctx)
 		if errors.Is(err, migration.ErrNoRun) {
-			return "", nil, "", errNoRun
+			return "", nil, nil, "", errNoRun
 		}
 		if err != nil {
-			return "", nil, "", err
+			return "", nil, nil, "", err
 		}
 		runID = cur
 	}
 	if err := ValidateRunID(runID); err != nil {
-		return "", nil, "", fmt.Errorf("event: %w", err)
+		return "", nil, nil, "", fmt.Errorf("event: %w", err)
 	}
-	return runID, lane, o.BatchID, nil
+	return runID, lane, lanes, o.BatchID, nil
 }
 
 // errNoRun: nothing to do yet (no discover has run).
 var errNoRun = errors.New("no current run: discover has not planned one yet")
 
 // Migrate prepares and submits the next batch of every lane (or of the
-// event's lane) that may start.
+// event's lane, or of the event's group of lanes) that may start. A
+// coordinator (a whole run over KMSMIG_STEP_LANES_PER_INVOCATION lanes)
+// hands the lanes to group invocations of migrate and starts none
+// itself; it alone records and notifies a refused approval, while the
+// engine's gate (migration.Engine.Approvals) holds every batch in every
+// invocation, groups included.
 func (x *Executor) Migrate(ctx context.Context, e StepEvent) (StepResult, error) {
-	res, err := x.step(ctx, e, x.Engine.MigrateLane, x.Engine.Migrate)
-	if err == nil && res.RunID != "" && x.Config.ApprovalRequired() {
+	res, err := x.step(ctx, e, stepper{function: x.Config.FunctionMigrate, lane: x.Engine.MigrateLane, lanes: x.Engine.MigrateLanes, run: x.Engine.Migrate})
+	if err == nil && res.RunID != "" && res.GroupLanes == 0 && x.Config.ApprovalRequired() {
 		res.Approval, err = x.checkApproval(ctx, res.RunID)
 	}
 	return res, err
 }
 
-// Poll follows the tasks of every lane (or of the event's lane), records
-// per-resource outcomes, and chains rotate and migrate. On a whole run it
-// also follows what earlier runs of the campaign still have in flight,
-// and continues the lanes of the current run that can.
+// Poll follows the tasks of every lane (or of the event's lane, or of the
+// event's group of lanes), records per-resource outcomes, and chains
+// rotate and migrate. On a whole run it also follows what earlier runs of
+// the campaign still have in flight, and continues the lanes of the
+// current run that can (a group: its own lanes). A coordinator hands the
+// run's lanes to group invocations of poll and follows the earlier runs
+// itself.
 func (x *Executor) Poll(ctx context.Context, e StepEvent) (StepResult, error) {
-	return x.step(ctx, e, x.Engine.PollLane, func(ctx context.Context, runID string) ([]migration.StepResult, error) {
-		steps, err := x.pollEarlier(ctx, runID)
-		if err != nil {
-			return steps, err
-		}
-		more, err := x.Engine.PollRun(ctx, runID)
-		steps = append(steps, more...)
-		if err != nil {
-			return steps, err
-		}
-		if cur, err := x.Engine.Current(ctx); err != nil || cur != runID {
-			return steps, err
-		}
-		more, err = x.continueLanes(ctx, runID)
-		return append(steps, more...), err
+	return x.step(ctx, e, stepper{
+		function: x.Config.FunctionPoll,
+		lane:     x.Engine.PollLane,
+		lanes: func(ctx context.Context, runID string, lanes []estate.Lane) ([]migration.StepResult, error) {
+			return x.pollLanes(ctx, runID, lanes)
+		},
+		run: func(ctx context.Context, runID string) ([]migration.StepResult, error) {
+			steps, err := x.pollEarlier(ctx, runID)
+			if err != nil {
+				return steps, err
+			}
+			more, err := x.pollLanes(ctx, runID, nil)
+			return append(steps, more...), err
+		},
+		beside: x.pollEarlier,
 	})
+}
+
+// pollLanes polls lanes of runID (nil: every lane) and continues those of
+// them that can, when runID is the current run.
+func (x *Executor) pollLanes(ctx context.Context, runID string, lanes []estate.Lane) ([]migration.StepResult, error) {
+	var steps []migration.StepResult
+	var err error
+	if lanes == nil {
+		steps, err = x.Engine.PollRun(ctx, runID)
+	} else {
+		steps, err = x.Engine.PollLanes(ctx, runID, lanes)
+	}
+	if err != nil {
+		return steps, err
+	}
+	if cur, err := x.Engine.Current(ctx); err != nil || cur != runID {
+		return steps, err
+	}
+	more, err := x.continueLanes(ctx, runID, lanes)
+	return append(steps, more...), err
 }
 
 // pollEarlier polls every active run of the campaign other than runID: a
@@ -235,17 +298,18 @@ func (x *Executor) pollEarlier(ctx context.Context, runID string) ([]migration.S
 	return out, nil
 }
 
-// step runs a lane step on the event's lane, or a run step on the whole
-// run, then finish. Without a current run there is nothing to do yet.
-func (x *Executor) step(ctx context.Context, e StepEvent,
-	lane func(context.Context, string, estate.Lane) (migration.StepResult, error),
-	run func(context.Context, string) ([]migration.StepResult, error)) (StepResult, error) {
+// step runs a lane step on the event's lane, a group step on the event's
+// lanes, or a run step on the whole run, then finish. A whole run of more
+// lanes than KMSMIG_STEP_LANES_PER_INVOCATION is handed to group
+// invocations instead (coordinate), and only s.beside runs here. Without
+// a current run there is nothing to do yet.
+func (x *Executor) step(ctx context.Context, e StepEvent, s stepper) (StepResult, error) {
 	if o, err := e.options(); err == nil && o.BatchID != "" {
 		// Refused rather than ignored: the engine chains migrate with a
 		// lane, never a batch, and a step always takes a lane's next batch.
 		return StepResult{}, badEvent(errors.New("event: batchId: migrate and poll take the next batch of every lane, or of the event's lane; name a lane instead (only rotate acts on one batch)"))
 	}
-	runID, l, _, err := x.target(ctx, e)
+	runID, l, lanes, _, err := x.targetLanes(ctx, e)
 	if errors.Is(err, errNoRun) {
 		return StepResult{Done: true}, nil
 	}
@@ -253,24 +317,41 @@ func (x *Executor) step(ctx context.Context, e StepEvent,
 		return StepResult{}, err
 	}
 	res := StepResult{RunID: runID}
-	if l != nil {
-		s, err := lane(ctx, runID, *l)
-		res.Steps = append(res.Steps, s)
+	switch {
+	case l != nil:
+		st, err := s.lane(ctx, runID, *l)
+		res.Steps = append(res.Steps, st)
+		return x.finish(ctx, res, err)
+	case lanes != nil:
+		res.GroupLanes = len(lanes)
+		res.Steps, err = s.lanes(ctx, runID, lanes)
 		return x.finish(ctx, res, err)
 	}
-	res.Steps, err = run(ctx, runID)
+	if res.Fanout, err = x.coordinate(ctx, s, runID); res.Fanout != nil {
+		if s.beside != nil {
+			steps, berr := s.beside(ctx, runID)
+			res.Steps, err = steps, errors.Join(err, berr)
+		}
+		return x.finish(ctx, res, err)
+	}
+	if err != nil {
+		return x.finish(ctx, res, err)
+	}
+	res.Steps, err = s.run(ctx, runID)
 	return x.finish(ctx, res, err)
 }
 
-// continueLanes starts the next batch of every lane that has begun (an
-// earlier batch finished) and whose next batch is still planned: the
-// safety net for a chained migrate invocation that was lost. Lanes that
-// have not begun wait for migrate (its timer at the window start, or
-// discover's kick). The window still applies.
-func (x *Executor) continueLanes(ctx context.Context, runID string) ([]migration.StepResult, error) {
-	lanes, err := x.Engine.Lanes(ctx, runID)
-	if err != nil {
-		return nil, err
+// continueLanes starts the next batch of every lane of lanes (nil: of
+// the run) that has begun (an earlier batch finished) and whose next
+// batch is still planned: the safety net for a chained migrate invocation
+// that was lost. Lanes that have not begun wait for migrate (its timer at
+// the window start, or discover's kick). The window still applies.
+func (x *Executor) continueLanes(ctx context.Context, runID string, lanes []estate.Lane) ([]migration.StepResult, error) {
+	if lanes == nil {
+		var err error
+		if lanes, err = x.Engine.Lanes(ctx, runID); err != nil {
+			return nil, err
+		}
 	}
 	var out []migration.StepResult
 	for _, l := range lanes {
@@ -357,6 +438,9 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 // and the batch the action needs, in the form the plan names batches
 // (<account>/<region>/b<n>). It returns the action.
 func (e *RotateEvent) resolve() (string, error) {
+	if e.Lanes != nil {
+		return "", errors.New("rotate event: lanes: only migrate and poll step a group of lanes; rotate acts on a batch or sweeps the campaign")
+	}
 	if e.Payload != "" {
 		// A timer payload is rotate's own event as JSON.
 		if e.Action != "" || e.Reason != "" || e.RunID != "" || e.Lane != "" || e.BatchID != "" {

@@ -66,10 +66,10 @@ func GroupLanes(lanes []estate.Lane, per int) [][]estate.Lane {
 	return out
 }
 
-// openFanout returns the run's fan-out record, writing it from lanes when
-// there is none. A record already there wins (a repeated coordinator
-// resumes the discovery it started), so groups never change under the
-// invocations working on them.
+// openFanout returns the run's fan-out record, writing it from lanes in
+// groups of per lanes when there is none. A record already there wins (a
+// repeated coordinator resumes the discovery it started), so groups never
+// change under the invocations working on them.
 func openFanout(ctx context.Context, s runstate.Store, r request, lanes []estate.Lane, per int) (Fanout, error) {
 	var f Fanout
 	_, err := runstate.MutateJSON(ctx, s, statekeys.DiscoveryFanout(r.runID), func(v *Fanout, exists bool) error {
@@ -204,7 +204,7 @@ func (d *Discoverer) assemble(ctx context.Context, f Fanout) (*estate.Inventory,
 // its group and, when it completes the fan-out, returns the whole
 // inventory to plan. A coordinator (Config.DiscoverLanesPerInvocation
 // set, a Dispatch, not a dry run) with more lanes than that writes the
-// record (or finds the one an earlier coordinator of the run wrote) and
+// record (groups of GroupSize: at most Config.FanoutInvocations of them) (or finds the one an earlier coordinator of the run wrote) and
 // hands every group not done to an invocation of its own; on resume with
 // every group done and no plan persisted, it returns the inventory to plan
 // itself. handled is false when this invocation discovers everything
@@ -217,7 +217,7 @@ func (d *Discoverer) fanout(ctx context.Context, r *request) (inv *estate.Invent
 		if err != nil {
 			return nil, res, true, err
 		}
-		res.Lanes, res.FanoutGroups, res.FanoutGroup = len(f.Groups[*r.group]), len(f.Groups), r.group
+		res.Lanes, res.FanoutGroups, res.FanoutGroup, res.FanoutGroupSize = len(f.Groups[*r.group]), len(f.Groups), r.group, len(f.Groups[0])
 		if !claimed {
 			return nil, res, true, nil
 		}
@@ -239,13 +239,18 @@ func (d *Discoverer) fanout(ctx context.Context, r *request) (inv *estate.Invent
 		if len(lanes) <= per {
 			return nil, res, false, nil
 		}
-		if f, err = openFanout(ctx, d.Store, *r, lanes, per); err != nil {
+		// Never more groups than KMSMIG_FANOUT_INVOCATIONS: the groups
+		// grow instead.
+		if f, err = openFanout(ctx, d.Store, *r, lanes, GroupSize(len(lanes), per, d.Config.FanoutInvocations)); err != nil {
 			return nil, res, true, err
 		}
 	case err != nil:
 		return nil, res, true, fmt.Errorf("discover: read the fan-out of %s: %w", r.runID, err)
 	}
 	res.Lanes, res.FanoutGroups = len(f.lanes()), len(f.Groups)
+	if len(f.Groups) > 0 {
+		res.FanoutGroupSize = len(f.Groups[0])
+	}
 	if f.Planned {
 		return nil, res, true, nil // this run's fanned-out discovery is complete
 	}

@@ -282,3 +282,26 @@ func TestGroupLanes(t *testing.T) {
 	require.Equal(t, lanes, slices.Concat(got...))
 	require.Len(t, got[2], 1)
 }
+
+// KMSMIG_FANOUT_INVOCATIONS caps discover's groups too: nine lanes at one
+// per invocation but at most four invocations are three groups of three
+// (ceil(9 ÷ 4) = 3), and the result says the group size.
+func TestDiscoverFanOutIsCappedByTheInvocations(t *testing.T) {
+	d, disp, _ := fanned(t, 1)
+	d.Config.FanoutInvocations = 4
+	coord, err := d.Handle(t.Context(), app.DiscoverEvent{DiscoverOptions: app.DiscoverOptions{RunID: "fan"}})
+	require.NoError(t, err)
+	require.Equal(t, 9, coord.Lanes)
+	require.Equal(t, 3, coord.FanoutGroups)
+	require.Equal(t, 3, coord.FanoutGroupSize)
+	require.Equal(t, []int{0, 1, 2}, disp.groups)
+	f, _, err := runstate.GetJSON[app.Fanout](t.Context(), d.Store, statekeys.DiscoveryFanout("fan"))
+	require.NoError(t, err)
+	for g, lanes := range f.Groups {
+		require.Len(t, lanes, 3, "group %d", g)
+	}
+	res, err := d.Handle(t.Context(), group(1))
+	require.NoError(t, err)
+	require.Equal(t, 3, res.FanoutGroupSize)
+	require.Equal(t, 3, res.Lanes)
+}

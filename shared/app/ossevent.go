@@ -135,8 +135,8 @@ func (x *Executor) MigrateOn(ctx context.Context, e MigrateEvent) (StepResult, e
 	if len(e.Events) == 0 && e.Events == nil {
 		return x.Migrate(ctx, e.StepEvent)
 	}
-	if e.StepEvent != (StepEvent{}) {
-		return StepResult{}, errors.New("oss event: events: cannot be combined with runId, lane, batchId or timer fields")
+	if !e.StepEvent.isZero() {
+		return StepResult{}, errors.New("oss event: events: cannot be combined with runId, lane, lanes, batchId or timer fields")
 	}
 	t, ok := x.Config.ApprovalTrigger()
 	if !ok {

@@ -178,3 +178,18 @@ func regionLike(s string) bool {
 	}
 	return true
 }
+
+// intRangeWhy is intRange whose refusal also says why the bounds are what
+// they are.
+func (s *settings) intRangeWhy(name string, def, lowest, highest int, why string) int {
+	v := s.string(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lowest || n > highest {
+		s.bad(name, "%q: must be a whole number from %d to %d (%s)", v, lowest, highest, why)
+		return def
+	}
+	return n
+}

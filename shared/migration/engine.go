@@ -83,7 +83,17 @@ type Config struct {
 	// failed with a code the engine does not know (default
 	// DefaultTaskRetryDelay; negative: no wait).
 	TaskRetryDelay time.Duration
+	// ParallelLanes is how many lanes one step works on at once (default
+	// DefaultParallelLanes); the next lane starts as one finishes, so an
+	// invocation's goroutines and memory follow the work in flight, not
+	// the number of lanes.
+	ParallelLanes int
 }
+
+// DefaultParallelLanes is Config.ParallelLanes' default: discovery's
+// (shared/discover.DefaultParallelLanes), at the gateway's quotas per
+// account and region a lane's calls are spread over.
+const DefaultParallelLanes = 64
 
 // Functions are the function names the engine chains to.
 type Functions struct {
@@ -103,6 +113,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EWMAWeight <= 0 || c.EWMAWeight > 1 {
 		c.EWMAWeight = 0.3
+	}
+	if c.ParallelLanes <= 0 {
+		c.ParallelLanes = DefaultParallelLanes
 	}
 	if c.SubmitLease == 0 {
 		c.SubmitLease = 2 * time.Minute

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
@@ -168,7 +169,15 @@ func (e *Engine) MigrateLane(ctx context.Context, runID string, l estate.Lane) (
 // Migrate runs MigrateLane on every lane of the run. A failing lane does
 // not stop the others; their errors are joined.
 func (e *Engine) Migrate(ctx context.Context, runID string) ([]StepResult, error) {
-	return e.eachLane(ctx, runID, e.MigrateLane)
+	return e.eachLane(ctx, runID, nil, e.MigrateLane)
+}
+
+// MigrateLanes runs MigrateLane on lanes of the run (a group of a fanned-out
+// step), as Migrate does on every lane. Steps of one lane may overlap
+// (a group and the next timer's): each batch's transitions are
+// compare-and-swaps, so the batch still gets one task.
+func (e *Engine) MigrateLanes(ctx context.Context, runID string, lanes []estate.Lane) ([]StepResult, error) {
+	return e.eachLane(ctx, runID, lanes, e.MigrateLane)
 }
 
 // PollLane polls the task of the lane's batch in flight, and recovers a
@@ -189,7 +198,13 @@ func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (Ste
 
 // PollRun runs PollLane on every lane of the run.
 func (e *Engine) PollRun(ctx context.Context, runID string) ([]StepResult, error) {
-	return e.eachLane(ctx, runID, e.PollLane)
+	return e.eachLane(ctx, runID, nil, e.PollLane)
+}
+
+// PollLanes runs PollLane on lanes of the run (a group of a fanned-out
+// step), as PollRun does on every lane.
+func (e *Engine) PollLanes(ctx context.Context, runID string, lanes []estate.Lane) ([]StepResult, error) {
+	return e.eachLane(ctx, runID, lanes, e.PollLane)
 }
 
 // RotateRun does the rotate function's work on one run: Restore on every
@@ -261,27 +276,47 @@ func (e *Engine) restoreRun(ctx context.Context, runID string) ([]StepResult, er
 	return out, errors.Join(errs...)
 }
 
-func (e *Engine) eachLane(ctx context.Context, runID string, f func(context.Context, string, estate.Lane) (StepResult, error)) ([]StepResult, error) {
-	lanes, err := e.Lanes(ctx, runID)
-	if err != nil {
-		return nil, err
+// eachLane runs f on lanes of the run (nil: every lane of its plan),
+// Config.ParallelLanes at a time. A failing lane does not stop the others;
+// their errors are joined, each naming its lane. Cancellation stops
+// starting lanes and returns the context's error.
+func (e *Engine) eachLane(ctx context.Context, runID string, lanes []estate.Lane, f func(context.Context, string, estate.Lane) (StepResult, error)) ([]StepResult, error) {
+	if lanes == nil {
+		var err error
+		if lanes, err = e.Lanes(ctx, runID); err != nil {
+			return nil, err
+		}
 	}
 	// Lanes are independent: step them concurrently, so that one lane
-	// waiting on its task (PollWait) never delays another.
+	// waiting on its task (PollWait) never delays another, but no more at
+	// once than the pool holds: a run of a thousand lanes must not start a
+	// thousand goroutines each holding KMS calls and a wait.
 	results := make([]StepResult, len(lanes))
 	laneErrs := make([]error, len(lanes))
+	ran := make([]bool, len(lanes))
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i, l := range lanes {
+	for range min(e.Config.withDefaults().ParallelLanes, len(lanes)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], laneErrs[i] = f(ctx, runID, l)
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(lanes) {
+					return
+				}
+				results[i], laneErrs[i] = f(ctx, runID, lanes[i])
+				ran[i] = true
+			}
 		}()
 	}
 	wg.Wait()
 	var out []StepResult
 	var errs []error
 	for i, l := range lanes {
+		if !ran[i] {
+			return out, ctx.Err()
+		}
 		if results[i].Outcome != "" {
 			out = append(out, results[i])
 		}

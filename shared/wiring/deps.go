@@ -175,7 +175,20 @@ func (d *Deps) Executor() (*app.Executor, error) {
 		}
 		eng.Invoker = inv
 	}
-	return &app.Executor{Config: cfg, Engine: eng, Alerts: d.Alerter, Now: now}, nil
+	x := &app.Executor{Config: cfg, Engine: eng, Alerts: d.Alerter, Now: now}
+	if cfg.StepLanesPerInvocation > 0 {
+		// As discover's groups: the task id names this invocation and the
+		// group, so an FC retry of this coordinator hands each group on
+		// once, while the next timer's coordinator hands them on anew.
+		x.Dispatch = func(ctx context.Context, fn, runID string, g int, payload []byte) error {
+			inv, err := d.invoker()
+			if err != nil {
+				return err
+			}
+			return inv.InvokeAsync(ctx, fn, payload, migration.ChainTaskID(runID, fn+"-"+d.Invocation.RequestID, fmt.Sprintf("group-%d", g)))
+		}
+	}
+	return x, nil
 }
 
 // tasks is the provider's task API with the configured action names.

@@ -71,6 +71,10 @@ func TestHostileInputs(t *testing.T) {
 	for i := range regions {
 		regions[i] = fmt.Sprintf(`"cn-r%d"`, i)
 	}
+	manyLanes := make([]string, 1001)
+	for i := range manyLanes {
+		manyLanes[i] = fmt.Sprintf(`"%d/cn-hangzhou"`, 1000+i)
+	}
 	tests := []hostileCase{
 		// Events.
 		{name: "region that is a host", function: "discover", event: `{"dryRun":true,"regions":["attacker.example#"]}`,
@@ -110,7 +114,45 @@ func TestHostileInputs(t *testing.T) {
 			want: []string{"rotate event: payload: a timer event's payload cannot be combined with direct options"}},
 		{name: "unknown field outside a destination event", function: "rotate", event: `{"requestContext":null,"version":"v2"}`,
 			want: []string{`json: unknown field "version"`}},
+		{name: "group lane given twice", function: "migrate", event: `{"runId":"r1","lanes":["1111/cn-hangzhou","2222/cn-hangzhou","1111/cn-hangzhou"]}`,
+			want: []string{`event: lanes[2]: "1111/cn-hangzhou" is given twice`}},
+		{name: "group lane that is a path", function: "poll", event: `{"runId":"r1","lanes":["1111/cn-hangzhou","../cn-hangzhou"]}`,
+			want: []string{`event: lanes[1]: "../cn-hangzhou": want <account UID>/<region id>`}},
+		{name: "group lane too long", function: "poll", event: `{"runId":"r1","lanes":["111111111111111111111/cn-hangzhou"]}`,
+			want: []string{`event: lanes[0]: "111111111111111111111/cn-hangzhou": want <account UID>/<region id>, like 1234567890/cn-hangzhou (at most 20 digits / 32 characters)`}},
+		{name: "empty group", function: "poll", event: `{"runId":"r1","lanes":[]}`, want: []string{"event: lanes: empty"}},
+		{name: "too many group lanes", function: "migrate", event: `{"runId":"r1","lanes":[` + strings.Join(manyLanes, ",") + `]}`,
+			want: []string{"event: lanes: 1001 given, at most 1000"}},
+		{name: "group without its run", function: "migrate", event: `{"lanes":["1111/cn-hangzhou"]}`,
+			want: []string{"event: lanes: a group of lanes needs its runId"}},
+		{name: "group beside a lane", function: "poll", event: `{"runId":"r1","lane":"1111/cn-hangzhou","lanes":["1111/cn-hangzhou"]}`,
+			want: []string{"event: lanes: a group of lanes cannot be combined with lane or batchId"}},
+		{name: "group beside a batch", function: "migrate", event: `{"runId":"r1","batchId":"1111/cn-hangzhou/b0001","lanes":["1111/cn-hangzhou"]}`,
+			want: []string{"event: batchId: migrate and poll take the next batch"}},
+		{name: "group lanes that are not a list", function: "poll", event: `{"runId":"r1","lanes":"1111/cn-hangzhou"}`,
+			want: []string{"json: cannot unmarshal string into Go struct field StepEvent.lanes of type []string"}},
+		{name: "group in poll's timer payload, twice", function: "poll", event: `{"triggerName":"t","payload":"{\"runId\":\"r1\",\"lanes\":[\"1111/cn-hangzhou\",\"1111/cn-hangzhou\"]}"}`,
+			want: []string{`event: lanes[1]: "1111/cn-hangzhou" is given twice`}},
+		{name: "group on rotate", function: "rotate", event: `{"runId":"r1","lanes":["1111/cn-hangzhou"]}`,
+			want: []string{"rotate event: lanes: only migrate and poll step a group of lanes"}},
 		// Settings.
+		{name: "step lanes per invocation 0", function: "migrate", event: `{}`, alerts: 1, env: map[string]string{"KMSMIG_STEP_LANES_PER_INVOCATION": "0"},
+			want: []string{`KMSMIG_STEP_LANES_PER_INVOCATION: "0": must be a whole number from 1 to 1000 (a group's event names its lanes`}},
+		{name: "step lanes per invocation over the payload", function: "poll", event: `{}`, alerts: 1, env: map[string]string{"KMSMIG_STEP_LANES_PER_INVOCATION": "1001"},
+			want: []string{`KMSMIG_STEP_LANES_PER_INVOCATION: "1001": must be a whole number from 1 to 1000`, "128 KB asynchronous payload"}},
+		{name: "step lanes per invocation not a number", function: "poll", event: `{}`, alerts: 1, env: map[string]string{"KMSMIG_STEP_LANES_PER_INVOCATION": "all"},
+			want: []string{`KMSMIG_STEP_LANES_PER_INVOCATION: "all": must be a whole number from 1 to 1000`}},
+		{name: "discover lanes per invocation negative", function: "discover", event: `{"dryRun":true}`, alerts: 1, env: map[string]string{"KMSMIG_DISCOVER_LANES_PER_INVOCATION": "-3"},
+			want: []string{`KMSMIG_DISCOVER_LANES_PER_INVOCATION: "-3": must be a whole number from 1 to 1000`}},
+		{name: "fan-out invocations 0", function: "discover", event: `{"dryRun":true}`, alerts: 1, env: map[string]string{"KMSMIG_FANOUT_INVOCATIONS": "0"},
+			want: []string{`KMSMIG_FANOUT_INVOCATIONS: "0": must be a whole number from 1 to 90`}},
+		{name: "fan-out invocations over the instance limit", function: "migrate", event: `{}`, alerts: 1, env: map[string]string{"KMSMIG_FANOUT_INVOCATIONS": "100"},
+			want: []string{`KMSMIG_FANOUT_INVOCATIONS: "100": must be a whole number from 1 to 90`, "100 instances per account and region"}},
+		{name: "step fan-out without poll chaining", function: "poll", event: `{}`, alerts: 1,
+			env:  map[string]string{"KMSMIG_STEP_LANES_PER_INVOCATION": "5", "KMSMIG_FUNCTION_POLL": "-"},
+			want: []string{"KMSMIG_STEP_LANES_PER_INVOCATION: is set but KMSMIG_FUNCTION_POLL is - (no chaining)"}},
+		{name: "poll function name", function: "poll", event: `{}`, alerts: 1, env: map[string]string{"KMSMIG_FUNCTION_POLL": "../poll"},
+			want: []string{`KMSMIG_FUNCTION_POLL: "../poll" is not a Function Compute function name`}},
 		{name: "insecure to a real endpoint", function: "migrate", event: `{}`, alerts: 1,
 			env:  map[string]string{"KMSMIG_KMS_ENDPOINTS": "cn-hangzhou=kms.cn-hangzhou.aliyuncs.com"},
 			want: []string{"KMSMIG_INSECURE: true sends plain HTTP", "KMSMIG_KMS_ENDPOINTS: cn-hangzhou=kms.cn-hangzhou.aliyuncs.com is not a loopback endpoint"}},
