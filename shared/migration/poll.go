@@ -23,6 +23,11 @@ import (
 // Other phases: OutcomeUnchanged. No state: ErrNoState. Cancellation:
 // ctx.Err().
 func (e *Engine) Poll(ctx context.Context, runID, batchID string) (StepResult, error) {
+	return e.poll(ctx, runID, batchID, true)
+}
+
+// poll is Poll; wait=false never waits for a running task.
+func (e *Engine) poll(ctx context.Context, runID, batchID string, wait bool) (StepResult, error) {
 	res := StepResult{BatchID: batchID, Step: "poll"}
 	s, err := e.readBatch(ctx, runID, batchID)
 	if err != nil {
@@ -72,7 +77,14 @@ func (e *Engine) Poll(ctx context.Context, runID, batchID string) (StepResult, e
 		return e.complete(ctx, s, t, "")
 	}
 	res, err = e.progress(ctx, s, t)
-	if err != nil || res.Stalled || (t.Status != TaskRunning && t.Status != TaskPending) {
+	if err == nil && t.Status == TaskRunning {
+		// The instance is busy for a while: prepare the lane's next batch
+		// (pipelining) before waiting.
+		if st, rerr := e.readBatch(ctx, s.RunID, s.ID); rerr == nil {
+			err = e.prepareAhead(ctx, st)
+		}
+	}
+	if err != nil || !wait || res.Stalled || (t.Status != TaskRunning && t.Status != TaskPending) {
 		return res, err
 	}
 	return e.await(ctx, s, res)
@@ -222,6 +234,11 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 		}
 	}
 	res.Outcome = OutcomeUpdated
+	// The instance is free: the batch prepared ahead goes first, then
+	// retries are planned and the rotation of this one restored.
+	if err := e.submitAhead(ctx, st); err != nil {
+		return res, err
+	}
 	if err := e.planRetries(ctx, st); err != nil {
 		return res, err
 	}

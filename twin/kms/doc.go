@@ -246,4 +246,15 @@
 //     secret policies are not modelled and rotation stays off.
 //   - Throttling buckets hold ceil(QPS) tokens (acs.Limiter); the real
 //     gateway's burst behaviour is not published.
+//   - How far "control-plane operations on the keys, secrets and instance
+//     are refused while a migration runs" reaches is not documented. By
+//     default the twin freezes only the running task's own resources.
+//     Options.FreezeDuringTask (an assumption, the weakest reading) also
+//     refuses UpdateRotationPolicy and UpdateSecretRotationPolicy on every
+//     key and secret of every account that may migrate into an instance
+//     (owner or shared with) in its region while a task of that instance is
+//     Pending or Running: 409 Rejected.MigrationInProgress, "Instance
+//     <id> is being migrated into by task <id>; control-plane operations on
+//     the key <id> are refused until it completes." The product then cannot
+//     prepare a lane's next batch while a task runs.
 package kms

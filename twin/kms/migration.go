@@ -146,6 +146,32 @@ func (t *Twin) runningTaskOf(l Lane, kind, id string) *task {
 	return nil
 }
 
+// rotationFrozen returns the task that refuses a rotation policy change
+// of resource (kind, id) in lane l, or nil: the Running task that holds
+// it, or, with Options.FreezeDuringTask, any Pending or Running task of
+// an instance of l's region that l's account may migrate into. The caller
+// holds t.mu.
+func (t *Twin) rotationFrozen(l Lane, kind, id string) *task {
+	if tk := t.runningTaskOf(l, kind, id); tk != nil || !t.opts.FreezeDuringTask {
+		return tk
+	}
+	for _, tid := range t.taskOrder {
+		tk := t.tasks[tid]
+		if tk.status != TaskPending && tk.status != TaskRunning {
+			continue
+		}
+		if in := t.instances[tk.instanceID]; in != nil && in.region == l.Region && in.visibleTo(l.Account) {
+			return tk
+		}
+	}
+	return nil
+}
+
+func errInstanceFrozen(kind, id string, tk *task) *acs.Error {
+	return &acs.Error{Status: http.StatusConflict, Code: CodeMigrationInProgress,
+		Message: fmt.Sprintf("Instance %s is being migrated into by task %s; control-plane operations on the %s %s are refused until it completes.", tk.instanceID, tk.id, kind, id)}
+}
+
 // CreateMigrationTaskRequest holds the CreateMigrationTask parameters.
 // KeyIds and SecretNames are JSON arrays.
 type CreateMigrationTaskRequest struct {

@@ -528,3 +528,36 @@ func TestRuleTaskTotalLimit(t *testing.T) {
 	_, err = create(t, c, map[string]string{"KmsInstanceId": instMain, "KeyIds": jsonList(keyPlain), "SecretNames": jsonList("ram/ci-user")})
 	require.NoError(t, err)
 }
+
+// With FreezeDuringTask a running task freezes rotation policy changes of
+// every resource of every account that may migrate into its instance in
+// its region, not only its own; other regions, reads and the data plane
+// are not affected; the freeze ends with the task.
+func TestFreezeDuringTaskRefusesEveryRotationChange(t *testing.T) {
+	e := newEnv(t, kms.DemoInventory(), kms.Options{FreezeDuringTask: true})
+	e.twin.DisableThrottling()
+	c := e.v3(t, acctA, hz)
+	id, err := create(t, c, map[string]string{"KmsInstanceId": instMain, "KeyIds": jsonList(keyPlain)})
+	require.NoError(t, err)
+	require.Equal(t, kms.TaskRunning, describe(t, c, id).Status)
+
+	// A key and a secret outside the task, of the task's account.
+	_, err = c.UpdateRotationPolicy(&kmsv3.UpdateRotationPolicyRequest{KeyId: tea.String(keySecretCMK), EnableAutomaticRotation: tea.Bool(false)})
+	requireCode(t, err, http.StatusConflict, kms.CodeMigrationInProgress)
+	assert.Contains(t, err.Error(), instMain)
+	_, err = c.UpdateSecretRotationPolicy(&kmsv3.UpdateSecretRotationPolicyRequest{SecretName: tea.String("rds/orders"), EnableAutomaticRotation: tea.Bool(false)})
+	requireCode(t, err, http.StatusConflict, kms.CodeMigrationInProgress)
+	// An account the instance is shared with.
+	_, err = e.v3(t, acctB, hz).UpdateRotationPolicy(&kmsv3.UpdateRotationPolicyRequest{KeyId: tea.String(keyB), EnableAutomaticRotation: tea.Bool(false)})
+	requireCode(t, err, http.StatusConflict, kms.CodeMigrationInProgress)
+	// Another region of the account is not frozen; reads keep working.
+	_, err = e.v3(t, acctA, "cn-shanghai").UpdateRotationPolicy(&kmsv3.UpdateRotationPolicyRequest{KeyId: tea.String("a1000002-0000-4000-8000-000000000001"), EnableAutomaticRotation: tea.Bool(false)})
+	require.NoError(t, err)
+	_, err = c.DescribeKey(&kmsv3.DescribeKeyRequest{KeyId: tea.String(keySecretCMK)})
+	require.NoError(t, err)
+
+	e.clock.Advance(time.Hour)
+	require.Equal(t, kms.TaskCompleted, describe(t, c, id).Status)
+	_, err = c.UpdateRotationPolicy(&kmsv3.UpdateRotationPolicyRequest{KeyId: tea.String(keySecretCMK), EnableAutomaticRotation: tea.Bool(false)})
+	require.NoError(t, err)
+}
