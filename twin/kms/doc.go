@@ -199,8 +199,9 @@
 //     any control-plane change while a task lists the resource; TaskLog
 //     shows every migration task with its resources.
 //     Go methods only, never over HTTP. Besides: Tasks (harness.go) shows
-//     every task with its due time and stall; StallTasks and FailResource
-//     inject faults, and AlterOnMigration makes one migration change a key's
+//     every task with its due time and stall; StallTasks, StallTaskWhen
+//     (one chosen task, held from its creation) and FailResource inject
+//     faults, and AlterOnMigration makes one migration change a key's
 //     spec, usage or protection level, or a secret's type or stage label
 //     (the real service documents that these are preserved; the twin
 //     preserves them unless told otherwise).
