@@ -106,8 +106,9 @@ func (e *Engine) laneFree(ctx context.Context, s *BatchState, stage laneStage) (
 // lane's immediately preceding batch, has not finished. Prepare: prev's
 // manual task has been seen Running and not yet seen to end, and the
 // provider has not refused to prepare s meanwhile. Submit: prev's task has
-// completed (not failed, not aborted) and s was prepared ahead of it;
-// AheadUnproven waits for prev's rotation to be restored.
+// completed (not failed, not aborted; recorded by markTaskEnded before its
+// outcomes are observed, or prev is completed) and s was prepared ahead of
+// it; AheadUnproven waits for prev's rotation to be restored.
 func (e *Engine) mayGoAhead(s, prev *BatchState, stage laneStage) bool {
 	if e.cfg().Backend != BackendTask || s.AheadRefused || prev.Intent == nil || prev.Intent.Automatic ||
 		prev.TaskID == "" || overlaps(s, prev) {
@@ -125,6 +126,10 @@ func (e *Engine) mayGoAhead(s, prev *BatchState, stage laneStage) bool {
 			return s.Ahead == AheadProven
 		case PhaseRotationRestored:
 			return s.Ahead != ""
+		case PhaseSubmitted, PhaseRunning:
+			// Its task has completed (markTaskEnded); its outcomes are
+			// being observed.
+			return s.Ahead == AheadProven && prev.TaskStatus == TaskCompleted && !prev.TaskEnded.IsZero()
 		}
 	}
 	return false

@@ -156,8 +156,14 @@ func (e *env) checkLaneOrder(t *testing.T) (ahead int) {
 		sub, submitted := firstAt(s, migration.PhaseSubmitting)
 		off, wentOff := firstAt(s, migration.PhaseRotationOff)
 		if k >= 1 && submitted {
+			// The task's end as the provider reported it: the batch after
+			// it may be submitted before the ended batch's outcomes are
+			// recorded (completed).
 			p := states[k-1]
-			ended, ok := firstAt(p, migration.PhaseCompleted)
+			ended, ok := p.TaskEnded, !p.TaskEnded.IsZero()
+			if !ok {
+				ended, ok = firstAt(p, migration.PhaseCompleted)
+			}
 			if !ok {
 				ended = finishedAt(p)
 			}
@@ -209,7 +215,16 @@ func TestPipeliningPreparesTheNextBatchWhileTheTaskRuns(t *testing.T) {
 	require.NoError(t, err)
 	b1 := e.batch(t, bs[0].ID)
 	assert.Equal(t, migration.PhaseCompleted, b1.Phase)
-	assert.NotEmpty(t, e.batch(t, bs[1].ID).TaskID, "the batch prepared ahead was not submitted when the task before it ended")
+	b2 = e.batch(t, bs[1].ID)
+	assert.NotEmpty(t, b2.TaskID, "the batch prepared ahead was not submitted when the task before it ended")
+	// The instance does not wait for the ended batch's resources to be
+	// observed: the next task is asked for first.
+	sub, ok := firstAt(b2, migration.PhaseSubmitting)
+	require.True(t, ok)
+	done, ok := firstAt(b1, migration.PhaseCompleted)
+	require.True(t, ok)
+	assert.True(t, sub.Before(done), "%s submitted at %s, after %s's outcomes were recorded at %s", b2.ID, sub, b1.ID, done)
+	assert.False(t, sub.Before(b1.TaskEnded), "%s submitted before %s's task ended", b2.ID, b1.ID)
 
 	e.drivePipelined(t, e.eng, 60)
 	e.checkOneTaskPerBatch(t)
