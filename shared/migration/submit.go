@@ -126,8 +126,11 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 	// scheduled for deletion or disabled (dropped), quota.
 	var drops []dropped
 	needKeys, needSecrets := 0, 0
-	for _, r := range s.resources() {
-		o, err := e.observe(ctx, s.Lane, r)
+	// Read concurrently: the instance may be idle until the task exists.
+	rs := s.resources()
+	obs, errs := e.observeAll(ctx, s.Lane, rs)
+	for i, r := range rs {
+		o, err := obs[i], errs[i]
 		if err != nil && !errors.Is(err, cloud.ErrNotFound) {
 			return res, fmt.Errorf("migration: submit %s: %w", s.ID, err)
 		}
