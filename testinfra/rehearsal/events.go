@@ -178,7 +178,7 @@ func (in *injector) deleteKey(ctx context.Context, now time.Time, night int) {
 	if err != nil || cur.Since.Before(in.r.sched.discover[night-1].Add(-time.Minute)) {
 		return // this night's run is not planned yet
 	}
-	in.r.st.FC.Quiesce(func(fctwin.Quiet) {
+	del := func(fctwin.Quiet) {
 		in.deleteDone = true
 		lane, id, batch, err := in.pendingKey(ctx, cur.RunID)
 		if err != nil {
@@ -191,7 +191,16 @@ func (in *injector) deleteKey(ctx context.Context, now time.Time, night int) {
 		}
 		in.deleted = lane.String() + " key " + id
 		in.record(now, EventKeyDeleted, fmt.Sprintf("key %s of pending batch %s (run %s) deleted by its owner", id, batch, cur.RunID), true)
-	})
+	}
+	// While nothing of the functions runs, if that comes before the
+	// window opens; on a busy machine invocations may overlap all along,
+	// and a deletion put off past the window would meet a batch that
+	// never runs this night (its key then in no report): at the window's
+	// start it happens anyway (the twin's RemoveKey is atomic; a batch
+	// under way drops the key as ResourceNotFound).
+	if !in.r.st.FC.Quiesce(del) && !now.Before(in.r.sched.windows[night-1][0]) {
+		del(fctwin.Quiet{})
+	}
 }
 
 // pendingKey picks a key of the first batch of the run that is still
