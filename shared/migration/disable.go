@@ -22,7 +22,10 @@ import (
 // It does nothing while the window does not admit the batch
 // (OutcomeOutsideWindow), so that rotation is off only around a task. It
 // waits (OutcomeWaiting) while a lower-seq batch of the lane has not
-// finished, and defers (OutcomeDeferred) when KMS refuses a rotation change
+// finished, unless the batch may be prepared ahead of the lane's previous
+// batch while that batch's task runs (pipeline.go; the window must then
+// admit the batch after that task's estimated end, and a refusal by KMS
+// records AheadRefused), and defers (OutcomeDeferred) when KMS refuses a rotation change
 // because a migration task holds the resource. In a lane or account whose
 // task backend cannot run (a TaskAPIBlock of the run) it switches nothing
 // off and fails the batch with the block's reason. Past planned it does
@@ -61,7 +64,8 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 		res.Outcome, res.Reason = OutcomeWaiting, why
 		return res, err
 	}
-	if ok, why, err := e.laneFree(ctx, &s); err != nil || !ok {
+	prev, ok, why, err := e.laneFree(ctx, &s, stagePrepare)
+	if err != nil || !ok {
 		res.Outcome, res.Reason = OutcomeWaiting, why
 		return res, err
 	}
@@ -74,7 +78,7 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 		return e.stopBatch(ctx, s, []Phase{PhasePlanned}, "disable", b)
 	}
 	// Rotation goes off only when the window admits the batch now.
-	if why, err := e.outsideWindow(ctx, &s); err != nil || why != "" {
+	if why, err := e.outsideWindow(ctx, &s, prev); err != nil || why != "" {
 		res.Outcome, res.Reason = OutcomeOutsideWindow, why
 		return res, err
 	}
@@ -100,6 +104,7 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 	} else if isContext(err) {
 		return res, err
 	}
+	switched := 0
 	for _, r := range s.resources() {
 		o, err := e.observe(ctx, s.Lane, r)
 		switch {
@@ -125,12 +130,25 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 		if err := e.switchOff(ctx, &s, r, o.Rotation); err != nil {
 			if errors.Is(err, cloud.ErrConflict) {
 				res.Outcome, res.Reason = OutcomeDeferred, "rotation change refused: "+err.Error()
+				if prev != nil {
+					// The provider freezes more than the task's own
+					// resources: prepare once prev has finished.
+					return res, e.markAheadRefused(ctx, &s, err)
+				}
 				return res, nil
 			}
 			return res, err
 		}
+		switched++
 	}
-	s, won, err := e.transition(ctx, runID, batchID, []Phase{PhasePlanned}, PhaseRotationOff, "", nil)
+	ahead, reason := "", ""
+	if prev != nil {
+		ahead = e.proveAhead(ctx, prev, switched)
+		reason = "ahead of " + prev.ID + " (" + ahead + ")"
+	}
+	s, won, err := e.transition(ctx, runID, batchID, []Phase{PhasePlanned}, PhaseRotationOff, reason, func(st *BatchState) {
+		st.Ahead = ahead
+	})
 	if err != nil {
 		return res, err
 	}

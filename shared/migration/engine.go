@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/audit"
@@ -377,6 +378,30 @@ func (e *Engine) observe(ctx context.Context, l estate.Lane, r resourceRef) (obs
 		return observed{}, err
 	}
 	return observed{Rotation: s.Rotation, InstanceID: s.InstanceID, Secret: s}, nil
+}
+
+// observeConcurrency is how many resources observeAll reads at a time
+// (the KMS adapter's limiter keeps the account's query quota).
+const observeConcurrency = 8
+
+// observeAll observes every resource of rs in lane l, observeConcurrency
+// at a time; the results and errors are in rs's order. Cancellation: each
+// read returns ctx.Err().
+func (e *Engine) observeAll(ctx context.Context, l estate.Lane, rs []resourceRef) ([]observed, []error) {
+	obs, errs := make([]observed, len(rs)), make([]error, len(rs))
+	sem := make(chan struct{}, observeConcurrency)
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			obs[i], errs[i] = e.observe(ctx, l, r)
+		}()
+	}
+	wg.Wait()
+	return obs, errs
 }
 
 // setRotation sets the policy of one resource.

@@ -57,6 +57,8 @@ type envOptions struct {
 	faults acs.Faults
 	// qps are the twin's quotas per API group once the run is planned.
 	qps map[string]float64
+	// planSettings replace plan.DefaultSettings (smaller batches).
+	planSettings *plan.Settings
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -108,7 +110,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	require.NoError(t, err)
 	vs, err := verdict.Classify(*inv, verdict.DefaultSettings())
 	require.NoError(t, err)
-	p, err := plan.New(vs, plan.DefaultSettings())
+	ps := plan.DefaultSettings()
+	if o.planSettings != nil {
+		ps = *o.planSettings
+	}
+	p, err := plan.New(vs, ps)
 	require.NoError(t, err)
 	if o.lanes != nil {
 		var keep []plan.LanePlan

@@ -36,37 +36,6 @@ func (e *Engine) laneStates(ctx context.Context, runID string, l estate.Lane) ([
 	return out, nil
 }
 
-// laneFree reports whether every lower-seq batch of s's lane (in the plan)
-// has finished, so that s may hold the lane; why names the one it waits
-// for.
-func (e *Engine) laneFree(ctx context.Context, s *BatchState) (ok bool, why string, err error) {
-	p, err := e.readPlan(ctx, s.RunID)
-	if err != nil {
-		return false, "", err
-	}
-	for _, lp := range p.Lanes {
-		if lp.Lane != s.Lane {
-			continue
-		}
-		for _, b := range lp.Batches {
-			if b.Seq >= s.Seq {
-				continue
-			}
-			st, err := e.readBatch(ctx, s.RunID, b.ID)
-			if errors.Is(err, ErrNoState) {
-				return false, "waits for " + b.ID + " (not started)", nil
-			}
-			if err != nil {
-				return false, "", err
-			}
-			if !st.Finished() {
-				return false, fmt.Sprintf("waits for %s (%s)", b.ID, st.Phase), nil
-			}
-		}
-	}
-	return e.laneFreeElsewhere(ctx, s)
-}
-
 // laneFreeElsewhere is laneFree's check across the campaign: no batch of
 // another active run holds the lane.
 func (e *Engine) laneFreeElsewhere(ctx context.Context, s *BatchState) (bool, string, error) {
@@ -133,7 +102,11 @@ func (e *Engine) Next(ctx context.Context, runID string, l estate.Lane) (NextBat
 }
 
 // MigrateLane does the migrate function's work on one lane: it prepares
-// the lane's next batch (Disable) and submits it (Submit). It does nothing
+// the lane's next batch (Disable) and submits it (Submit). With pipelining
+// (pipeline.go), while a batch's task runs it prepares the batch after it
+// (poll does too, once it sees the task Running), and submits that batch
+// once the task has ended, before the ended batch is restored and
+// verified. It does nothing else
 // while the lane's batch is in flight or ending, and starts no batch of a
 // run that is not the current one (OutcomeUnchanged): a migrate chained
 // for an earlier run, when one of its batches is restored, would otherwise
@@ -147,23 +120,54 @@ func (e *Engine) MigrateLane(ctx context.Context, runID string, l estate.Lane) (
 	if err != nil || n.Done {
 		return StepResult{Step: "migrate", Outcome: OutcomeUnchanged}, err
 	}
-	if n.State == nil || n.State.Phase == PhasePlanned {
+	if n.State != nil && e.pipelining() && hasTask(n.State.Phase) {
+		b, ok, err := e.successor(ctx, runID, l, n.Batch.Seq)
+		if err != nil || !ok {
+			return StepResult{BatchID: n.Batch.ID, Step: "migrate", Outcome: OutcomeWaiting, Phase: n.State.Phase}, err
+		}
+		st, err := e.readBatch(ctx, runID, b.ID)
+		switch {
+		case errors.Is(err, ErrNoState):
+			return e.migrateBatch(ctx, runID, b, nil)
+		case err != nil:
+			return StepResult{Step: "migrate"}, err
+		}
+		return e.migrateBatch(ctx, runID, b, &st)
+	}
+	return e.migrateBatch(ctx, runID, n.Batch, n.State)
+}
+
+// hasTask reports a phase in which the batch's task exists and has not
+// been given up: the batch after it may be prepared or submitted ahead.
+func hasTask(p Phase) bool {
+	switch p {
+	case PhaseSubmitted, PhaseScheduled, PhaseRunning, PhaseCompleted, PhaseRotationRestored:
+		return true
+	}
+	return false
+}
+
+// migrateBatch prepares and submits batch b of a lane (state st, nil when
+// not started). The batch after it is prepared by poll, once the task has
+// been seen Running.
+func (e *Engine) migrateBatch(ctx context.Context, runID string, b plan.Batch, st *BatchState) (StepResult, error) {
+	if st == nil || st.Phase == PhasePlanned {
 		cur, err := e.Current(ctx)
 		if err != nil && !errors.Is(err, ErrNoRun) {
 			return StepResult{Step: "migrate"}, err
 		}
 		if err == nil && cur != runID {
-			return StepResult{BatchID: n.Batch.ID, Step: "migrate", Outcome: OutcomeUnchanged, Phase: PhasePlanned,
+			return StepResult{BatchID: b.ID, Step: "migrate", Outcome: OutcomeUnchanged, Phase: PhasePlanned,
 				Reason: "run " + cur + " is current: only it starts batches"}, nil
 		}
-		res, err := e.Disable(ctx, runID, n.Batch.ID)
+		res, err := e.Disable(ctx, runID, b.ID)
 		if err != nil || res.Phase != PhaseRotationOff {
 			return res, err
 		}
-	} else if n.State.Phase != PhaseRotationOff && n.State.Phase != PhaseSubmitting {
-		return StepResult{BatchID: n.Batch.ID, Step: "migrate", Outcome: OutcomeWaiting, Phase: n.State.Phase}, nil
+	} else if st.Phase != PhaseRotationOff && st.Phase != PhaseSubmitting {
+		return StepResult{BatchID: b.ID, Step: "migrate", Outcome: OutcomeWaiting, Phase: st.Phase}, nil
 	}
-	return e.Submit(ctx, runID, n.Batch.ID)
+	return e.Submit(ctx, runID, b.ID)
 }
 
 // Migrate runs MigrateLane on every lane of the run. A failing lane does
@@ -181,19 +185,41 @@ func (e *Engine) MigrateLanes(ctx context.Context, runID string, lanes []estate.
 }
 
 // PollLane polls the task of the lane's batch in flight, and recovers a
-// batch left in submitting.
+// batch left in submitting. With pipelining it also steps the batch after
+// it: polls its task (without waiting) once the earlier batch's task has
+// ended, submits it when it was prepared ahead and that task has ended,
+// and gives its rotation back when the window closes before it could be
+// submitted.
 func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (StepResult, error) {
 	n, err := e.Next(ctx, runID, l)
 	if err != nil || n.Done || n.State == nil {
 		return StepResult{Step: "poll", Outcome: OutcomeUnchanged}, err
 	}
-	switch n.State.Phase {
-	case PhaseSubmitting:
-		return e.Submit(ctx, runID, n.Batch.ID)
-	case PhaseSubmitted, PhaseScheduled, PhaseRunning, PhaseAwaitingOperator:
-		return e.Poll(ctx, runID, n.Batch.ID)
+	res, err := e.pollBatch(ctx, *n.State, true)
+	if err != nil || !e.pipelining() || !hasTask(n.State.Phase) {
+		return res, err
 	}
-	return StepResult{BatchID: n.Batch.ID, Step: "poll", Outcome: OutcomeUnchanged, Phase: n.State.Phase}, nil
+	next, err := e.successorState(ctx, n.State)
+	if err != nil || next == nil {
+		return res, err
+	}
+	ahead, err := e.pollBatch(ctx, *next, false)
+	if next.Phase == PhaseRotationOff {
+		ahead, err = e.Submit(ctx, runID, next.ID)
+	}
+	return mergeStep(res, ahead), err
+}
+
+// pollBatch does PollLane's work on one batch; wait lets Poll wait for a
+// running task (Config.PollWait).
+func (e *Engine) pollBatch(ctx context.Context, s BatchState, wait bool) (StepResult, error) {
+	switch s.Phase {
+	case PhaseSubmitting:
+		return e.Submit(ctx, s.RunID, s.ID)
+	case PhaseSubmitted, PhaseScheduled, PhaseRunning, PhaseAwaitingOperator:
+		return e.poll(ctx, s.RunID, s.ID, wait)
+	}
+	return StepResult{BatchID: s.ID, Step: "poll", Outcome: OutcomeUnchanged, Phase: s.Phase}, nil
 }
 
 // PollRun runs PollLane on every lane of the run.

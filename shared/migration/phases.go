@@ -57,10 +57,10 @@ type edge struct {
 // keeps the two in step.
 var transitions = []edge{
 	{phaseNone, PhasePlanned, "Disable", "the batch's state is created from the plan"},
-	{PhasePlanned, PhaseRotationOff, "Disable", "the lane is free, the window admits the batch, every rotation is off (ledger first)"},
+	{PhasePlanned, PhaseRotationOff, "Disable", "the lane is free (or, pipelining, its previous batch's task runs), the window admits the batch, every rotation is off (ledger first)"},
 	{PhasePlanned, PhaseFailed, "Disable, Abort, RetireEarlier", "the lane's task backend cannot run or the target instance has expired or is not Connected (nothing switched off); or an operator aborts the batch; or a later run became current (superseded)"},
-	{PhaseRotationOff, PhasePlanned, "Submit", "the window no longer admits the batch, or the run is paused or awaits approval: rotation given back"},
-	{PhaseRotationOff, PhaseSubmitting, "Submit", "the intent is recorded (CAS: one submitter wins), before CreateTask"},
+	{PhaseRotationOff, PhasePlanned, "Submit", "the window no longer admits the batch (also while it waits, prepared ahead, for the previous task), or the run is paused or awaits approval: rotation given back"},
+	{PhaseRotationOff, PhaseSubmitting, "Submit, Poll, Restore", "the lane is free (or, pipelining, its previous batch's task has ended); the intent is recorded (CAS: one submitter wins), before CreateTask"},
 	{PhaseRotationOff, PhaseAwaitingOperator, "Submit", "observe backend: the batch is published for an operator"},
 	{PhaseRotationOff, PhaseFailed, "Submit, Abort, RetireEarlier", "the instance is gone, has expired, is not Connected or lacks quota, no resource is left, or the task API cannot be listed; or aborted; or superseded"},
 	{PhaseSubmitting, PhaseSubmitted, "Submit", "the task is created or adopted (manual task)"},

@@ -23,6 +23,11 @@ import (
 // Other phases: OutcomeUnchanged. No state: ErrNoState. Cancellation:
 // ctx.Err().
 func (e *Engine) Poll(ctx context.Context, runID, batchID string) (StepResult, error) {
+	return e.poll(ctx, runID, batchID, true)
+}
+
+// poll is Poll; wait=false never waits for a running task.
+func (e *Engine) poll(ctx context.Context, runID, batchID string, wait bool) (StepResult, error) {
 	res := StepResult{BatchID: batchID, Step: "poll"}
 	s, err := e.readBatch(ctx, runID, batchID)
 	if err != nil {
@@ -72,7 +77,14 @@ func (e *Engine) Poll(ctx context.Context, runID, batchID string) (StepResult, e
 		return e.complete(ctx, s, t, "")
 	}
 	res, err = e.progress(ctx, s, t)
-	if err != nil || res.Stalled || (t.Status != TaskRunning && t.Status != TaskPending) {
+	if err == nil && t.Status == TaskRunning {
+		// The instance is busy for a while: prepare the lane's next batch
+		// (pipelining) before waiting.
+		if st, rerr := e.readBatch(ctx, s.RunID, s.ID); rerr == nil {
+			err = e.prepareAhead(ctx, st)
+		}
+	}
+	if err != nil || !wait || res.Stalled || (t.Status != TaskRunning && t.Status != TaskPending) {
 		return res, err
 	}
 	return e.await(ctx, s, res)
@@ -177,6 +189,18 @@ func (e *Engine) progress(ctx context.Context, s BatchState, t Task) (StepResult
 // outcomes (→ completed).
 func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode string) (StepResult, error) {
 	res := StepResult{BatchID: s.ID, Step: "poll", TaskID: s.TaskID}
+	if e.pipelining() && missingCode == "" && t.Status == TaskCompleted {
+		// The instance is free: the batch prepared ahead goes before this
+		// one's resources are observed (one call each), its rotation
+		// restored and its resources verified.
+		ended, err := e.markTaskEnded(ctx, s, t)
+		if err != nil {
+			return res, err
+		}
+		if err := e.submitAhead(ctx, ended); err != nil {
+			return res, err
+		}
+	}
 	results := map[resourceRef]TaskResult{}
 	for _, r := range t.Results {
 		results[resourceRef{r.Kind, r.ID}] = r
@@ -222,11 +246,79 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 		}
 	}
 	res.Outcome = OutcomeUpdated
+	// The batch prepared ahead, if its submission above did not happen
+	// (another invocation's complete, or the task API's own end), goes
+	// before retries are planned and the rotation of this one restored.
+	if err := e.submitAhead(ctx, st); err != nil {
+		return res, err
+	}
 	if err := e.planRetries(ctx, st); err != nil {
+		return res, err
+	}
+	if err := e.submitWaiting(ctx, st); err != nil {
 		return res, err
 	}
 	e.chain(ctx, e.cfg().Functions.Rotate, st.RunID, st.ID, "", "restore")
 	return res, nil
+}
+
+// submitWaiting submits again, once ended's task has freed its instance
+// and no batch of the run has taken the instance since, the batch of
+// another lane that the instance refused while it was busy (submitting,
+// refused): it would otherwise wait for its own lane's next poll. One is
+// enough: an instance runs one task at a time. An error other than the
+// context's is left to that lane's next poll.
+func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) error {
+	if e.cfg().Backend != BackendTask {
+		return nil
+	}
+	states, err := e.runStates(ctx, ended.RunID)
+	if err != nil {
+		return nil
+	}
+	var waiting []BatchState
+	for _, s := range states {
+		if s.InstanceID != ended.InstanceID || s.ID == ended.ID {
+			continue
+		}
+		switch {
+		case s.Phase == PhaseSubmitted || s.Phase == PhaseScheduled || s.Phase == PhaseRunning:
+			if s.TaskStatus != TaskCompleted {
+				return nil // the instance is taken again
+			}
+		case s.Phase == PhaseSubmitting && s.Intent != nil && s.Intent.Refused && s.Lane != ended.Lane:
+			waiting = append(waiting, s)
+		}
+	}
+	for _, s := range waiting {
+		res, err := e.Submit(ctx, s.RunID, s.ID)
+		if isContext(err) {
+			return err
+		}
+		if err == nil && res.Outcome == OutcomeUpdated {
+			return nil
+		}
+	}
+	return nil
+}
+
+// markTaskEnded records on batch s, still in flight, that its task t has
+// completed (TaskStatus, times), before its outcomes are observed: the
+// batch prepared ahead of it may then be submitted (mayGoAhead). It
+// returns the batch as stored.
+func (e *Engine) markTaskEnded(ctx context.Context, s BatchState, t Task) (BatchState, error) {
+	now := e.now()
+	st, _, err := e.mutateBatch(ctx, s.RunID, s.ID, func(st *BatchState) (bool, error) {
+		if !st.Phase.InFlight() || st.TaskID != s.TaskID || st.TaskStatus == TaskCompleted {
+			return false, nil
+		}
+		st.TaskStatus, st.TaskStatusSince, st.Stalled = TaskCompleted, now, false
+		if !t.CreateTime.IsZero() {
+			st.TaskCreated, st.TaskStarted, st.TaskEnded = t.CreateTime, t.StartTime, t.EndTime
+		}
+		return true, nil
+	})
+	return st, err
 }
 
 // ChainEvent is the payload the engine sends to the function it chains:

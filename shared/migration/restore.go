@@ -71,6 +71,13 @@ func (e *Engine) Restore(ctx context.Context, runID, batchID string) (StepResult
 			return res, err
 		}
 	}
+	if s.Phase == PhaseRotationRestored {
+		// A batch prepared ahead that waited for this restore goes before
+		// the verification.
+		if err := e.submitAhead(ctx, s); err != nil {
+			return res, err
+		}
+	}
 	problems, err := e.verify(ctx, &s)
 	if err != nil {
 		return res, err

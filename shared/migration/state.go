@@ -109,6 +109,16 @@ type BatchState struct {
 	Attempts map[string]int `json:"attempts,omitempty"`
 
 	Intent *Intent `json:"intent,omitempty"`
+	// Ahead is set when the batch's rotation went off while the lane's
+	// previous batch's task ran (pipelining, pipeline.go): AheadProven
+	// when KMS accepted a rotation change meanwhile (the provider does not
+	// freeze the control plane beyond the task's resources), AheadUnproven
+	// when no change was needed.
+	Ahead string `json:"ahead,omitempty"`
+	// AheadRefused is set when KMS refused to prepare the batch while the
+	// previous batch's task ran: it is prepared once that batch has
+	// finished, as without pipelining.
+	AheadRefused bool `json:"aheadRefused,omitempty"`
 	// Deferred says why the last submission was put off (instance busy,
 	// outside the window).
 	Deferred string `json:"deferred,omitempty"`

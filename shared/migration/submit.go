@@ -73,9 +73,21 @@ func (e *Engine) giveBack(ctx context.Context, s BatchState, res StepResult, rea
 func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, error) {
 	res := StepResult{BatchID: s.ID, Step: "submit", Phase: s.Phase}
 	cfg := e.cfg()
-	if ok, why, err := e.laneFree(ctx, &s); err != nil || !ok {
+	if _, ok, why, err := e.laneFree(ctx, &s, stageSubmit); err != nil || !ok {
 		res.Outcome, res.Reason = OutcomeWaiting, why
-		return res, err
+		if err != nil {
+			return res, err
+		}
+		// Prepared ahead of a task that outlasts the window: the
+		// rotation comes back until the next window.
+		if wwhy, err := e.outsideWindow(ctx, &s, nil); err != nil || wwhy != "" {
+			if err != nil {
+				return res, err
+			}
+			res.Outcome, res.Reason = OutcomeOutsideWindow, wwhy
+			return e.giveBack(ctx, s, res, "outside window", wwhy)
+		}
+		return res, nil
 	}
 	// Blocked since Disable (another lane of the account met an unlisted
 	// refusal): nothing is submitted nor switched off again; the batch's
@@ -114,8 +126,11 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 	// scheduled for deletion or disabled (dropped), quota.
 	var drops []dropped
 	needKeys, needSecrets := 0, 0
-	for _, r := range s.resources() {
-		o, err := e.observe(ctx, s.Lane, r)
+	// Read concurrently: the instance may be idle until the task exists.
+	rs := s.resources()
+	obs, errs := e.observeAll(ctx, s.Lane, rs)
+	for i, r := range rs {
+		o, err := obs[i], errs[i]
 		if err != nil && !errors.Is(err, cloud.ErrNotFound) {
 			return res, fmt.Errorf("migration: submit %s: %w", s.ID, err)
 		}
@@ -204,8 +219,10 @@ func (e *Engine) submitFresh(ctx context.Context, s BatchState) (StepResult, err
 	return e.create(ctx, s, intent.ID)
 }
 
-// outsideWindow says why the window does not admit batch s now, or "".
-func (e *Engine) outsideWindow(ctx context.Context, s *BatchState) (string, error) {
+// outsideWindow says why the window does not admit batch s now, or "";
+// with prev (s prepared ahead of prev's task), s as if it started when
+// prev's task, started now, would end.
+func (e *Engine) outsideWindow(ctx context.Context, s, prev *BatchState) (string, error) {
 	cfg := e.cfg()
 	if cfg.Window == (Window{}) {
 		return "", nil
@@ -214,7 +231,15 @@ func (e *Engine) outsideWindow(ctx context.Context, s *BatchState) (string, erro
 	if err != nil {
 		return "", err
 	}
-	_, why := cfg.Window.admit(e.now(), d, cfg.Automatic)
+	now := e.now()
+	if prev != nil {
+		pd, err := e.estimate(ctx, s.RunID, len(prev.Keys)+len(prev.Secrets))
+		if err != nil {
+			return "", err
+		}
+		now = now.Add(pd)
+	}
+	_, why := cfg.Window.admit(now, d, cfg.Automatic)
 	return why, nil
 }
 

@@ -43,29 +43,105 @@ func (w Window) admit(now time.Time, d time.Duration, automatic bool) (at time.T
 	return at, ""
 }
 
-// Estimate is the run's per-resource task duration, an exponentially
-// weighted moving average of observed completed tasks, kept at
-// EstimateKey.
+// Estimate is how long the run's tasks take, kept at EstimateKey: the
+// last completed tasks' sizes and durations, and (from before Tasks was
+// kept) an exponentially weighted moving average per resource.
 type Estimate struct {
-	// PerResourceSeconds is the current estimate.
+	// PerResourceSeconds is the moving average of each task's time per
+	// resource; used only while Tasks is empty (state written before it).
 	PerResourceSeconds float64 `json:"perResourceSeconds"`
 	Samples            int     `json:"samples"`
 	// Batches lists the batches already counted, so that a repeated
 	// completion is counted once.
 	Batches []string `json:"batches,omitempty"`
+	// Tasks are the last estimateTasks completed tasks. A task's time is a
+	// fixed part and a part per resource, so the time per resource of a
+	// small task (a retry, the tail of a lane) says little about a full
+	// batch: averaging it made a full batch look several times longer than
+	// it is, and the window refused batches it had room for.
+	Tasks []TaskSample `json:"tasks,omitempty"`
 }
 
-// estimate returns how long a task of n resources is expected to take.
+// TaskSample is one completed task: how many resources it carried and how
+// long it ran.
+type TaskSample struct {
+	Resources int     `json:"resources"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// estimateTasks is how many completed tasks an Estimate keeps.
+const estimateTasks = 16
+
+// duration is the time the samples predict for a task of n resources: the
+// least-squares line through the tasks (fixed part and per resource, both
+// at least zero) when they have at least two sizes; with one size n0
+// taking d0, d0 for n ≤ n0 and d0·n/n0 above it (neither part can be
+// negative, so neither under-estimates). ok is false without any task.
+func (est Estimate) duration(n int) (d time.Duration, ok bool) {
+	if len(est.Tasks) == 0 {
+		if est.Samples == 0 {
+			return 0, false
+		}
+		return time.Duration(est.PerResourceSeconds * float64(n) * float64(time.Second)), true
+	}
+	var sn, sd, snn, snd float64
+	sizes := map[int]bool{}
+	for _, t := range est.Tasks {
+		x, y := float64(t.Resources), t.Seconds
+		sn, sd, snn, snd = sn+x, sd+y, snn+x*x, snd+x*y
+		sizes[t.Resources] = true
+	}
+	k := float64(len(est.Tasks))
+	var fixed, per float64
+	if len(sizes) == 1 {
+		n0, d0 := sn/k, sd/k
+		secs := d0
+		if float64(n) > n0 && n0 > 0 {
+			secs = d0 * float64(n) / n0
+		}
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	per = (k*snd - sn*sd) / (k*snn - sn*sn)
+	fixed = (sd - per*sn) / k
+	switch {
+	case per < 0:
+		fixed, per = sd/k, 0
+	case fixed < 0:
+		fixed, per = 0, sd/sn
+	}
+	return time.Duration((fixed + per*float64(n)) * float64(time.Second)), true
+}
+
+// estimate returns how long a task of n resources is expected to take:
+// from the run's completed tasks, or else from the latest earlier run of
+// the campaign that has any (the same estate and instances: a new night's
+// run need not relearn from Config.InitialPerResource), or else
+// InitialPerResource per resource.
 func (e *Engine) estimate(ctx context.Context, runID string, n int) (time.Duration, error) {
 	est, _, err := runstate.GetJSON[Estimate](ctx, e.Store, statekeys.Estimate(runID))
-	per := e.cfg().InitialPerResource
-	switch {
-	case err == nil && est.Samples > 0:
-		per = time.Duration(est.PerResourceSeconds * float64(time.Second))
-	case err != nil && !isNotFound(err):
+	if err != nil && !isNotFound(err) {
 		return 0, err
 	}
-	return per * time.Duration(n), nil
+	if d, ok := est.duration(n); ok {
+		return d, nil
+	}
+	c, _, err := runstate.GetJSON[Campaign](ctx, e.Store, statekeys.Campaign)
+	if err != nil && !isNotFound(err) {
+		return 0, err
+	}
+	for i := len(c.Runs) - 1; i >= 0; i-- {
+		if c.Runs[i].RunID == runID {
+			continue
+		}
+		prev, _, err := runstate.GetJSON[Estimate](ctx, e.Store, statekeys.Estimate(c.Runs[i].RunID))
+		if err != nil && !isNotFound(err) {
+			return 0, err
+		}
+		if d, ok := prev.duration(n); ok {
+			return d, nil
+		}
+	}
+	return e.cfg().InitialPerResource * time.Duration(n), nil
 }
 
 // observeDuration folds a completed task of n resources that took d into
@@ -87,6 +163,10 @@ func (e *Engine) observeDuration(ctx context.Context, runID, batchID string, n i
 		}
 		est.Samples++
 		est.Batches = append(est.Batches, batchID)
+		est.Tasks = append(est.Tasks, TaskSample{Resources: n, Seconds: d.Seconds()})
+		if len(est.Tasks) > estimateTasks {
+			est.Tasks = est.Tasks[len(est.Tasks)-estimateTasks:]
+		}
 		return nil
 	})
 	return err

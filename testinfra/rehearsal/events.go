@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
@@ -42,10 +43,11 @@ const (
 	// ScheduleKeyDeletion once its pending period has run out); kmsmig
 	// reports it ResourceNotFound when it gets there.
 	EventKeyDeleted = "key-deleted"
-	// EventTaskStalled: a night's last task (due in the last quarter of
-	// the window, or the task of the run's only unfinished batch) whose
-	// batch holds some rotation off stalls (KMS twin StallTasks) and runs
-	// past the window's end.
+	// EventTaskStalled: in a night's window, the first task created for
+	// a lane's last batch that holds some rotation off (chosen from the
+	// night's plan) stalls (KMS twin StallTaskWhen, which holds it from
+	// its creation) and runs past the window's end. A night without one
+	// is recorded, not injected, with the reason.
 	EventTaskStalled = "task-stalled"
 	// EventTaskReleased: 35 minutes after that window's end (past
 	// KMSMIG_STALL_AFTER, so the stall is alerted), the task is let go and
@@ -79,10 +81,16 @@ type injector struct {
 	owner map[string]estate.Rotation
 	// deleted is the key deleted, "account/region key id".
 	deleted string
-	// unfit are tasks found unfit to stall; batches the batch (run, id)
-	// of each task looked up.
-	unfit   map[string]bool
-	batches map[string][2]string
+	// armed is the night whose stall is armed in the twin (0: none), for
+	// the batches targets of run armedRun; tried the nights whose window
+	// has chosen its targets.
+	armed    int
+	armedRun string
+	targets  []string
+	tried    map[int]bool
+	// letGo are the batches ("run batch") whose task was caught but held
+	// no rotation off.
+	letGo map[string]bool
 }
 
 func (in *injector) record(now time.Time, kind, detail string, injected bool) {
@@ -170,7 +178,7 @@ func (in *injector) deleteKey(ctx context.Context, now time.Time, night int) {
 	if err != nil || cur.Since.Before(in.r.sched.discover[night-1].Add(-time.Minute)) {
 		return // this night's run is not planned yet
 	}
-	in.r.st.FC.Quiesce(func(fctwin.Quiet) {
+	del := func(fctwin.Quiet) {
 		in.deleteDone = true
 		lane, id, batch, err := in.pendingKey(ctx, cur.RunID)
 		if err != nil {
@@ -183,7 +191,16 @@ func (in *injector) deleteKey(ctx context.Context, now time.Time, night int) {
 		}
 		in.deleted = lane.String() + " key " + id
 		in.record(now, EventKeyDeleted, fmt.Sprintf("key %s of pending batch %s (run %s) deleted by its owner", id, batch, cur.RunID), true)
-	})
+	}
+	// While nothing of the functions runs, if that comes before the
+	// window opens; on a busy machine invocations may overlap all along,
+	// and a deletion put off past the window would meet a batch that
+	// never runs this night (its key then in no report): at the window's
+	// start it happens anyway (the twin's RemoveKey is atomic; a batch
+	// under way drops the key as ResourceNotFound).
+	if !in.r.st.FC.Quiesce(del) && !now.Before(in.r.sched.windows[night-1][0]) {
+		del(fctwin.Quiet{})
+	}
 }
 
 // pendingKey picks a key of the first batch of the run that is still
@@ -221,72 +238,148 @@ func (in *injector) pendingKey(ctx context.Context, runID string) (estate.Lane, 
 	return estate.Lane{}, "", "", errors.New("every batch is under way or holds no key but CMKs")
 }
 
-// stall stalls, in a night's window, a task that is the night's last: due
-// in the last quarter of the window, or the task of the current run's only
-// unfinished batch. Only a task whose batch holds some rotation off will do,
-// so that its owner can change it (EventOwnerRotation).
+// stall arms, in the window of each night from the second on, a stall for
+// the first task the night creates for one of its run's stall targets
+// (stallTargets), and records the task once the KMS twin has caught it.
+// The twin holds the task from its creation (StallTaskWhen), so a short
+// task cannot end before the rehearsal looks; which batches qualify
+// depends on the plan alone, not on when tasks happen to run. A night that
+// ends without one (none planned, or none submitted in the window) is
+// recorded, not injected, with the reason; the next night tries again.
 func (in *injector) stall(ctx context.Context, now time.Time, night int) {
-	w := in.r.sched.windows[night-1]
-	if now.Before(w[0]) || !now.Before(w[1]) {
+	if in.armed != 0 && in.armed != night {
+		in.disarm(ctx, now, in.armed)
 		return
 	}
-	from := w[1].Add(-w[1].Sub(w[0]) / 4)
-	for _, tk := range in.r.st.KMS.Tasks() {
-		if tk.Status != kmstwin.TaskRunning || tk.Stalled || !tk.Due.After(now.Add(5*time.Second)) || in.unfit[tk.ID] {
-			continue
-		}
-		late := tk.Due.After(from)
-		b, ok := in.batches[tk.ID]
-		if !ok {
-			runID, batchID, err := in.r.batchOfTask(ctx, tk.ID)
-			if err != nil {
-				continue // its batch has not recorded it yet
-			}
-			b = [2]string{runID, batchID}
-			in.batches[tk.ID] = b
-		}
-		runID, batchID := b[0], b[1]
-		if !late && !in.r.lastOfRun(runID, batchID) && !in.lastHolderOfLane(ctx, runID, batchID) {
-			continue // neither due late, nor the run's last, nor its lane's last to hold rotation
-		}
-		if !in.holdsRotation(ctx, runID, batchID) {
-			in.unfit[tk.ID] = true
-			continue
-		}
-		in.r.st.KMS.StallTasks(true)
-		for _, got := range in.r.st.KMS.Tasks() {
-			if got.ID == tk.ID && got.Stalled {
-				in.stalled, in.stalledNight, in.releaseAt = tk.ID, night, w[1].Add(releaseAfter)
-				in.record(now, EventTaskStalled, fmt.Sprintf("task %s of batch %s (due %s) stalls past the window's end %s; released at %s",
-					tk.ID, batchID, in.r.clockText(tk.Due), in.r.clockText(w[1]), in.r.clockText(in.releaseAt)), true)
+	w := in.r.sched.windows[night-1]
+	if in.armed == night {
+		for _, tk := range in.r.st.KMS.Tasks() {
+			if tk.Held {
+				in.caught(ctx, now, night, tk)
 				return
 			}
 		}
-		in.r.st.KMS.StallTasks(false) // it completed meanwhile
+		if !now.Before(w[1]) {
+			in.disarm(ctx, now, night)
+		}
+		return
 	}
+	if in.tried[night] || now.Before(w[0]) || !now.Before(w[1]) {
+		return
+	}
+	cur, _, err := runstate.GetJSON[migration.CurrentRun](ctx, in.r.store, statekeys.Current)
+	if err != nil || cur.Since.Before(in.r.sched.discover[night-1].Add(-time.Minute)) {
+		return // this night's run is not planned yet
+	}
+	in.arm(ctx, now, night, cur.RunID)
 }
 
-// lastHolderOfLane reports whether batch batchID is the last batch of its
-// lane, in run runID's plan, that switches rotation off: it may stall when
-// no later task of the night would hold rotation (the lane's later
-// batches, holding none, then wait for the stalled task's release).
-func (in *injector) lastHolderOfLane(ctx context.Context, runID, batchID string) bool {
-	p, _, err := runstate.GetJSON[plan.Plan](ctx, in.r.store, statekeys.Plan(runID))
-	if err != nil {
-		return false
+// arm chooses the night's stall targets in run runID and arms the twin's
+// stall for their tasks, those already created and not completed included
+// (the functions need not be held off meanwhile).
+func (in *injector) arm(ctx context.Context, now time.Time, night int, runID string) {
+	in.tried[night] = true
+	targets, why := in.stallTargets(ctx, runID)
+	if len(targets) == 0 {
+		in.record(now, EventTaskStalled, fmt.Sprintf("night %d: no task can stall: %s", night, why), false)
+		return
 	}
-	b, ok := p.Batch(batchID)
-	if !ok || len(b.KeysRotationOff)+len(b.SecretsRotationOff) == 0 {
-		return false
-	}
-	for _, lp := range p.Lanes {
-		for _, o := range lp.Batches {
-			if o.Lane == b.Lane && o.Seq > b.Seq && len(o.KeysRotationOff)+len(o.SecretsRotationOff) > 0 {
-				return false
-			}
+	resources := map[string]estate.Lane{}
+	var names []string
+	for _, b := range targets {
+		names = append(names, b.ID)
+		for _, id := range b.Keys {
+			resources["key "+id] = b.Lane
+		}
+		for _, name := range b.Secrets {
+			resources["secret "+name] = b.Lane
 		}
 	}
-	return true
+	in.armed, in.armedRun, in.targets = night, runID, names
+	in.r.st.KMS.StallTaskWhen(func(l kmstwin.Lane, keyIDs, secretNames []string) bool {
+		for _, id := range keyIDs {
+			if bl, ok := resources["key "+id]; ok && bl.Account == l.Account && bl.Region == l.Region {
+				return true
+			}
+		}
+		for _, name := range secretNames {
+			if bl, ok := resources["secret "+name]; ok && bl.Account == l.Account && bl.Region == l.Region {
+				return true
+			}
+		}
+		return false
+	})
+	in.r.logf(now, "the stall is armed for the first task of %s (run %s)", strings.Join(names, ", "), runID)
+}
+
+// disarm ends the armed stall of night at its window's end: a task the
+// twin caught meanwhile is taken, otherwise the night is recorded as
+// without a stall.
+func (in *injector) disarm(ctx context.Context, now time.Time, night int) {
+	in.r.st.KMS.StallTaskWhen(nil)
+	for _, tk := range in.r.st.KMS.Tasks() {
+		if tk.Held {
+			in.caught(ctx, now, night, tk)
+			return
+		}
+	}
+	in.armed = 0
+	in.record(now, EventTaskStalled, fmt.Sprintf("night %d: the window closed with no task of %s (run %s) caught: none was created, or each had completed before the stall was armed",
+		night, strings.Join(in.targets, ", "), in.armedRun), false)
+}
+
+// caught records the task the twin holds for a stall target, once its
+// batch has recorded it. A batch that holds no rotation off (its
+// resources' rotation was off already) is not what the owner's event
+// needs: the task is let go and the night's other targets stay armed.
+func (in *injector) caught(ctx context.Context, now time.Time, night int, tk kmstwin.TaskInfo) {
+	runID, batchID, err := in.r.batchOfTask(ctx, tk.ID)
+	if err != nil {
+		return // its batch has not recorded it yet; the task is held meanwhile
+	}
+	w := in.r.sched.windows[night-1]
+	if !in.holdsRotation(ctx, runID, batchID) {
+		in.r.st.KMS.StallTasks(false)
+		in.armed, in.letGo[runID+" "+batchID] = 0, true
+		in.r.logf(now, "task %s of batch %s holds no rotation off: let go", tk.ID, batchID)
+		if now.Before(w[1]) {
+			in.tried[night] = false // the lane's other targets, if any, are armed again
+			return
+		}
+		in.record(now, EventTaskStalled, fmt.Sprintf("night %d: the task of %s held no rotation off", night, batchID), false)
+		return
+	}
+	in.armed = 0
+	in.stalled, in.stalledNight, in.releaseAt = tk.ID, night, w[1].Add(releaseAfter)
+	in.record(now, EventTaskStalled, fmt.Sprintf("task %s of batch %s (due %s) stalls past the window's end %s; released at %s",
+		tk.ID, batchID, in.r.clockText(tk.Due), in.r.clockText(w[1]), in.r.clockText(in.releaseAt)), true)
+}
+
+// stallTargets returns the batches of run runID whose task may stall: for
+// each lane, the last batch of the plan that switches rotation off (so
+// that the owner has a policy to change, and only the lane's batches that
+// hold none wait behind it). why says why there is none.
+func (in *injector) stallTargets(ctx context.Context, runID string) ([]plan.Batch, string) {
+	p, _, err := runstate.GetJSON[plan.Plan](ctx, in.r.store, statekeys.Plan(runID))
+	if err != nil {
+		return nil, "run " + runID + "'s plan: " + err.Error()
+	}
+	var out []plan.Batch
+	for _, lp := range p.Lanes {
+		var last *plan.Batch
+		for i, b := range lp.Batches {
+			if len(b.KeysRotationOff)+len(b.SecretsRotationOff) > 0 && (last == nil || b.Seq > last.Seq) {
+				last = &lp.Batches[i]
+			}
+		}
+		if last != nil && !in.letGo[runID+" "+last.ID] {
+			out = append(out, *last)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Sprintf("no batch of run %s switches rotation off (or its task held none)", runID)
+	}
+	return out, ""
 }
 
 // holdsRotation reports whether batch batchID of run runID holds a ledger

@@ -277,9 +277,3 @@ func (r *rehearsal) clockText(t time.Time) string { return t.In(r.sched.loc).For
 func (r *rehearsal) logf(now time.Time, format string, args ...any) {
 	fmt.Fprintf(r.o.Progress, "night %d %s %s\n", r.sched.night(now), r.clockText(now), fmt.Sprintf(format, args...))
 }
-
-// lastOfRun reports whether batchID is the only unfinished batch of the
-// current run, as last seen.
-func (r *rehearsal) lastOfRun(runID, batchID string) bool {
-	return runID == r.lastRun && len(r.status.Active) == 1 && strings.HasPrefix(r.status.Active[0], batchID+" ")
-}

@@ -237,7 +237,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	res := &Result{Invocations: map[string]int{}, ColdStarts: map[string]fctwin.ColdStart{}, Binaries: map[string]int64{}, Nights: o.Nights}
 	r := &rehearsal{o: o, st: st, clock: clock}
-	r.inj = &injector{r: r, owner: map[string]estate.Rotation{}, unfit: map[string]bool{}, batches: map[string][2]string{}}
+	r.inj = &injector{r: r, owner: map[string]estate.Rotation{}, tried: map[int]bool{}, letGo: map[string]bool{}}
 	r.appr = &approver{r: r, done: map[int]bool{}}
 	fns, err := o.load(st, caFile, clockFile, res)
 	if err != nil {

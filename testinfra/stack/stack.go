@@ -32,6 +32,10 @@ type Options struct {
 	Faults acs.Faults
 	// Timing sets how long migration tasks take.
 	Timing kms.TaskTiming
+	// FreezeDuringTask makes the KMS twin refuse rotation policy changes
+	// in an instance's region while a task of it runs
+	// (kms.Options.FreezeDuringTask).
+	FreezeDuringTask bool
 	// TaskAPIAbsent makes the KMS twin answer every migration task action
 	// as an action it does not know (kms.Options.TaskAPIAbsent).
 	TaskAPIAbsent bool
@@ -110,7 +114,7 @@ func Start(opts Options) (*Stack, error) {
 	keyring := acs.NewKeyring()
 	verifier := acs.NewVerifier(keyring, acs.VerifierOptions{})
 	twin, err := kms.New(opts.Inventory, kms.Options{Keyring: keyring, Verifier: verifier, Timing: opts.Timing, Clock: opts.Clock,
-		TaskAPIAbsent: opts.TaskAPIAbsent, MaxResourcesPerTask: opts.TaskTotal})
+		TaskAPIAbsent: opts.TaskAPIAbsent, MaxResourcesPerTask: opts.TaskTotal, FreezeDuringTask: opts.FreezeDuringTask})
 	if err != nil {
 		return nil, err
 	}

@@ -199,8 +199,9 @@
 //     any control-plane change while a task lists the resource; TaskLog
 //     shows every migration task with its resources.
 //     Go methods only, never over HTTP. Besides: Tasks (harness.go) shows
-//     every task with its due time and stall; StallTasks and FailResource
-//     inject faults, and AlterOnMigration makes one migration change a key's
+//     every task with its due time and stall; StallTasks, StallTaskWhen
+//     (one chosen task, held from its creation) and FailResource inject
+//     faults, and AlterOnMigration makes one migration change a key's
 //     spec, usage or protection level, or a secret's type or stage label
 //     (the real service documents that these are preserved; the twin
 //     preserves them unless told otherwise).
@@ -246,4 +247,15 @@
 //     secret policies are not modelled and rotation stays off.
 //   - Throttling buckets hold ceil(QPS) tokens (acs.Limiter); the real
 //     gateway's burst behaviour is not published.
+//   - How far "control-plane operations on the keys, secrets and instance
+//     are refused while a migration runs" reaches is not documented. By
+//     default the twin freezes only the running task's own resources.
+//     Options.FreezeDuringTask (an assumption, the weakest reading) also
+//     refuses UpdateRotationPolicy and UpdateSecretRotationPolicy on every
+//     key and secret of every account that may migrate into an instance
+//     (owner or shared with) in its region while a task of that instance is
+//     Pending or Running: 409 Rejected.MigrationInProgress, "Instance
+//     <id> is being migrated into by task <id>; control-plane operations on
+//     the key <id> are refused until it completes." The product then cannot
+//     prepare a lane's next batch while a task runs.
 package kms

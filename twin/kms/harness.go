@@ -28,6 +28,9 @@ type TaskInfo struct {
 	Finished time.Time
 	// Stalled is set while StallTasks holds the Running task past Due.
 	Stalled bool
+	// Held is set on the task StallTaskWhen caught, until StallTasks(false)
+	// (Pending or Running: it stalls once it runs).
+	Held bool
 }
 
 // Tasks returns every migration task of every account, in creation order,
@@ -43,7 +46,7 @@ func (t *Twin) Tasks() []TaskInfo {
 			ID: tk.id, Lane: tk.lane, InstanceID: tk.instanceID, Method: tk.method, Status: tk.status,
 			Keys: len(tk.keys), Secrets: len(tk.secrets), Created: tk.created, Ready: tk.ready,
 			Started: tk.started, Due: tk.due, Finished: tk.finished,
-			Stalled: tk.status == TaskRunning && t.faults.stall,
+			Stalled: tk.status == TaskRunning && (t.faults.stall || tk.held), Held: tk.held,
 		})
 	}
 	return out

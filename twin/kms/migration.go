@@ -84,6 +84,7 @@ type task struct {
 	keys       []string // key ids
 	secrets    []string // secret names
 	results    []TaskResult
+	held       bool // caught by StallTaskWhen: stays Running past due
 }
 
 func (tk *task) holds(kind, id string) bool {
@@ -105,7 +106,10 @@ type TaskResult struct {
 type faults struct {
 	failing map[string]string
 	stall   bool
-	alter   map[string][2]string // resource → {field, value} (AlterOnMigration)
+	// stallWhen, when set, is asked about each task created; the first it
+	// accepts is held (StallTaskWhen).
+	stallWhen func(l Lane, keyIDs, secretNames []string) bool
+	alter     map[string][2]string // resource → {field, value} (AlterOnMigration)
 }
 
 // FailResource makes the resource with this id (a key id or a secret name,
@@ -126,12 +130,38 @@ func (t *Twin) FailResource(resourceID, reasonCode string) {
 }
 
 // StallTasks makes running tasks stay Running past their due time (on) or
-// lets them complete at the next read (off).
+// lets them complete at the next read (off): every stalled task, those
+// StallTaskWhen caught included.
 func (t *Twin) StallTasks(on bool) {
 	t.advance()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.faults.stall = on
+	if !on {
+		for _, tk := range t.tasks {
+			tk.held = false
+		}
+	}
+}
+
+// StallTaskWhen arms a stall for one task: the first for which match
+// reports true (given its lane, key ids and secret names), among the
+// tasks not yet completed (brought up to the clock first) and then those
+// created afterwards, stays Running past its due time until
+// StallTasks(false). Nothing races a short task: a task is held before it
+// can complete. The stall disarms once it has caught a task; nil disarms
+// it. match runs under the twin's lock and must not call the twin.
+func (t *Twin) StallTaskWhen(match func(l Lane, keyIDs, secretNames []string) bool) {
+	t.advance()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.faults.stallWhen = match
+	for _, tid := range t.taskOrder {
+		if tk := t.tasks[tid]; match != nil && tk.status != TaskCompleted && match(tk.lane, slices.Clone(tk.keys), slices.Clone(tk.secrets)) {
+			tk.held, t.faults.stallWhen = true, nil
+			return
+		}
+	}
 }
 
 // runningTaskOf returns the Running task of the lane that holds a
@@ -144,6 +174,32 @@ func (t *Twin) runningTaskOf(l Lane, kind, id string) *task {
 		}
 	}
 	return nil
+}
+
+// rotationFrozen returns the task that refuses a rotation policy change
+// of resource (kind, id) in lane l, or nil: the Running task that holds
+// it, or, with Options.FreezeDuringTask, any Pending or Running task of
+// an instance of l's region that l's account may migrate into. The caller
+// holds t.mu.
+func (t *Twin) rotationFrozen(l Lane, kind, id string) *task {
+	if tk := t.runningTaskOf(l, kind, id); tk != nil || !t.opts.FreezeDuringTask {
+		return tk
+	}
+	for _, tid := range t.taskOrder {
+		tk := t.tasks[tid]
+		if tk.status != TaskPending && tk.status != TaskRunning {
+			continue
+		}
+		if in := t.instances[tk.instanceID]; in != nil && in.region == l.Region && in.visibleTo(l.Account) {
+			return tk
+		}
+	}
+	return nil
+}
+
+func errInstanceFrozen(kind, id string, tk *task) *acs.Error {
+	return &acs.Error{Status: http.StatusConflict, Code: CodeMigrationInProgress,
+		Message: fmt.Sprintf("Instance %s is being migrated into by task %s; control-plane operations on the %s %s are refused until it completes.", tk.instanceID, tk.id, kind, id)}
 }
 
 // CreateMigrationTaskRequest holds the CreateMigrationTask parameters.
@@ -315,6 +371,9 @@ func (t *Twin) CreateMigrationTask(l Lane, req CreateMigrationTaskRequest) (*Cre
 	if method == "automatic" {
 		tk.status = TaskScheduled
 	}
+	if m := t.faults.stallWhen; m != nil && m(l, slices.Clone(keys), slices.Clone(secrets)) {
+		tk.held, t.faults.stallWhen = true, nil
+	}
 	t.tasks[tk.id] = tk
 	t.taskOrder = append(t.taskOrder, tk.id)
 	t.active.Add(1)
@@ -393,7 +452,7 @@ func (t *Twin) advance() {
 				}
 				at = tk.ready
 			case TaskRunning:
-				if t.faults.stall {
+				if t.faults.stall || tk.held {
 					continue
 				}
 				at = tk.due

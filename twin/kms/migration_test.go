@@ -3,6 +3,7 @@ package kms_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -527,4 +528,77 @@ func TestRuleTaskTotalLimit(t *testing.T) {
 	requireCode(t, err, http.StatusBadRequest, kms.CodeLimitExceeded)
 	_, err = create(t, c, map[string]string{"KmsInstanceId": instMain, "KeyIds": jsonList(keyPlain), "SecretNames": jsonList("ram/ci-user")})
 	require.NoError(t, err)
+}
+
+// With FreezeDuringTask a running task freezes rotation policy changes of
+// every resource of every account that may migrate into its instance in
+// its region, not only its own; other regions, reads and the data plane
+// are not affected; the freeze ends with the task.
+func TestFreezeDuringTaskRefusesEveryRotationChange(t *testing.T) {
+	e := newEnv(t, kms.DemoInventory(), kms.Options{FreezeDuringTask: true})
+	e.twin.DisableThrottling()
+	c := e.v3(t, acctA, hz)
+	id, err := create(t, c, map[string]string{"KmsInstanceId": instMain, "KeyIds": jsonList(keyPlain)})
+	require.NoError(t, err)
+	require.Equal(t, kms.TaskRunning, describe(t, c, id).Status)
+
+	// A key and a secret outside the task, of the task's account.
+	_, err = c.UpdateRotationPolicy(&kmsv3.UpdateRotationPolicyRequest{KeyId: tea.String(keySecretCMK), EnableAutomaticRotation: tea.Bool(false)})
+	requireCode(t, err, http.StatusConflict, kms.CodeMigrationInProgress)
+	assert.Contains(t, err.Error(), instMain)
+	_, err = c.UpdateSecretRotationPolicy(&kmsv3.UpdateSecretRotationPolicyRequest{SecretName: tea.String("rds/orders"), EnableAutomaticRotation: tea.Bool(false)})
+	requireCode(t, err, http.StatusConflict, kms.CodeMigrationInProgress)
+	// An account the instance is shared with.
+	_, err = e.v3(t, acctB, hz).UpdateRotationPolicy(&kmsv3.UpdateRotationPolicyRequest{KeyId: tea.String(keyB), EnableAutomaticRotation: tea.Bool(false)})
+	requireCode(t, err, http.StatusConflict, kms.CodeMigrationInProgress)
+	// Another region of the account is not frozen; reads keep working.
+	_, err = e.v3(t, acctA, "cn-shanghai").UpdateRotationPolicy(&kmsv3.UpdateRotationPolicyRequest{KeyId: tea.String("a1000002-0000-4000-8000-000000000001"), EnableAutomaticRotation: tea.Bool(false)})
+	require.NoError(t, err)
+	_, err = c.DescribeKey(&kmsv3.DescribeKeyRequest{KeyId: tea.String(keySecretCMK)})
+	require.NoError(t, err)
+
+	e.clock.Advance(time.Hour)
+	require.Equal(t, kms.TaskCompleted, describe(t, c, id).Status)
+	_, err = c.UpdateRotationPolicy(&kmsv3.UpdateRotationPolicyRequest{KeyId: tea.String(keySecretCMK), EnableAutomaticRotation: tea.Bool(false)})
+	require.NoError(t, err)
+}
+
+// StallTaskWhen holds the task it matches, from its creation or, for one
+// already running, before it can complete; only that task; and
+// StallTasks(false) lets it go.
+func TestStallTaskWhenHoldsTheMatchingTask(t *testing.T) {
+	e := demo(t)
+	c := e.v3(t, acctA, hz)
+	e.twin.StallTaskWhen(func(l kms.Lane, keyIDs, secretNames []string) bool {
+		return l.Account == acctA && slices.Contains(secretNames, "app/db-password")
+	})
+	other, err := create(t, c, map[string]string{"KmsInstanceId": instMain, "Method": "manual", "KeyIds": jsonList("alias/app-data")})
+	require.NoError(t, err)
+	e.clock.Advance(time.Hour)
+	require.Equal(t, kms.TaskCompleted, describe(t, c, other).Status, "a task the stall does not match runs as usual")
+
+	id, err := create(t, c, map[string]string{"KmsInstanceId": instMain, "Method": "manual", "SecretNames": jsonList("app/db-password")})
+	require.NoError(t, err)
+	e.clock.Advance(time.Hour)
+	require.Equal(t, kms.TaskRunning, describe(t, c, id).Status, "held past its due time")
+	held := 0
+	for _, tk := range e.twin.Tasks() {
+		if tk.Held {
+			held++
+			require.Equal(t, id, tk.ID)
+			require.True(t, tk.Stalled)
+		}
+	}
+	require.Equal(t, 1, held)
+	e.twin.StallTasks(false)
+	require.Equal(t, kms.TaskCompleted, describe(t, c, id).Status)
+
+	// Armed while the task already runs: held before its due time.
+	next, err := create(t, c, map[string]string{"KmsInstanceId": instMain, "Method": "manual", "SecretNames": jsonList("app/api-token")})
+	require.NoError(t, err)
+	e.twin.StallTaskWhen(func(_ kms.Lane, _, secretNames []string) bool { return slices.Contains(secretNames, "app/api-token") })
+	e.clock.Advance(time.Hour)
+	require.Equal(t, kms.TaskRunning, describe(t, c, next).Status)
+	e.twin.StallTasks(false)
+	require.Equal(t, kms.TaskCompleted, describe(t, c, next).Status)
 }

@@ -126,6 +126,15 @@ type Options struct {
 	Verifier *acs.Verifier
 	// Limiter throttles calls; nil means a new one with DefaultQuotas.
 	Limiter *acs.Limiter
+	// FreezeDuringTask models the weakest reading of "control-plane
+	// operations are refused while a migration runs": while a task of an
+	// instance is Pending or Running, UpdateRotationPolicy and
+	// UpdateSecretRotationPolicy are refused (409
+	// Rejected.MigrationInProgress) on every key and secret of every
+	// account that may migrate into that instance (owner or shared with)
+	// in its region, not only on the task's resources. Off: only the
+	// task's own resources are frozen.
+	FreezeDuringTask bool
 }
 
 func (o Options) withDefaults() Options {

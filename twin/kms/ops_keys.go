@@ -366,7 +366,8 @@ type EmptyResponse struct {
 // Rejected.UnsupportedOperation for EXTERNAL, service and asymmetric keys
 // and with Rejected.Disabled for keys that are not Enabled; any change is
 // refused with Rejected.MigrationInProgress while the key is in a running
-// migration task.
+// migration task (with Options.FreezeDuringTask: while any task of an
+// instance the account may migrate into is Pending or Running).
 func (t *Twin) UpdateRotationPolicy(l Lane, req UpdateRotationPolicyRequest) (*EmptyResponse, error) {
 	if req.KeyId == "" {
 		return nil, errMissing("KeyId")
@@ -382,8 +383,11 @@ func (t *Twin) UpdateRotationPolicy(l Lane, req UpdateRotationPolicyRequest) (*E
 	if k == nil {
 		return nil, errKeyNotFound(req.KeyId)
 	}
-	if tk := t.runningTaskOf(l, resKey, k.id); tk != nil {
-		return nil, errInMigration("key", k.id, tk.id)
+	if tk := t.rotationFrozen(l, resKey, k.id); tk != nil {
+		if tk.holds(resKey, k.id) {
+			return nil, errInMigration("key", k.id, tk.id)
+		}
+		return nil, errInstanceFrozen("key", k.id, tk)
 	}
 	if !*req.EnableAutomaticRotation {
 		k.rotation = false

@@ -270,7 +270,8 @@ type UpdateSecretRotationPolicyRequest struct {
 // (RotationInterval 604800s..31536000s) or off. Generic secrets are refused
 // with Rejected.UnsupportedOperation; any change is refused with
 // Rejected.MigrationInProgress while the secret is in a running migration
-// task.
+// task (with Options.FreezeDuringTask: while any task of an instance the
+// account may migrate into is Pending or Running).
 func (t *Twin) UpdateSecretRotationPolicy(l Lane, req UpdateSecretRotationPolicyRequest) (*EmptyResponse, error) {
 	if req.SecretName == "" {
 		return nil, errMissing("SecretName")
@@ -286,8 +287,11 @@ func (t *Twin) UpdateSecretRotationPolicy(l Lane, req UpdateSecretRotationPolicy
 	if s == nil {
 		return nil, errSecretNotFound(req.SecretName)
 	}
-	if tk := t.runningTaskOf(l, resSecret, s.name); tk != nil {
-		return nil, errInMigration("secret", s.name, tk.id)
+	if tk := t.rotationFrozen(l, resSecret, s.name); tk != nil {
+		if tk.holds(resSecret, s.name) {
+			return nil, errInMigration("secret", s.name, tk.id)
+		}
+		return nil, errInstanceFrozen("secret", s.name, tk)
 	}
 	if s.secretType == "Generic" {
 		return nil, &acs.Error{Status: http.StatusBadRequest, Code: "Rejected.UnsupportedOperation", Message: "Generic secrets do not support automatic rotation; only Rds, RAMCredentials and ECS secrets rotate."}

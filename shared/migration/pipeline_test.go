@@ -1,0 +1,341 @@
+package migration_test
+
+import (
+	"cmp"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/shared/migration"
+	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
+	"github.com/kmsmig/kmsmig/testinfra/stack"
+)
+
+// pipelineEnv is the demo's cn-hangzhou lane of the first account in
+// batches of one key and one secret, so that the lane has several batches
+// and some of them hold rotating resources.
+func pipelineEnv(t *testing.T, freeze bool, cfg migration.Config) *env {
+	t.Helper()
+	e := newEnv(t, envOptions{lanes: []estate.Lane{laneHZ}, config: cfg,
+		planSettings: &plan.Settings{MaxKeys: 1, MaxSecrets: 1},
+		stack:        stack.Options{FreezeDuringTask: freeze}})
+	require.GreaterOrEqual(t, len(e.laneBatches()), 3, "the test needs a lane of three batches or more")
+	return e
+}
+
+// drivePipelined steps the run as the functions would, with every task
+// running across migrate and a first poll (held by the twin) and ending
+// before a second poll, until the run is done.
+func (e *env) drivePipelined(t *testing.T, eng *migration.Engine, rounds int) {
+	t.Helper()
+	ctx := t.Context()
+	for range rounds {
+		e.st.KMS.StallTasks(true)
+		_, err := eng.Migrate(ctx, runID)
+		require.NoError(t, err)
+		_, err = eng.PollRun(ctx, runID)
+		require.NoError(t, err)
+		e.st.KMS.StallTasks(false)
+		_, err = eng.PollRun(ctx, runID)
+		require.NoError(t, err)
+		_, _, err = eng.RotateRun(ctx, runID)
+		require.NoError(t, err)
+		p, err := eng.Status(ctx, runID)
+		require.NoError(t, err)
+		if p.Done() {
+			return
+		}
+	}
+	t.Fatalf("run not done after %d rounds", rounds)
+}
+
+// rotatingSecond swaps the resources of the lane's second batch with
+// those of the first later batch that holds a rotating resource (the
+// demo's rds/orders), so that the batch prepared ahead has rotation to
+// switch off.
+func (e *env) rotatingSecond(t *testing.T) {
+	t.Helper()
+	p := e.planOf(t)
+	for i, lp := range p.Lanes {
+		if lp.Lane != laneHZ {
+			continue
+		}
+		bs := lp.Batches
+		slices.SortFunc(bs, func(a, b plan.Batch) int { return cmp.Compare(a.Seq, b.Seq) })
+		for j := 2; j < len(bs); j++ {
+			if slices.Contains(bs[j].Secrets, "rds/orders") {
+				bs[1].Keys, bs[j].Keys = bs[j].Keys, bs[1].Keys
+				bs[1].Secrets, bs[j].Secrets = bs[j].Secrets, bs[1].Secrets
+				p.Lanes[i].Batches = bs
+				_, err := runstate.MutateJSON(t.Context(), e.store, statekeys.Plan(runID), func(x *plan.Plan, _ bool) error { *x = p; return nil })
+				require.NoError(t, err)
+				e.plan = p
+				return
+			}
+		}
+	}
+	t.Fatal("no later batch of the lane holds rds/orders")
+}
+
+// laneBatches returns the plan's batches of laneHZ, by seq.
+func (e *env) laneBatches() []plan.Batch {
+	var out []plan.Batch
+	for _, lp := range e.plan.Lanes {
+		if lp.Lane == laneHZ {
+			out = append(out, lp.Batches...)
+		}
+	}
+	slices.SortFunc(out, func(a, b plan.Batch) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
+}
+
+// started reports whether a batch has a state.
+func (e *env) started(t *testing.T, id string) bool {
+	t.Helper()
+	_, _, err := runstate.GetJSON[migration.BatchState](t.Context(), e.store, statekeys.Batch(runID, id))
+	if errors.Is(err, runstate.ErrNotFound) {
+		return false
+	}
+	require.NoError(t, err)
+	return true
+}
+
+// firstAt is when batch s first entered phase p.
+func firstAt(s migration.BatchState, p migration.Phase) (time.Time, bool) {
+	for _, h := range s.History {
+		if h.To == p {
+			return h.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// restoredAt is when batch s's rotation was restored (a failed batch: its
+// last write, which set RotationRestored and Verified).
+func restoredAt(s migration.BatchState) time.Time {
+	if at, ok := firstAt(s, migration.PhaseRotationRestored); ok {
+		return at
+	}
+	return s.UpdatedAt
+}
+
+// finishedAt is when batch s finished.
+func finishedAt(s migration.BatchState) time.Time {
+	if at, ok := firstAt(s, migration.PhaseVerified); ok {
+		return at
+	}
+	return s.UpdatedAt
+}
+
+// checkLaneOrder checks, over every batch of the (finished) lane, what
+// pipelining may and may not do: one task at a time (a batch is submitted
+// only after the task before it ended), rotation off at most one batch
+// ahead (a batch's rotation goes off only once the batch two before it has
+// finished). It returns how many batches were submitted before the batch
+// before them had its rotation restored.
+func (e *env) checkLaneOrder(t *testing.T) (ahead int) {
+	t.Helper()
+	var states []migration.BatchState
+	for _, lp := range e.planOf(t).Lanes {
+		for _, b := range lp.Batches {
+			if b.Lane == laneHZ {
+				states = append(states, e.batch(t, b.ID))
+			}
+		}
+	}
+	slices.SortFunc(states, func(a, b migration.BatchState) int { return cmp.Compare(a.Seq, b.Seq) })
+	for k, s := range states {
+		require.True(t, s.Finished(), "%s is %s", s.ID, s.Phase)
+		sub, submitted := firstAt(s, migration.PhaseSubmitting)
+		off, wentOff := firstAt(s, migration.PhaseRotationOff)
+		if k >= 1 && submitted {
+			// The task's end as the provider reported it: the batch after
+			// it may be submitted before the ended batch's outcomes are
+			// recorded (completed).
+			p := states[k-1]
+			ended, ok := p.TaskEnded, !p.TaskEnded.IsZero()
+			if !ok {
+				ended, ok = firstAt(p, migration.PhaseCompleted)
+			}
+			if !ok {
+				ended = finishedAt(p)
+			}
+			assert.False(t, sub.Before(ended), "%s submitted at %s, before the task of %s ended at %s", s.ID, sub, p.ID, ended)
+			if sub.Before(restoredAt(p)) {
+				ahead++
+			}
+		}
+		if k >= 2 && wentOff {
+			p := states[k-2]
+			assert.False(t, off.Before(finishedAt(p)), "%s's rotation went off at %s, two batches ahead of %s (finished %s)", s.ID, off, p.ID, finishedAt(p))
+		}
+	}
+	return ahead
+}
+
+func TestPipeliningPreparesTheNextBatchWhileTheTaskRuns(t *testing.T) {
+	e := pipelineEnv(t, false, migration.Config{})
+	ctx := t.Context()
+	bs := e.laneBatches()
+	e.rotatingSecond(t)
+
+	// The task runs: the next batch is prepared, no further one.
+	e.st.KMS.StallTasks(true)
+	res, err := e.eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseSubmitted, res.Phase, "%+v", res)
+	assert.False(t, e.started(t, bs[1].ID), "prepared before the task was seen running")
+	res, err = e.eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseRunning, res.Phase, "%+v", res)
+	b2 := e.batch(t, bs[1].ID)
+	require.Equal(t, migration.PhaseRotationOff, b2.Phase, "%+v", b2)
+	require.Equal(t, migration.AheadProven, b2.Ahead)
+	assert.False(t, e.started(t, bs[2].ID), "rotation must not go off two batches ahead")
+	for range 2 {
+		_, err = e.eng.MigrateLane(ctx, runID, laneHZ)
+		require.NoError(t, err)
+		_, err = e.eng.PollLane(ctx, runID, laneHZ)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, migration.PhaseRotationOff, e.batch(t, bs[1].ID).Phase, "submitted while the task before it runs")
+	assert.False(t, e.started(t, bs[2].ID), "rotation must not go off two batches ahead")
+
+	// The task ends: the batch prepared ahead is submitted (when proven)
+	// before the ended one is restored.
+	e.st.KMS.StallTasks(false)
+	_, err = e.eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	b1 := e.batch(t, bs[0].ID)
+	assert.Equal(t, migration.PhaseCompleted, b1.Phase)
+	b2 = e.batch(t, bs[1].ID)
+	assert.NotEmpty(t, b2.TaskID, "the batch prepared ahead was not submitted when the task before it ended")
+	// The instance does not wait for the ended batch's resources to be
+	// observed: the next task is asked for first.
+	sub, ok := firstAt(b2, migration.PhaseSubmitting)
+	require.True(t, ok)
+	done, ok := firstAt(b1, migration.PhaseCompleted)
+	require.True(t, ok)
+	assert.True(t, sub.Before(done), "%s submitted at %s, after %s's outcomes were recorded at %s", b2.ID, sub, b1.ID, done)
+	assert.False(t, sub.Before(b1.TaskEnded), "%s submitted before %s's task ended", b2.ID, b1.ID)
+
+	e.drivePipelined(t, e.eng, 60)
+	e.checkOneTaskPerBatch(t)
+	e.checkHistories(t)
+	e.checkNoRotationLeftOff(t)
+	ahead := e.checkLaneOrder(t)
+	assert.Positive(t, ahead, "no batch was submitted before the batch before it was restored")
+	proven := 0
+	for _, b := range e.laneBatches() {
+		if e.batch(t, b.ID).Ahead == migration.AheadProven {
+			proven++
+		}
+	}
+	assert.Positive(t, proven, "no batch proved that KMS accepts rotation changes while a task runs")
+}
+
+func TestPipeliningWaitsForTheTaskWhenKMSFreezesTheControlPlane(t *testing.T) {
+	e := pipelineEnv(t, true, migration.Config{})
+	ctx := t.Context()
+	bs := e.laneBatches()
+	e.rotatingSecond(t)
+
+	e.st.KMS.StallTasks(true)
+	_, err := e.eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	_, err = e.eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	b2 := e.batch(t, bs[1].ID)
+	assert.Equal(t, migration.PhasePlanned, b2.Phase)
+	assert.True(t, b2.AheadRefused)
+	e.drivePipelined(t, e.eng, 80)
+	e.checkOneTaskPerBatch(t)
+	e.checkHistories(t)
+	e.checkNoRotationLeftOff(t)
+	e.checkLaneOrder(t)
+
+	// As without pipelining: every batch is submitted only once the
+	// rotation of the batch before it is back; a batch that has rotation
+	// to switch off is prepared only once the batch before it finished.
+	refused := 0
+	states := make([]migration.BatchState, 0, len(bs))
+	for _, b := range e.laneBatches() {
+		states = append(states, e.batch(t, b.ID))
+	}
+	for k, s := range states {
+		assert.NotEqual(t, migration.AheadProven, s.Ahead, s.ID)
+		if s.AheadRefused {
+			refused++
+			if off, ok := firstAt(s, migration.PhaseRotationOff); ok && k > 0 {
+				assert.False(t, off.Before(finishedAt(states[k-1])), "%s prepared before %s finished", s.ID, states[k-1].ID)
+			}
+		}
+		if sub, ok := firstAt(s, migration.PhaseSubmitting); ok && k > 0 {
+			assert.False(t, sub.Before(restoredAt(states[k-1])), "%s submitted before %s's rotation was restored", s.ID, states[k-1].ID)
+		}
+	}
+	assert.Positive(t, refused, "KMS never refused a preparation: the test does not exercise the freeze")
+	assert.NotEmpty(t, e.audit.find("PrepareAhead", "refused"))
+}
+
+func TestPipeliningGivesRotationBackWhenTheWindowCloses(t *testing.T) {
+	end := time.Now().UTC().Add(time.Hour)
+	e := pipelineEnv(t, false, migration.Config{Window: migration.Window{End: end}})
+	ctx := t.Context()
+	bs := e.laneBatches()
+	e.rotatingSecond(t)
+
+	e.st.KMS.StallTasks(true)
+	_, err := e.eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	_, err = e.eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	ahead := e.batch(t, bs[1].ID)
+	require.Equal(t, migration.PhaseRotationOff, ahead.Phase)
+	require.Equal(t, migration.AheadProven, ahead.Ahead)
+	held := 0
+	keys, err := e.store.List(ctx, statekeys.LedgerPrefix)
+	require.NoError(t, err)
+	for _, k := range keys {
+		le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, e.store, k)
+		require.NoError(t, err)
+		if le.BatchID == ahead.ID && le.Off() {
+			held++
+		}
+	}
+	require.Positive(t, held, "the batch prepared ahead holds no rotation off: the test proves nothing")
+
+	// The window closes while the task before it still runs.
+	e.clock.Advance(2 * time.Hour)
+	res, err := e.eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	ahead = e.batch(t, bs[1].ID)
+	assert.Equal(t, migration.PhasePlanned, ahead.Phase, "%+v", res)
+	assert.Equal(t, migration.PhasePlanned, ahead.History[len(ahead.History)-1].To)
+	assert.Equal(t, migration.PhaseRotationOff, ahead.History[len(ahead.History)-1].From)
+	for _, k := range keys {
+		le, _, err := runstate.GetJSON[migration.LedgerEntry](ctx, e.store, k)
+		require.NoError(t, err)
+		if le.BatchID == ahead.ID {
+			assert.False(t, le.Off(), "%s still off after the window closed", k)
+		}
+	}
+	tasks, err := e.tasks.ListTasks(ctx, laneHZ)
+	require.NoError(t, err)
+	assert.Len(t, tasks, 1, "only the first batch's task")
+
+	// The next window: everything ends as it should.
+	e.st.KMS.StallTasks(false)
+	e.drive(t, e.engine(e.store, migration.Config{}), 60)
+	e.checkOneTaskPerBatch(t)
+	e.checkHistories(t)
+	e.checkNoRotationLeftOff(t)
+	e.checkLaneOrder(t)
+}
