@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kmsmig/kmsmig/deploy"
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
@@ -112,7 +113,10 @@ type Result struct {
 	Jumped      time.Duration
 	Checks      []Check
 	Invocations map[string]int // per function
-	Failed      []string       // invocations that failed for good
+	// Functions are each function's invocations, instances and peak
+	// memory (per invocation and per instance), from the FC twin.
+	Functions   map[string]FunctionUse
+	Failed      []string // invocations that failed for good
 	ColdStarts  map[string]fctwin.ColdStart
 	Binaries    map[string]int64 // bytes
 	AuditRecord int
@@ -179,6 +183,8 @@ type rehearsal struct {
 	// status is the current run's latest progress.
 	status migration.Progress
 	plan1  *plan.Plan
+	// fns are the functions as deployed.
+	fns map[string]fctwin.Function
 }
 
 // Run performs a rehearsal. It returns an error when the rehearsal could
@@ -243,6 +249,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.fns = fns
 	window := o.Window
 	if window == "" {
 		window = fns[fnMigrate].Env["KMSMIG_WINDOW"]
@@ -423,10 +430,17 @@ func (o *Options) load(st *stack.Stack, caFile, clockFile string, res *Result) (
 		fn.Env = env
 		fns[fn.Name] = fn
 	}
+	var limits []deploy.FunctionConcurrency
 	for _, name := range functionNames {
-		if _, ok := fns[name]; !ok {
+		fn, ok := fns[name]
+		if !ok {
 			return nil, fmt.Errorf("rehearsal: %s does not deploy %s", o.SYAML, name)
 		}
+		limits = append(limits, deploy.FunctionConcurrency{Name: fn.Name, Env: fn.Env, ReservedConcurrency: fn.MaxInstances})
+	}
+	// Settings may fan a function out beyond what s.yaml lets it run.
+	if err := deploy.CheckFanoutConcurrency(limits); err != nil {
+		return nil, fmt.Errorf("rehearsal: %s with the settings given: %w", o.SYAML, err)
 	}
 	return fns, nil
 }
