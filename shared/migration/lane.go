@@ -262,6 +262,10 @@ func (e *Engine) restoreRun(ctx context.Context, runID string) ([]StepResult, er
 }
 
 func (e *Engine) eachLane(ctx context.Context, runID string, f func(context.Context, string, estate.Lane) (StepResult, error)) ([]StepResult, error) {
+	ctx, err := e.WithPlan(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
 	lanes, err := e.Lanes(ctx, runID)
 	if err != nil {
 		return nil, err
