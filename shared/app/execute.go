@@ -268,7 +268,7 @@ func (x *Executor) step(ctx context.Context, e StepEvent,
 // have not begun wait for migrate (its timer at the window start, or
 // discover's kick). The window still applies.
 func (x *Executor) continueLanes(ctx context.Context, runID string) ([]migration.StepResult, error) {
-	ctx, err := x.Engine.WithPlan(ctx, runID)
+	ctx, err := x.Engine.WithRunSnapshot(ctx, runID)
 	if err != nil {
 		return nil, err
 	}

@@ -242,6 +242,10 @@ func (e *Engine) RotateCampaign(ctx context.Context) ([]StepResult, SweepResult,
 // restoreRun runs Restore on every batch of the run whose task has ended
 // and that has not finished.
 func (e *Engine) restoreRun(ctx context.Context, runID string) ([]StepResult, error) {
+	ctx, err := e.WithRunSnapshot(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
 	states, err := e.runStates(ctx, runID)
 	if err != nil {
 		return nil, err
@@ -262,7 +266,7 @@ func (e *Engine) restoreRun(ctx context.Context, runID string) ([]StepResult, er
 }
 
 func (e *Engine) eachLane(ctx context.Context, runID string, f func(context.Context, string, estate.Lane) (StepResult, error)) ([]StepResult, error) {
-	ctx, err := e.WithPlan(ctx, runID)
+	ctx, err := e.WithRunSnapshot(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
