@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kmsmig/kmsmig/shared/approval"
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
@@ -36,10 +37,13 @@ func TestStepOverEveryLaneReadsThePlanOnce(t *testing.T) {
 	require.Greater(t, len(e.lanes), 1, "the demo plan has several lanes")
 	store := &countingStore{Store: e.store}
 	eng := e.engine(store, e.eng.Config)
+	gated := e.engine(store, e.eng.Config)
+	gated.Approvals = approval.Gate{Store: store} // reads the plan too
 	for _, step := range []struct {
 		name string
 		run  func() error
 	}{
+		{"migrate awaiting approval", func() error { _, err := gated.Migrate(t.Context(), runID); return err }},
 		{"migrate", func() error { _, err := eng.Migrate(t.Context(), runID); return err }},
 		{"poll", func() error { _, err := eng.PollRun(t.Context(), runID); return err }},
 		{"migrate again", func() error { _, err := eng.Migrate(t.Context(), runID); return err }},
