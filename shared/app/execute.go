@@ -276,8 +276,15 @@ func (x *Executor) continueLanes(ctx context.Context, runID string) ([]migration
 	if err != nil {
 		return nil, err
 	}
+	begun, err := x.Engine.BegunLanes(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
 	var out []migration.StepResult
 	for _, l := range lanes {
+		if !begun[l] {
+			continue // no batch state: not begun (laneBegun), without a read per lane
+		}
 		n, err := x.Engine.Next(ctx, runID, l)
 		if err != nil {
 			return out, err

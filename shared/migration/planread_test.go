@@ -2,6 +2,7 @@ package migration_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 // countingStore counts reads of the run's plan and inventory.
 type countingStore struct {
 	runstate.Store
-	plans, inventories atomic.Int64
+	plans, inventories, batches atomic.Int64
 }
 
 func (s *countingStore) Get(ctx context.Context, key string) (runstate.Object, error) {
@@ -24,6 +25,9 @@ func (s *countingStore) Get(ctx context.Context, key string) (runstate.Object, e
 		s.plans.Add(1)
 	case statekeys.Inventory(runID):
 		s.inventories.Add(1)
+	}
+	if strings.HasPrefix(key, statekeys.BatchPrefix(runID)) {
+		s.batches.Add(1)
 	}
 	return s.Store.Get(ctx, key)
 }
@@ -37,6 +41,11 @@ func TestStepOverEveryLaneReadsThePlanOnce(t *testing.T) {
 	require.Greater(t, len(e.lanes), 1, "the demo plan has several lanes")
 	store := &countingStore{Store: e.store}
 	eng := e.engine(store, e.eng.Config)
+	// Before any batch has begun, a poll of every lane reads no batch
+	// state: one listing shows none has begun.
+	_, err := eng.PollRun(t.Context(), runID)
+	require.NoError(t, err)
+	require.Zero(t, store.batches.Load(), "batch states read by a poll before any lane began")
 	gated := e.engine(store, e.eng.Config)
 	gated.Approvals = approval.Gate{Store: store} // reads the plan too
 	for _, step := range []struct {

@@ -254,3 +254,23 @@ func TestFanoutRehearsal(t *testing.T) {
 	}
 	t.Logf("wall %s", res.Wall)
 }
+
+// Discovery runs the discover step alone, through the real binary under
+// the FC twin at real time (as kmsmig bench does at 1,000 lanes): 40
+// lanes at 10 per invocation are 4 groups, 5 invocations, planned.
+func TestDiscoveryAlone(t *testing.T) {
+	dist := buildFunctions(t)
+	inv, err := kmstwin.LoadInventory("generate:keys=80,secrets=40,regions=4,accounts=10,seed=5")
+	require.NoError(t, err)
+	run, err := rehearsal.Discovery(t.Context(), rehearsal.Options{Inventory: inv, SYAML: "../../s.yaml", Dist: dist, Speed: 1,
+		Settings: map[string]string{"KMSMIG_DISCOVER_LANES_PER_INVOCATION": "10"}})
+	require.NoError(t, err)
+	require.Equal(t, 40, run.Lanes)
+	require.Equal(t, 4, run.Groups)
+	require.Equal(t, 5, run.Discover.Invocations, "the coordinator and one per group")
+	require.Greater(t, run.Discover.Instances, 1)
+	require.Positive(t, run.Discover.InvocationPeak)
+	require.Positive(t, run.Wall)
+	t.Logf("%d lanes in %s: %d invocations on %d instances, %.0f MiB per invocation at most", run.Lanes, run.Wall,
+		run.Discover.Invocations, run.Discover.Instances, float64(run.Discover.InvocationPeak)/(1<<20))
+}
