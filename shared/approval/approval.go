@@ -298,7 +298,7 @@ func Check(ctx context.Context, s runstate.Store, runID string) (Decision, error
 // Unknown run: ErrUnknownRun.
 func readPlan(ctx context.Context, s runstate.Store, runID string) (plan.Plan, error) {
 	if p, ok := plan.FromContext(ctx, runID); ok {
-		return *p, nil
+		return p, nil
 	}
 	p, _, err := runstate.GetJSON[plan.Plan](ctx, s, statekeys.Plan(runID))
 	if errors.Is(err, runstate.ErrNotFound) {

@@ -337,7 +337,7 @@ func (e *Engine) transition(ctx context.Context, runID, batchID string, from []P
 // readPlan reads the plan of a run.
 func (e *Engine) readPlan(ctx context.Context, runID string) (plan.Plan, error) {
 	if p, ok := plan.FromContext(ctx, runID); ok {
-		return *p, nil
+		return p, nil
 	}
 	p, _, err := runstate.GetJSON[plan.Plan](ctx, e.Store, statekeys.Plan(runID))
 	if err != nil {
@@ -378,7 +378,7 @@ func (e *Engine) WithRunSnapshot(ctx context.Context, runID string) (context.Con
 			return ctx, err
 		}
 		p.RunID = runID // the key readers look it up by
-		ctx = plan.NewContext(ctx, &p)
+		ctx = plan.NewContext(ctx, p)
 	}
 	return context.WithValue(ctx, inventoryKey{runID}, &inventorySnapshot{}), nil
 }

@@ -145,23 +145,19 @@ func (r *rehearsal) openBatches(ctx context.Context, runID string) (map[string]m
 	return open, nil
 }
 
-// runStatus is migration.Engine.Status from the plan (read once per run)
-// and openBatches.
+// runStatus is migration.Engine.Status from the plan and openBatches.
 func (r *rehearsal) runStatus(ctx context.Context, runID string) (migration.Progress, error) {
-	if r.statusPlan == nil || r.statusPlan.RunID != runID {
-		p, _, err := runstate.GetJSON[plan.Plan](ctx, r.store, statekeys.Plan(runID))
-		if err != nil {
-			return migration.Progress{}, err
-		}
-		p.RunID = runID
-		r.statusPlan = &p
+	// The plan is read each time: poll appends retry batches to it.
+	p, _, err := runstate.GetJSON[plan.Plan](ctx, r.store, statekeys.Plan(runID))
+	if err != nil {
+		return migration.Progress{}, err
 	}
 	open, err := r.openBatches(ctx, runID)
 	if err != nil {
 		return migration.Progress{}, err
 	}
 	var out migration.Progress
-	for _, lp := range r.statusPlan.Lanes {
+	for _, lp := range p.Lanes {
 		for _, b := range lp.Batches {
 			out.Batches++
 			switch s, ok := open[b.ID]; {

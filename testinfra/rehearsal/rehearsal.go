@@ -186,10 +186,9 @@ type rehearsal struct {
 	// fns are the functions as deployed.
 	fns map[string]fctwin.Function
 	// finishedKeys and finishedIDs (per run) are the batches seen
-	// finished; statusPlan is the plan of the run last shown.
+	// finished.
 	finishedKeys map[string]bool
 	finishedIDs  map[string]map[string]bool
-	statusPlan   *plan.Plan
 }
 
 // Run performs a rehearsal. It returns an error when the rehearsal could
