@@ -61,6 +61,36 @@ function strict(schema) {
   return out;
 }
 
+// fanoutBeyondConcurrency: a function that fans out (discover with
+// KMSMIG_DISCOVER_LANES_PER_INVOCATION set, migrate and poll with
+// KMSMIG_STEP_LANES_PER_INVOCATION set) and reserves concurrency must reserve
+// at least 1 + KMSMIG_FANOUT_INVOCATIONS (default 10) instances: its
+// coordinator and the invocations it fans out to. The same rule as
+// deploy.CheckFanoutConcurrency (Go), which the rehearsal applies.
+function fanoutBeyondConcurrency(props) {
+  const name = String(props.functionName || '');
+  const env = props.environmentVariables || {};
+  let lanes;
+  if (/-discover$/.test(name)) lanes = 'KMSMIG_DISCOVER_LANES_PER_INVOCATION';
+  else if (/-(migrate|poll)$/.test(name)) lanes = 'KMSMIG_STEP_LANES_PER_INVOCATION';
+  else return [];
+  if (String(env[lanes] ?? '').trim() === '') return [];
+  let fanout = 10;
+  const raw = String(env.KMSMIG_FANOUT_INVOCATIONS ?? '').trim();
+  if (raw !== '') {
+    fanout = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
+    if (!(fanout >= 1 && fanout <= 90)) {
+      return [`${name}: KMSMIG_FANOUT_INVOCATIONS ${JSON.stringify(raw)}: must be a whole number from 1 to 90`];
+    }
+  }
+  const reserved = props.concurrencyConfig && props.concurrencyConfig.reservedConcurrency;
+  if (typeof reserved === 'number' && reserved < 1 + fanout) {
+    return [`fan-out beyond concurrency: ${name} fans out (${lanes}=${env[lanes]}) but concurrencyConfig.reservedConcurrency ${reserved} ` +
+      `is below 1 + KMSMIG_FANOUT_INVOCATIONS (${fanout}): raise reservedConcurrency to ${1 + fanout} or lower KMSMIG_FANOUT_INVOCATIONS`];
+  }
+  return [];
+}
+
 function quietLogger() {
   const say = (...a) => console.error('s:', ...a);
   const nop = () => {};
@@ -135,6 +165,7 @@ async function main() {
         }
       }
     }
+    problems.push(...fanoutBeyondConcurrency(step.props));
     // What the schema cannot say: every ${...} must be resolved by now.
     const leftover = JSON.stringify(step.props).match(/\$\{[^}]*\}/g);
     if (leftover) problems.push(`resources.${step.projectName}.props: unresolved ${[...new Set(leftover)].join(', ')}`);

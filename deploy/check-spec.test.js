@@ -46,6 +46,10 @@ const cases = [
   ['timer enable not a boolean', edit('enable: true', "enable: 'yes'"), /triggerConfig\.enable: must be boolean \(timer trigger\)/],
   ['timer without cron', edit('cronExpression: CRON_TZ', 'cron: CRON_TZ'), /must have required property 'cronExpression' \(timer trigger\)/],
   ['undefined var', edit('${vars.roleName}', '${vars.roleNme}'), /parser refused it[\s\S]*vars\.roleNme/],
+  ['fan-out beyond concurrency', edit('reservedConcurrency: 16', 'reservedConcurrency: 10'),
+    /fan-out beyond concurrency: kmsmig-discover fans out \(KMSMIG_DISCOVER_LANES_PER_INVOCATION=100\) but concurrencyConfig\.reservedConcurrency 10 is below 1 \+ KMSMIG_FANOUT_INVOCATIONS \(10\)/],
+  ['fan-out invocations out of range', edit("KMSMIG_DISCOVER_LANES_PER_INVOCATION: '100'", "KMSMIG_DISCOVER_LANES_PER_INVOCATION: '100'\n    KMSMIG_FANOUT_INVOCATIONS: '0'"),
+    /kmsmig-discover: KMSMIG_FANOUT_INVOCATIONS "0": must be a whole number from 1 to 90/],
 ];
 test('catches', { concurrency: true }, async (t) => {
   await Promise.all(cases.map(([name, text, want]) => t.test(name, async () => {

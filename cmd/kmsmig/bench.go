@@ -25,7 +25,10 @@ one-call-at-a-time discovery at 20 ms latency (goal ≥ 10×); discovery's
 peak memory with the same resources over 100 and over 1,000 lanes (their
 ratio, goal ≤ 1.25; at 1,000 lanes, goal ≤ 256 MiB); discovery of 1,000
 lanes in one invocation (wall time ÷ its largest lane alone, peak
-memory, invocations); planning 100,000
+memory, invocations) and fanned out over invocations of 100 lanes by the
+real discover binary under the FC twin (the same ratio, peak memory per
+invocation, goal < 256 MiB, invocations, goal > 1; needs 'make build');
+planning 100,000
 resources (time, peak memory); the window utilisation of a full rehearsal
 of a generated estate (critical path ÷ run, goal ≥ 0.85); each function's
 cold start and binary size (from that rehearsal; needs 'make build'); and the
@@ -97,6 +100,25 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Value: sc.Elapsed.Seconds() / sc.Bound.Seconds(), Unit: "×",
 			Detail: fmt.Sprintf("%.1fs for %d resources, the largest lane alone %.2fs; %d invocation, %.1f MiB peak (heap and stacks, the in-process twin's share included)",
 				sc.Elapsed.Seconds(), sc.Resources, sc.Bound.Seconds(), sc.Invocations, float64(sc.Peak)/(1<<20))})
+
+	step("discovery of 1,000 lanes fanned out over FC-twin invocations (needs make build)")
+	per := 100
+	if *quick {
+		per = 10
+	}
+	fo, err := benchmarks.DiscoveryFanout(ctx, gen, *dist, *syaml, per)
+	if err != nil {
+		return err
+	}
+	figs = append(figs,
+		benchmarks.Figure{Name: fmt.Sprintf("discovery of %d lanes fanned out (%d per invocation, real discover binary under the FC twin): wall time ÷ its largest lane alone at its quota", fo.Lanes, per),
+			Value: fo.Elapsed.Seconds() / fo.Bound.Seconds(), Unit: "×",
+			Detail: fmt.Sprintf("%.1fs for %d resources, coordinator to plan persisted (cold starts, planning and persisting included), the largest lane alone %.2fs",
+				fo.Elapsed.Seconds(), fo.Resources, fo.Bound.Seconds())},
+		benchmarks.Figure{Name: fmt.Sprintf("discover peak memory per invocation, %d lanes fanned out", fo.Lanes), Value: float64(fo.PeakPerInvocation) / (1 << 20), Unit: "MiB", Goal: 256,
+			Detail: "resident set of the invocation's process (VmHWM), the planning invocation's included"},
+		benchmarks.Figure{Name: fmt.Sprintf("discover invocations, %d lanes fanned out", fo.Lanes), Value: float64(fo.Invocations), Unit: "", Goal: 2, Higher: true,
+			Detail: fmt.Sprintf("the coordinator and %d groups, on %d instances", fo.Groups, fo.Instances)})
 
 	step("planning 100,000 resources")
 	n := 100000

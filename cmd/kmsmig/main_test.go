@@ -89,6 +89,9 @@ func TestBadInvocations(t *testing.T) {
 		{"rehearse bad nights", []string{"rehearse", "--nights", "0"}, 2, "--nights"},
 		{"rehearse bad window", []string{"rehearse", "--window", "2-6"}, 2, "--window"},
 		{"rehearse bad generator", []string{"rehearse", "--inventory", "generate:keys=x"}, 2, "want name=number"},
+		{"rehearse set not kmsmig", []string{"rehearse", "--set", "PATH=/tmp"}, 2, `--set "PATH=/tmp": "PATH" is not a KMSMIG_* setting`},
+		{"rehearse set no value", []string{"rehearse", "--set", "KMSMIG_BATCH_KEYS"}, 2, `--set "KMSMIG_BATCH_KEYS": want KMSMIG_NAME=value`},
+		{"rehearse set lower case", []string{"rehearse", "--set", "kmsmig_x=1"}, 2, "is not a KMSMIG_* setting"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

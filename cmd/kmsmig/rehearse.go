@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
 )
 
-const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--nights 1] [--window HH:MM-HH:MM] [--dist dist] [--syaml s.yaml] [--speed 60] [--timeout 0] [--task-api present|absent] [--json]
+const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--nights 1] [--window HH:MM-HH:MM] [--dist dist] [--syaml s.yaml] [--speed 60] [--timeout 0] [--task-api present|absent] [--set KMSMIG_X=value]... [--json]
 
 Rehearses a whole migration offline, exactly as Function Compute would run
 it: starts the twins of KMS (seeded with the inventory; default the built-in
@@ -53,6 +56,16 @@ API would: the rehearsal then also checks that no rotation policy changed
 and that every lane's discovery report says "migration task API:
 unavailable InvalidAction.NotFound".
 
+--set KMSMIG_NAME=value (repeatable) overrides that environment variable of
+every function deployed from s.yaml, for the rehearsal only; only KMSMIG_*
+names are accepted. E.g. --set KMSMIG_DISCOVER_LANES_PER_INVOCATION=10 fans
+discovery out over invocations of 10 lanes each; the rehearsal then also
+checks that it did ("discovery fanned out").
+
+For each function the rehearsal prints its invocations, instances and peak
+memory (resident set: the largest of one invocation, and of each instance),
+as the FC twin measured the real processes.
+
 To rehearse your own estate: 'kmsmig plan --export estate.json' against
 Alibaba Cloud writes it (no secret values) in the twins' inventory format;
 then 'kmsmig rehearse --inventory estate.json'. A generated estate:
@@ -69,6 +82,8 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	timeout := fs.Duration("timeout", 0, "give up after this long (wall clock); 0: 150s per night")
 	asJSON := fs.Bool("json", false, "print a JSON summary instead of the reports")
 	taskAPI := fs.String("task-api", "present", "present, or absent: the KMS twin answers every migration task action as an unknown action")
+	settings := settingFlag{}
+	fs.Var(settings, "set", "KMSMIG_NAME=value: override an environment variable of every function (repeatable; KMSMIG_* only)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -92,7 +107,7 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	res, err := rehearsal.Run(ctx, rehearsal.Options{Inventory: inv, SYAML: *syaml, Dist: *dist, Speed: *speed, Timeout: *timeout,
-		Nights: *nights, Window: *window, Progress: stderr, TaskAPIAbsent: absent})
+		Nights: *nights, Window: *window, Progress: stderr, TaskAPIAbsent: absent, Settings: settings})
 	if err != nil {
 		return err
 	}
@@ -150,8 +165,10 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		lb.Nights, lb.Critical.Round(time.Second), lb.On, lb.Window)
 	for _, n := range names {
 		cs := res.ColdStarts[n]
-		fmt.Fprintf(stderr, "rehearse: %-16s %3d invocations, binary %.1f MB, cold start %v (first invocation answered after %v)\n",
-			n, res.Invocations[n], float64(res.Binaries[n])/1e6, cs.Ready.Round(time.Millisecond), cs.FirstServed.Round(time.Millisecond))
+		fu := res.Functions[n]
+		fmt.Fprintf(stderr, "rehearse: %-16s %3d invocations on %d instance(s), peak memory %.0f MiB per invocation, %s MiB per instance; binary %.1f MB, cold start %v (first invocation answered after %v)\n",
+			n, res.Invocations[n], fu.Instances, mib(fu.InvocationPeak), instancePeaks(fu.InstancePeaks), float64(res.Binaries[n])/1e6,
+			cs.Ready.Round(time.Millisecond), cs.FirstServed.Round(time.Millisecond))
 	}
 	fmt.Fprintln(stderr, res.Summary())
 	if !res.OK() {
@@ -164,6 +181,42 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintln(stderr, "rehearse: every check passed")
 	return nil
+}
+
+// settingFlag collects --set KMSMIG_NAME=value.
+type settingFlag map[string]string
+
+var settingName = regexp.MustCompile(`^KMSMIG_[A-Z0-9_]+$`)
+
+func (s settingFlag) String() string { return "" }
+
+func (s settingFlag) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	switch {
+	case !ok:
+		return fmt.Errorf("--set %q: want KMSMIG_NAME=value", v)
+	case !settingName.MatchString(name):
+		return fmt.Errorf("--set %q: %q is not a KMSMIG_* setting (KMSMIG_ then capitals, digits, underscores)", v, name)
+	}
+	s[name] = value
+	return nil
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// instancePeaks shows per-instance peaks: all of a few, else the range.
+func instancePeaks(peaks []int64) string {
+	if len(peaks) == 0 {
+		return "-"
+	}
+	if len(peaks) > 4 {
+		return fmt.Sprintf("%.0f..%.0f", mib(slices.Min(peaks)), mib(slices.Max(peaks)))
+	}
+	parts := make([]string, len(peaks))
+	for i, p := range peaks {
+		parts[i] = fmt.Sprintf("%.0f", mib(p))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orAlways(window string) string {
@@ -180,6 +233,6 @@ func summary(r *rehearsal.Result) map[string]any {
 		"moved": r.Moved, "reported": r.Reported, "restored": r.Restored, "superseded": r.Superseded,
 		"events": r.Events, "approvals": r.Approvals, "jumps": r.Jumps, "jumpedSeconds": r.Jumped.Seconds(), "runs": r.Runs,
 		"invocations": r.Invocations, "windowUse": r.Report.Window, "lanes": r.Report.Lanes,
-		"failures": r.Report.Failures, "auditRecords": r.AuditRecord, "discover": r.Discover,
+		"failures": r.Report.Failures, "auditRecords": r.AuditRecord, "discover": r.Discover, "functions": r.Functions,
 	}
 }

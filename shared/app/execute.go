@@ -345,16 +345,27 @@ func (x *Executor) step(ctx context.Context, e StepEvent, s stepper) (StepResult
 // the run) that has begun (an earlier batch finished) and whose next
 // batch is still planned: the safety net for a chained migrate invocation
 // that was lost. Lanes that have not begun wait for migrate (its timer at
-// the window start, or discover's kick). The window still applies.
+// the window start, or discover's kick). The window still applies. The
+// run's plan is read once for every lane (a run snapshot).
 func (x *Executor) continueLanes(ctx context.Context, runID string, lanes []estate.Lane) ([]migration.StepResult, error) {
+	ctx, err := x.Engine.WithRunSnapshot(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
 	if lanes == nil {
-		var err error
 		if lanes, err = x.Engine.Lanes(ctx, runID); err != nil {
 			return nil, err
 		}
 	}
+	begun, err := x.Engine.BegunLanes(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
 	var out []migration.StepResult
 	for _, l := range lanes {
+		if !begun[l] {
+			continue // no batch state: not begun (laneBegun), without a read per lane
+		}
 		n, err := x.Engine.Next(ctx, runID, l)
 		if err != nil {
 			return out, err

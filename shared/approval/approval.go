@@ -262,12 +262,9 @@ func (d Decision) Why(runID string) string {
 // of the plan unchanged (a re-plan after some batches started, that
 // changed none of the others). Unknown run: ErrUnknownRun.
 func Check(ctx context.Context, s runstate.Store, runID string) (Decision, error) {
-	p, _, err := runstate.GetJSON[plan.Plan](ctx, s, statekeys.Plan(runID))
-	if errors.Is(err, runstate.ErrNotFound) {
-		return Decision{}, fmt.Errorf("%w: %s (no plan in this store)", ErrUnknownRun, runID)
-	}
+	p, err := readPlan(ctx, s, runID)
 	if err != nil {
-		return Decision{}, fmt.Errorf("approval: read the plan of %s: %w", runID, err)
+		return Decision{}, err
 	}
 	d := Decision{PlanDigest: p.Digest}
 	a, found, err := Read(ctx, s, runID)
@@ -294,6 +291,23 @@ func Check(ctx context.Context, s runstate.Store, runID string) (Decision, error
 		}
 	}
 	return d, nil
+}
+
+// readPlan returns the run's plan: the one ctx carries (plan.NewContext:
+// the engine's lanes of one step ask the gate each), else the store's.
+// Unknown run: ErrUnknownRun.
+func readPlan(ctx context.Context, s runstate.Store, runID string) (plan.Plan, error) {
+	if p, ok := plan.FromContext(ctx, runID); ok {
+		return p, nil
+	}
+	p, _, err := runstate.GetJSON[plan.Plan](ctx, s, statekeys.Plan(runID))
+	if errors.Is(err, runstate.ErrNotFound) {
+		return plan.Plan{}, fmt.Errorf("%w: %s (no plan in this store)", ErrUnknownRun, runID)
+	}
+	if err != nil {
+		return plan.Plan{}, fmt.Errorf("approval: read the plan of %s: %w", runID, err)
+	}
+	return p, nil
 }
 
 // Gate is the approval gate for the engine (migration.Approvals): it

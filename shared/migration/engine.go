@@ -349,11 +349,65 @@ func (e *Engine) transition(ctx context.Context, runID, batchID string, from []P
 
 // readPlan reads the plan of a run.
 func (e *Engine) readPlan(ctx context.Context, runID string) (plan.Plan, error) {
+	if p, ok := plan.FromContext(ctx, runID); ok {
+		return p, nil
+	}
 	p, _, err := runstate.GetJSON[plan.Plan](ctx, e.Store, statekeys.Plan(runID))
 	if err != nil {
 		return plan.Plan{}, fmt.Errorf("migration: read plan of %s: %w", runID, err)
 	}
 	return p, nil
+}
+
+// inventoryKey keys, in a context, the inventory snapshot of a run.
+type inventoryKey struct{ runID string }
+
+// inventorySnapshot is the run's inventory, read when a lane of the step
+// first needs it and shared read-only by the others.
+type inventorySnapshot struct {
+	once sync.Once
+	inv  estate.Inventory
+	err  error
+}
+
+// WithRunSnapshot returns ctx carrying one reading of the run's plan
+// (plan.NewContext) and, read when first needed, of its inventory, which
+// every step under it (and the approval gate) uses instead of reading
+// them again: a step over every lane reads each once, not once per lane.
+// At 1,000 lanes and 15,000 resources the lanes of one invocation
+// stepping at once each held copies: 800 MB in a poll, gigabytes in a
+// migrate (the inventory, and the plan the approval gate read). The
+// documents are read-only to the engine; a re-plan written meanwhile is
+// seen by the next invocation, as if this one had begun a moment earlier.
+// Unknown run: the store's not-found error (wrapped); context errors
+// unchanged.
+func (e *Engine) WithRunSnapshot(ctx context.Context, runID string) (context.Context, error) {
+	if _, ok := ctx.Value(inventoryKey{runID}).(*inventorySnapshot); ok {
+		return ctx, nil
+	}
+	if _, ok := plan.FromContext(ctx, runID); !ok {
+		p, err := e.readPlan(ctx, runID)
+		if err != nil {
+			return ctx, err
+		}
+		p.RunID = runID // the key readers look it up by
+		ctx = plan.NewContext(ctx, p)
+	}
+	return context.WithValue(ctx, inventoryKey{runID}, &inventorySnapshot{}), nil
+}
+
+// readInventory returns the run's stored inventory: the snapshot's when
+// ctx carries one. Not found: runstate.ErrNotFound (wrapped).
+func (e *Engine) readInventory(ctx context.Context, runID string) (estate.Inventory, error) {
+	snap, ok := ctx.Value(inventoryKey{runID}).(*inventorySnapshot)
+	if !ok {
+		inv, _, err := runstate.GetJSON[estate.Inventory](ctx, e.Store, statekeys.Inventory(runID))
+		return inv, err
+	}
+	snap.once.Do(func() {
+		snap.inv, _, snap.err = runstate.GetJSON[estate.Inventory](ctx, e.Store, statekeys.Inventory(runID))
+	})
+	return snap.inv, snap.err
 }
 
 // observed is what KMS says about one resource now.

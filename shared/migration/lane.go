@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -222,15 +223,46 @@ func (e *Engine) pollBatch(ctx context.Context, s BatchState, wait bool) (StepRe
 	return StepResult{BatchID: s.ID, Step: "poll", Outcome: OutcomeUnchanged, Phase: s.Phase}, nil
 }
 
-// PollRun runs PollLane on every lane of the run.
+// PollRun runs PollLane on every lane of the run that has begun (holds a
+// batch state): a lane that has not has nothing to poll, and one listing
+// of the run's states spares a read per such lane (most of a thousand
+// lanes before the window, every minute).
 func (e *Engine) PollRun(ctx context.Context, runID string) ([]StepResult, error) {
-	return e.eachLane(ctx, runID, nil, e.PollLane)
+	return e.PollLanes(ctx, runID, nil)
 }
 
-// PollLanes runs PollLane on lanes of the run (a group of a fanned-out
-// step), as PollRun does on every lane.
+// PollLanes runs PollLane on lanes of the run (nil: every lane; a group
+// of a fanned-out step), skipping, as PollRun does, the lanes that hold
+// no batch state.
 func (e *Engine) PollLanes(ctx context.Context, runID string, lanes []estate.Lane) ([]StepResult, error) {
-	return e.eachLane(ctx, runID, lanes, e.PollLane)
+	begun, err := e.BegunLanes(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	return e.eachLane(ctx, runID, lanes, func(ctx context.Context, runID string, l estate.Lane) (StepResult, error) {
+		if !begun[l] {
+			return StepResult{Step: "poll", Outcome: OutcomeUnchanged}, nil
+		}
+		return e.PollLane(ctx, runID, l)
+	})
+}
+
+// BegunLanes returns the lanes of the run that hold a batch state, from
+// one listing. Cancellation: ctx.Err().
+func (e *Engine) BegunLanes(ctx context.Context, runID string) (map[estate.Lane]bool, error) {
+	prefix := statekeys.BatchPrefix(runID)
+	keys, err := e.Store.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("migration: list batches of %s: %w", runID, err)
+	}
+	out := map[estate.Lane]bool{}
+	for _, k := range keys {
+		parts := strings.SplitN(strings.TrimPrefix(k, prefix), "/", 3)
+		if len(parts) == 3 {
+			out[estate.Lane{Account: parts[0], Region: parts[1]}] = true
+		}
+	}
+	return out, nil
 }
 
 // RotateRun does the rotate function's work on one run: Restore on every
@@ -283,6 +315,10 @@ func (e *Engine) RotateCampaign(ctx context.Context) ([]StepResult, SweepResult,
 // restoreRun runs Restore on every batch of the run whose task has ended
 // and that has not finished.
 func (e *Engine) restoreRun(ctx context.Context, runID string) ([]StepResult, error) {
+	ctx, err := e.WithRunSnapshot(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
 	states, err := e.runStates(ctx, runID)
 	if err != nil {
 		return nil, err
@@ -303,12 +339,16 @@ func (e *Engine) restoreRun(ctx context.Context, runID string) ([]StepResult, er
 }
 
 // eachLane runs f on lanes of the run (nil: every lane of its plan),
-// Config.ParallelLanes at a time. A failing lane does not stop the others;
-// their errors are joined, each naming its lane. Cancellation stops
-// starting lanes and returns the context's error.
+// Config.ParallelLanes at a time, under one run snapshot (the plan and
+// inventory read once for every lane). A failing lane does not stop the
+// others; their errors are joined, each naming its lane. Cancellation
+// stops starting lanes and returns the context's error.
 func (e *Engine) eachLane(ctx context.Context, runID string, lanes []estate.Lane, f func(context.Context, string, estate.Lane) (StepResult, error)) ([]StepResult, error) {
+	ctx, err := e.WithRunSnapshot(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
 	if lanes == nil {
-		var err error
 		if lanes, err = e.Lanes(ctx, runID); err != nil {
 			return nil, err
 		}

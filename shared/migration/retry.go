@@ -37,17 +37,21 @@ func (e *Engine) planRetries(ctx context.Context, s BatchState) error {
 	}
 	var placed plan.Placement
 	if len(retry.Keys)+len(retry.Secrets) > 0 {
+		var written plan.Plan
 		_, err := runstate.MutateJSON(ctx, e.Store, statekeys.Plan(s.RunID), func(p *plan.Plan, exists bool) error {
 			if !exists {
 				return fmt.Errorf("no plan")
 			}
 			var err error
 			placed, err = plan.AppendRetries(p, retry)
+			written = *p
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("migration: plan retries of %s: %w", s.ID, err)
 		}
+		written.RunID = s.RunID
+		plan.Update(ctx, written) // the rest of the step sees the retry batches
 		for _, b := range placed.Added {
 			e.log(ctx, &s, resourceRef{}, "PlanRetry", "created", "",
 				fmt.Sprintf("retry batch %s: %s", b.ID, strings.Join(append(slices.Clone(b.Keys), b.Secrets...), ", ")))

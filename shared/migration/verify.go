@@ -10,14 +10,13 @@ import (
 	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/runstate"
-	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // checkInventory returns an error naming the key when the run's stored
 // inventory, the reference verify reads, exists and cannot be decoded;
 // nil when it decodes or there is none.
 func (e *Engine) checkInventory(ctx context.Context, runID string) error {
-	_, _, err := runstate.GetJSON[estate.Inventory](ctx, e.Store, statekeys.Inventory(runID))
+	_, err := e.readInventory(ctx, runID)
 	if err == nil || errors.Is(err, runstate.ErrNotFound) {
 		return nil
 	}
@@ -31,7 +30,7 @@ func (e *Engine) checkInventory(ctx context.Context, runID string) error {
 // and the found value.
 func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
 	var problems []string
-	inv, _, err := runstate.GetJSON[estate.Inventory](ctx, e.Store, statekeys.Inventory(s.RunID))
+	inv, err := e.readInventory(ctx, s.RunID)
 	var li *estate.LaneInventory
 	switch {
 	case err == nil:

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/discover"
 	"github.com/kmsmig/kmsmig/shared/estate"
+	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
@@ -137,33 +139,16 @@ func DiscoveryScale(ctx context.Context, opts kmstwin.GenerateOptions) (Scale, e
 		return Scale{}, err
 	}
 	defer st.Close()
-	var largest estate.Lane
-	most, lanes := -1, 0
-	for _, a := range inv.Accounts {
-		for region, ri := range a.Regions {
-			lanes++
-			if n := len(ri.Keys) + len(ri.Secrets); n > most {
-				most, largest = n, estate.Lane{Account: a.ID, Region: region}
-			}
-		}
-	}
-	// The bound is taken with a client of its own, so that the estate's
-	// discovery starts with full buckets.
-	alone, _, err := client(st, nil)
+	bound, err := largestLaneAlone(ctx, st, inv)
 	if err != nil {
 		return Scale{}, err
 	}
-	start := time.Now()
-	if _, err := discover.Run(ctx, alone, discover.Options{Lanes: []estate.Lane{largest}}); err != nil {
-		return Scale{}, err
-	}
-	bound := time.Since(start)
 	c, accounts, err := client(st, nil)
 	if err != nil {
 		return Scale{}, err
 	}
 	peak := peakMemory(heapAndStacks, 5*time.Millisecond)
-	start = time.Now()
+	start := time.Now()
 	got, err := discover.Run(ctx, c, discover.Options{Accounts: accounts, Regions: st.KMS.Regions()})
 	elapsed := time.Since(start)
 	used := peak()
@@ -178,4 +163,78 @@ func DiscoveryScale(ctx context.Context, opts kmstwin.GenerateOptions) (Scale, e
 		resources += len(li.Keys) + len(li.Secrets)
 	}
 	return Scale{Lanes: len(got.Lanes), Resources: resources, Elapsed: elapsed, Bound: bound, Peak: used, Invocations: 1}, nil
+}
+
+// largestLaneAlone discovers the lane of inv with the most keys and
+// secrets alone, at its quota, and returns how long it took: no discovery
+// of the estate can take less, the quotas being per account and region.
+// It uses a client of its own, so that a discovery of the estate after it
+// starts with full buckets.
+func largestLaneAlone(ctx context.Context, st *stack.Stack, inv *kmstwin.Inventory) (time.Duration, error) {
+	var largest estate.Lane
+	most := -1
+	for _, a := range inv.Accounts {
+		for region, ri := range a.Regions {
+			if n := len(ri.Keys) + len(ri.Secrets); n > most {
+				most, largest = n, estate.Lane{Account: a.ID, Region: region}
+			}
+		}
+	}
+	alone, _, err := client(st, nil)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := discover.Run(ctx, alone, discover.Options{Lanes: []estate.Lane{largest}}); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// FanoutScale is one discovery of a whole generated estate by the real
+// discover binary under the FC twin, fanned out over invocations.
+type FanoutScale struct {
+	Lanes, Resources, PerInvocation int
+	// Groups is how many groups the coordinator handed out; Invocations
+	// how many discover invocations ran (the coordinator's included) on
+	// Instances instances.
+	Groups, Invocations, Instances int
+	// Elapsed is from the coordinator's invocation to the plan persisted;
+	// Bound as in Scale.
+	Elapsed, Bound time.Duration
+	// PeakPerInvocation is the largest peak resident set of one discover
+	// invocation (the process's, as the FC twin measures it).
+	PeakPerInvocation int64
+}
+
+// DiscoveryFanout discovers the estate opts generates with the discover
+// binary of dist, deployed from syaml with
+// KMSMIG_DISCOVER_LANES_PER_INVOCATION=per, on the FC twin's clock at real
+// time and the documented quotas; Bound is its largest lane alone, on a
+// stack of its own.
+func DiscoveryFanout(ctx context.Context, opts kmstwin.GenerateOptions, dist, syaml string, per int) (FanoutScale, error) {
+	inv := kmstwin.Generate(opts)
+	st, err := stack.Start(stack.Options{Inventory: inv})
+	if err != nil {
+		return FanoutScale{}, err
+	}
+	bound, err := largestLaneAlone(ctx, st, inv)
+	st.Close()
+	if err != nil {
+		return FanoutScale{}, err
+	}
+	run, err := rehearsal.Discovery(ctx, rehearsal.Options{Inventory: kmstwin.Generate(opts), SYAML: syaml, Dist: dist, Speed: 1,
+		Timeout: 10 * time.Minute, Settings: map[string]string{"KMSMIG_DISCOVER_LANES_PER_INVOCATION": strconv.Itoa(per)}})
+	if err != nil {
+		return FanoutScale{}, err
+	}
+	resources := 0
+	for _, a := range inv.Accounts {
+		for _, ri := range a.Regions {
+			resources += len(ri.Keys) + len(ri.Secrets)
+		}
+	}
+	return FanoutScale{Lanes: run.Lanes, Resources: resources, PerInvocation: per, Groups: run.Groups,
+		Invocations: run.Discover.Invocations, Instances: run.Discover.Instances,
+		Elapsed: run.Wall, Bound: bound, PeakPerInvocation: run.Discover.InvocationPeak}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/aliyun/credentials-go/credentials"
@@ -13,6 +14,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/alert"
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
+	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/migration"
@@ -70,7 +72,9 @@ type runState struct {
 func (r *rehearsal) collect(ctx context.Context, home stack.Account, res *Result) error {
 	ready := r.st.Ready()
 	var results [][]byte
-	for _, inv := range r.st.FC.Invocations() {
+	invs := r.st.FC.Invocations()
+	var firstDiscover app.DiscoverResult
+	for _, inv := range invs {
 		res.Invocations[inv.Function]++
 		switch inv.Status {
 		case fctwin.StatusFailed:
@@ -81,8 +85,18 @@ func (r *rehearsal) collect(ctx context.Context, home stack.Account, res *Result
 			res.Failed = append(res.Failed, fmt.Sprintf("%s (%s, event %s): %s", inv.Function, inv.Source, inv.Event, msg))
 		case fctwin.StatusSucceeded:
 			results = append(results, inv.Response)
-			if inv.Function == fnDiscover && res.Discover.RunID == "" {
-				_ = jsonUnmarshal(inv.Response, &res.Discover)
+			// The first night's discover result is the one that planned
+			// (a fanned-out discovery's coordinator plans nothing).
+			if inv.Function == fnDiscover && res.Discover.Plan == "" {
+				var d app.DiscoverResult
+				if jsonUnmarshal(inv.Response, &d) == nil {
+					switch {
+					case firstDiscover.RunID == "":
+						firstDiscover, res.Discover = d, d
+					case d.RunID == firstDiscover.RunID && d.Plan != "":
+						res.Discover = d
+					}
+				}
 			}
 		}
 	}
@@ -91,6 +105,7 @@ func (r *rehearsal) collect(ctx context.Context, home stack.Account, res *Result
 			res.ColdStarts[name] = cs[0]
 		}
 	}
+	res.Functions = r.functionUse(invs)
 
 	c, _, err := runstate.GetJSON[migration.Campaign](ctx, r.store, statekeys.Campaign)
 	if err != nil {
@@ -148,6 +163,10 @@ func (r *rehearsal) collect(ctx context.Context, home stack.Account, res *Result
 		checkCampaignDone(c, runs),
 		r.appr.checkTriggerStarts(runs, r.st.FC.Invocations()),
 	)
+	per, _ := strconv.Atoi(r.fns[fnDiscover].Env["KMSMIG_DISCOVER_LANES_PER_INVOCATION"])
+	if c, ok := checkDiscoveryFanout(invs, per, len(runs[0].inv.Lanes), res.Functions[fnDiscover]); ok {
+		res.Checks = append(res.Checks, c)
+	}
 	if r.o.TaskAPIAbsent {
 		res.Checks = append(res.Checks, checkNoRotationChange(r.st.KMS.CallCounts()), checkTaskAPIReported(runs, res.Runs))
 	}

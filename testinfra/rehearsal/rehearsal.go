@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kmsmig/kmsmig/deploy"
 	"github.com/kmsmig/kmsmig/shared/aliyun/kms"
 	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
 	"github.com/kmsmig/kmsmig/shared/aliyun/sls"
@@ -112,7 +113,10 @@ type Result struct {
 	Jumped      time.Duration
 	Checks      []Check
 	Invocations map[string]int // per function
-	Failed      []string       // invocations that failed for good
+	// Functions are each function's invocations, instances and peak
+	// memory (per invocation and per instance), from the FC twin.
+	Functions   map[string]FunctionUse
+	Failed      []string // invocations that failed for good
 	ColdStarts  map[string]fctwin.ColdStart
 	Binaries    map[string]int64 // bytes
 	AuditRecord int
@@ -179,6 +183,12 @@ type rehearsal struct {
 	// status is the current run's latest progress.
 	status migration.Progress
 	plan1  *plan.Plan
+	// fns are the functions as deployed.
+	fns map[string]fctwin.Function
+	// finishedKeys and finishedIDs (per run) are the batches seen
+	// finished.
+	finishedKeys map[string]bool
+	finishedIDs  map[string]map[string]bool
 }
 
 // Run performs a rehearsal. It returns an error when the rehearsal could
@@ -196,44 +206,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	today := time.Now().In(loc)
 	// The clock starts at midnight; once the timers are known it moves to
 	// just before the first discover.
-	clock := fctwin.NewClock(time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, loc), o.Speed)
-	logs := &logTail{}
-	// Every rate scales with the clock: the gateway's quotas too, or the
-	// functions' API work would look Speed times slower than it is.
-	qps := map[string]float64{}
-	for g, q := range kmstwin.DefaultQuotas() {
-		qps[g] = q * o.Speed
-	}
-	st, err := stack.Start(stack.Options{
-		Inventory:     o.Inventory,
-		QPS:           qps,
-		Clock:         utcClock{clock},
-		FC:            fctwin.Config{Clock: clock, Log: logs.add},
-		TaskAPIAbsent: o.TaskAPIAbsent,
-	})
+	w, err := bringUp(ctx, &o, time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, loc))
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	defer w.close()
+	st, clock, home, logs := w.st, w.clock, w.home, w.logs
 	ready := st.Ready()
-	home := account(ready, ready.Home)
-	tmp, err := os.MkdirTemp("", "kmsmig-rehearsal-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	caFile := filepath.Join(tmp, "twin-ca.pem")
-	if err := os.WriteFile(caFile, []byte(ready.CAPEM), 0o600); err != nil {
-		return nil, err
-	}
-	clockFile := filepath.Join(tmp, "clock.json")
-	if err := clock.Publish(clockFile); err != nil {
-		return nil, err
-	}
-	if _, err := sls.EnsureLogstore(ctx, sls.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
-		Logstore: auditStore, Credentials: sls.Credentials{AccessKeyID: home.AccessKeyID, AccessKeySecret: home.AccessKeySecret}}); err != nil {
-		return nil, fmt.Errorf("rehearsal: audit logstore: %w", err)
-	}
+	caFile, clockFile := w.caFile, w.clockFile
 
 	res := &Result{Invocations: map[string]int{}, ColdStarts: map[string]fctwin.ColdStart{}, Binaries: map[string]int64{}, Nights: o.Nights}
 	r := &rehearsal{o: o, st: st, clock: clock}
@@ -243,6 +223,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.fns = fns
 	window := o.Window
 	if window == "" {
 		window = fns[fnMigrate].Env["KMSMIG_WINDOW"]
@@ -323,6 +304,71 @@ func (o *Options) defaults() error {
 		o.Progress = io.Discard
 	}
 	return nil
+}
+
+// world is the twins of a rehearsal, up, with the files the functions
+// read (the twins' CA, the published clock).
+type world struct {
+	st                *stack.Stack
+	clock             *fctwin.Clock
+	home              stack.Account
+	logs              *logTail
+	tmp               string
+	caFile, clockFile string
+}
+
+// bringUp starts the twins on a clock at start running o.Speed times
+// faster than real time (every quota scaled alike), publishes the clock,
+// and creates the audit logstore.
+func bringUp(ctx context.Context, o *Options, start time.Time) (*world, error) {
+	clock := fctwin.NewClock(start, o.Speed)
+	logs := &logTail{}
+	// Every rate scales with the clock: the gateway's quotas too, or the
+	// functions' API work would look Speed times slower than it is.
+	qps := map[string]float64{}
+	for g, q := range kmstwin.DefaultQuotas() {
+		qps[g] = q * o.Speed
+	}
+	st, err := stack.Start(stack.Options{
+		Inventory:     o.Inventory,
+		QPS:           qps,
+		Clock:         utcClock{clock},
+		FC:            fctwin.Config{Clock: clock, Log: logs.add},
+		TaskAPIAbsent: o.TaskAPIAbsent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w := &world{st: st, clock: clock, logs: logs}
+	ready := st.Ready()
+	w.home = account(ready, ready.Home)
+	if w.tmp, err = os.MkdirTemp("", "kmsmig-rehearsal-"); err != nil {
+		st.Close()
+		return nil, err
+	}
+	w.caFile = filepath.Join(w.tmp, "twin-ca.pem")
+	w.clockFile = filepath.Join(w.tmp, "clock.json")
+	if err := os.WriteFile(w.caFile, []byte(ready.CAPEM), 0o600); err != nil {
+		w.close()
+		return nil, err
+	}
+	if err := clock.Publish(w.clockFile); err != nil {
+		w.close()
+		return nil, err
+	}
+	if _, err := sls.EnsureLogstore(ctx, sls.SetupConfig{Endpoint: ready.SLS, DialAddr: ready.SLS, Project: ready.LogProject,
+		Logstore: auditStore, Credentials: sls.Credentials{AccessKeyID: w.home.AccessKeyID, AccessKeySecret: w.home.AccessKeySecret}}); err != nil {
+		w.close()
+		return nil, fmt.Errorf("rehearsal: audit logstore: %w", err)
+	}
+	return w, nil
+}
+
+func (w *world) close() {
+	w.st.Close()
+	if w.tmp != "" {
+		os.RemoveAll(w.tmp)
+	}
 }
 
 // utcClock reads the FC twin's clock in UTC, for the KMS twin and the
@@ -423,10 +469,17 @@ func (o *Options) load(st *stack.Stack, caFile, clockFile string, res *Result) (
 		fn.Env = env
 		fns[fn.Name] = fn
 	}
+	var limits []deploy.FunctionConcurrency
 	for _, name := range functionNames {
-		if _, ok := fns[name]; !ok {
+		fn, ok := fns[name]
+		if !ok {
 			return nil, fmt.Errorf("rehearsal: %s does not deploy %s", o.SYAML, name)
 		}
+		limits = append(limits, deploy.FunctionConcurrency{Name: fn.Name, Env: fn.Env, ReservedConcurrency: fn.MaxInstances})
+	}
+	// Settings may fan a function out beyond what s.yaml lets it run.
+	if err := deploy.CheckFanoutConcurrency(limits); err != nil {
+		return nil, fmt.Errorf("rehearsal: %s with the settings given: %w", o.SYAML, err)
 	}
 	return fns, nil
 }

@@ -229,3 +229,61 @@ func rotateEveryKey(inv *kmstwin.Inventory) {
 		}
 	}
 }
+
+// TestFanoutRehearsal rehearses an estate of 40 lanes with discovery fanned
+// out over invocations of 10 lanes each (KMSMIG_DISCOVER_LANES_PER_INVOCATION,
+// as kmsmig rehearse --set gives it), through the real binaries under the
+// FC twin: the coordinator hands out 4 groups, they run as several
+// discover invocations (on instances of their own, per s.yaml's
+// concurrency), one of them plans the whole estate, and every check of the
+// rehearsal passes, "discovery fanned out" among them.
+func TestFanoutRehearsal(t *testing.T) {
+	dist := buildFunctions(t)
+	var progress bytes.Buffer
+	inv, err := kmstwin.LoadInventory("generate:keys=120,secrets=60,regions=4,accounts=10,seed=3")
+	require.NoError(t, err)
+	res, err := rehearsal.Run(t.Context(), rehearsal.Options{
+		Inventory: inv, SYAML: "../../s.yaml", Dist: dist, Progress: &progress,
+		Settings: map[string]string{"KMSMIG_DISCOVER_LANES_PER_INVOCATION": "10"},
+	})
+	require.NoError(t, err, progress.String())
+	names := map[string]bool{}
+	for _, c := range res.Checks {
+		require.True(t, c.OK, "%s: %s\n%s", c.Name, c.Detail, progress.String())
+		names[c.Name] = true
+	}
+	require.True(t, names["discovery fanned out"], "the fan-out was checked: %v", names)
+	require.Equal(t, 40, res.Discover.Lanes, "the planning invocation's result")
+	require.Positive(t, res.Discover.Batches)
+	d := res.Functions["kmsmig-discover"]
+	require.Equal(t, 1+4, d.Invocations, "the coordinator and one invocation per group")
+	require.Greater(t, d.Instances, 1, "the groups ran on instances of their own")
+	require.Positive(t, d.InvocationPeak, "memory was measured")
+	t.Log(res.Summary())
+	for _, name := range []string{"kmsmig-discover", "kmsmig-migrate", "kmsmig-poll", "kmsmig-rotate"} {
+		fu := res.Functions[name]
+		t.Logf("%s: %d invocations on %d instances, %.0f MiB per invocation at most, instances %v", name, fu.Invocations, fu.Instances,
+			float64(fu.InvocationPeak)/(1<<20), fu.InstancePeaks)
+	}
+	t.Logf("wall %s", res.Wall)
+}
+
+// Discovery runs the discover step alone, through the real binary under
+// the FC twin at real time (as kmsmig bench does at 1,000 lanes): 40
+// lanes at 10 per invocation are 4 groups, 5 invocations, planned.
+func TestDiscoveryAlone(t *testing.T) {
+	dist := buildFunctions(t)
+	inv, err := kmstwin.LoadInventory("generate:keys=80,secrets=40,regions=4,accounts=10,seed=5")
+	require.NoError(t, err)
+	run, err := rehearsal.Discovery(t.Context(), rehearsal.Options{Inventory: inv, SYAML: "../../s.yaml", Dist: dist, Speed: 1,
+		Settings: map[string]string{"KMSMIG_DISCOVER_LANES_PER_INVOCATION": "10"}})
+	require.NoError(t, err)
+	require.Equal(t, 40, run.Lanes)
+	require.Equal(t, 4, run.Groups)
+	require.Equal(t, 5, run.Discover.Invocations, "the coordinator and one per group")
+	require.Greater(t, run.Discover.Instances, 1)
+	require.Positive(t, run.Discover.InvocationPeak)
+	require.Positive(t, run.Wall)
+	t.Logf("%d lanes in %s: %d invocations on %d instances, %.0f MiB per invocation at most", run.Lanes, run.Wall,
+		run.Discover.Invocations, run.Discover.Instances, float64(run.Discover.InvocationPeak)/(1<<20))
+}

@@ -52,6 +52,17 @@
 //     Role credentials come only per invocation (headers), not as
 //     ALIBABA_CLOUD_* variables. The working directory is the binary's
 //     directory (FC: /code). Memory and CPU are not limited.
+//   - Memory is measured, for harnesses only: Invocation.PeakRSS is the
+//     peak resident set of the instance's process while the attempt ran
+//     (the kernel's VmHWM, reset through /proc/<pid>/clear_refs when the
+//     attempt is handed to a process running nothing else, read when it
+//     answers; beside other attempts on the same instance it is their
+//     common peak), and Server.Usage gives per function its invocation
+//     count and per instance the attempts run and the peak (the above and
+//     getrusage's maximum at each process exit). FC shows memory in its
+//     monitoring and request metrics; no API the twin serves carries it.
+//     Linux only (zero elsewhere). The Go runtime keeps freed heap for a
+//     while, so an attempt's peak includes what earlier ones left resident.
 //   - A process that dies fails its in-flight invocations
 //     (FunctionProcessExited) and is restarted after 50 ms, backing off to
 //     2 s while it keeps crashing; queued invocations wait for it. A binary

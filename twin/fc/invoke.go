@@ -57,6 +57,13 @@ type Invocation struct {
 	// OnSuccess/OnFailure destination; DestinationError says why none was.
 	Destination      string
 	DestinationError string
+	// Instance is the FC_INSTANCE_ID of the instance that ran the last
+	// attempt, and PeakRSS the peak resident set (bytes) of its process
+	// while that attempt ran (the twin's own figures; see Usage). Empty
+	// and zero for in-process handlers, and for an attempt that got no
+	// answer (timed out, process died).
+	Instance string
+	PeakRSS  int64
 	// Enqueued and Finished are simulated times.
 	Enqueued time.Time
 	Finished time.Time
@@ -74,6 +81,10 @@ type Result struct {
 	Error *FunctionError
 	// Log is the function's output while it ran (last 4 KB; binaries only).
 	Log string
+	// Instance and PeakRSS are where the attempt ran and its process's
+	// peak resident set while it ran (bytes); see Invocation.
+	Instance string
+	PeakRSS  int64
 }
 
 // FunctionError is a function's failure as the runtime reports it (the
@@ -300,7 +311,13 @@ func (s *Server) attempt(d *deployed, id string, event []byte, retry int) Result
 		c.finish(timeoutResult(fn))
 	}
 	<-c.done
-	return c.result
+	r := c.result
+	if inst != nil {
+		inst.mu.Lock()
+		r.Instance, r.PeakRSS = c.instance, c.peakRSS
+		inst.mu.Unlock()
+	}
+	return r
 }
 
 func timeoutResult(fn Function) Result {
@@ -408,6 +425,7 @@ func (s *Server) finishRecord(id string, r Result) Invocation {
 	var out Invocation
 	s.update(id, func(inv *Invocation) {
 		inv.Finished = s.clock.Now()
+		inv.Instance, inv.PeakRSS = r.Instance, r.PeakRSS
 		if r.Error != nil {
 			inv.Status = StatusFailed
 			inv.ErrorType = r.Error.Type

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -57,7 +58,15 @@ type instance struct {
 	proc          *os.Process
 	starts        []ColdStart
 	done          chan struct{} // closed when the supervisor returns
+	// handed counts the attempts given to the process; peakRSS is the
+	// largest resident set seen (bytes), at the end of an invocation or
+	// at a process's exit.
+	handed  int
+	peakRSS int64
 }
+
+// id is the instance's FC_INSTANCE_ID.
+func (in *instance) id() string { return filepath.Base(in.dir) }
 
 func newInstance(s *Server, fn Function) (*instance, error) {
 	dir, err := os.MkdirTemp("", "fc-"+fn.Name+"-")
@@ -155,7 +164,12 @@ func (in *instance) supervise() {
 		if err != nil {
 			exit = err.Error()
 		}
+		var atExit int64
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
+			atExit = int64(ru.Maxrss) << 10 // kilobytes on Linux
+		}
 		in.mu.Lock()
+		in.peakRSS = max(in.peakRSS, atExit)
 		in.proc = nil
 		in.dying = true // until the next start: its connections may linger
 		in.starts[len(in.starts)-1].Exit = exit
@@ -204,7 +218,7 @@ func (in *instance) command() *exec.Cmd {
 	env["FC_FUNCTION_MEMORY_SIZE"] = strconv.Itoa(fn.MemoryMB)
 	env["FC_REGION"] = fn.Region
 	env["FC_ACCOUNT_ID"] = fn.AccountID
-	env["FC_INSTANCE_ID"] = filepath.Base(in.dir)
+	env["FC_INSTANCE_ID"] = in.id()
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)

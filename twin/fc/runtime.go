@@ -60,6 +60,11 @@ type call struct {
 	startSeen bool   // the runtime SDK logged "FC Invoke Start RequestId: <id>"
 	endSeen   chan struct{}
 	endOnce   sync.Once
+
+	// instance and peakRSS: where the call ran and the peak resident set
+	// of its process while it ran (set before done closes).
+	instance string
+	peakRSS  int64
 }
 
 func newCall(id string, payload []byte, retry int, deadline time.Time, creds acs.Credential) *call {
@@ -176,7 +181,14 @@ func (in *instance) serveNext(w http.ResponseWriter, r *http.Request) {
 		if len(in.queue) > 0 && r.Context().Err() == nil {
 			c := in.queue[0]
 			in.queue = in.queue[1:]
+			// Alone on its process, the invocation's memory peak starts
+			// from what the process holds now; beside others it is the
+			// process's peak while they all ran.
+			if len(in.inflight) == 0 && len(in.draining) == 0 && in.proc != nil {
+				resetPeakRSS(in.proc.Pid)
+			}
 			in.inflight[c.id] = c
+			in.handed++
 			in.markReady()
 			in.mu.Unlock()
 			in.s.markRunning(c.id)
@@ -207,6 +219,11 @@ func (in *instance) post(w http.ResponseWriter, id string, r Result) {
 		delete(in.inflight, id)
 		in.draining[id] = c
 		in.markServed()
+		if in.proc != nil {
+			c.peakRSS = peakRSS(in.proc.Pid)
+			in.peakRSS = max(in.peakRSS, c.peakRSS)
+		}
+		c.instance = in.id()
 	}
 	in.mu.Unlock()
 	if !ok {

@@ -5,7 +5,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -92,13 +92,20 @@ func (s *Server) listObjectsV2(w http.ResponseWriter, q *request) *ossError {
 
 	b := q.bucket
 	b.mu.RLock()
-	keys := make([]string, 0, len(b.objects))
-	for k := range b.objects {
-		if strings.HasPrefix(k, prefix) && k > marker {
+	from := prefix
+	if marker > from {
+		from = marker
+	}
+	i, _ := slices.BinarySearch(b.keys, from)
+	var keys []string
+	for _, k := range b.keys[i:] {
+		if !strings.HasPrefix(k, prefix) {
+			break // sorted: past the prefix
+		}
+		if k > marker {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys)
 	objs := make(map[string]*object, len(keys))
 	for _, k := range keys {
 		objs[k] = b.objects[k]

@@ -88,7 +88,7 @@ func (s *Server) putObject(w http.ResponseWriter, q *request) *ossError {
 	if prev := b.objects[q.key]; prev != nil {
 		before = int64(len(prev.data))
 	}
-	b.objects[q.key] = obj
+	b.put(q.key, obj)
 	b.mu.Unlock()
 	if s.onCreated != nil {
 		ip, _, err := net.SplitHostPort(q.RemoteAddr)
@@ -186,7 +186,7 @@ func (s *Server) getObject(w http.ResponseWriter, q *request, withBody bool) *os
 func (s *Server) deleteObject(w http.ResponseWriter, q *request) *ossError {
 	b := q.bucket
 	b.mu.Lock()
-	delete(b.objects, q.key)
+	b.remove(q.key)
 	b.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 	return nil

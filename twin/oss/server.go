@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -96,9 +97,33 @@ type bucket struct {
 	Bucket
 	created time.Time
 
-	mu         sync.RWMutex
-	objects    map[string]*object
+	mu      sync.RWMutex
+	objects map[string]*object
+	// keys are the objects' keys, sorted: a listing finds its prefix by
+	// binary search instead of scanning every object (a run state of
+	// tens of thousands of objects is listed per lane by the functions).
+	keys       []string
 	versioning string
+}
+
+// put stores obj at key, keeping keys sorted; b.mu is held.
+func (b *bucket) put(key string, obj *object) {
+	if _, ok := b.objects[key]; !ok {
+		i, _ := slices.BinarySearch(b.keys, key)
+		b.keys = slices.Insert(b.keys, i, key)
+	}
+	b.objects[key] = obj
+}
+
+// remove deletes key; b.mu is held.
+func (b *bucket) remove(key string) {
+	if _, ok := b.objects[key]; !ok {
+		return
+	}
+	delete(b.objects, key)
+	if i, found := slices.BinarySearch(b.keys, key); found {
+		b.keys = slices.Delete(b.keys, i, i+1)
+	}
 }
 
 // New returns a Server with the configured buckets. It fails without a

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
@@ -16,7 +18,8 @@ import (
 )
 
 type event struct {
-	Op       string   `json:"op"` // echo, context, fail, failUntil, panic, exit, sleep
+	Op       string   `json:"op"`      // echo, context, fail, failUntil, panic, exit, sleep, alloc
+	AllocMB  int      `json:"allocMb"` // alloc: touch this many MiB, then give them back to the OS
 	Message  string   `json:"message"`
 	SleepMS  int      `json:"sleepMs"`
 	Attempts int      `json:"attempts"` // failUntil: succeed from this retry count on
@@ -72,6 +75,15 @@ func handle(ctx context.Context, ev event) (reply, error) {
 		os.Exit(3)
 	case "sleep":
 		time.Sleep(time.Duration(ev.SleepMS) * time.Millisecond)
+	case "alloc":
+		b := make([]byte, ev.AllocMB<<20)
+		for i := range b {
+			b[i] = 1
+		}
+		time.Sleep(time.Duration(ev.SleepMS) * time.Millisecond)
+		runtime.KeepAlive(b)
+		b = nil
+		debug.FreeOSMemory()
 	default:
 		return r, fmt.Errorf("unknown op %q", ev.Op)
 	}
