@@ -77,6 +77,9 @@ func ossLocation(state, twinFile string) (oss.Location, error) {
 		// The command chains no function: no Function Compute endpoint is
 		// spoken to (KMSMIG_INSECURE requires a loopback one otherwise).
 		env["KMSMIG_FUNCTION_MIGRATE"], env["KMSMIG_FUNCTION_ROTATE"] = "-", "-"
+		// Nor does it fan out (the setting needs migrate's and poll's
+		// chaining, which is off here).
+		delete(env, "KMSMIG_STEP_LANES_PER_INVOCATION")
 		for _, a := range ready.Accounts {
 			if a.ID == ready.Home {
 				if cred, err = ram.Static(a.AccessKeyID, a.AccessKeySecret, ""); err != nil {

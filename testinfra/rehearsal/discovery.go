@@ -35,6 +35,9 @@ func Discovery(ctx context.Context, o Options) (*DiscoveryRun, error) {
 		o.Settings = map[string]string{}
 	}
 	o.Settings["KMSMIG_FUNCTION_MIGRATE"] = "-" // discover only
+	// No migrate or poll runs, so nothing steps lanes in groups (the
+	// setting needs migrate's chaining, which is off here).
+	o.Settings["KMSMIG_STEP_LANES_PER_INVOCATION"] = ""
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
