@@ -35,22 +35,43 @@ targets=(
   ./twin/fc:FuzzParseSYAML
 )
 
+# deadline_race: the run failed with Go's fuzz coordinator's bare
+# "context deadline exceeded" at the -fuzztime boundary and wrote no
+# failing input: golang/go#75804, a race in internal/fuzz (fixed in Go
+# 1.27, not in the go1.26 toolchain used here), not a finding.
+deadline_race() {
+  grep -q '^    context deadline exceeded$' <<<"$1" && ! grep -q 'Failing input written' <<<"$1"
+}
+
 failed=()
+raced=()
 for t in "${targets[@]}"; do
   pkg=${t%%:*} name=${t##*:}
-  if out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
-    # A target may spend its whole time replaying a large cached corpus
-    # and print no execs line: that is a pass, not an error.
-    execs=$(grep -o 'execs: [0-9]*' <<<"$out" | tail -n 1 || true)
-    echo "ok   $name ($pkg): ${execs:-seed corpus only}"
-  else
+  for attempt in 1 2; do
+    if out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+      # A target may spend its whole time replaying a large cached corpus
+      # and print no execs line: that is a pass, not an error.
+      execs=$(grep -o 'execs: [0-9]*' <<<"$out" | tail -n 1 || true)
+      echo "ok   $name ($pkg): ${execs:-seed corpus only}"
+      break
+    fi
+    if deadline_race "$out"; then
+      if [ "$attempt" = 1 ]; then
+        echo "again $name ($pkg): context deadline exceeded at the fuzztime boundary, no failing input (golang/go#75804)"
+        continue
+      fi
+      echo "raced $name ($pkg): twice the coordinator's deadline race, no failing input (golang/go#75804); not counted as a failure"
+      raced+=("$name")
+      break
+    fi
     echo "FAIL $name ($pkg)"
     echo "$out"
     failed+=("$name")
-  fi
+    break
+  done
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz smoke: FAILED: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz smoke: ${#targets[@]} targets, no failures"
+echo "fuzz smoke: ${#targets[@]} targets, no failures${raced:+ (deadline race twice: ${raced[*]})}"
