@@ -53,9 +53,24 @@ func discoveryMemory(ctx context.Context, resources, lanes int) (LaneMemory, err
 		return LaneMemory{}, err
 	}
 	defer st.Close()
-	c, accounts, err := client(st, nil)
+	got, elapsed, used, err := discoverAll(ctx, st, "discovery memory")
 	if err != nil {
 		return LaneMemory{}, err
+	}
+	if len(got.Lanes) != lanes {
+		return LaneMemory{}, fmt.Errorf("benchmarks: discovery memory: %d lanes discovered, want %d", len(got.Lanes), lanes)
+	}
+	return LaneMemory{Lanes: lanes, Peak: used, Elapsed: elapsed}, nil
+}
+
+// discoverAll discovers every lane of st in one discovery, sampling the
+// memory it holds (heap and stacks above what was in use before), and
+// returns the inventory, the wall time and that peak; a lane that failed
+// is an error naming what (the figure's name) and the lane.
+func discoverAll(ctx context.Context, st *stack.Stack, what string) (*estate.Inventory, time.Duration, uint64, error) {
+	c, accounts, err := client(st, nil)
+	if err != nil {
+		return nil, 0, 0, err
 	}
 	peak := peakMemory(heapAndStacks, 5*time.Millisecond)
 	start := time.Now()
@@ -63,17 +78,14 @@ func discoveryMemory(ctx context.Context, resources, lanes int) (LaneMemory, err
 	elapsed := time.Since(start)
 	used := peak()
 	if err != nil {
-		return LaneMemory{}, err
-	}
-	if len(got.Lanes) != lanes {
-		return LaneMemory{}, fmt.Errorf("benchmarks: discovery memory: %d lanes discovered, want %d", len(got.Lanes), lanes)
+		return nil, 0, 0, err
 	}
 	for _, li := range got.Lanes {
 		if len(li.Errors) > 0 {
-			return LaneMemory{}, fmt.Errorf("benchmarks: discovery memory: lane %s: %s", li.Lane, li.Errors[0].Message)
+			return nil, 0, 0, fmt.Errorf("benchmarks: %s: lane %s: %s", what, li.Lane, li.Errors[0].Message)
 		}
 	}
-	return LaneMemory{Lanes: lanes, Peak: used, Elapsed: elapsed}, nil
+	return got, elapsed, used, nil
 }
 
 // heapAndStacks is the memory a discovery holds: the heap and the
@@ -143,23 +155,12 @@ func DiscoveryScale(ctx context.Context, opts kmstwin.GenerateOptions) (Scale, e
 	if err != nil {
 		return Scale{}, err
 	}
-	c, accounts, err := client(st, nil)
-	if err != nil {
-		return Scale{}, err
-	}
-	peak := peakMemory(heapAndStacks, 5*time.Millisecond)
-	start := time.Now()
-	got, err := discover.Run(ctx, c, discover.Options{Accounts: accounts, Regions: st.KMS.Regions()})
-	elapsed := time.Since(start)
-	used := peak()
+	got, elapsed, used, err := discoverAll(ctx, st, "discovery scale")
 	if err != nil {
 		return Scale{}, err
 	}
 	resources := 0
 	for _, li := range got.Lanes {
-		if len(li.Errors) > 0 {
-			return Scale{}, fmt.Errorf("benchmarks: discovery scale: lane %s: %s", li.Lane, li.Errors[0].Message)
-		}
 		resources += len(li.Keys) + len(li.Secrets)
 	}
 	return Scale{Lanes: len(got.Lanes), Resources: resources, Elapsed: elapsed, Bound: bound, Peak: used, Invocations: 1}, nil
