@@ -76,7 +76,7 @@ func TestFinishAlertsHandoff(t *testing.T) {
 		{BatchID: batch, Step: "submit", Outcome: migration.OutcomeUpdated, Phase: migration.PhaseAwaitingOperator,
 			Handoff: &migration.HandoffNotice{InstanceID: "kst-1", Keys: 2, Secrets: 3, Deadline: deadline, JSONKey: jk, MarkdownKey: mk}},
 		{BatchID: "1111/cn-shanghai/b0001", Step: "poll", Outcome: migration.OutcomeWaiting, Phase: migration.PhaseAwaitingOperator},
-	}}, nil)
+	}}, nil, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Alerts)
 	require.Len(t, alerts.as, 1)

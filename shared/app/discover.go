@@ -526,7 +526,7 @@ func (d *Discoverer) plan(ctx context.Context, runID string, vs *verdict.Verdict
 	case err != nil:
 		return nil, false, fmt.Errorf("discover: read previous plan: %w", err)
 	}
-	states, err := BatchStatuses(ctx, d.Store, runID)
+	states, err := approval.Statuses(ctx, d.Store, runID)
 	if err != nil {
 		return nil, false, err
 	}
@@ -536,31 +536,6 @@ func (d *Discoverer) plan(ctx context.Context, runID string, vs *verdict.Verdict
 	}
 	p.Digest = approval.Digest(p, states)
 	return p, true, nil
-}
-
-// BatchStatuses reads the status of every batch of a run that has left
-// the plan (submitted or beyond). Batches without a record are pending.
-func BatchStatuses(ctx context.Context, s runstate.Store, runID string) (map[string]plan.Status, error) {
-	keys, err := s.List(ctx, statekeys.BatchPrefix(runID))
-	if err != nil {
-		return nil, fmt.Errorf("discover: list batch states: %w", err)
-	}
-	out := make(map[string]plan.Status, len(keys))
-	for _, k := range keys {
-		var b struct {
-			ID     string      `json:"id"`
-			Status plan.Status `json:"planStatus"`
-		}
-		obj, err := s.Get(ctx, k)
-		if err != nil {
-			return nil, fmt.Errorf("discover: read batch state %s: %w", k, err)
-		}
-		if err := json.Unmarshal(obj.Data, &b); err != nil {
-			return nil, fmt.Errorf("discover: batch state %s: %w", k, err)
-		}
-		out[b.ID] = b.Status
-	}
-	return out, nil
 }
 
 // persist writes inventory, verdicts, plan (compare-and-swap, so a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,7 +87,10 @@ type StepResult struct {
 	Steps  []migration.StepResult `json:"steps,omitempty"`
 	Sweep  *migration.SweepResult `json:"sweep,omitempty"`
 	Alerts int                    `json:"alerts,omitempty"`
-	Done   bool                   `json:"done"`
+	// Done: every batch of the run has finished; of an invocation on a
+	// lane or a group of lanes (or a rotate step of a batch), every batch
+	// of those lanes.
+	Done bool `json:"done"`
 	// Trigger says what an OSS event prompted (migrate's trigger on
 	// approvals).
 	Trigger string `json:"trigger,omitempty"`
@@ -254,7 +258,25 @@ func (x *Executor) Poll(ctx context.Context, e StepEvent) (StepResult, error) {
 			return append(steps, more...), err
 		},
 		beside: x.pollEarlier,
+		// Only lanes with a batch state have a task to follow or a lane to
+		// continue: before the window, or early in it, a thousand-lane run
+		// needs no fan-out at all.
+		active: x.begunLanes,
 	})
+}
+
+// begunLanes returns the lanes of runID, in plan order, that hold a batch
+// state (migration.Engine.BegunLanes).
+func (x *Executor) begunLanes(ctx context.Context, runID string) ([]estate.Lane, error) {
+	lanes, err := x.Engine.Lanes(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	begun, err := x.Engine.BegunLanes(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(lanes, func(l estate.Lane) bool { return !begun[l] }), nil
 }
 
 // pollLanes polls lanes of runID (nil: every lane) and continues those of
@@ -321,24 +343,24 @@ func (x *Executor) step(ctx context.Context, e StepEvent, s stepper) (StepResult
 	case l != nil:
 		st, err := s.lane(ctx, runID, *l)
 		res.Steps = append(res.Steps, st)
-		return x.finish(ctx, res, err)
+		return x.finish(ctx, res, []estate.Lane{*l}, err)
 	case lanes != nil:
 		res.GroupLanes = len(lanes)
 		res.Steps, err = s.lanes(ctx, runID, lanes)
-		return x.finish(ctx, res, err)
+		return x.finish(ctx, res, lanes, err)
 	}
 	if res.Fanout, err = x.coordinate(ctx, s, runID); res.Fanout != nil {
 		if s.beside != nil {
 			steps, berr := s.beside(ctx, runID)
 			res.Steps, err = steps, errors.Join(err, berr)
 		}
-		return x.finish(ctx, res, err)
+		return x.finish(ctx, res, nil, err)
 	}
 	if err != nil {
-		return x.finish(ctx, res, err)
+		return x.finish(ctx, res, nil, err)
 	}
 	res.Steps, err = s.run(ctx, runID)
-	return x.finish(ctx, res, err)
+	return x.finish(ctx, res, nil, err)
 }
 
 // continueLanes starts the next batch of every lane of lanes (nil: of
@@ -426,20 +448,20 @@ func (x *Executor) Rotate(ctx context.Context, e RotateEvent) (StepResult, error
 		}
 		s, err := step(ctx, runID, e.BatchID)
 		res.Steps = append(res.Steps, s)
-		return x.finish(ctx, res, err)
+		return x.finish(ctx, res, []estate.Lane{laneOfBatch(e.BatchID)}, err)
 	case "abort":
 		s, err := x.Engine.AbortBatch(ctx, runID, e.BatchID, "rotate event", e.Reason)
 		if err != nil {
 			return StepResult{}, fmt.Errorf("rotate event: abort: %w", err)
 		}
 		res.Steps = append(res.Steps, s)
-		return x.finish(ctx, res, nil)
+		return x.finish(ctx, res, []estate.Lane{laneOfBatch(e.BatchID)}, nil)
 	case "sweep":
 		// The whole campaign: every open run's ended batches, the ledger of
 		// every run, and what earlier runs left behind.
 		steps, sweep, err := x.Engine.RotateCampaign(ctx)
 		res.Steps, res.Sweep = steps, &sweep
-		return x.finish(ctx, res, err)
+		return x.finish(ctx, res, nil, err)
 	}
 	return StepResult{}, fmt.Errorf("rotate event: action %q: not handled", action) // resolve admits no other
 }
@@ -498,8 +520,13 @@ func batchIDLike(id string) bool {
 }
 
 // finish raises the alerts the steps call for and reads whether the run is
-// done.
-func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepResult, error) {
+// done. scope is the lanes the invocation stepped (nil: the whole run):
+// their batch states are what it reads for the failures to raise and for
+// Done. Only a whole-run invocation (poll's timer, every minute) reads the
+// whole run and decides whether the night's work ended, so that the
+// thousand invocations of a thousand-lane night (a chained step of one
+// lane, a group of a hundred) do not each read a thousand states.
+func (x *Executor) finish(ctx context.Context, res StepResult, scope []estate.Lane, err error) (StepResult, error) {
 	if err != nil {
 		return res, err
 	}
@@ -555,7 +582,8 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 				Text: strings.Join(res.Sweep.Restored, "\n"), Fields: map[string]string{"run_id": res.RunID}})
 		}
 	}
-	if rep, rerr := x.Engine.BuildReport(ctx, res.RunID); rerr == nil {
+	rep, rerr := x.Engine.LanesReport(ctx, res.RunID, scope)
+	if rerr == nil {
 		for _, f := range rep.Failures {
 			// A stopped task backend is one alert per lane (above), not
 			// one per resource.
@@ -563,10 +591,11 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 				alerts = append(alerts, alert.ResourceFailed(f.Lane.Account, f.Lane.Region, string(f.Kind), f.ID, f.ReasonCode, f.Remediation))
 			}
 		}
-		if x.Alerts == nil {
+		if x.Alerts == nil || scope != nil {
 		} else if a, ok := x.nightEnded(ctx, res.RunID, now, win, rep); ok {
 			alerts = append(alerts, a)
 		}
+		res.Done = rep.Done
 	}
 	if x.Alerts != nil {
 		for _, a := range alerts {
@@ -574,9 +603,6 @@ func (x *Executor) finish(ctx context.Context, res StepResult, err error) (StepR
 		}
 	}
 	res.Alerts = len(alerts)
-	if p, perr := x.Engine.Status(ctx, res.RunID); perr == nil {
-		res.Done = p.Done()
-	}
 	return res, nil
 }
 

@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,7 +69,7 @@ func TestFinishAlerts(t *testing.T) {
 			alerts := &alertList{}
 			x := &Executor{Config: Config{StallAfter: 30 * time.Minute}, Alerts: alerts, Now: func() time.Time { return now },
 				Engine: &migration.Engine{Store: store, Config: migration.Config{Window: tt.window}}}
-			res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: tt.steps, Sweep: tt.sweep}, nil)
+			res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: tt.steps, Sweep: tt.sweep}, nil, nil)
 			require.NoError(t, err)
 			var keys []string
 			for _, a := range alerts.as {
@@ -105,7 +107,7 @@ func TestFinishOverrunOfTheConfiguredWindow(t *testing.T) {
 			x := &Executor{Config: cfg, Alerts: alerts, Now: func() time.Time { return tt.now },
 				Engine: &migration.Engine{Store: store, Config: cfg.EngineConfig(tt.now)}}
 			_, err = x.finish(t.Context(), StepResult{RunID: "r1", Steps: []migration.StepResult{
-				{BatchID: batch, Step: "poll", Phase: migration.PhaseRunning, TaskID: "mt-1"}}}, nil)
+				{BatchID: batch, Step: "poll", Phase: migration.PhaseRunning, TaskID: "mt-1"}}}, nil, nil)
 			require.NoError(t, err)
 			var keys []string
 			for _, a := range alerts.as {
@@ -130,7 +132,7 @@ func TestFinishAlertTexts(t *testing.T) {
 	res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: []migration.StepResult{
 		{BatchID: batch, Step: "poll", Phase: migration.PhaseRunning, TaskID: "mt-1", Stalled: true},
 		{BatchID: batch, Step: "restore", Outcome: migration.OutcomeDeferred, Phase: migration.PhaseCompleted, Pending: []string{"key k1", "secret s1"}},
-	}, Sweep: &migration.SweepResult{Restored: []string{"1111/cn-hangzhou key k9"}}}, nil)
+	}, Sweep: &migration.SweepResult{Restored: []string{"1111/cn-hangzhou key k9"}}}, nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, 4, res.Alerts)
 	require.Len(t, alerts.as, 4)
@@ -158,7 +160,7 @@ func TestFinishReturnsStepError(t *testing.T) {
 	alerts := &alertList{}
 	x := &Executor{Alerts: alerts, Engine: &migration.Engine{}}
 	boom := errors.New("boom")
-	res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: []migration.StepResult{{BatchID: "a/b/c", Stalled: true}}}, boom)
+	res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: []migration.StepResult{{BatchID: "a/b/c", Stalled: true}}}, nil, boom)
 	require.ErrorIs(t, err, boom)
 	assert.Zero(t, res.Alerts)
 	assert.Empty(t, alerts.as)
@@ -167,7 +169,7 @@ func TestFinishReturnsStepError(t *testing.T) {
 // Without an alerter the alerts are still counted.
 func TestFinishWithoutAlerter(t *testing.T) {
 	x := &Executor{Engine: &migration.Engine{Store: newStore(t)}}
-	res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: []migration.StepResult{{BatchID: "1111/cn-hangzhou/b0001", Stalled: true}}}, nil)
+	res, err := x.finish(t.Context(), StepResult{RunID: "r1", Steps: []migration.StepResult{{BatchID: "1111/cn-hangzhou/b0001", Stalled: true}}}, nil, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Alerts)
 }
@@ -223,7 +225,7 @@ func TestFinishReportsFailuresAndDone(t *testing.T) {
 			}
 			alerts := &alertList{}
 			x := &Executor{Alerts: alerts, Engine: &migration.Engine{Store: store}}
-			res, err := x.finish(t.Context(), StepResult{RunID: run}, nil)
+			res, err := x.finish(t.Context(), StepResult{RunID: run}, nil, nil)
 			require.NoError(t, err)
 			assert.Equal(t, tt.done, res.Done)
 			require.Len(t, alerts.as, 1, "k1 failed for good; k2 was re-planned; k4 was dropped")
@@ -243,22 +245,69 @@ func TestLaneOfBatch(t *testing.T) {
 	assert.Equal(t, estate.Lane{}, laneOfBatch(""))
 }
 
-func TestBatchStatuses(t *testing.T) {
-	store := newStore(t)
+// readLog is a store that records the keys read.
+type readLog struct {
+	runstate.Store
+	mu   sync.Mutex
+	keys []string
+}
+
+func (r *readLog) Get(ctx context.Context, key string) (runstate.Object, error) {
+	r.mu.Lock()
+	r.keys = append(r.keys, key)
+	r.mu.Unlock()
+	return r.Store.Get(ctx, key)
+}
+
+func (r *readLog) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.keys
+	r.keys = nil
+	return out
+}
+
+// An invocation that stepped some lanes (a chained step of one lane, a
+// group of a fanned-out step, a rotate step of one batch) reads those
+// lanes' batch states only, raises their failures and says whether they
+// are done; only a whole-run one reads every lane (and, once the night's
+// work is over, the ledger).
+func TestFinishReadsTheLanesItStepped(t *testing.T) {
 	const run = "r1"
-	lane := estate.Lane{Account: "1111", Region: "cn-hangzhou"}
-	putJSON(t, store, statekeys.Batch(run, "1111/cn-hangzhou/b0001"), migration.BatchState{ID: "1111/cn-hangzhou/b0001", Lane: lane, PlanStatus: plan.StatusDone})
-	putJSON(t, store, statekeys.Batch(run, "1111/cn-hangzhou/b0002"), migration.BatchState{ID: "1111/cn-hangzhou/b0002", Lane: lane, PlanStatus: plan.StatusRunning})
-	got, err := BatchStatuses(t.Context(), store, run)
-	require.NoError(t, err)
-	assert.Equal(t, map[string]plan.Status{"1111/cn-hangzhou/b0001": plan.StatusDone, "1111/cn-hangzhou/b0002": plan.StatusRunning}, got)
+	laneA, laneB := estate.Lane{Account: "1111", Region: "cn-hangzhou"}, estate.Lane{Account: "2222", Region: "cn-beijing"}
+	a1 := plan.Batch{ID: plan.BatchID(laneA, 1), Lane: laneA, InstanceID: "kst-a", Seq: 1, Keys: []string{"ka"}}
+	b1 := plan.Batch{ID: plan.BatchID(laneB, 1), Lane: laneB, InstanceID: "kst-b", Seq: 1, Keys: []string{"kb"}}
+	b2 := plan.Batch{ID: plan.BatchID(laneB, 2), Lane: laneB, InstanceID: "kst-b", Seq: 2, Keys: []string{"kc"}}
+	failed := func(b plan.Batch) migration.BatchState {
+		return migration.BatchState{ID: b.ID, RunID: run, Lane: b.Lane, Seq: b.Seq, InstanceID: b.InstanceID, Keys: b.Keys,
+			Phase: migration.PhaseVerified, PlanStatus: plan.StatusDone, Attempt: 1,
+			Resources: []migration.ResourceOutcome{{Kind: migration.KindKey, ID: b.Keys[0], Result: migration.ResultFailed, ReasonCode: "KeyDisabled", Attempt: 1}}}
+	}
+	dir := newStore(t)
+	putJSON(t, dir, statekeys.Plan(run), plan.Plan{RunID: run, Lanes: []plan.LanePlan{
+		{Lane: laneA, InstanceID: "kst-a", Batches: []plan.Batch{a1}},
+		{Lane: laneB, InstanceID: "kst-b", Batches: []plan.Batch{b1, b2}}}})
+	putJSON(t, dir, statekeys.Batch(run, a1.ID), failed(a1))
+	putJSON(t, dir, statekeys.Batch(run, b1.ID), failed(b1))
+	store := &readLog{Store: dir}
+	alerts := &alertList{}
+	x := &Executor{Alerts: alerts, Engine: &migration.Engine{Store: store}}
 
-	none, err := BatchStatuses(t.Context(), store, "r2")
+	res, err := x.finish(t.Context(), StepResult{RunID: run}, []estate.Lane{laneA}, nil)
 	require.NoError(t, err)
-	assert.Empty(t, none)
+	assert.True(t, res.Done, "lane A's one batch has finished")
+	assert.ElementsMatch(t, []string{statekeys.Plan(run), statekeys.Batch(run, a1.ID)}, store.take(), "the plan and lane A's state, nothing of lane B")
+	require.Len(t, alerts.as, 1)
+	assert.Equal(t, "resource-failed/1111/cn-hangzhou/ka", alerts.as[0].Key)
 
-	_, err = store.Create(t.Context(), statekeys.Batch(run, "1111/cn-hangzhou/b0003"), []byte("{"))
+	alerts.as = nil
+	res, err = x.finish(t.Context(), StepResult{RunID: run}, nil, nil)
 	require.NoError(t, err)
-	_, err = BatchStatuses(t.Context(), store, run)
-	require.ErrorContains(t, err, "discover: batch state runs/r1/batches/1111/cn-hangzhou/b0003.json: ")
+	assert.False(t, res.Done, "lane B's second batch has not run")
+	assert.ElementsMatch(t, []string{statekeys.Plan(run), statekeys.Batch(run, a1.ID), statekeys.Batch(run, b1.ID), statekeys.Batch(run, b2.ID)}, store.take())
+	var keys []string
+	for _, a := range alerts.as {
+		keys = append(keys, a.Key)
+	}
+	assert.ElementsMatch(t, []string{"resource-failed/1111/cn-hangzhou/ka", "resource-failed/2222/cn-beijing/kb"}, keys)
 }

@@ -19,8 +19,9 @@ import (
 // flight any more. Its figures are the run's so far (moved, failed,
 // dropped, rotation restored) and what continues in the next window.
 func (x *Executor) nightEnded(ctx context.Context, runID string, now time.Time, win migration.Window, rep migration.Report) (alert.Alert, bool) {
-	// Everything is read from the run report the step has built already:
-	// poll runs every minute and must stay cheap.
+	// Everything is read from the run report the step has built already
+	// (the ledger, once the night's work is over): poll runs every minute
+	// and must stay cheap.
 	closed := !win.End.IsZero() && now.After(win.End)
 	if !rep.Done && !closed {
 		return alert.Alert{}, false
@@ -40,6 +41,9 @@ func (x *Executor) nightEnded(ctx context.Context, runID string, now time.Time, 
 		if ph != migration.PhasePlanned && ph != migration.PhaseVerified && ph != migration.PhaseFailed {
 			return alert.Alert{}, false // a batch of the run is in flight
 		}
+	}
+	if err := rep.AddLedger(ctx, x.Engine.Store); err != nil {
+		return alert.Alert{}, false // the next step retries
 	}
 	end := "done"
 	if !win.End.IsZero() {

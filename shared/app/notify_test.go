@@ -165,8 +165,9 @@ func TestNightEndedText(t *testing.T) {
 }
 
 // When the window has closed with nothing of the run in flight, and
-// something happened in it, the night's end is said once: what moved and
-// what continues in the next window.
+// something happened in it, the night's end is said once, by a step of the
+// whole run (poll's every minute): what moved and what continues in the
+// next window.
 func TestNightEndedAfterTheWindow(t *testing.T) {
 	ctx := t.Context()
 	store := dirStore(t)
@@ -201,8 +202,11 @@ func TestNightEndedAfterTheWindow(t *testing.T) {
 	assert.Empty(t, alerts.take(), "the window is still open")
 
 	now = in(3, 5)
+	_, err = x.Rotate(ctx, app.RotateEvent{StepEvent: app.StepEvent{BatchID: plan.BatchID(lane, 1)}})
+	require.NoError(t, err)
+	assert.Empty(t, alerts.take(), "a step of one batch reads its lane, not the run: the minute's poll says it")
 	for range 2 {
-		_, err = x.Rotate(ctx, app.RotateEvent{StepEvent: app.StepEvent{BatchID: plan.BatchID(lane, 1)}})
+		_, err = x.Poll(ctx, app.StepEvent{})
 		require.NoError(t, err)
 	}
 	require.Equal(t, []string{"night-ended/run-20261129/2026-11-29T03:00Z"}, alerts.take(), "once")

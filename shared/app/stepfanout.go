@@ -180,11 +180,14 @@ type stepper struct {
 	lanes    func(context.Context, string, []estate.Lane) ([]migration.StepResult, error)
 	run      func(context.Context, string) ([]migration.StepResult, error)
 	beside   func(context.Context, string) ([]migration.StepResult, error)
+	// active, when set, narrows the lanes worth a step (poll: those that
+	// have begun); nil: every lane of the plan.
+	active func(context.Context, string) ([]estate.Lane, error)
 }
 
 // coordinate, when the step fans out (KMSMIG_STEP_LANES_PER_INVOCATION
-// set and exceeded by the run's lanes, a Dispatch, the function named),
-// hands the run's lanes, in plan order and in groups of GroupSize, to
+// set and exceeded by the run's lanes worth a step, s.active's, a
+// Dispatch, the function named), hands those lanes, in plan order and in groups of GroupSize, to
 // invocations of s.function, and returns what it did; nil when this
 // invocation steps every lane itself. Every group's event is built and
 // checked before the first is handed out. A group that cannot be handed
@@ -194,7 +197,11 @@ func (x *Executor) coordinate(ctx context.Context, s stepper, runID string) (*St
 	if per <= 0 || x.Dispatch == nil || s.function == "" || s.function == "-" {
 		return nil, nil
 	}
-	lanes, err := x.Engine.Lanes(ctx, runID)
+	lanesOf := x.Engine.Lanes
+	if s.active != nil {
+		lanesOf = s.active
+	}
+	lanes, err := lanesOf(ctx, runID)
 	if err != nil || len(lanes) <= per {
 		return nil, err
 	}

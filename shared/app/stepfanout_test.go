@@ -189,8 +189,26 @@ func TestFanoutInvocationsCapTheGroups(t *testing.T) {
 	ctx := t.Context()
 	lanes, err := x.Engine.Lanes(ctx, runID)
 	require.NoError(t, err)
-	size := (len(lanes) + 2) / 3
+	// Poll fans out over the lanes that have begun only: none yet, no
+	// fan-out; two of them, two groups of one lane.
 	res, err := x.Poll(ctx, app.StepEvent{})
+	require.NoError(t, err)
+	assert.Nil(t, res.Fanout, "no lane has begun: nothing to follow")
+	assert.Empty(t, h.take())
+	require.Len(t, lanes, 3, "the demo estate")
+	beginLanes(t, x, runID, lanes[0], lanes[2])
+	res, err = x.Poll(ctx, app.StepEvent{})
+	require.NoError(t, err)
+	require.NotNil(t, res.Fanout)
+	assert.Equal(t, app.StepFanout{Function: "kmsmig-poll", Lanes: 2, Groups: 2, GroupSize: 1, Dispatched: 2}, *res.Fanout)
+	hs := h.take()
+	require.Len(t, hs, 2)
+	assert.Equal(t, []string{lanes[0].String()}, hs[0].event.Lanes)
+	assert.Equal(t, []string{lanes[2].String()}, hs[1].event.Lanes)
+
+	beginLanes(t, x, runID, lanes...)
+	size := (len(lanes) + 2) / 3
+	res, err = x.Poll(ctx, app.StepEvent{})
 	require.NoError(t, err)
 	require.NotNil(t, res.Fanout)
 	assert.Equal(t, app.StepFanout{Function: "kmsmig-poll", Lanes: len(lanes), Groups: 3, GroupSize: size, Dispatched: 3}, *res.Fanout)
@@ -244,6 +262,24 @@ func TestStepGroupEventRefusals(t *testing.T) {
 
 // storedPlan writes a plan of n lanes (one batch each; account ids of
 // digits digits) and makes it the current run.
+// beginLanes gives each of lanes a state for its first batch, still
+// planned, as a lane whose first batch is being prepared has.
+func beginLanes(t *testing.T, x *app.Executor, runID string, lanes ...estate.Lane) {
+	t.Helper()
+	for _, l := range lanes {
+		n, err := x.Engine.Next(t.Context(), runID, l)
+		require.NoError(t, err)
+		b := n.Batch
+		_, err = runstate.MutateJSON(t.Context(), x.Engine.Store, statekeys.Batch(runID, b.ID), func(s *migration.BatchState, exists bool) error {
+			if !exists {
+				*s = migration.BatchState{ID: b.ID, RunID: runID, Lane: l, Seq: b.Seq, InstanceID: b.InstanceID, Phase: migration.PhasePlanned}
+			}
+			return nil
+		})
+		require.NoError(t, err)
+	}
+}
+
 func storedPlan(t *testing.T, store runstate.Store, runID string, n, digits int) {
 	t.Helper()
 	p := plan.Plan{RunID: runID}
@@ -277,7 +313,7 @@ func TestCoordinatorRefusesGroupsItCannotSend(t *testing.T) {
 	assert.Len(t, h.take(), 2)
 
 	storedPlan(t, store, "odd", 3, app.MaxAccountIDLen+1)
-	res, err = x.Poll(t.Context(), app.StepEvent{})
+	res, err = x.Migrate(t.Context(), app.StepEvent{})
 	require.ErrorContains(t, err, "fan-out of odd: group 0: event: lanes[0]: ")
 	assert.Zero(t, res.Fanout.Dispatched)
 	assert.Empty(t, h.take(), "nothing handed out")

@@ -2,7 +2,6 @@ package approval
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -117,27 +116,26 @@ func Plan(ctx context.Context, s runstate.Store, runID string) (plan.Plan, map[s
 }
 
 // Statuses reads the plan status of every batch of a run that has a state
-// (batches without one are pending).
+// (batches without one are pending), runstate.ReadConcurrency at a time: a
+// run of a thousand lanes has more than a thousand states, read on every
+// approval and every re-plan.
 func Statuses(ctx context.Context, s runstate.Store, runID string) (map[string]plan.Status, error) {
 	keys, err := s.List(ctx, statekeys.BatchPrefix(runID))
 	if err != nil {
 		return nil, fmt.Errorf("approval: list the batch states of %s: %w", runID, err)
 	}
+	type status struct {
+		ID     string      `json:"id"`
+		Status plan.Status `json:"planStatus"`
+	}
+	vs, errs := runstate.GetAllJSON[status](ctx, s, keys)
 	out := make(map[string]plan.Status, len(keys))
-	for _, k := range keys {
-		obj, err := s.Get(ctx, k)
-		if errors.Is(err, runstate.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("approval: read batch state %s: %w", k, err)
-		}
-		var b struct {
-			ID     string      `json:"id"`
-			Status plan.Status `json:"planStatus"`
-		}
-		if err := json.Unmarshal(obj.Data, &b); err != nil {
-			return nil, fmt.Errorf("approval: batch state %s: %w", k, err)
+	for i, b := range vs {
+		switch err := errs[i]; {
+		case errors.Is(err, runstate.ErrNotFound):
+			continue // removed since the listing
+		case err != nil:
+			return nil, fmt.Errorf("approval: read batch state %s: %w", keys[i], err)
 		}
 		out[b.ID] = b.Status
 	}

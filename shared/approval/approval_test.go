@@ -260,3 +260,36 @@ func TestSummaryWrite(t *testing.T) {
 		assert.Contains(t, out, want)
 	}
 }
+
+// Statuses reads every batch state of the run (more than it reads at a
+// time, so that the pool is exercised), each under its own id, and names a
+// state that is not a batch's JSON.
+func TestStatuses(t *testing.T) {
+	ctx := t.Context()
+	p := testPlan()
+	s := newStore(t, p)
+	want := map[string]plan.Status{}
+	statuses := []plan.Status{plan.StatusDone, plan.StatusRunning, plan.StatusSubmitted}
+	for i := range 3*runstate.ReadConcurrency + 5 {
+		id := plan.BatchID(laneA, i+1)
+		want[id] = statuses[i%len(statuses)]
+		_, err := runstate.MutateJSON(ctx, s, statekeys.Batch(p.RunID, id), func(v *map[string]any, _ bool) error {
+			*v = map[string]any{"id": id, "planStatus": want[id]}
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	got, err := approval.Statuses(ctx, s, p.RunID)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	none, err := approval.Statuses(ctx, s, "run-20260102")
+	require.NoError(t, err)
+	assert.Empty(t, none)
+
+	bad := statekeys.Batch(p.RunID, plan.BatchID(laneB, 9))
+	_, err = s.Create(ctx, bad, []byte("{"))
+	require.NoError(t, err)
+	_, err = approval.Statuses(ctx, s, p.RunID)
+	require.ErrorContains(t, err, "approval: read batch state "+bad+": ")
+}

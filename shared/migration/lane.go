@@ -407,31 +407,36 @@ type Progress struct {
 // Done reports whether every batch of the plan has finished.
 func (p Progress) Done() bool { return p.Finished == p.Batches }
 
-// Status reads how far a run is.
+// Status reads how far a run is, its batch states
+// runstate.ReadConcurrency at a time.
 func (e *Engine) Status(ctx context.Context, runID string) (Progress, error) {
 	p, err := e.readPlan(ctx, runID)
 	if err != nil {
 		return Progress{}, err
 	}
-	var out Progress
+	var ids, keys []string
 	for _, lp := range p.Lanes {
 		for _, b := range lp.Batches {
-			out.Batches++
-			s, err := e.readBatch(ctx, runID, b.ID)
-			switch {
-			case errors.Is(err, ErrNoState):
-			case err != nil:
-				return out, err
-			case s.Finished():
-				out.Finished++
-				continue
-			}
-			phase := PhasePlanned
-			if err == nil {
-				phase = s.Phase
-			}
-			out.Active = append(out.Active, b.ID+" "+string(phase))
+			ids, keys = append(ids, b.ID), append(keys, statekeys.Batch(runID, b.ID))
 		}
+	}
+	states, errs := runstate.GetAllJSON[BatchState](ctx, e.Store, keys)
+	out := Progress{Batches: len(ids)}
+	for i, id := range ids {
+		s, err := states[i], errs[i]
+		switch {
+		case errors.Is(err, runstate.ErrNotFound):
+		case err != nil:
+			return out, err
+		case s.Finished():
+			out.Finished++
+			continue
+		}
+		phase := PhasePlanned
+		if err == nil {
+			phase = s.Phase
+		}
+		out.Active = append(out.Active, id+" "+string(phase))
 	}
 	return out, nil
 }

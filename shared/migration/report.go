@@ -164,6 +164,20 @@ type WindowUse struct {
 // BuildReport reads a run's plan, batch states and ledger and builds its
 // report. No plan: an error matching runstate.ErrNotFound.
 func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) {
+	r, err := e.LanesReport(ctx, runID, nil)
+	if err != nil {
+		return r, err
+	}
+	return r, r.AddLedger(ctx, e.Store)
+}
+
+// LanesReport is BuildReport over the run's lanes in lanes only (nil:
+// every lane), without the ledger: what an invocation that stepped those
+// lanes reads at its end. A thousand-lane run has more than a thousand
+// batch states; a lane's invocation reads its lane's. The states are read
+// runstate.ReadConcurrency at a time. No plan: an error matching
+// runstate.ErrNotFound.
+func (e *Engine) LanesReport(ctx context.Context, runID string, lanes []estate.Lane) (Report, error) {
 	r := Report{RunID: runID, GeneratedAt: e.now()}
 	p, err := e.readPlan(ctx, runID)
 	if err != nil {
@@ -175,18 +189,29 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 			r.Approval = why
 		}
 	}
-	perInstance := map[string]float64{}
+	var lps []plan.LanePlan
+	var keys []string
 	for _, lp := range p.Lanes {
-		if len(lp.Batches) == 0 {
+		if len(lp.Batches) == 0 || lanes != nil && !slices.Contains(lanes, lp.Lane) {
 			continue
 		}
+		lp.Batches = slices.Clone(lp.Batches)
+		slices.SortFunc(lp.Batches, func(a, b plan.Batch) int { return cmp.Compare(a.Seq, b.Seq) })
+		lps = append(lps, lp)
+		for _, b := range lp.Batches {
+			keys = append(keys, statekeys.Batch(runID, b.ID))
+		}
+	}
+	states, errs := runstate.GetAllJSON[BatchState](ctx, e.Store, keys)
+	perInstance := map[string]float64{}
+	i := 0
+	for _, lp := range lps {
 		lf := LaneFigures{Lane: lp.Lane}
-		bs := slices.Clone(lp.Batches)
-		slices.SortFunc(bs, func(a, b plan.Batch) int { return cmp.Compare(a.Seq, b.Seq) })
-		for _, b := range bs {
+		for range lp.Batches {
+			s, err := states[i], errs[i]
+			i++
 			lf.Batches++
-			s, err := e.readBatch(ctx, runID, b.ID)
-			if errors.Is(err, ErrNoState) {
+			if errors.Is(err, runstate.ErrNotFound) {
 				r.Done = false
 				continue
 			}
@@ -224,19 +249,23 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 	if r.Window.RunSeconds > 0 {
 		r.Window.Utilisation = r.Window.CriticalPathSeconds / r.Window.RunSeconds
 	}
-
 	r.After = afterMigration(r.Lanes)
+	return r, nil
+}
 
-	keys, err := e.Store.List(ctx, statekeys.LedgerPrefix)
+// AddLedger counts the campaign's ledger entries held for the run (or
+// for none) into r.Ledger, read runstate.ReadConcurrency at a time.
+func (r *Report) AddLedger(ctx context.Context, store runstate.Store) error {
+	keys, err := store.List(ctx, statekeys.LedgerPrefix)
 	if err != nil {
-		return r, err
+		return err
 	}
-	for _, k := range keys {
-		le, _, err := runstate.GetJSON[LedgerEntry](ctx, e.Store, k)
-		if err != nil {
-			return r, err
+	entries, errs := runstate.GetAllJSON[LedgerEntry](ctx, store, keys)
+	for i, le := range entries {
+		if errs[i] != nil {
+			return errs[i]
 		}
-		if le.RunID != runID && le.RunID != "" {
+		if le.RunID != r.RunID && le.RunID != "" {
 			continue // held by another run's batch: in that run's report
 		}
 		r.Ledger.Entries++
@@ -252,7 +281,7 @@ func (e *Engine) BuildReport(ctx context.Context, runID string) (Report, error) 
 		}
 		r.Ledger.Items = append(r.Ledger.Items, le)
 	}
-	return r, nil
+	return nil
 }
 
 // afterMigration counts what the lanes migrated and, once anything did,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
@@ -137,4 +138,28 @@ func MutateJSON[T any](ctx context.Context, s Store, key string, f func(v *T, ex
 		}
 		return append(out, '\n'), nil
 	})
+}
+
+// ReadConcurrency is how many objects GetAllJSON reads at a time: a run of
+// a thousand lanes has more than a thousand batch states, and each read of
+// the OSS store is a few round trips; one after another they took a poll
+// invocation most of its minute.
+const ReadConcurrency = 16
+
+// GetAllJSON reads keys, ReadConcurrency at a time, as GetJSON does; the
+// values and errors are in keys' order (a missing key: ErrNotFound in its
+// place). Cancellation: each read returns ctx.Err().
+func GetAllJSON[T any](ctx context.Context, s Store, keys []string) ([]T, []error) {
+	vs, errs := make([]T, len(keys)), make([]error, len(keys))
+	sem := make(chan struct{}, ReadConcurrency)
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			vs[i], _, errs[i] = GetJSON[T](ctx, s, k)
+		})
+	}
+	wg.Wait()
+	return vs, errs
 }

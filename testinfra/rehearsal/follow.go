@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,20 +125,17 @@ func (r *rehearsal) openBatches(ctx context.Context, runID string) (map[string]m
 	if r.finishedIDs[runID] == nil {
 		r.finishedIDs[runID] = map[string]bool{}
 	}
+	keys = slices.DeleteFunc(keys, func(k string) bool { return r.finishedKeys[k] })
+	states, errs := runstate.GetAllJSON[migration.BatchState](ctx, r.store, keys)
 	open := map[string]migration.BatchState{}
-	for _, k := range keys {
-		if r.finishedKeys[k] {
+	for i, b := range states {
+		switch err := errs[i]; {
+		case errors.Is(err, runstate.ErrNotFound):
 			continue
-		}
-		b, _, err := runstate.GetJSON[migration.BatchState](ctx, r.store, k)
-		if errors.Is(err, runstate.ErrNotFound) {
-			continue
-		}
-		if err != nil {
+		case err != nil:
 			return nil, err
-		}
-		if b.Finished() {
-			r.finishedKeys[k], r.finishedIDs[runID][b.ID] = true, true
+		case b.Finished():
+			r.finishedKeys[keys[i]], r.finishedIDs[runID][b.ID] = true, true
 			continue
 		}
 		open[b.ID] = b
