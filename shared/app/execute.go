@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -258,25 +257,11 @@ func (x *Executor) Poll(ctx context.Context, e StepEvent) (StepResult, error) {
 			return append(steps, more...), err
 		},
 		beside: x.pollEarlier,
-		// Only lanes with a batch state have a task to follow or a lane to
-		// continue: before the window, or early in it, a thousand-lane run
-		// needs no fan-out at all.
-		active: x.begunLanes,
+		// Only lanes at work have a task to follow or a batch to continue:
+		// before the window, or early in it, a thousand-lane run needs no
+		// fan-out at all.
+		active: x.Engine.LanesAtWork,
 	})
-}
-
-// begunLanes returns the lanes of runID, in plan order, that hold a batch
-// state (migration.Engine.BegunLanes).
-func (x *Executor) begunLanes(ctx context.Context, runID string) ([]estate.Lane, error) {
-	lanes, err := x.Engine.Lanes(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	begun, err := x.Engine.BegunLanes(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(lanes, func(l estate.Lane) bool { return !begun[l] }), nil
 }
 
 // pollLanes polls lanes of runID (nil: every lane) and continues those of

@@ -189,14 +189,16 @@ func TestFanoutInvocationsCapTheGroups(t *testing.T) {
 	ctx := t.Context()
 	lanes, err := x.Engine.Lanes(ctx, runID)
 	require.NoError(t, err)
-	// Poll fans out over the lanes that have begun only: none yet, no
-	// fan-out; two of them, two groups of one lane.
+	// Poll fans out over the lanes at work only: none yet (discover's kick
+	// left every first batch planned), no fan-out; two of them, two groups
+	// of one lane.
+	beginLanes(t, x, runID, migration.PhasePlanned, lanes...)
 	res, err := x.Poll(ctx, app.StepEvent{})
 	require.NoError(t, err)
 	assert.Nil(t, res.Fanout, "no lane has begun: nothing to follow")
 	assert.Empty(t, h.take())
 	require.Len(t, lanes, 3, "the demo estate")
-	beginLanes(t, x, runID, lanes[0], lanes[2])
+	beginLanes(t, x, runID, migration.PhaseRotationOff, lanes[0], lanes[2])
 	res, err = x.Poll(ctx, app.StepEvent{})
 	require.NoError(t, err)
 	require.NotNil(t, res.Fanout)
@@ -206,7 +208,7 @@ func TestFanoutInvocationsCapTheGroups(t *testing.T) {
 	assert.Equal(t, []string{lanes[0].String()}, hs[0].event.Lanes)
 	assert.Equal(t, []string{lanes[2].String()}, hs[1].event.Lanes)
 
-	beginLanes(t, x, runID, lanes...)
+	beginLanes(t, x, runID, migration.PhaseRotationOff, lanes...)
 	size := (len(lanes) + 2) / 3
 	res, err = x.Poll(ctx, app.StepEvent{})
 	require.NoError(t, err)
@@ -262,18 +264,16 @@ func TestStepGroupEventRefusals(t *testing.T) {
 
 // storedPlan writes a plan of n lanes (one batch each; account ids of
 // digits digits) and makes it the current run.
-// beginLanes gives each of lanes a state for its first batch, still
-// planned, as a lane whose first batch is being prepared has.
-func beginLanes(t *testing.T, x *app.Executor, runID string, lanes ...estate.Lane) {
+// beginLanes gives each of lanes a state for its first batch in phase ph
+// (planned: as discover's kick leaves it; rotation-off: being prepared).
+func beginLanes(t *testing.T, x *app.Executor, runID string, ph migration.Phase, lanes ...estate.Lane) {
 	t.Helper()
 	for _, l := range lanes {
 		n, err := x.Engine.Next(t.Context(), runID, l)
 		require.NoError(t, err)
 		b := n.Batch
 		_, err = runstate.MutateJSON(t.Context(), x.Engine.Store, statekeys.Batch(runID, b.ID), func(s *migration.BatchState, exists bool) error {
-			if !exists {
-				*s = migration.BatchState{ID: b.ID, RunID: runID, Lane: l, Seq: b.Seq, InstanceID: b.InstanceID, Phase: migration.PhasePlanned}
-			}
+			*s = migration.BatchState{ID: b.ID, RunID: runID, Lane: l, Seq: b.Seq, InstanceID: b.InstanceID, Phase: ph}
 			return nil
 		})
 		require.NoError(t, err)

@@ -265,6 +265,62 @@ func (e *Engine) BegunLanes(ctx context.Context, runID string) (map[estate.Lane]
 	return out, nil
 }
 
+// LanesAtWork returns the lanes of the run, in plan order, that a poll
+// has something to do for: a batch past planned that has not finished (a
+// task to follow, a rotation to restore, a submission to retry), or a
+// finished batch followed by one that has not left the plan (a lane to
+// continue). A lane whose every state is planned has not begun (discover's
+// kick records the first batch planned even before the window opens); a
+// lane whose every batch has finished is done. From one listing and the
+// states it shows, runstate.ReadConcurrency at a time.
+func (e *Engine) LanesAtWork(ctx context.Context, runID string) ([]estate.Lane, error) {
+	p, err := e.readPlan(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := e.Store.List(ctx, statekeys.BatchPrefix(runID))
+	if err != nil {
+		return nil, fmt.Errorf("migration: list batches of %s: %w", runID, err)
+	}
+	states, errs := runstate.GetAllJSON[BatchState](ctx, e.Store, keys)
+	byID := make(map[string]*BatchState, len(states))
+	for i := range states {
+		switch err := errs[i]; {
+		case errors.Is(err, runstate.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			byID[states[i].ID] = &states[i]
+		}
+	}
+	var out []estate.Lane
+	for _, lp := range p.Lanes {
+		if laneAtWork(lp.Batches, byID) {
+			out = append(out, lp.Lane)
+		}
+	}
+	return out, nil
+}
+
+// laneAtWork is LanesAtWork's test of one lane's batches (in any order).
+func laneAtWork(batches []plan.Batch, states map[string]*BatchState) bool {
+	bs := slices.Clone(batches)
+	slices.SortFunc(bs, func(a, b plan.Batch) int { return cmp.Compare(a.Seq, b.Seq) })
+	finishedBefore := false
+	for _, b := range bs {
+		s := states[b.ID]
+		switch {
+		case s != nil && s.Finished():
+			finishedBefore = true
+		case s != nil && s.Phase != PhasePlanned:
+			return true
+		case finishedBefore:
+			return true // the batch after a finished one has not started
+		}
+	}
+	return false
+}
+
 // RotateRun does the rotate function's work on one run: Restore on every
 // batch whose task has ended and that has not finished, then Sweep (of the
 // whole campaign's ledger).
