@@ -22,14 +22,14 @@ func (e *Engine) laneStates(ctx context.Context, runID string, l estate.Lane) ([
 	if err != nil {
 		return nil, fmt.Errorf("migration: list batches of %s: %w", l, err)
 	}
+	states, errs := runstate.GetAllJSON[BatchState](ctx, e.Store, keys)
 	out := make([]BatchState, 0, len(keys))
-	for _, k := range keys {
-		s, _, err := runstate.GetJSON[BatchState](ctx, e.Store, k)
-		if errors.Is(err, runstate.ErrNotFound) {
+	for i, s := range states {
+		switch err := errs[i]; {
+		case errors.Is(err, runstate.ErrNotFound):
 			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("migration: read %s: %w", k, err)
+		case err != nil:
+			return nil, fmt.Errorf("migration: read %s: %w", keys[i], err)
 		}
 		out = append(out, s)
 	}

@@ -4,8 +4,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // A lane is at work for poll while a batch is past planned and not
@@ -39,4 +43,44 @@ func TestLaneAtWork(t *testing.T) {
 		}
 		assert.Equal(t, tt.want, laneAtWork(batches, byID), tt.name)
 	}
+}
+
+// instanceStates reads the states of the lanes whose plan uses the
+// instance, every batch of theirs, and nothing of the other lanes.
+func TestInstanceStatesReadsTheLanesSharingTheInstance(t *testing.T) {
+	ctx := t.Context()
+	store, err := runstate.OpenDir(t.TempDir())
+	require.NoError(t, err)
+	a := estate.Lane{Account: "1111", Region: "cn-hangzhou"}
+	b := estate.Lane{Account: "2222", Region: "cn-hangzhou"}
+	c := estate.Lane{Account: "3333", Region: "cn-hangzhou"}
+	batch := func(l estate.Lane, seq int, inst string) plan.Batch {
+		return plan.Batch{ID: plan.BatchID(l, seq), Lane: l, Seq: seq, InstanceID: inst}
+	}
+	p := plan.Plan{RunID: "r1", Lanes: []plan.LanePlan{
+		{Lane: a, InstanceID: "kst-x", Batches: []plan.Batch{batch(a, 1, "kst-x"), batch(a, 2, "kst-x")}},
+		{Lane: b, InstanceID: "kst-y", Batches: []plan.Batch{batch(b, 1, "kst-y")}},
+		{Lane: c, InstanceID: "kst-x", Batches: []plan.Batch{batch(c, 1, "kst-x")}},
+	}}
+	put := func(key string, v any) {
+		_, err := runstate.MutateJSON(ctx, store, key, func(x *any, _ bool) error { *x = v; return nil })
+		require.NoError(t, err)
+	}
+	put(statekeys.Plan(p.RunID), p)
+	for _, lp := range p.Lanes {
+		for _, bt := range lp.Batches {
+			put(statekeys.Batch(p.RunID, bt.ID), BatchState{ID: bt.ID, RunID: p.RunID, Lane: bt.Lane, Seq: bt.Seq, InstanceID: bt.InstanceID, Phase: PhaseRunning})
+		}
+	}
+	e := &Engine{Store: store}
+	got, err := e.instanceStates(ctx, p.RunID, "kst-x")
+	require.NoError(t, err)
+	var ids []string
+	for _, s := range got {
+		ids = append(ids, s.ID)
+	}
+	assert.Equal(t, []string{plan.BatchID(a, 1), plan.BatchID(a, 2), plan.BatchID(c, 1)}, ids)
+	got, err = e.instanceStates(ctx, p.RunID, "kst-z")
+	require.NoError(t, err)
+	assert.Empty(t, got, "no lane uses it")
 }

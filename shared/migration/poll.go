@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
+	"github.com/kmsmig/kmsmig/shared/plan"
 )
 
 // Poll reads the batch's task and records what it sees: Pending, Scheduled
@@ -272,7 +274,7 @@ func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) error {
 	if e.cfg().Backend != BackendTask {
 		return nil
 	}
-	states, err := e.runStates(ctx, ended.RunID)
+	states, err := e.instanceStates(ctx, ended.RunID, ended.InstanceID)
 	if err != nil {
 		return nil
 	}
@@ -300,6 +302,30 @@ func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) error {
 		}
 	}
 	return nil
+}
+
+// instanceStates returns the states of the run's batches in the lanes
+// whose plan puts a batch into instance id: the batches that can hold or
+// wait for it. A run of a thousand lanes has more than a thousand states,
+// and every task's end looks for a waiting batch; the lanes that share an
+// instance are few.
+func (e *Engine) instanceStates(ctx context.Context, runID, id string) ([]BatchState, error) {
+	p, err := e.readPlan(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	var out []BatchState
+	for _, lp := range p.Lanes {
+		if !slices.ContainsFunc(lp.Batches, func(b plan.Batch) bool { return b.InstanceID == id }) {
+			continue
+		}
+		states, err := e.laneStates(ctx, runID, lp.Lane)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, states...)
+	}
+	return out, nil
 }
 
 // markTaskEnded records on batch s, still in flight, that its task t has
