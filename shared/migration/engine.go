@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -59,6 +60,14 @@ type Config struct {
 	// invocation that started it before another one recovers it (default
 	// 2m). Negative: recover at once (sequential drivers only).
 	SubmitLease time.Duration
+	// RefusedRetry is how long poll leaves a submission that its busy
+	// instance refused before submitting it again (default 5m; negative:
+	// at once). The end of the task that holds the instance hands it to a
+	// waiting batch at once (submitWaiting), so the wait only bounds how
+	// long an instance may idle when that hand-over is lost; without it,
+	// every lane sharing a busy instance was refused again every minute (a
+	// task listing, a task creation and two state writes each).
+	RefusedRetry time.Duration
 	// AdoptSkew is how much earlier than the recorded intent a task may
 	// claim to have been created and still be adopted (clock skew and the
 	// provider's one-second timestamps; default 1m).
@@ -120,6 +129,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SubmitLease == 0 {
 		c.SubmitLease = 2 * time.Minute
+	}
+	if c.RefusedRetry == 0 {
+		c.RefusedRetry = 5 * time.Minute
 	}
 	if c.AdoptSkew <= 0 {
 		c.AdoptSkew = time.Minute
@@ -404,10 +416,41 @@ func (e *Engine) readInventory(ctx context.Context, runID string) (estate.Invent
 		inv, _, err := runstate.GetJSON[estate.Inventory](ctx, e.Store, statekeys.Inventory(runID))
 		return inv, err
 	}
-	snap.once.Do(func() {
-		snap.inv, _, snap.err = runstate.GetJSON[estate.Inventory](ctx, e.Store, statekeys.Inventory(runID))
-	})
+	snap.once.Do(func() { snap.inv, snap.err = decodedInventory(ctx, e.Store, statekeys.Inventory(runID)) })
 	return snap.inv, snap.err
+}
+
+// lastInventory is the inventory this process decoded last, by key and
+// store version: a function instance serves invocation after invocation
+// of the same run, and at a thousand lanes each one (a step of one lane)
+// decoded megabytes of JSON to verify its few resources. A version names
+// one content for good (a content hash, or a sequence number and a unique
+// writer id), so an equal version is an equal inventory; it is only read.
+var lastInventory struct {
+	sync.Mutex
+	key     string
+	version runstate.Version
+	inv     estate.Inventory
+}
+
+// decodedInventory reads the inventory at key, decoding it only when its
+// version is not the one decoded last. Not found: runstate.ErrNotFound.
+func decodedInventory(ctx context.Context, s runstate.Store, key string) (estate.Inventory, error) {
+	obj, err := s.Get(ctx, key)
+	if err != nil {
+		return estate.Inventory{}, err
+	}
+	lastInventory.Lock()
+	defer lastInventory.Unlock()
+	if obj.Version != "" && lastInventory.key == key && lastInventory.version == obj.Version {
+		return lastInventory.inv, nil
+	}
+	var inv estate.Inventory
+	if err := json.Unmarshal(obj.Data, &inv); err != nil {
+		return estate.Inventory{}, fmt.Errorf("runstate: decode %s: %w", key, err)
+	}
+	lastInventory.key, lastInventory.version, lastInventory.inv = key, obj.Version, inv
+	return inv, nil
 }
 
 // observed is what KMS says about one resource now.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
@@ -216,11 +217,31 @@ func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (Ste
 func (e *Engine) pollBatch(ctx context.Context, s BatchState, wait bool) (StepResult, error) {
 	switch s.Phase {
 	case PhaseSubmitting:
+		if until, ok := e.refusedUntil(s); ok {
+			return StepResult{BatchID: s.ID, Step: "poll", Outcome: OutcomeWaiting, Phase: s.Phase,
+				Reason: fmt.Sprintf("instance %s was busy at %s (%s): the end of its task hands it over; poll submits again from %s",
+					s.InstanceID, s.Intent.At.Format(time.RFC3339), s.Intent.Code, until.Format(time.RFC3339))}, nil
+		}
 		return e.Submit(ctx, s.RunID, s.ID)
 	case PhaseSubmitted, PhaseScheduled, PhaseRunning, PhaseAwaitingOperator:
 		return e.poll(ctx, s.RunID, s.ID, wait)
 	}
 	return StepResult{BatchID: s.ID, Step: "poll", Outcome: OutcomeUnchanged, Phase: s.Phase}, nil
+}
+
+// refusedUntil reports whether batch s, in submitting, was refused by its
+// busy instance less than Config.RefusedRetry ago, and until when poll
+// leaves it. The end of the task that holds the instance hands it to a
+// waiting batch at once (submitWaiting) and a chained migrate submits at
+// once; poll's every-minute retry is the safety net, and a hundred lanes
+// sharing one instance were otherwise refused again every minute.
+func (e *Engine) refusedUntil(s BatchState) (time.Time, bool) {
+	wait := e.cfg().RefusedRetry
+	if s.Intent == nil || !s.Intent.Refused || s.Intent.Code == "" || s.Intent.At.IsZero() || wait <= 0 {
+		return time.Time{}, false
+	}
+	until := s.Intent.At.Add(wait)
+	return until, e.now().Before(until)
 }
 
 // PollRun runs PollLane on every lane of the run that has begun (holds a

@@ -1,7 +1,10 @@
 package migration
 
 import (
+	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,4 +86,78 @@ func TestInstanceStatesReadsTheLanesSharingTheInstance(t *testing.T) {
 	got, err = e.instanceStates(ctx, p.RunID, "kst-z")
 	require.NoError(t, err)
 	assert.Empty(t, got, "no lane uses it")
+}
+
+type fixedNow struct{ t time.Time }
+
+func (f fixedNow) Now() time.Time { return f.t }
+
+// Poll leaves a submission its busy instance refused for RefusedRetry
+// (without a call: the engine has no task API here, a call would panic),
+// then submits it again; an intent that was not refused, or refused
+// without a code, is not held.
+func TestPollHoldsARefusedSubmission(t *testing.T) {
+	now := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	e := &Engine{Clock: fixedNow{now}}
+	refused := BatchState{ID: "1111/cn-hangzhou/b0002", InstanceID: "kst-x", Phase: PhaseSubmitting,
+		Intent: &Intent{ID: "i1", At: now.Add(-time.Minute), Refused: true, Code: "Conflict.InstanceBusy"}}
+	res, err := e.pollBatch(t.Context(), refused, true)
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeWaiting, res.Outcome)
+	assert.Contains(t, res.Reason, "instance kst-x was busy at 2026-11-30T02:59:00Z (Conflict.InstanceBusy)")
+	assert.Contains(t, res.Reason, "from 2026-11-30T03:04:00Z")
+
+	for name, s := range map[string]BatchState{
+		"refused 5 minutes ago":  {Intent: &Intent{At: now.Add(-5 * time.Minute), Refused: true, Code: "Conflict.InstanceBusy"}},
+		"not refused":            {Intent: &Intent{At: now.Add(-time.Minute)}},
+		"refused without a code": {Intent: &Intent{At: now.Add(-time.Minute), Refused: true}},
+		"no intent":              {},
+	} {
+		_, held := e.refusedUntil(s)
+		assert.False(t, held, name)
+	}
+	e.Config.RefusedRetry = -1
+	_, held := e.refusedUntil(refused)
+	assert.False(t, held, "negative: at once")
+}
+
+// sameVersion answers every Get with the bytes of data and version v.
+type sameVersion struct {
+	runstate.Store
+	data []byte
+	v    runstate.Version
+}
+
+func (s *sameVersion) Get(_ context.Context, key string) (runstate.Object, error) {
+	return runstate.Object{Key: key, Data: s.data, Version: s.v}, nil
+}
+
+// The inventory is decoded again only when its version changes: a
+// version names one content, so an equal one is served as decoded.
+func TestDecodedInventoryFollowsTheVersion(t *testing.T) {
+	ctx := t.Context()
+	lane := estate.Lane{Account: "1111", Region: "cn-hangzhou"}
+	enc := func(id string) []byte {
+		b, err := json.Marshal(estate.Inventory{RunID: "r1", Lanes: []estate.LaneInventory{{Lane: lane, Keys: []estate.Key{{ID: id}}}}})
+		require.NoError(t, err)
+		return b
+	}
+	s := &sameVersion{data: enc("k1"), v: "v1"}
+	inv, err := decodedInventory(ctx, s, "runs/r1/inventory.json")
+	require.NoError(t, err)
+	assert.Equal(t, "k1", inv.Lanes[0].Keys[0].ID)
+
+	s.data = enc("k2") // a store never does this: the same version, other bytes
+	inv, err = decodedInventory(ctx, s, "runs/r1/inventory.json")
+	require.NoError(t, err)
+	assert.Equal(t, "k1", inv.Lanes[0].Keys[0].ID, "served as decoded for version v1")
+
+	s.v = "v2"
+	inv, err = decodedInventory(ctx, s, "runs/r1/inventory.json")
+	require.NoError(t, err)
+	assert.Equal(t, "k2", inv.Lanes[0].Keys[0].ID, "a new version is decoded")
+
+	s.data, s.v = []byte("{"), "v3"
+	_, err = decodedInventory(ctx, s, "runs/r1/inventory.json")
+	require.ErrorContains(t, err, "runstate: decode runs/r1/inventory.json: ")
 }
