@@ -69,11 +69,13 @@ as the FC twin measured the real processes.
 To rehearse your own estate: 'kmsmig plan --export estate.json' against
 Alibaba Cloud writes it (no secret values) in the twins' inventory format;
 then 'kmsmig rehearse --inventory estate.json'. A generated estate:
---inventory generate:keys=400,secrets=200,regions=2,accounts=2,seed=1.`
+--inventory generate:keys=400,secrets=200,regions=2,accounts=2,seed=1
+(the first account's instance in each region is shared with the others;
+own=1 gives every account its own).`
 
 func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rehearse", rehearseSynopsis, stderr)
-	inventory := fs.String("inventory", "demo", "inventory file (JSON), demo, or generate:keys=N,secrets=N,regions=R,accounts=A,seed=S")
+	inventory := fs.String("inventory", "demo", "inventory file (JSON), demo, or generate:keys=N,secrets=N,regions=R,accounts=A,seed=S[,own=1]")
 	nights := fs.Int("nights", 1, "how many nights to rehearse (1..30)")
 	window := fs.String("window", "", "the migration window HH:MM-HH:MM (Asia/Shanghai); empty: s.yaml's KMSMIG_WINDOW")
 	dist := fs.String("dist", "dist", "directory of the built function binaries (<dist>/<name>/main, from make build)")

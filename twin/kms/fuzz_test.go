@@ -55,7 +55,7 @@ func FuzzParseInventory(f *testing.F) {
 func FuzzParseGenerateSpec(f *testing.F) {
 	for _, s := range []string{"", "keys=1000,secrets=500,regions=4,accounts=3,seed=7", "keys=0", " keys = 5 ", "regions=13",
 		"regions=0", "accounts=0", "seed=18446744073709551615",
-		"colour=red", "keys", "keys=-1", "keys=1,,secrets=2"} {
+		"colour=red", "keys", "keys=-1", "keys=1,,secrets=2", "own=1,accounts=3", "own=2"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
@@ -73,6 +73,9 @@ func FuzzParseGenerateSpec(f *testing.F) {
 		}
 		if o.Accounts != 0 {
 			text += fmt.Sprintf(",accounts=%d", o.Accounts)
+		}
+		if o.Own {
+			text += ",own=1"
 		}
 		back, err := kms.ParseGenerateSpec(text)
 		require.NoError(t, err, "%q -> %+v -> %q", spec, o, text)

@@ -21,6 +21,11 @@ type GenerateOptions struct {
 	Accounts int
 	// Seed makes the estate: the same options give the same inventory.
 	Seed uint64
+	// Own gives every account its own instance in each region that has
+	// one, shared with nobody (spec own=1), instead of the first account's
+	// instances shared with the others: every lane then migrates into an
+	// instance no other lane waits for.
+	Own bool
 }
 
 // GeneratedRegions are the regions Generate draws from, in order.
@@ -39,8 +44,9 @@ var serviceProducts = []string{"oss", "rds", "ecs", "ebs", "nas", "polardb", "mo
 // across accounts, 5% of resources already migrated. The first account
 // owns one instance per region, sized to fit every account's resources
 // there with headroom and shared with every other account but the last
-// (when there are three or more); the last region (of three or more) has
-// no instance; the first region also has an instance with a too-old image.
+// (when there are three or more; with Own, every account owns one per
+// region, shared with nobody); the last region (of three or more) has no
+// instance; the first region also has an instance with a too-old image.
 // The result always passes Validate.
 func Generate(o GenerateOptions) *Inventory {
 	if o.Keys == 0 {
@@ -106,8 +112,15 @@ func (g *generator) run() *Inventory {
 		}
 	}
 	hasInstance := func(r int) bool { return o.Regions < 3 || r < o.Regions-1 }
-	shared := func(a int) bool { return a == 0 || o.Accounts < 3 || a < o.Accounts-1 }
-	instID := func(r int) string { return fmt.Sprintf("kst-gen%02d%04x", r, o.Seed&0xffff) }
+	shared := func(a int) bool { return o.Own || a == 0 || o.Accounts < 3 || a < o.Accounts-1 }
+	// instOf is the instance lane (a, r) migrates into: the first
+	// account's, or with Own its own.
+	instOf := func(a, r int) string {
+		if o.Own {
+			return fmt.Sprintf("kst-gen%02d%04x%04x", r, a, o.Seed&0xffff)
+		}
+		return fmt.Sprintf("kst-gen%02d%04x", r, o.Seed&0xffff)
+	}
 
 	// Keys.
 	offset := g.rnd.IntN(len(flat))
@@ -147,7 +160,7 @@ func (g *generator) run() *Inventory {
 			default:
 				l.cmks = append(l.cmks, len(l.ri.Keys))
 				if g.pct(8) && hasInstance(l.region) && shared(l.acct) {
-					k.DKMSInstanceID = instID(l.region)
+					k.DKMSInstanceID = instOf(l.acct, l.region)
 				}
 			}
 			if g.pct(10) {
@@ -185,7 +198,7 @@ func (g *generator) run() *Inventory {
 				s.DKMSInstanceID = k.DKMSInstanceID
 			}
 		} else if s.AutomaticRotation == "" && g.pct(4) && hasInstance(l.region) && shared(l.acct) {
-			s.DKMSInstanceID = instID(l.region)
+			s.DKMSInstanceID = instOf(l.acct, l.region)
 		}
 		// Duplicate names: reuse a name another shared account holds in the
 		// same region.
@@ -206,49 +219,59 @@ func (g *generator) run() *Inventory {
 		l.ri.Secrets = append(l.ri.Secrets, s)
 	}
 
-	// Instances, sized to fit with headroom.
+	// Instances, sized to fit with headroom: the first account's, shared
+	// with the others, or with Own each account's.
 	for r := range o.Regions {
 		if !hasInstance(r) {
 			continue
 		}
-		keys, secrets := 0, 0
-		var sharedWith []string
-		for a := range o.Accounts {
-			if !shared(a) {
-				continue
+		owners := []int{0}
+		if o.Own {
+			owners = make([]int, o.Accounts)
+			for a := range owners {
+				owners[a] = a
 			}
-			if a > 0 {
-				sharedWith = append(sharedWith, inv.Accounts[a].ID)
-			}
-			ri := lanes[a][r].ri
-			keys += len(ri.Keys)
-			secrets += len(ri.Secrets)
 		}
-		owner := lanes[0][r].ri
-		owner.Instances = append(owner.Instances, InstanceInventory{
-			KmsInstanceID: instID(r),
-			Name:          fmt.Sprintf("%s-main", GeneratedRegions[r]),
-			Type:          "software",
-			ImageVersion:  fmt.Sprintf("2.9.%d", g.rnd.IntN(4)),
-			KeyQuota:      roundUp(keys*5/4+10, 100),
-			SecretQuota:   roundUp(secrets*5/4+10, 100),
-			KeysUsed:      g.rnd.IntN(5),
-			StartDate:     "2024-06-01T00:00:00Z",
-			ExpiresInDays: 180 + g.rnd.IntN(365),
-			AutoRenewal:   true,
-			SharedWith:    sharedWith,
-		})
-		if r == 0 {
+		for _, own := range owners {
+			keys, secrets := 0, 0
+			var sharedWith []string
+			for a := range o.Accounts {
+				if !shared(a) || o.Own && a != own {
+					continue
+				}
+				if a != own {
+					sharedWith = append(sharedWith, inv.Accounts[a].ID)
+				}
+				ri := lanes[a][r].ri
+				keys += len(ri.Keys)
+				secrets += len(ri.Secrets)
+			}
+			owner := lanes[own][r].ri
 			owner.Instances = append(owner.Instances, InstanceInventory{
-				KmsInstanceID: fmt.Sprintf("kst-genold%04x", o.Seed&0xffff),
-				Name:          "legacy-image",
+				KmsInstanceID: instOf(own, r),
+				Name:          fmt.Sprintf("%s-main", GeneratedRegions[r]),
 				Type:          "software",
-				ImageVersion:  "2.8.2",
-				KeyQuota:      1000,
-				SecretQuota:   100,
-				ExpiresInDays: 90,
+				ImageVersion:  fmt.Sprintf("2.9.%d", g.rnd.IntN(4)),
+				KeyQuota:      roundUp(keys*5/4+10, 100),
+				SecretQuota:   roundUp(secrets*5/4+10, 100),
+				KeysUsed:      g.rnd.IntN(5),
+				StartDate:     "2024-06-01T00:00:00Z",
+				ExpiresInDays: 180 + g.rnd.IntN(365),
+				AutoRenewal:   true,
 				SharedWith:    sharedWith,
 			})
+			if r == 0 && own == 0 {
+				owner.Instances = append(owner.Instances, InstanceInventory{
+					KmsInstanceID: fmt.Sprintf("kst-genold%04x", o.Seed&0xffff),
+					Name:          "legacy-image",
+					Type:          "software",
+					ImageVersion:  "2.8.2",
+					KeyQuota:      1000,
+					SecretQuota:   100,
+					ExpiresInDays: 90,
+					SharedWith:    sharedWith,
+				})
+			}
 		}
 	}
 	for a := range o.Accounts {
@@ -262,7 +285,7 @@ func (g *generator) run() *Inventory {
 func roundUp(n, unit int) int { return (n + unit - 1) / unit * unit }
 
 // ParseGenerateSpec reads the generator options of an inventory argument
-// "generate:keys=N,secrets=N,regions=R,accounts=A,seed=S" (the part after
+// "generate:keys=N,secrets=N,regions=R,accounts=A,seed=S,own=0|1" (the part after
 // "generate:"; every field optional). Errors name the field.
 func ParseGenerateSpec(spec string) (GenerateOptions, error) {
 	var o GenerateOptions
@@ -295,8 +318,13 @@ func ParseGenerateSpec(spec string) (GenerateOptions, error) {
 			o.Accounts = int(n)
 		case "seed":
 			o.Seed = n
+		case "own":
+			if n > 1 {
+				return o, fmt.Errorf("kms: generate: own=%d: must be 0 (the first account's instances, shared) or 1 (each account its own)", n)
+			}
+			o.Own = n == 1
 		default:
-			return o, fmt.Errorf("kms: generate: unknown field %q (keys, secrets, regions, accounts, seed)", k)
+			return o, fmt.Errorf("kms: generate: unknown field %q (keys, secrets, regions, accounts, seed, own)", k)
 		}
 	}
 	return o, nil

@@ -84,3 +84,47 @@ func TestGeneratedEstateServes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), tea.Int64Value(li.Body.TotalCount))
 }
+
+// With own=1 every account owns one instance in each region that has one,
+// shared with nobody, and what is already migrated lives in its own
+// account's instance.
+func TestGenerateOwnInstances(t *testing.T) {
+	o, err := kms.ParseGenerateSpec("keys=600,secrets=300,regions=3,accounts=4,seed=9,own=1")
+	require.NoError(t, err)
+	require.True(t, o.Own)
+	inv := kms.Generate(o)
+	require.NoError(t, inv.Validate())
+	owners := map[string]string{} // instance -> account
+	for _, a := range inv.Accounts {
+		for region, r := range a.Regions {
+			mains := 0
+			for _, in := range r.Instances {
+				assert.Empty(t, in.SharedWith, "%s %s: %s shared", a.ID, region, in.KmsInstanceID)
+				owners[in.KmsInstanceID] = a.ID
+				if in.Name == region+"-main" {
+					mains++
+				}
+			}
+			if region == kms.GeneratedRegions[2] {
+				assert.Zero(t, mains, "the last region has no instance")
+			} else {
+				assert.Equal(t, 1, mains, "%s %s: its own instance", a.ID, region)
+			}
+		}
+	}
+	assert.Len(t, owners, 4*2+1, "four accounts times two regions, and the legacy one")
+	for _, a := range inv.Accounts {
+		for _, r := range a.Regions {
+			for _, k := range r.Keys {
+				if k.DKMSInstanceID != "" {
+					assert.Equal(t, a.ID, owners[k.DKMSInstanceID], "key %s in another account's instance", k.KeyID)
+				}
+			}
+		}
+	}
+	_, err = kms.ParseGenerateSpec("own=2")
+	require.EqualError(t, err, "kms: generate: own=2: must be 0 (the first account's instances, shared) or 1 (each account its own)")
+	shared, err := kms.ParseGenerateSpec("keys=600,secrets=300,regions=3,accounts=4,seed=9")
+	require.NoError(t, err)
+	assert.NotEqual(t, inv, kms.Generate(shared))
+}
