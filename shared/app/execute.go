@@ -334,12 +334,21 @@ func (x *Executor) step(ctx context.Context, e StepEvent, s stepper) (StepResult
 		res.Steps, err = s.lanes(ctx, runID, lanes)
 		return x.finish(ctx, res, lanes, err)
 	}
-	if res.Fanout, err = x.coordinate(ctx, s, runID); res.Fanout != nil {
+	var atWork []estate.Lane
+	var narrowed bool
+	if res.Fanout, atWork, narrowed, err = x.coordinate(ctx, s, runID); res.Fanout != nil || narrowed {
+		// Fanned out, or few lanes at work: those are stepped here (a
+		// thousand-lane run whose work is done steps none every minute).
+		var berr, lerr error
 		if s.beside != nil {
-			steps, berr := s.beside(ctx, runID)
-			res.Steps, err = steps, errors.Join(err, berr)
+			res.Steps, berr = s.beside(ctx, runID)
 		}
-		return x.finish(ctx, res, nil, err)
+		if res.Fanout == nil && len(atWork) > 0 {
+			var steps []migration.StepResult
+			steps, lerr = s.lanes(ctx, runID, atWork)
+			res.Steps = append(res.Steps, steps...)
+		}
+		return x.finish(ctx, res, nil, errors.Join(err, berr, lerr))
 	}
 	if err != nil {
 		return x.finish(ctx, res, nil, err)

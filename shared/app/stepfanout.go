@@ -189,13 +189,15 @@ type stepper struct {
 // set and exceeded by the run's lanes worth a step, s.active's, a
 // Dispatch, the function named), hands those lanes, in plan order and in groups of GroupSize, to
 // invocations of s.function, and returns what it did; nil when this
-// invocation steps every lane itself. Every group's event is built and
-// checked before the first is handed out. A group that cannot be handed
-// out does not stop the others; the errors are joined.
-func (x *Executor) coordinate(ctx context.Context, s stepper, runID string) (*StepFanout, error) {
+// invocation steps the lanes itself: then, when s.active narrowed them,
+// narrowed is true and atWork are the lanes to step (perhaps none). Every
+// group's event is built and checked before the first is handed out. A
+// group that cannot be handed out does not stop the others; the errors
+// are joined.
+func (x *Executor) coordinate(ctx context.Context, s stepper, runID string) (f *StepFanout, atWork []estate.Lane, narrowed bool, err error) {
 	per := x.Config.StepLanesPerInvocation
 	if per <= 0 || x.Dispatch == nil || s.function == "" || s.function == "-" {
-		return nil, nil
+		return nil, nil, false, nil
 	}
 	lanesOf := x.Engine.Lanes
 	if s.active != nil {
@@ -203,8 +205,16 @@ func (x *Executor) coordinate(ctx context.Context, s stepper, runID string) (*St
 	}
 	lanes, err := lanesOf(ctx, runID)
 	if err != nil || len(lanes) <= per {
-		return nil, err
+		return nil, lanes, err == nil && s.active != nil, err
 	}
+	f, err = x.fanOut(ctx, s, runID, lanes, per)
+	return f, nil, false, err
+}
+
+// fanOut hands lanes, in groups of GroupSize, to invocations of
+// s.function (coordinate).
+func (x *Executor) fanOut(ctx context.Context, s stepper, runID string, lanes []estate.Lane, per int) (*StepFanout, error) {
+	var err error
 	size := GroupSize(len(lanes), per, x.Config.FanoutInvocations)
 	f := &StepFanout{Function: s.function, Lanes: len(lanes), GroupSize: size}
 	if size > MaxLanesPerInvocation {

@@ -196,6 +196,7 @@ func TestFanoutInvocationsCapTheGroups(t *testing.T) {
 	res, err := x.Poll(ctx, app.StepEvent{})
 	require.NoError(t, err)
 	assert.Nil(t, res.Fanout, "no lane has begun: nothing to follow")
+	assert.Empty(t, res.Steps, "and no lane stepped here either")
 	assert.Empty(t, h.take())
 	require.Len(t, lanes, 3, "the demo estate")
 	beginLanes(t, x, runID, migration.PhaseRotationOff, lanes[0], lanes[2])

@@ -161,3 +161,17 @@ func TestDecodedInventoryFollowsTheVersion(t *testing.T) {
 	_, err = decodedInventory(ctx, s, "runs/r1/inventory.json")
 	require.ErrorContains(t, err, "runstate: decode runs/r1/inventory.json: ")
 }
+
+// A poll waits up to PollWait for a task, but leaves the invocation a
+// quarter of its time left, and at least three fifths of the wait, to
+// finish: s.yaml's poll has 120 s and waits 50 s.
+func TestAwaitDeadlineLeavesTheInvocationTime(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	wait, end := 50*time.Second, t0.Add(120*time.Second)
+	assert.Equal(t, t0.Add(wait), awaitDeadline(t0, wait, time.Time{}, false), "no deadline: the whole wait")
+	assert.Equal(t, t0.Add(wait), awaitDeadline(t0, wait, end, true), "the first wave waits 50 s of 120")
+	second := t0.Add(52 * time.Second)
+	assert.Equal(t, end.Add(-30*time.Second), awaitDeadline(second, wait, end, true), "the second wave stops 30 s before the end")
+	late := t0.Add(100 * time.Second)
+	assert.True(t, awaitDeadline(late, wait, end, true).Before(late), "too late to wait at all")
+}

@@ -101,10 +101,8 @@ func (e *Engine) await(ctx context.Context, s BatchState, res StepResult) (StepR
 		return res, nil
 	}
 	interval := max(wait/20, 50*time.Millisecond)
-	deadline := time.Now().Add(wait)
-	if d, ok := ctx.Deadline(); ok && d.Add(-interval).Before(deadline) {
-		deadline = d.Add(-interval)
-	}
+	end, hasEnd := ctx.Deadline()
+	deadline := awaitDeadline(time.Now(), wait, end, hasEnd)
 	for time.Now().Add(interval).Before(deadline) {
 		t := time.NewTimer(interval)
 		select {
@@ -129,6 +127,26 @@ func (e *Engine) await(ctx context.Context, s BatchState, res StepResult) (StepR
 		}
 	}
 	return res, nil
+}
+
+// awaitDeadline is when a wait of up to wait begun at now stops, in an
+// invocation that ends at end (when hasEnd). The invocation must still
+// complete the batch, step its other lanes and flush its audit trail after
+// the wait: a group of a hundred lanes awaits in waves of
+// Config.ParallelLanes, and a wave that waited to the deadline's last
+// moments timed the invocation out (seen at 1,000 lanes), losing the audit
+// records of what it had done. So it leaves a quarter of the time left, and
+// at least three fifths of wait.
+func awaitDeadline(now time.Time, wait time.Duration, end time.Time, hasEnd bool) time.Time {
+	deadline := now.Add(wait)
+	if !hasEnd {
+		return deadline
+	}
+	reserve := max(end.Sub(now)/4, wait*3/5)
+	if end.Add(-reserve).Before(deadline) {
+		deadline = end.Add(-reserve)
+	}
+	return deadline
 }
 
 // progress records a task that has not completed.

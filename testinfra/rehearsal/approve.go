@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/aliyun/ram"
+	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/shared/approval"
 	"github.com/kmsmig/kmsmig/shared/migration"
 	"github.com/kmsmig/kmsmig/shared/runstate"
@@ -217,6 +218,11 @@ func (a *approver) checkTriggerStarts(runs []runState, invocations []fctwin.Invo
 			continue
 		}
 		inv, ok := byID[first.RequestID]
+		if c, group := coordinatorOf(inv, invocations, ap.RunID); ok && group {
+			// A group of a fanned-out migrate started it: the coordinator
+			// that handed the group out is what the trigger invoked.
+			inv = c
+		}
 		switch {
 		case !ok:
 			bad = append(bad, fmt.Sprintf("%s: first start of %s by request %q, not a function invocation", ap.RunID, batch, first.RequestID))
@@ -236,4 +242,24 @@ func (a *approver) checkTriggerStarts(runs []runState, invocations []fctwin.Invo
 	c.OK = (approved > 0 || allEmpty) && len(bad) == 0
 	c.Detail = fmt.Sprintf("%d approved, %d empty plans: %s", approved, empty, strings.Join(append(bad, good...), "; "))
 	return c
+}
+
+// coordinatorOf returns the migrate invocation that handed group
+// invocation inv out (its task id is ChainTaskID(run, "<fn>-<request>",
+// "group-N")); false when inv is not such a group.
+func coordinatorOf(inv fctwin.Invocation, invocations []fctwin.Invocation, runID string) (fctwin.Invocation, bool) {
+	if inv.Function != fnMigrate || inv.TaskID == "" || !strings.Contains(inv.TaskID, "_group-") {
+		return fctwin.Invocation{}, false
+	}
+	for _, c := range invocations {
+		if c.Function != fnMigrate || c.RequestID == inv.RequestID {
+			continue
+		}
+		for g := 0; g < app.MaxFanoutInvocations; g++ {
+			if migration.ChainTaskID(runID, fnMigrate+"-"+c.RequestID, fmt.Sprintf("group-%d", g)) == inv.TaskID {
+				return c, true
+			}
+		}
+	}
+	return fctwin.Invocation{}, false
 }
