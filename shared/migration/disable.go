@@ -145,6 +145,12 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 	if prev != nil {
 		ahead = e.proveAhead(ctx, prev, switched)
 		reason = "ahead of " + prev.ID + " (" + ahead + ")"
+		if ahead == AheadUnproven {
+			if by := e.provenBefore(ctx, &s); by != "" {
+				ahead = AheadProven
+				reason = "ahead of " + prev.ID + " (proven by " + by + ")"
+			}
+		}
 	}
 	s, won, err := e.transition(ctx, runID, batchID, []Phase{PhasePlanned}, PhaseRotationOff, reason, func(st *BatchState) {
 		st.Ahead = ahead

@@ -458,6 +458,35 @@ func (e *Engine) observeAll(ctx context.Context, l estate.Lane, rs []resourceRef
 	return obs, errs
 }
 
+// eachConcurrently runs f(i) for every i in [0, n), observeConcurrency at
+// a time, and returns the error of the lowest i that failed (a context
+// error unchanged). Once ctx ends no further f starts.
+func eachConcurrently(ctx context.Context, n int, f func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, observeConcurrency)
+	var wg sync.WaitGroup
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			break
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = f(i)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // setRotation sets the policy of one resource.
 func (e *Engine) setRotation(ctx context.Context, l estate.Lane, r resourceRef, rot estate.Rotation) error {
 	if r.Kind == KindKey {
