@@ -79,3 +79,23 @@ func TestEndedBatchIsObservedRestoredAndVerifiedConcurrently(t *testing.T) {
 	e.checkHistories(t)
 	e.checkNoRotationLeftOff(t)
 }
+
+// A batch is prepared (rotation switched off, ledger entries) several
+// resources at a time, and the run's outcome is as one at a time.
+func TestBatchIsPreparedConcurrently(t *testing.T) {
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}, lanes: []estate.Lane{laneHZ}})
+	ctx := t.Context()
+	b := e.laneBatches()[0]
+	require.GreaterOrEqual(t, len(b.Keys)+len(b.Secrets), 4, "the test needs a batch of several resources")
+	eng := e.engine(e.store, sequential)
+	f := &inFlight{KMS: e.kms}
+	eng.KMS = f
+	res, err := eng.Disable(ctx, runID, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseRotationOff, res.Phase, "%+v", res)
+	assert.Greater(t, f.most.Load(), int32(1), "the batch's resources were prepared one at a time")
+	e.drive(t, eng, 40)
+	e.checkOneTaskPerBatch(t)
+	e.checkHistories(t)
+	e.checkNoRotationLeftOff(t)
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/audit"
@@ -458,24 +459,29 @@ func (e *Engine) observeAll(ctx context.Context, l estate.Lane, rs []resourceRef
 	return obs, errs
 }
 
-// eachConcurrently runs f(i) for every i in [0, n), observeConcurrency at
-// a time, and returns the error of the lowest i that failed (a context
-// error unchanged). Once ctx ends no further f starts.
+// eachConcurrently runs f(i) for i in [0, n), in order, observeConcurrency
+// at a time, and returns the error of the lowest i that failed (a context
+// error unchanged). Once ctx ends or an f has failed, no further f starts
+// (as one at a time, but for those already under way).
 func eachConcurrently(ctx context.Context, n int, f func(i int) error) error {
 	errs := make([]error, n)
 	sem := make(chan struct{}, observeConcurrency)
+	var failed atomic.Bool
 	var wg sync.WaitGroup
 	for i := range n {
-		if err := ctx.Err(); err != nil {
+		sem <- struct{}{}
+		if err := ctx.Err(); err != nil || failed.Load() {
 			errs[i] = err
+			<-sem
 			break
 		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = f(i)
+			if errs[i] = f(i); errs[i] != nil {
+				failed.Store(true)
+			}
 		}()
 	}
 	wg.Wait()
