@@ -13,6 +13,7 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/app"
 	"github.com/kmsmig/kmsmig/testinfra/rehearsal"
+	fctwin "github.com/kmsmig/kmsmig/twin/fc"
 )
 
 const rehearseSynopsis = `rehearse [--inventory PATH|demo] [--nights 1] [--window HH:MM-HH:MM] [--dist dist] [--syaml s.yaml] [--speed 60] [--timeout 0] [--task-api present|absent] [--set KMSMIG_X=value]... [--json]
@@ -236,5 +237,16 @@ func summary(r *rehearsal.Result) map[string]any {
 		"events": r.Events, "approvals": r.Approvals, "jumps": r.Jumps, "jumpedSeconds": r.Jumped.Seconds(), "runs": r.Runs,
 		"invocations": r.Invocations, "windowUse": r.Report.Window, "lanes": r.Report.Lanes,
 		"failures": r.Report.Failures, "auditRecords": r.AuditRecord, "discover": r.Discover, "functions": r.Functions,
+		"tasks": r.Tasks, "invocationLog": invocationLog(r.InvocationLog),
 	}
+}
+
+// invocationLog is the FC twin's invocations without their payloads.
+func invocationLog(invs []fctwin.Invocation) []map[string]any {
+	out := make([]map[string]any, 0, len(invs))
+	for _, inv := range invs {
+		out = append(out, map[string]any{"function": inv.Function, "source": inv.Source, "event": string(inv.Event),
+			"status": inv.Status, "enqueued": inv.Enqueued, "finished": inv.Finished})
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/estate"
@@ -104,47 +105,43 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 	} else if isContext(err) {
 		return res, err
 	}
-	switched := 0
-	for _, r := range s.resources() {
-		o, err := e.observe(ctx, s.Lane, r)
-		switch {
-		case errors.Is(err, cloud.ErrNotFound):
-			continue // Submit drops it.
-		case err != nil:
-			return res, fmt.Errorf("migration: disable %s: %w", batchID, err)
+	// Resources are prepared observeConcurrency at a time (each its own
+	// ledger entry): one after another, preparing a batch of 100 took
+	// longer than the task of 50 keys it is prepared behind. The first
+	// failure in the batch's order decides, as it did one at a time;
+	// resources already switched off keep their ledger entries, held by
+	// this batch, and the next call carries on.
+	rs := s.resources()
+	var switched atomic.Int32
+	err = eachConcurrently(ctx, len(rs), func(i int) error {
+		on, err := e.prepareResource(ctx, &s, rs[i])
+		if on {
+			switched.Add(1)
 		}
-		if o.InstanceID == s.InstanceID {
-			continue
+		return err
+	})
+	if errors.Is(err, cloud.ErrConflict) {
+		res.Outcome, res.Reason = OutcomeDeferred, "rotation change refused: "+err.Error()
+		if prev != nil {
+			// The provider freezes more than the task's own
+			// resources: prepare once prev has finished.
+			return res, e.markAheadRefused(ctx, &s, err)
 		}
-		if _, drop := dropFor(r, o, nil); drop {
-			continue // scheduled for deletion or disabled: Submit drops it.
-		}
-		if !o.Rotation.Enabled {
-			// Off already: kmsmig may hold it off for an earlier batch of
-			// this run or an earlier one; this batch takes its entry over.
-			if err := e.holdOff(ctx, &s, r); err != nil {
-				return res, err
-			}
-			continue
-		}
-		if err := e.switchOff(ctx, &s, r, o.Rotation); err != nil {
-			if errors.Is(err, cloud.ErrConflict) {
-				res.Outcome, res.Reason = OutcomeDeferred, "rotation change refused: "+err.Error()
-				if prev != nil {
-					// The provider freezes more than the task's own
-					// resources: prepare once prev has finished.
-					return res, e.markAheadRefused(ctx, &s, err)
-				}
-				return res, nil
-			}
-			return res, err
-		}
-		switched++
+		return res, nil
+	}
+	if err != nil {
+		return res, err
 	}
 	ahead, reason := "", ""
 	if prev != nil {
-		ahead = e.proveAhead(ctx, prev, switched)
+		ahead = e.proveAhead(ctx, prev, int(switched.Load()))
 		reason = "ahead of " + prev.ID + " (" + ahead + ")"
+		if ahead == AheadUnproven {
+			if by := e.provenBefore(ctx, &s); by != "" {
+				ahead = AheadProven
+				reason = "ahead of " + prev.ID + " (proven by " + by + ")"
+			}
+		}
 	}
 	s, won, err := e.transition(ctx, runID, batchID, []Phase{PhasePlanned}, PhaseRotationOff, reason, func(st *BatchState) {
 		st.Ahead = ahead
@@ -157,6 +154,38 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 		res.Outcome = OutcomeUnchanged
 	}
 	return res, nil
+}
+
+// prepareResource is Disable's work on one resource r of batch s: it
+// switches r's rotation off (on: it was on) or takes over the entry
+// kmsmig holds for it; a resource gone, dropped or already in s's
+// instance is left to Submit. A refused rotation change matches
+// cloud.ErrConflict.
+func (e *Engine) prepareResource(ctx context.Context, s *BatchState, r resourceRef) (on bool, err error) {
+	o, err := e.observe(ctx, s.Lane, r)
+	switch {
+	case errors.Is(err, cloud.ErrNotFound):
+		return false, nil // Submit drops it.
+	case isContext(err):
+		return false, err
+	case err != nil:
+		return false, fmt.Errorf("migration: disable %s: %w", s.ID, err)
+	}
+	if o.InstanceID == s.InstanceID {
+		return false, nil
+	}
+	if _, drop := dropFor(r, o, nil); drop {
+		return false, nil // scheduled for deletion or disabled: Submit drops it.
+	}
+	if !o.Rotation.Enabled {
+		// Off already: kmsmig may hold it off for an earlier batch of
+		// this run or an earlier one; this batch takes its entry over.
+		return false, e.holdOff(ctx, s, r)
+	}
+	if err := e.switchOff(ctx, s, r, o.Rotation); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // start creates the state of a plan batch (create-if-absent), with each

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kmsmig/kmsmig/shared/audit"
@@ -499,6 +500,40 @@ func (e *Engine) observeAll(ctx context.Context, l estate.Lane, rs []resourceRef
 	}
 	wg.Wait()
 	return obs, errs
+}
+
+// eachConcurrently runs f(i) for i in [0, n), in order, observeConcurrency
+// at a time, and returns the error of the lowest i that failed (a context
+// error unchanged). Once ctx ends or an f has failed, no further f starts
+// (as one at a time, but for those already under way).
+func eachConcurrently(ctx context.Context, n int, f func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, observeConcurrency)
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		if err := ctx.Err(); err != nil || failed.Load() {
+			errs[i] = err
+			<-sem
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if errs[i] = f(i); errs[i] != nil {
+				failed.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // setRotation sets the policy of one resource.

@@ -123,21 +123,33 @@ func (e *Engine) MigrateLane(ctx context.Context, runID string, l estate.Lane) (
 		return StepResult{Step: "migrate", Outcome: OutcomeUnchanged}, err
 	}
 	if n.State != nil && e.pipelining() && hasTask(n.State.Phase) {
-		b, ok, err := e.successor(ctx, runID, l, n.Batch.Seq)
-		if err != nil || !ok {
-			return StepResult{BatchID: n.Batch.ID, Step: "migrate", Outcome: OutcomeWaiting, Phase: n.State.Phase}, err
+		// The batches after it may be under way too (pipeline.go): the
+		// batch to prepare or submit follows the last one with a task.
+		cur := *n.State
+		for {
+			b, ok, err := e.successor(ctx, runID, l, cur.Seq)
+			if err != nil || !ok {
+				return StepResult{BatchID: cur.ID, Step: "migrate", Outcome: OutcomeWaiting, Phase: cur.Phase}, err
+			}
+			st, err := e.readBatch(ctx, runID, b.ID)
+			switch {
+			case errors.Is(err, ErrNoState):
+				return e.migrateBatch(ctx, runID, b, nil)
+			case err != nil:
+				return StepResult{Step: "migrate"}, err
+			}
+			if !passed(&st) {
+				return e.migrateBatch(ctx, runID, b, &st)
+			}
+			cur = st
 		}
-		st, err := e.readBatch(ctx, runID, b.ID)
-		switch {
-		case errors.Is(err, ErrNoState):
-			return e.migrateBatch(ctx, runID, b, nil)
-		case err != nil:
-			return StepResult{Step: "migrate"}, err
-		}
-		return e.migrateBatch(ctx, runID, b, &st)
 	}
 	return e.migrateBatch(ctx, runID, n.Batch, n.State)
 }
+
+// passed reports whether a lane's step goes past batch s to the batch
+// after it: s has a task (hasTask) or has finished.
+func passed(s *BatchState) bool { return hasTask(s.Phase) || s.Finished() }
 
 // hasTask reports a phase in which the batch's task exists and has not
 // been given up: the batch after it may be prepared or submitted ahead.
@@ -187,29 +199,37 @@ func (e *Engine) MigrateLanes(ctx context.Context, runID string, lanes []estate.
 }
 
 // PollLane polls the task of the lane's batch in flight, and recovers a
-// batch left in submitting. With pipelining it also steps the batch after
-// it: polls its task (without waiting) once the earlier batch's task has
-// ended, submits it when it was prepared ahead and that task has ended,
-// and gives its rotation back when the window closes before it could be
-// submitted.
+// batch left in submitting. With pipelining it also steps the batches
+// after it: while the lane's lowest unfinished batch is restored and
+// verified, the batch after it may be in flight (it waits for that task
+// then, as for the first one), and the batch after the one with a task
+// is submitted when it was prepared ahead and that task has ended; a
+// batch whose task the invocation has already waited for is polled
+// without waiting.
 func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (StepResult, error) {
 	n, err := e.Next(ctx, runID, l)
 	if err != nil || n.Done || n.State == nil {
 		return StepResult{Step: "poll", Outcome: OutcomeUnchanged}, err
 	}
-	res, err := e.pollBatch(ctx, *n.State, true)
-	if err != nil || !e.pipelining() || !hasTask(n.State.Phase) {
-		return res, err
+	cur := *n.State
+	res, err := e.pollBatch(ctx, cur, true)
+	waited := cur.Phase.InFlight()
+	for err == nil && e.pipelining() && passed(&cur) {
+		next, nerr := e.successorState(ctx, &cur)
+		if nerr != nil || next == nil {
+			return res, nerr
+		}
+		var ahead StepResult
+		if next.Phase == PhaseRotationOff {
+			ahead, err = e.Submit(ctx, runID, next.ID)
+		} else {
+			ahead, err = e.pollBatch(ctx, *next, !waited)
+		}
+		waited = waited || next.Phase.InFlight()
+		res = mergeStep(res, ahead)
+		cur = *next
 	}
-	next, err := e.successorState(ctx, n.State)
-	if err != nil || next == nil {
-		return res, err
-	}
-	ahead, err := e.pollBatch(ctx, *next, false)
-	if next.Phase == PhaseRotationOff {
-		ahead, err = e.Submit(ctx, runID, next.ID)
-	}
-	return mergeStep(res, ahead), err
+	return res, err
 }
 
 // pollBatch does PollLane's work on one batch; wait lets Poll wait for a

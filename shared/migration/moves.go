@@ -24,9 +24,16 @@ type moves struct {
 // observation that fails otherwise is returned as an error.
 func (e *Engine) observeMoves(ctx context.Context, s BatchState, unmoved func(r resourceRef) (code, msg string)) (moves, error) {
 	var m moves
-	for _, r := range s.resources() {
+	// Read observeConcurrency at a time: the instance is idle until the
+	// ended batch is observed, unless a batch was prepared ahead.
+	rs := s.resources()
+	obs, errs := e.observeAll(ctx, s.Lane, rs)
+	for i, r := range rs {
 		o := ResourceOutcome{Kind: r.Kind, ID: r.ID, Attempt: s.attemptOf(r)}
-		seen, err := e.observe(ctx, s.Lane, r)
+		seen, err := obs[i], errs[i]
+		if isContext(err) {
+			return moves{}, err
+		}
 		d, drop := dropFor(r, seen, err)
 		switch {
 		case drop && (err != nil || seen.InstanceID == ""):

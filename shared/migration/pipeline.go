@@ -22,7 +22,13 @@ import (
 //
 // Rotation is never off more than one batch ahead: a batch may go ahead
 // only of the lane's immediately preceding batch, only when every batch
-// before that has finished, and only when the two share no resource.
+// before that has finished or has its rotation back (only its
+// verification is left: behind), and only when it shares no resource with
+// any of them. A lane thus never holds rotation off for more than the
+// batch whose task runs and the one prepared for the next; verifying the
+// batches behind must not hold the next task up (on a lane alone on its
+// instance, verifying a batch of 100 took longer than the task of 50
+// keys that followed it).
 //
 // Where the provider refuses the preparation while a task runs (the
 // weakest reading of "control plane frozen during migration"), the batch
@@ -35,10 +41,14 @@ import (
 // Values of BatchState.Ahead.
 const (
 	// AheadProven: prepared while the previous batch's task ran, and KMS
-	// accepted a rotation change meanwhile.
+	// accepted a rotation change meanwhile, or accepted one while a task
+	// of the same instance ran for an earlier batch of the lane (proven
+	// then): whether rotation changes are refused during a task is the
+	// instance's behaviour, not a batch's.
 	AheadProven = "proven"
 	// AheadUnproven: prepared while the previous batch's task ran, with
-	// no rotation change to make.
+	// no rotation change to make (or the task had ended before one was
+	// seen accepted), and no earlier batch of the lane proven.
 	AheadUnproven = "unproven"
 )
 
@@ -55,9 +65,9 @@ const (
 // laneFree reports whether batch s may take the next step (stage) in its
 // lane: every lower-seq batch of the lane (in the plan) has finished, or
 // every one but the immediately preceding one, which s may go ahead of
-// (mayGoAhead; prev is then that batch). why names the batch it waits
-// for. Across the campaign, no batch of another active run may hold the
-// lane.
+// (mayGoAhead; prev is then that batch), has finished or has its
+// rotation back (behind). why names the batch it waits for. Across the
+// campaign, no batch of another active run may hold the lane.
 func (e *Engine) laneFree(ctx context.Context, s *BatchState, stage laneStage) (prev *BatchState, ok bool, why string, err error) {
 	p, err := e.readPlan(ctx, s.RunID)
 	if err != nil {
@@ -89,9 +99,15 @@ func (e *Engine) laneFree(ctx context.Context, s *BatchState, stage laneStage) (
 		}
 	}
 	if len(unfinished) > 0 {
-		u := unfinished[0]
-		if len(unfinished) > 1 || u.ID != earlier[len(earlier)-1].ID || !e.mayGoAhead(s, &u, stage) {
-			return nil, false, fmt.Sprintf("waits for %s (%s)", u.ID, u.Phase), nil
+		u := unfinished[len(unfinished)-1]
+		if u.ID != earlier[len(earlier)-1].ID || !e.mayGoAhead(s, &u, stage) {
+			w := unfinished[0]
+			return nil, false, fmt.Sprintf("waits for %s (%s)", w.ID, w.Phase), nil
+		}
+		for _, b := range unfinished[:len(unfinished)-1] {
+			if !behind(s, &b) {
+				return nil, false, fmt.Sprintf("waits for %s (%s)", b.ID, b.Phase), nil
+			}
 		}
 		prev = &u
 	}
@@ -133,6 +149,17 @@ func (e *Engine) mayGoAhead(s, prev *BatchState, stage laneStage) bool {
 		}
 	}
 	return false
+}
+
+// behind reports whether batch b, earlier in the lane than the batch s
+// goes ahead of, is out of s's way: b's rotation is back as recorded
+// (rotation-restored, or failed with its rotation restored), only its
+// verification is left, and b shares no resource with s (a retry batch
+// waits for the batch it retries). The lane then holds rotation off for
+// no more batches than when b has finished: prev's and s's.
+func behind(s, b *BatchState) bool {
+	restored := b.Phase == PhaseRotationRestored || (b.Phase == PhaseFailed && b.RotationRestored)
+	return restored && !overlaps(s, b)
 }
 
 // overlaps reports whether batches a and b share a resource (b's dropped
@@ -213,13 +240,18 @@ func (e *Engine) prepareAhead(ctx context.Context, prev BatchState) error {
 
 // submitAhead submits the batch prepared after prev, whose task has just
 // ended (poll) or whose rotation was just restored (restore), before prev
-// is restored or verified. An error other than the context's is left to
-// the next migrate or poll.
+// is restored or verified; past prev, batches with a task or finished are
+// passed over (the batch prepared may wait for prev, behind it, to be
+// restored). An error other than the context's is left to the next
+// migrate or poll.
 func (e *Engine) submitAhead(ctx context.Context, prev BatchState) error {
 	if !e.pipelining() {
 		return nil
 	}
 	next, err := e.successorState(ctx, &prev)
+	for err == nil && next != nil && passed(next) {
+		next, err = e.successorState(ctx, next)
+	}
 	if err != nil || next == nil || next.Phase != PhaseRotationOff {
 		return err
 	}
@@ -246,6 +278,28 @@ func (e *Engine) proveAhead(ctx context.Context, prev *BatchState, switched int)
 		return AheadProven
 	}
 	return AheadUnproven
+}
+
+// provenBefore returns an earlier batch of s's lane, into s's instance,
+// that was prepared ahead and proven (AheadProven); "" when there is none,
+// when KMS refused to prepare any batch of the lane ahead (AheadRefused:
+// the instance refuses rotation changes during a task after all), or the
+// lane's states cannot be read.
+func (e *Engine) provenBefore(ctx context.Context, s *BatchState) string {
+	states, err := e.laneStates(ctx, s.RunID, s.Lane)
+	if err != nil {
+		return ""
+	}
+	by := ""
+	for _, st := range states {
+		switch {
+		case st.AheadRefused:
+			return ""
+		case by == "" && st.Seq < s.Seq && st.InstanceID == s.InstanceID && st.Ahead == AheadProven:
+			by = st.ID
+		}
+	}
+	return by
 }
 
 // markAheadRefused records on planned batch s that KMS refused to prepare

@@ -2,8 +2,10 @@ package migration_test
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
+	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
 
 // pipelineEnv is the demo's cn-hangzhou lane of the first account in
@@ -138,8 +141,9 @@ func finishedAt(s migration.BatchState) time.Time {
 // pipelining may and may not do: one task at a time (a batch is submitted
 // only after the task before it ended), rotation off at most one batch
 // ahead (a batch's rotation goes off only once the batch two before it has
-// finished). It returns how many batches were submitted before the batch
-// before them had its rotation restored.
+// its rotation back; it may still be verified). It returns how many
+// batches were submitted before the batch before them had its rotation
+// restored.
 func (e *env) checkLaneOrder(t *testing.T) (ahead int) {
 	t.Helper()
 	var states []migration.BatchState
@@ -174,7 +178,7 @@ func (e *env) checkLaneOrder(t *testing.T) (ahead int) {
 		}
 		if k >= 2 && wentOff {
 			p := states[k-2]
-			assert.False(t, off.Before(finishedAt(p)), "%s's rotation went off at %s, two batches ahead of %s (finished %s)", s.ID, off, p.ID, finishedAt(p))
+			assert.False(t, off.Before(restoredAt(p)), "%s's rotation went off at %s, two batches ahead of %s (rotation restored %s)", s.ID, off, p.ID, restoredAt(p))
 		}
 	}
 	return ahead
@@ -334,6 +338,103 @@ func TestPipeliningGivesRotationBackWhenTheWindowCloses(t *testing.T) {
 	// The next window: everything ends as it should.
 	e.st.KMS.StallTasks(false)
 	e.drive(t, e.engine(e.store, migration.Config{}), 60)
+	e.checkOneTaskPerBatch(t)
+	e.checkHistories(t)
+	e.checkNoRotationLeftOff(t)
+	e.checkLaneOrder(t)
+}
+
+// stopAtRestored is an Invoker that records the chained invocations and,
+// when rotate chains migrate because a batch's rotation is back, cancels
+// the restore's context: the batch stays rotation-restored, unverified.
+type stopAtRestored struct {
+	cancel context.CancelFunc
+	calls  []string
+}
+
+func (s *stopAtRestored) InvokeAsync(_ context.Context, function string, _ []byte, taskID string) error {
+	s.calls = append(s.calls, function+" "+taskID)
+	if strings.Contains(taskID, "restored_") && s.cancel != nil {
+		s.cancel()
+	}
+	return nil
+}
+
+// A lane's batch after the running one is prepared once the batch before
+// the running one has its rotation back, without waiting for that batch's
+// verification, but not before; a poll then waits for the running task
+// although the lane's lowest unfinished batch is not in flight, and a
+// batch with nothing to switch off counts as proven when an earlier batch
+// of the lane proved that KMS accepts rotation changes during a task.
+func TestPipeliningPreparesWhileTheBatchBehindIsVerified(t *testing.T) {
+	e := pipelineEnv(t, false, migration.Config{PollWait: 5 * time.Second})
+	ctx := t.Context()
+	bs := e.laneBatches()
+	require.GreaterOrEqual(t, len(bs), 4)
+	e.rotatingSecond(t)
+	inv := &stopAtRestored{}
+	eng := e.engine(e.store, migration.Config{PollWait: 5 * time.Second, Functions: migration.Functions{Migrate: "migrate", Rotate: "rotate"}})
+	eng.Invoker = inv
+
+	// b1 runs, b2 is prepared ahead of it (proven: it has rotation on).
+	e.st.KMS.StallTasks(true)
+	_, err := eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	noWait := e.engine(e.store, migration.Config{})
+	noWait.Invoker = inv
+	_, err = noWait.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseRotationOff, e.batch(t, bs[1].ID).Phase)
+	require.Equal(t, migration.AheadProven, e.batch(t, bs[1].ID).Ahead)
+
+	// b1's task ends: b2 is submitted (its task held running); b1 is
+	// completed, its rotation not yet back.
+	b2 := e.batch(t, bs[1].ID)
+	e.st.KMS.StallTaskWhen(func(_ kmstwin.Lane, keys, secrets []string) bool {
+		return slices.Equal(keys, b2.Keys) && slices.Equal(secrets, b2.Secrets)
+	})
+	e.st.KMS.StallTasks(false)
+	_, err = noWait.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseCompleted, e.batch(t, bs[0].ID).Phase)
+	require.NotEmpty(t, e.batch(t, bs[1].ID).TaskID)
+	_, err = noWait.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseRunning, e.batch(t, bs[1].ID).Phase)
+	assert.False(t, e.started(t, bs[2].ID) && e.batch(t, bs[2].ID).Phase != migration.PhasePlanned,
+		"b3 prepared while b1's rotation is still off: rotation off two batches ahead")
+
+	// b1's rotation comes back; its verification is cut short.
+	rctx, cancel := context.WithCancel(ctx)
+	inv.cancel = cancel
+	_, err = eng.Restore(rctx, runID, bs[0].ID)
+	require.ErrorIs(t, err, context.Canceled)
+	inv.cancel = nil
+	b1 := e.batch(t, bs[0].ID)
+	require.Equal(t, migration.PhaseRotationRestored, b1.Phase, "the test needs b1 restored and unverified")
+	assert.Contains(t, strings.Join(inv.calls, "\n"), "migrate kmsmig_"+runID, "rotate did not chain migrate once b1's rotation was back")
+
+	// migrate (chained) prepares b3 ahead of b2 while b1 is verified.
+	_, err = eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	b3 := e.batch(t, bs[2].ID)
+	require.Equal(t, migration.PhaseRotationOff, b3.Phase, "b3 not prepared ahead of b2 while b1 is only being verified")
+	assert.Equal(t, migration.AheadProven, b3.Ahead, "an earlier batch of the lane proved KMS accepts rotation changes during a task")
+	assert.Equal(t, migration.PhaseRotationRestored, e.batch(t, bs[0].ID).Phase)
+	assert.False(t, e.started(t, bs[3].ID), "rotation must not go off two batches ahead of the running task")
+
+	// b2's task ends while a poll waits for it, although the lane's lowest
+	// unfinished batch (b1) has no task in flight; b3 goes at once.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		e.st.KMS.StallTasks(false)
+	}()
+	_, err = eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	assert.Equal(t, migration.PhaseCompleted, e.batch(t, bs[1].ID).Phase, "the poll did not wait for b2's task")
+	assert.NotEmpty(t, e.batch(t, bs[2].ID).TaskID, "b3 not submitted when b2's task ended")
+
+	e.drivePipelined(t, noWait, 60)
 	e.checkOneTaskPerBatch(t)
 	e.checkHistories(t)
 	e.checkNoRotationLeftOff(t)

@@ -18,7 +18,8 @@ import (
 // RotationRestored), verifies every resource against inventory.json and
 // the ledger (instance id, aliases, tags, version counts; rotation equal to
 // the ledger; entries → verified), moves rotation-restored → verified and
-// chains migrate for the lane's next batch.
+// chains migrate for the lane's next batch. With pipelining it also chains
+// migrate once the rotation is restored, before verifying (pipeline.go).
 //
 // A rotation change refused because a task holds the resource (the control
 // plane is frozen while a task runs) leaves the entry off and the result
@@ -76,6 +77,12 @@ func (e *Engine) Restore(ctx context.Context, runID, batchID string) (StepResult
 		// the verification.
 		if err := e.submitAhead(ctx, s); err != nil {
 			return res, err
+		}
+		// With this batch's rotation back, the lane's batch after the one
+		// whose task runs may be prepared (laneFree): migrate does it
+		// while this batch is verified, rather than once it is.
+		if e.pipelining() {
+			e.chain(ctx, e.cfg().Functions.Migrate, runID, "", s.Lane.String(), "restored_"+escapeTask(batchID))
 		}
 	}
 	problems, err := e.verify(ctx, &s)
@@ -142,25 +149,31 @@ func escapeTask(s string) string { return strings.NewReplacer("/", "_").Replace(
 // keys rotate) and does not hold the batch: it stays off, verification
 // reports it, and the daily sweep gives it back once the key is enabled
 // again.
+//
+// Entries are restored observeConcurrency at a time (each its own
+// resource and ledger entry): one after another, a batch's restore held
+// its next task, or the end of the night's work, for minutes.
 func (e *Engine) restoreBatch(ctx context.Context, s *BatchState) (pending, superseded []string, err error) {
-	for _, r := range e.ledgerRefs(s) {
-		le, ok, err := e.ledgerEntry(ctx, s.Lane, r)
-		if err != nil {
-			return nil, nil, err
+	refs := e.ledgerRefs(s)
+	outs := make([]restored, len(refs))
+	err = eachConcurrently(ctx, len(refs), func(i int) error {
+		le, ok, err := e.ledgerEntry(ctx, s.Lane, refs[i])
+		if err != nil || !ok || !le.HeldBy(s.RunID, s.ID) || !le.Off() {
+			return err
 		}
-		if !ok || !le.HeldBy(s.RunID, s.ID) || !le.Off() {
-			continue
-		}
-		out, err := e.restoreEntry(ctx, le)
-		if err != nil {
-			return nil, nil, err
-		}
+		outs[i], err = e.restoreEntry(ctx, le)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, out := range outs {
 		switch {
 		case out.Pending != "" && out.Owner:
 		case out.Pending != "":
-			pending = append(pending, r.String()+": "+out.Pending)
+			pending = append(pending, refs[i].String()+": "+out.Pending)
 		case out.Superseded:
-			superseded = append(superseded, r.String()+": "+out.Detail)
+			superseded = append(superseded, refs[i].String()+": "+out.Detail)
 		}
 	}
 	return pending, superseded, nil

@@ -46,107 +46,129 @@ func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
 			return nil, fmt.Errorf("migration: verify %s: %w", s.ID, err)
 		}
 	}
-	for _, r := range e.ledgerRefs(s) {
-		o, err := e.observe(ctx, s.Lane, r)
-		if errors.Is(err, cloud.ErrNotFound) {
-			// A dropped resource is gone, or may go: its owner's decision,
-			// recorded as such.
-			if out := s.outcome(r); out == nil || out.Result != ResultDropped {
-				problems = append(problems, r.String()+": no longer exists")
+	// Resources are verified observeConcurrency at a time (each reads KMS
+	// and writes its own ledger entry): a batch of 100, one after another,
+	// kept the lane's next task waiting (or, for the night's last batch,
+	// the run from ending) for as long as a task of 50 keys runs.
+	refs := e.ledgerRefs(s)
+	found := make([][]string, len(refs))
+	err = eachConcurrently(ctx, len(refs), func(i int) error {
+		var err error
+		found[i], err = e.verifyResource(ctx, s, refs[i], li, aliases)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range found {
+		problems = append(problems, f...)
+	}
+	return problems, nil
+}
+
+// verifyResource is verify's work on one resource r of s: the problems it
+// finds.
+func (e *Engine) verifyResource(ctx context.Context, s *BatchState, r resourceRef, li *estate.LaneInventory, aliases map[string][]string) ([]string, error) {
+	var problems []string
+	o, err := e.observe(ctx, s.Lane, r)
+	if errors.Is(err, cloud.ErrNotFound) {
+		// A dropped resource is gone, or may go: its owner's decision,
+		// recorded as such.
+		if out := s.outcome(r); out == nil || out.Result != ResultDropped {
+			problems = append(problems, r.String()+": no longer exists")
+		}
+		return problems, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("migration: verify %s: %w", s.ID, err)
+	}
+	bad := func(format string, args ...any) {
+		problems = append(problems, r.String()+": "+fmt.Sprintf(format, args...))
+	}
+	out := s.outcome(r)
+	wantInstance := ""
+	switch {
+	case out != nil && out.Result == ResultMigrated:
+		wantInstance = s.InstanceID
+	case out != nil && out.InstanceID != "":
+		wantInstance = out.InstanceID
+	}
+	if o.InstanceID != wantInstance && !(wantInstance == "" && out == nil) {
+		bad("instance %q, want %q", o.InstanceID, wantInstance)
+	}
+	le, ok, err := e.ledgerEntry(ctx, s.Lane, r)
+	if err != nil {
+		return nil, err
+	}
+	if ok && le.HeldBy(s.RunID, s.ID) && le.Status == LedgerSuperseded {
+		// The owner's policy stands; nothing of kmsmig's to verify.
+	} else if ok && le.HeldBy(s.RunID, s.ID) {
+		if _, drop := dropFor(r, o, nil); drop && le.Off() {
+			bad("rotation off while the key is %s: the daily sweep gives back %s once its owner enables it", o.Key.State, describe(le.Original))
+		} else if !sameRotation(o.Rotation, le.Original) {
+			bad("rotation %s, ledger says %s", describe(o.Rotation), describe(le.Original))
+		} else if le.Status != LedgerVerified {
+			now := e.now()
+			if err := e.markLedger(ctx, s.Lane, r, s.RunID, s.ID, func(x *LedgerEntry) {
+				x.Status, x.VerifiedAt = LedgerVerified, now
+			}); err != nil {
+				return nil, err
 			}
-			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("migration: verify %s: %w", s.ID, err)
-		}
-		bad := func(format string, args ...any) {
-			problems = append(problems, r.String()+": "+fmt.Sprintf(format, args...))
-		}
-		out := s.outcome(r)
-		wantInstance := ""
-		switch {
-		case out != nil && out.Result == ResultMigrated:
-			wantInstance = s.InstanceID
-		case out != nil && out.InstanceID != "":
-			wantInstance = out.InstanceID
-		}
-		if o.InstanceID != wantInstance && !(wantInstance == "" && out == nil) {
-			bad("instance %q, want %q", o.InstanceID, wantInstance)
-		}
-		le, ok, err := e.ledgerEntry(ctx, s.Lane, r)
-		if err != nil {
-			return nil, err
-		}
-		if ok && le.HeldBy(s.RunID, s.ID) && le.Status == LedgerSuperseded {
-			// The owner's policy stands; nothing of kmsmig's to verify.
-		} else if ok && le.HeldBy(s.RunID, s.ID) {
-			if _, drop := dropFor(r, o, nil); drop && le.Off() {
-				bad("rotation off while the key is %s: the daily sweep gives back %s once its owner enables it", o.Key.State, describe(le.Original))
-			} else if !sameRotation(o.Rotation, le.Original) {
-				bad("rotation %s, ledger says %s", describe(o.Rotation), describe(le.Original))
-			} else if le.Status != LedgerVerified {
-				now := e.now()
-				if err := e.markLedger(ctx, s.Lane, r, s.RunID, s.ID, func(x *LedgerEntry) {
-					x.Status, x.VerifiedAt = LedgerVerified, now
-				}); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if li == nil {
-			continue
-		}
-		if r.Kind == KindKey {
-			k, found := findKey(li, r.ID)
-			if !found {
-				bad("not in the inventory")
-				continue
-			}
-			if !ok && !sameRotation(o.Rotation, k.Rotation) {
-				bad("rotation %s, inventory says %s", describe(o.Rotation), describe(k.Rotation))
-			}
-			got := slices.Sorted(slices.Values(aliases[r.ID]))
-			if want := slices.Sorted(slices.Values(k.Aliases)); !slices.Equal(got, want) {
-				bad("aliases %v, inventory says %v", got, want)
-			}
-			if !maps.Equal(o.Key.Tags, k.Tags) {
-				bad("tags %v, inventory says %v", o.Key.Tags, k.Tags)
-			}
-			if k.VersionCount != 0 && o.Key.VersionCount != k.VersionCount {
-				bad("%d versions, inventory says %d", o.Key.VersionCount, k.VersionCount)
-			}
-			for _, f := range []struct{ name, want, got string }{
-				{"key spec", k.Spec, o.Key.Spec},
-				{"key usage", k.Usage, o.Key.Usage},
-				{"protection level", k.ProtectionLevel, o.Key.ProtectionLevel},
-			} {
-				if f.want != "" && f.got != f.want {
-					bad("%s changed: expected %q (inventory), found %q", f.name, f.want, f.got)
-				}
-			}
-			continue
-		}
-		sec, found := findSecret(li, r.ID)
+	}
+	if li == nil {
+		return problems, nil
+	}
+	if r.Kind == KindKey {
+		k, found := findKey(li, r.ID)
 		if !found {
 			bad("not in the inventory")
-			continue
+			return problems, nil
 		}
-		if !ok && !sameRotation(o.Rotation, sec.Rotation) {
-			bad("rotation %s, inventory says %s", describe(o.Rotation), describe(sec.Rotation))
+		if !ok && !sameRotation(o.Rotation, k.Rotation) {
+			bad("rotation %s, inventory says %s", describe(o.Rotation), describe(k.Rotation))
 		}
-		if !maps.Equal(o.Secret.Tags, sec.Tags) {
-			bad("tags %v, inventory says %v", o.Secret.Tags, sec.Tags)
+		got := slices.Sorted(slices.Values(aliases[r.ID]))
+		if want := slices.Sorted(slices.Values(k.Aliases)); !slices.Equal(got, want) {
+			bad("aliases %v, inventory says %v", got, want)
 		}
-		if sec.VersionCount != 0 && o.Secret.VersionCount != sec.VersionCount {
-			bad("%d versions, inventory says %d", o.Secret.VersionCount, sec.VersionCount)
+		if !maps.Equal(o.Key.Tags, k.Tags) {
+			bad("tags %v, inventory says %v", o.Key.Tags, k.Tags)
 		}
-		if sec.Type != "" && o.Secret.Type != sec.Type {
-			bad("secret type changed: expected %q (inventory), found %q", sec.Type, o.Secret.Type)
+		if k.VersionCount != 0 && o.Key.VersionCount != k.VersionCount {
+			bad("%d versions, inventory says %d", o.Key.VersionCount, k.VersionCount)
 		}
-		// Migration preserves every version with its stage labels.
-		if want, got := slices.Sorted(slices.Values(sec.StageLabels)), slices.Sorted(slices.Values(o.Secret.StageLabels)); len(want) > 0 && !slices.Equal(got, want) {
-			bad("stage labels changed: expected %q (inventory), found %q", want, got)
+		for _, f := range []struct{ name, want, got string }{
+			{"key spec", k.Spec, o.Key.Spec},
+			{"key usage", k.Usage, o.Key.Usage},
+			{"protection level", k.ProtectionLevel, o.Key.ProtectionLevel},
+		} {
+			if f.want != "" && f.got != f.want {
+				bad("%s changed: expected %q (inventory), found %q", f.name, f.want, f.got)
+			}
 		}
+		return problems, nil
+	}
+	sec, found := findSecret(li, r.ID)
+	if !found {
+		bad("not in the inventory")
+		return problems, nil
+	}
+	if !ok && !sameRotation(o.Rotation, sec.Rotation) {
+		bad("rotation %s, inventory says %s", describe(o.Rotation), describe(sec.Rotation))
+	}
+	if !maps.Equal(o.Secret.Tags, sec.Tags) {
+		bad("tags %v, inventory says %v", o.Secret.Tags, sec.Tags)
+	}
+	if sec.VersionCount != 0 && o.Secret.VersionCount != sec.VersionCount {
+		bad("%d versions, inventory says %d", o.Secret.VersionCount, sec.VersionCount)
+	}
+	if sec.Type != "" && o.Secret.Type != sec.Type {
+		bad("secret type changed: expected %q (inventory), found %q", sec.Type, o.Secret.Type)
+	}
+	// Migration preserves every version with its stage labels.
+	if want, got := slices.Sorted(slices.Values(sec.StageLabels)), slices.Sorted(slices.Values(o.Secret.StageLabels)); len(want) > 0 && !slices.Equal(got, want) {
+		bad("stage labels changed: expected %q (inventory), found %q", want, got)
 	}
 	return problems, nil
 }

@@ -106,6 +106,7 @@ func (r *rehearsal) collect(ctx context.Context, home stack.Account, res *Result
 		}
 	}
 	res.Functions = r.functionUse(invs)
+	res.Tasks, res.InvocationLog = r.st.KMS.Tasks(), invs
 
 	c, _, err := runstate.GetJSON[migration.Campaign](ctx, r.store, statekeys.Campaign)
 	if err != nil {

@@ -75,9 +75,6 @@ const (
 
 var functionNames = []string{fnDiscover, fnMigrate, fnPoll, fnRotate}
 
-// pollWait is KMSMIG_POLL_WAIT in simulated time.
-const pollWait = 30 * time.Second
-
 // Result is what a rehearsal did and found.
 type Result struct {
 	// RunID is the last night's run.
@@ -123,6 +120,11 @@ type Result struct {
 	// Alerts counts the alerts raised (not de-duplicated), by kind
 	// (alert.KindTaskStalled, ...), from the audit trail.
 	Alerts map[string]int
+	// Tasks is the KMS twin's task log at the end (provider times), and
+	// InvocationLog every invocation the FC twin ran (simulated times):
+	// a timeline of where the window went.
+	Tasks         []kmstwin.TaskInfo
+	InvocationLog []fctwin.Invocation
 }
 
 // NightRun is one night's run of the campaign.
@@ -444,6 +446,10 @@ func (o *Options) load(st *stack.Stack, caFile, clockFile string, res *Result) (
 		if env == nil {
 			env = map[string]string{}
 		}
+		pollWait, err := deployedPollWait(env)
+		if err != nil {
+			return nil, fmt.Errorf("rehearsal: %s: %s: %w", o.SYAML, fn.Name, err)
+		}
 		for k, v := range map[string]string{
 			"KMSMIG_ACCOUNTS": strings.Join(accounts, ","), "KMSMIG_ROLE_ARNS": strings.Join(roles, ","),
 			"KMSMIG_KMS_ENDPOINTS": strings.Join(endpoints, ","), "KMSMIG_INSECURE": "true",
@@ -455,9 +461,15 @@ func (o *Options) load(st *stack.Stack, caFile, clockFile string, res *Result) (
 			"KMSMIG_CLOCK":    "file:" + clockFile,
 			"KMSMIG_TIMEZONE": o.Timezone,
 			// Rates and waits are in wall-clock time: scaled. A poll
-			// waits 30 s (s.yaml: 50 s) so that, with the invocation's own
-			// overhead magnified Speed times, it still ends before the
-			// next one begins: the clock jumps only between invocations.
+			// waits as long as s.yaml deploys (50 s of each minute). It
+			// used to wait 30 s, so that with the invocation's overhead
+			// magnified Speed times it would end before the next tick:
+			// but a poll waits only for a task that runs, while the clock
+			// never jumps, and polls that overlap are safe (compare-and-
+			// swap; s.yaml says so), as they are in Function Compute. The
+			// shorter wait left half of every minute unwatched, so a task
+			// ending then idled the instance until the next tick, which
+			// the deployed wait does not.
 			"KMSMIG_QPS":       scaledQuotas(o.Speed),
 			"KMSMIG_POLL_WAIT": (time.Duration(float64(pollWait) / o.Speed)).String(),
 		} {
@@ -524,6 +536,20 @@ func (l *logTail) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n")
+}
+
+// deployedPollWait is the function's KMSMIG_POLL_WAIT as s.yaml sets it
+// (simulated time; unset or empty: 0, the code's default).
+func deployedPollWait(env map[string]string) (time.Duration, error) {
+	v := env["KMSMIG_POLL_WAIT"]
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("KMSMIG_POLL_WAIT %q is not a duration", v)
+	}
+	return d, nil
 }
 
 // scaledQuotas is KMSMIG_QPS with every client-side quota times speed.
