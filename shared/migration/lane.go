@@ -313,26 +313,19 @@ func (e *Engine) BegunLanes(ctx context.Context, runID string) (map[estate.Lane]
 // continue). A lane whose every state is planned has not begun (discover's
 // kick records the first batch planned even before the window opens); a
 // lane whose every batch has finished is done. From one listing and the
-// states it shows, runstate.ReadConcurrency at a time.
+// states it shows (runStates).
 func (e *Engine) LanesAtWork(ctx context.Context, runID string) ([]estate.Lane, error) {
 	p, err := e.readPlan(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := e.Store.List(ctx, statekeys.BatchPrefix(runID))
+	states, err := e.runStates(ctx, runID)
 	if err != nil {
-		return nil, fmt.Errorf("migration: list batches of %s: %w", runID, err)
+		return nil, err
 	}
-	states, errs := runstate.GetAllJSON[BatchState](ctx, e.Store, keys)
 	byID := make(map[string]*BatchState, len(states))
 	for i := range states {
-		switch err := errs[i]; {
-		case errors.Is(err, runstate.ErrNotFound):
-		case err != nil:
-			return nil, err
-		default:
-			byID[states[i].ID] = &states[i]
-		}
+		byID[states[i].ID] = &states[i]
 	}
 	var out []estate.Lane
 	for _, lp := range p.Lanes {
