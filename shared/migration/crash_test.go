@@ -15,7 +15,10 @@ import (
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 )
 
-var errCrash = errors.New("injected crash")
+var (
+	errCrash    = errors.New("injected crash")
+	errReadLost = errors.New("injected read failure")
+)
 
 // crashStore is a Store that dies at its n-th write: before it (the write
 // does not happen) or after it (the write happens, the caller never hears),
@@ -26,6 +29,23 @@ type crashStore struct {
 	n      int // 0: never
 	after  bool
 	writes int
+	// failReads fails that many reads after the crash: the store that
+	// lost a write's reply may not answer the re-read either (-1: never
+	// answers again).
+	failReads int
+}
+
+func (c *crashStore) Get(ctx context.Context, key string) (runstate.Object, error) {
+	c.mu.Lock()
+	fail := c.n > 0 && c.writes >= c.n && c.failReads != 0
+	if fail && c.failReads > 0 {
+		c.failReads--
+	}
+	c.mu.Unlock()
+	if fail {
+		return runstate.Object{}, errReadLost
+	}
+	return c.Store.Get(ctx, key)
 }
 
 func (c *crashStore) write(do func() (runstate.Version, error)) (runstate.Version, error) {

@@ -205,8 +205,9 @@ func (e *Engine) start(ctx context.Context, runID, batchID string) (BatchState, 
 	}
 	now := e.now()
 	var out BatchState
-	var created bool
+	var created, sent bool
 	_, err = runstate.MutateJSON(ctx, e.Store, statekeys.Batch(runID, batchID), func(s *BatchState, exists bool) error {
+		sent = !exists
 		if !exists {
 			*s = newBatchState(runID, pb, 1, retryOf, now)
 			s.History[0].RequestID = requestID(ctx)
@@ -219,14 +220,17 @@ func (e *Engine) start(ctx context.Context, runID, batchID string) (BatchState, 
 		out = *s
 		return nil
 	})
+	started := func(s *BatchState) string {
+		return fmt.Sprintf("batch started: %d keys, %d secrets, attempt %d", len(s.Keys), len(s.Secrets), s.Attempt)
+	}
 	if err != nil {
-		if got, ok := e.landed(ctx, runID, batchID, PhasePlanned, now); ok {
-			e.log(ctx, &got, resourceRef{}, "Transition", string(PhasePlanned), "", fmt.Sprintf("batch started: %d keys, %d secrets, attempt %d", len(got.Keys), len(got.Secrets), got.Attempt))
+		if sent {
+			e.owedTransition(ctx, out, PhasePlanned, now, "", started)
 		}
 		return BatchState{}, fmt.Errorf("migration: start %s: %w", batchID, err)
 	}
 	if created {
-		e.log(ctx, &out, resourceRef{}, "Transition", string(PhasePlanned), "", fmt.Sprintf("batch started: %d keys, %d secrets, attempt %d", len(out.Keys), len(out.Secrets), out.Attempt))
+		e.log(ctx, &out, resourceRef{}, "Transition", string(PhasePlanned), "", started(&out))
 	}
 	return out, nil
 }

@@ -337,20 +337,25 @@ func (e *Engine) transition(ctx context.Context, runID, batchID string, from []P
 		}
 	}
 	now := e.now()
-	var prev Phase
+	var (
+		prev Phase
+		base BatchState // the batch as the last write attempt found it
+		sent bool       // that attempt wrote the transition
+	)
 	s, won, err := e.mutateBatch(ctx, runID, batchID, func(s *BatchState) (bool, error) {
-		prev = s.Phase
+		prev, base, sent = s.Phase, *s, false
 		if !slices.Contains(from, s.Phase) {
 			return false, nil
 		}
 		if f != nil {
 			f(s)
 		}
+		sent = true
 		return true, s.to(to, now, requestID(ctx), reason)
 	})
 	if err != nil {
-		if st, ok := e.landed(ctx, runID, batchID, to, now); ok && prev != to {
-			e.log(ctx, &st, resourceRef{}, "Transition", string(to), reason, fmt.Sprintf("%s → %s", prev, to))
+		if sent {
+			e.owedTransition(ctx, base, to, now, reason, func(*BatchState) string { return fmt.Sprintf("%s → %s", prev, to) })
 		}
 		return s, false, err
 	}

@@ -161,8 +161,13 @@ func (e *Engine) progress(ctx context.Context, s BatchState, t Task) (StepResult
 	}
 	now := e.now()
 	stallAfter := e.cfg().StallAfter
-	var alert bool
+	var (
+		alert bool
+		base  BatchState // the batch as the last write attempt found it
+		moved bool       // that attempt wrote a transition to phase to
+	)
 	st, changed, err := e.mutateBatch(ctx, s.RunID, s.ID, func(st *BatchState) (bool, error) {
+		base, moved = *st, false
 		if st.Phase != PhaseSubmitted && st.Phase != PhaseScheduled && st.Phase != PhaseRunning {
 			return false, nil
 		}
@@ -171,6 +176,7 @@ func (e *Engine) progress(ctx context.Context, s BatchState, t Task) (StepResult
 			st.TaskStatus, st.TaskStatusSince, st.Stalled = t.Status, now, false
 			st.TaskCreated, st.TaskStarted = t.CreateTime, t.StartTime
 			if st.Phase != to {
+				moved = true
 				return true, st.to(to, now, requestID(ctx), "task "+t.Status)
 			}
 			return true, nil
@@ -186,8 +192,8 @@ func (e *Engine) progress(ctx context.Context, s BatchState, t Task) (StepResult
 		return false, nil
 	})
 	if err != nil {
-		if got, ok := e.landed(ctx, s.RunID, s.ID, to, now); ok {
-			e.log(ctx, &got, resourceRef{}, "Transition", string(to), "", "task "+t.Status)
+		if moved {
+			e.owedTransition(ctx, base, to, now, "", func(*BatchState) string { return "task " + t.Status })
 		}
 		return res, err
 	}

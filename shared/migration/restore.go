@@ -115,22 +115,28 @@ func (e *Engine) Restore(ctx context.Context, runID, batchID string) (StepResult
 // failed batch stays failed).
 func (e *Engine) advance(ctx context.Context, s BatchState, done func(*BatchState) bool, to Phase, f func(*BatchState)) (BatchState, bool, error) {
 	now := e.now()
-	var from Phase
+	var (
+		from  Phase
+		base  BatchState // the batch as the last write attempt found it
+		moved bool       // that attempt wrote a transition to phase to
+	)
 	st, changed, err := e.mutateBatch(ctx, s.RunID, s.ID, func(st *BatchState) (bool, error) {
+		base, moved = *st, false
 		if !st.Phase.Ended() || done(st) {
 			return false, nil
 		}
 		from = st.Phase
 		f(st)
 		if st.Phase != PhaseFailed && st.Phase != to {
+			moved = true
 			return true, st.to(to, now, requestID(ctx), "")
 		}
 		st.UpdatedAt = now
 		return true, nil
 	})
 	if err != nil {
-		if got, ok := e.landed(ctx, s.RunID, s.ID, to, now); ok && from != to {
-			e.log(ctx, &got, resourceRef{}, "Transition", string(to), "", fmt.Sprintf("%s → %s", from, to))
+		if moved {
+			e.owedTransition(ctx, base, to, now, "", func(*BatchState) string { return fmt.Sprintf("%s → %s", from, to) })
 		}
 		return st, false, err
 	}
