@@ -27,9 +27,11 @@ const (
 func TestRunCompletesUnderThrottlingAndTransientErrors(t *testing.T) {
 	e := newEnv(t, envOptions{
 		stack: stack.Options{Unthrottled: true},
-		// Below the client's own limits, so the twin throttles and the
-		// adapter backs off.
-		qps:          map[string]float64{kmstwin.GroupKeyMetadata: 30, kmstwin.GroupSecretMetadata: 30, kmstwin.GroupMigration: 5},
+		// Well below the client's own limits, so the twin throttles and
+		// the adapter backs off even on a loaded machine (at 30 qps a
+		// loaded CI machine once sent too slowly to be throttled; at 15,
+		// with three CPU hogs and three copies at once, 19-26 calls were).
+		qps:          map[string]float64{kmstwin.GroupKeyMetadata: 15, kmstwin.GroupSecretMetadata: 15, kmstwin.GroupMigration: 5},
 		faults:       acs.Faults{ErrorRate: 0.2, Seed: 42},
 		clientQuotas: map[kms.Group]float64{kms.GroupKeyRead: 100, kms.GroupSecretRead: 100, kms.GroupMigration: 20},
 		config:       sequential,
