@@ -162,7 +162,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	w := res.Report.Window
 	figs = append(figs, benchmarks.Figure{Name: "window utilisation: critical path ÷ run (rehearsal of " + spec + ")", Value: w.Utilisation, Unit: "ratio",
-		Goal: 0.85, Higher: true, Detail: fmt.Sprintf("%.1fs of tasks on %s in a %.1fs migration; checks passed: %v", w.CriticalPathSeconds, w.BusiestLane, w.RunSeconds, res.OK())})
+		Goal: 0.85, Higher: true, Detail: fmt.Sprintf("%.1fs of tasks on %s in a %.1fs migration, idle %.0fs before the first task, %.0fs in %d handovers (longest %.0fs), %.0fs after the last; checks passed: %v",
+			w.CriticalPathSeconds, w.BusiestLane, w.RunSeconds, w.LeadSeconds, w.HandoverSeconds, w.Handovers, w.LongestHandoverSeconds, w.TailSeconds, res.OK())})
 	names := make([]string, 0, len(res.Binaries))
 	for name := range res.Binaries {
 		names = append(names, name)

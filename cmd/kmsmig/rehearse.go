@@ -161,8 +161,8 @@ func runRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	w := res.Report.Window
 	fmt.Fprintf(stderr, "rehearse: %d night(s) in %.1fs (%d jumps skipped %s of simulated time); window %s; %d runs, %d audit records\n",
 		res.Nights, res.Wall.Seconds(), res.Jumps, res.Jumped.Round(time.Minute), orAlways(res.Window), len(res.Runs), res.AuditRecord)
-	fmt.Fprintf(stderr, "rehearse: last run %s: window utilisation %.2f: tasks on the critical path (%s) %.0f of %.0f simulated minutes\n",
-		res.RunID, w.Utilisation, w.BusiestLane, w.CriticalPathSeconds/60, w.RunSeconds/60)
+	fmt.Fprintf(stderr, "rehearse: last run %s: window utilisation %.2f: tasks on the critical path (%s) %.0f of %.0f simulated minutes; idle %.0fs before the first task, %.0fs in %d handovers (longest %.0fs), %.0fs after the last\n",
+		res.RunID, w.Utilisation, w.BusiestLane, w.CriticalPathSeconds/60, w.RunSeconds/60, w.LeadSeconds, w.HandoverSeconds, w.Handovers, w.LongestHandoverSeconds, w.TailSeconds)
 	lb := res.LowerBound
 	fmt.Fprintf(stderr, "rehearse: lower bound %d night(s): %s of task time on the busiest %s in a %s window\n",
 		lb.Nights, lb.Critical.Round(time.Second), lb.On, lb.Window)

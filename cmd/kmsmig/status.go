@@ -299,8 +299,9 @@ func printStatus(w io.Writer, st *runStatus) {
 		}
 	}
 	if st.Window.RunSeconds > 0 {
-		fmt.Fprintf(w, "\nWindow use: %.0f%% (critical path %.0fs, %s; run %.0fs)\n", 100*st.Window.Utilisation,
-			st.Window.CriticalPathSeconds, st.Window.BusiestLane, st.Window.RunSeconds)
+		fmt.Fprintf(w, "\nWindow use: %.0f%% (critical path %.0fs, %s; run %.0fs; idle %.0fs before the first task, %.0fs in %d handovers, %.0fs after the last)\n",
+			100*st.Window.Utilisation, st.Window.CriticalPathSeconds, st.Window.BusiestLane, st.Window.RunSeconds,
+			st.Window.LeadSeconds, st.Window.HandoverSeconds, st.Window.Handovers, st.Window.TailSeconds)
 	}
 }
 

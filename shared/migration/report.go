@@ -159,6 +159,42 @@ type WindowUse struct {
 	CriticalPathSeconds float64 `json:"criticalPathSeconds"`
 	RunSeconds          float64 `json:"runSeconds"`
 	Utilisation         float64 `json:"utilisation"`
+	// Where the run's time went that the critical path did not use, on
+	// the lane or instance that bounds it: before its first task started
+	// (preparation: ledger, rotation off, submission), between one task's
+	// end and the next one's start (Handovers of them, the longest
+	// LongestHandoverSeconds), and after its last task ended (the last
+	// batches' observation, restore and verification).
+	LeadSeconds            float64 `json:"leadSeconds"`
+	HandoverSeconds        float64 `json:"handoverSeconds"`
+	Handovers              int     `json:"handovers"`
+	LongestHandoverSeconds float64 `json:"longestHandoverSeconds"`
+	TailSeconds            float64 `json:"tailSeconds"`
+}
+
+// taskSpan is when one batch's task ran.
+type taskSpan struct{ from, to time.Time }
+
+// idle fills w's lead, handovers and tail from the spans of the tasks on
+// what bounds the run, between from and to.
+func (w *WindowUse) idle(spans []taskSpan, from, to time.Time) {
+	if len(spans) == 0 || from.IsZero() {
+		return
+	}
+	slices.SortFunc(spans, func(a, b taskSpan) int { return a.from.Compare(b.from) })
+	w.LeadSeconds = max(0, spans[0].from.Sub(from).Seconds())
+	end := spans[0].to
+	for _, s := range spans[1:] {
+		if gap := s.from.Sub(end).Seconds(); gap > 0 {
+			w.HandoverSeconds += gap
+			w.Handovers++
+			w.LongestHandoverSeconds = max(w.LongestHandoverSeconds, gap)
+		}
+		if s.to.After(end) {
+			end = s.to
+		}
+	}
+	w.TailSeconds = max(0, to.Sub(end).Seconds())
 }
 
 // BuildReport reads a run's plan, batch states and ledger and builds its
@@ -204,6 +240,7 @@ func (e *Engine) LanesReport(ctx context.Context, runID string, lanes []estate.L
 	}
 	states, errs := runstate.GetAllJSON[BatchState](ctx, e.Store, keys)
 	perInstance := map[string]float64{}
+	spans := map[string][]taskSpan{} // by lane, and by "instance <id>"
 	i := 0
 	for _, lp := range lps {
 		lf := LaneFigures{Lane: lp.Lane}
@@ -221,6 +258,10 @@ func (e *Engine) LanesReport(ctx context.Context, runID string, lanes []estate.L
 			before := lf.TotalTaskSeconds
 			r.addBatch(&lf, &s)
 			perInstance[s.InstanceID] += lf.TotalTaskSeconds - before
+			if sp, ok := s.taskSpan(); ok {
+				spans[lp.Lane.String()] = append(spans[lp.Lane.String()], sp)
+				spans["instance "+s.InstanceID] = append(spans["instance "+s.InstanceID], sp)
+			}
 		}
 		r.Lanes = append(r.Lanes, lf)
 		if lf.TotalTaskSeconds > r.Window.CriticalPathSeconds || r.Window.BusiestLane == "" {
@@ -249,6 +290,7 @@ func (e *Engine) LanesReport(ctx context.Context, runID string, lanes []estate.L
 	if r.Window.RunSeconds > 0 {
 		r.Window.Utilisation = r.Window.CriticalPathSeconds / r.Window.RunSeconds
 	}
+	r.Window.idle(spans[r.Window.BusiestLane], workFrom, r.Ended)
 	r.After = afterMigration(r.Lanes)
 	return r, nil
 }
@@ -321,6 +363,19 @@ func (r *Report) addServiceKeys(ctx context.Context, store runstate.Store) error
 	return nil
 }
 
+// taskSpan is when the batch's task ran, from its start (its creation
+// when the provider did not say) to its end; ok is false until it ended.
+func (s *BatchState) taskSpan() (taskSpan, bool) {
+	if s.TaskID == "" || s.TaskEnded.IsZero() {
+		return taskSpan{}, false
+	}
+	from := s.TaskStarted
+	if from.IsZero() {
+		from = s.TaskCreated
+	}
+	return taskSpan{from, s.TaskEnded}, true
+}
+
 func (r *Report) addBatch(lf *LaneFigures, s *BatchState) {
 	if s.Finished() {
 		lf.Finished++
@@ -332,12 +387,8 @@ func (r *Report) addBatch(lf *LaneFigures, s *BatchState) {
 	}
 	if s.TaskID != "" {
 		lf.Tasks++
-		if !s.TaskEnded.IsZero() {
-			from := s.TaskStarted
-			if from.IsZero() {
-				from = s.TaskCreated
-			}
-			d := s.TaskEnded.Sub(from).Seconds()
+		if sp, ok := s.taskSpan(); ok {
+			d := sp.to.Sub(sp.from).Seconds()
 			lf.TaskSeconds = append(lf.TaskSeconds, d)
 			lf.TotalTaskSeconds += d
 		}
@@ -398,6 +449,10 @@ func (r *Report) Markdown() []byte {
 	}
 	fmt.Fprintf(&b, "Window utilisation: **%.0f%%** (critical path %.0fs on %s, run %.0fs).\n\n",
 		100*r.Window.Utilisation, r.Window.CriticalPathSeconds, cmp.Or(r.Window.BusiestLane, "-"), r.Window.RunSeconds)
+	if w := r.Window; w.CriticalPathSeconds > 0 {
+		fmt.Fprintf(&b, "Its idle time: %.0fs before the first task, %.0fs in %d handovers between tasks (the longest %.0fs), %.0fs after the last task.\n\n",
+			w.LeadSeconds, w.HandoverSeconds, w.Handovers, w.LongestHandoverSeconds, w.TailSeconds)
+	}
 
 	b.WriteString("## Lanes\n\n| Lane | Batches | Finished | Migrated | Failed | Retried | Dropped | Tasks | Task time (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range r.Lanes {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kmsmig/kmsmig/shared/runstate"
@@ -69,4 +70,28 @@ func TestEstimateSeededByTheEarlierRun(t *testing.T) {
 	got, err = e.estimate(ctx, "run-2", 20)
 	require.NoError(t, err)
 	require.Equal(t, 50*time.Second, got, "the run's own tasks first")
+}
+
+// The idle time of what bounds the run splits into the lead before its
+// first task, the handovers between one task's end and the next one's
+// start (overlapping tasks, as a shared instance's lanes may report,
+// leave none), and the tail after its last task.
+func TestWindowIdle(t *testing.T) {
+	at := func(s int) time.Time { return time.Date(2026, 11, 30, 2, 0, s, 0, time.UTC) }
+	var w WindowUse
+	w.idle([]taskSpan{
+		{at(40), at(50)}, // out of order: sorted by start
+		{at(5), at(20)},
+		{at(22), at(30)},
+		{at(25), at(35)}, // overlaps the one before: no handover
+	}, at(0), at(58))
+	assert.Equal(t, 5.0, w.LeadSeconds)
+	assert.Equal(t, 2, w.Handovers)
+	assert.Equal(t, 2.0+5.0, w.HandoverSeconds)
+	assert.Equal(t, 5.0, w.LongestHandoverSeconds)
+	assert.Equal(t, 8.0, w.TailSeconds)
+
+	var none WindowUse
+	none.idle(nil, at(0), at(58))
+	assert.Equal(t, WindowUse{}, none, "no task ended: nothing to split")
 }
