@@ -242,6 +242,10 @@ func (x *Executor) Migrate(ctx context.Context, e StepEvent) (StepResult, error)
 // run's lanes to group invocations of poll and follows the earlier runs
 // itself.
 func (x *Executor) Poll(ctx context.Context, e StepEvent) (StepResult, error) {
+	// The lanes a poll cannot start in time are the next poll's, a minute
+	// later: it stops starting lanes two thirds of the way to its deadline
+	// rather than fail, and be retried, with lanes unstarted.
+	ctx = migration.LaneBudget(ctx, time.Now())
 	return x.step(ctx, e, stepper{
 		function: x.Config.FunctionPoll,
 		lane:     x.Engine.PollLane,
@@ -362,7 +366,8 @@ func (x *Executor) step(ctx context.Context, e StepEvent, s stepper) (StepResult
 // batch is still planned: the safety net for a chained migrate invocation
 // that was lost. Lanes that have not begun wait for migrate (its timer at
 // the window start, or discover's kick). The window still applies. The
-// run's plan is read once for every lane (a run snapshot).
+// run's plan is read once for every lane (a run snapshot). Once ctx's lane
+// budget is spent it continues no further lane: the next poll does.
 func (x *Executor) continueLanes(ctx context.Context, runID string, lanes []estate.Lane) ([]migration.StepResult, error) {
 	ctx, err := x.Engine.WithRunSnapshot(ctx, runID)
 	if err != nil {
@@ -381,6 +386,9 @@ func (x *Executor) continueLanes(ctx context.Context, runID string, lanes []esta
 	for _, l := range lanes {
 		if !begun[l] {
 			continue // no batch state: not begun (laneBegun), without a read per lane
+		}
+		if migration.LaneBudgetSpent(ctx) {
+			break // the next poll continues the lanes left
 		}
 		n, err := x.Engine.Next(ctx, runID, l)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,6 +50,75 @@ func TestEachLaneIsBoundedByThePool(t *testing.T) {
 	for l, n := range seen {
 		assert.Equal(t, 1, n, "lane %s stepped %d times", l, n)
 	}
+}
+
+// A step whose lane budget is spent starts no further lane: the lanes
+// left are reported waiting, for the next step, not failed (a poll group
+// of a hundred lanes that ran out of time failed, and was retried to the
+// same end, at 1,000 lanes). The lanes started before it run to the end.
+func TestEachLaneLeavesLanesOnceTheBudgetIsSpent(t *testing.T) {
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}})
+	eng := e.engine(e.store, migration.Config{ParallelLanes: 1})
+	var lanes []estate.Lane
+	for i := range 5 {
+		lanes = append(lanes, estate.Lane{Account: "1111", Region: "cn-r" + string(rune('a'+i))})
+	}
+	var stepped []estate.Lane
+	results, err := eng.EachLane(migration.WithLaneBudget(t.Context(), time.Now().Add(time.Hour)), runID, lanes, func(ctx context.Context, _ string, l estate.Lane) (migration.StepResult, error) {
+		stepped = append(stepped, l)
+		return migration.StepResult{Outcome: migration.OutcomeUpdated}, nil
+	})
+	require.NoError(t, err)
+	assert.Len(t, stepped, 5, "a budget not spent leaves nothing")
+	assert.Len(t, results, 5)
+
+	stepped = nil
+	spent := migration.WithLaneBudget(t.Context(), time.Now().Add(-time.Second))
+	results, err = eng.EachLane(spent, runID, lanes, func(ctx context.Context, _ string, l estate.Lane) (migration.StepResult, error) {
+		stepped = append(stepped, l)
+		return migration.StepResult{Outcome: migration.OutcomeUpdated}, nil
+	})
+	require.NoError(t, err, "lanes left are not a failure")
+	assert.Empty(t, stepped)
+	require.Len(t, results, 5)
+	for i, r := range results {
+		assert.Equal(t, migration.OutcomeWaiting, r.Outcome)
+		assert.Contains(t, r.Reason, "lane "+lanes[i].String()+" left for the next step")
+	}
+
+	// Spent while the first lane runs: that lane ends, the others wait.
+	stepped = nil
+	until := time.Now().Add(200 * time.Millisecond)
+	results, err = eng.EachLane(migration.WithLaneBudget(t.Context(), until), runID, lanes, func(ctx context.Context, _ string, l estate.Lane) (migration.StepResult, error) {
+		stepped = append(stepped, l)
+		time.Sleep(time.Until(until) + 10*time.Millisecond)
+		return migration.StepResult{Outcome: migration.OutcomeUpdated}, nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, lanes[:1], stepped)
+	require.Len(t, results, 5)
+	assert.Equal(t, migration.OutcomeUpdated, results[0].Outcome)
+	assert.Equal(t, migration.OutcomeWaiting, results[4].Outcome)
+}
+
+// A poll whose lane budget is spent polls nothing and fails nothing.
+func TestPollLanesWithTheBudgetSpent(t *testing.T) {
+	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}})
+	ctx := t.Context()
+	_, err := e.eng.Migrate(ctx, runID)
+	require.NoError(t, err)
+	before := e.st.KMS.CallCounts()["DescribeMigrationTask"]
+	results, err := e.eng.PollLanes(migration.WithLaneBudget(ctx, time.Now().Add(-time.Second)), runID, e.lanes)
+	require.NoError(t, err)
+	require.Len(t, results, len(e.lanes))
+	for _, r := range results {
+		assert.Equal(t, migration.OutcomeWaiting, r.Outcome, r.Reason)
+	}
+	assert.Equal(t, before, e.st.KMS.CallCounts()["DescribeMigrationTask"], "no task was polled")
+	results, err = e.eng.PollLanes(ctx, runID, e.lanes)
+	require.NoError(t, err)
+	assert.Greater(t, e.st.KMS.CallCounts()["DescribeMigrationTask"], before, "the next poll polls them")
+	assert.NotEmpty(t, results)
 }
 
 // Overlapping group steps (a fanned-out tick's groups, a group retried by
