@@ -241,12 +241,16 @@ func summary(r *rehearsal.Result) map[string]any {
 	}
 }
 
-// invocationLog is the FC twin's invocations without their payloads.
+// invocationLog is the FC twin's invocations without their responses.
 func invocationLog(invs []fctwin.Invocation) []map[string]any {
 	out := make([]map[string]any, 0, len(invs))
 	for _, inv := range invs {
-		out = append(out, map[string]any{"function": inv.Function, "source": inv.Source, "event": string(inv.Event),
-			"status": inv.Status, "enqueued": inv.Enqueued, "finished": inv.Finished})
+		m := map[string]any{"function": inv.Function, "source": inv.Source, "event": string(inv.Event),
+			"status": inv.Status, "attempts": inv.Attempts, "enqueued": inv.Enqueued, "finished": inv.Finished}
+		if inv.ErrorType != "" {
+			m["errorType"] = inv.ErrorType
+		}
+		out = append(out, m)
 	}
 	return out
 }
