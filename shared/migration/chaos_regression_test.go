@@ -38,6 +38,17 @@ func invocation(t *testing.T, id string) context.Context {
 	return audit.WithScope(t.Context(), audit.Scope{RunID: runID, RequestID: id})
 }
 
+// stepInvocations steps the run until it is done, at most n times, each
+// step an invocation of its own (step-<i>).
+func stepInvocations(t *testing.T, eng *migration.Engine, n int) {
+	for i := range n {
+		p, err := eng.Step(invocation(t, fmt.Sprintf("step-%d", i)), runID)
+		if err == nil && p.Done() {
+			return
+		}
+	}
+}
+
 // Found by chaos seed 1, schedule 0 (and seed 1, schedule 5): a store that
 // applies a batch write and loses the reply (the crash wrapper's "after")
 // left a transition in the batch's history without its Transition record:
@@ -58,13 +69,7 @@ func TestTransitionAuditedWhenWriteReplyLost(t *testing.T) {
 				_, err = e.engine(crash, sequential).Submit(invocation(t, "submit-1"), runID, id)
 				require.ErrorIs(t, err, errCrash)
 			}
-			eng := e.engine(e.store, sequential)
-			for i := range 20 {
-				p, err := eng.Step(invocation(t, fmt.Sprintf("step-%d", i)), runID)
-				if err == nil && p.Done() {
-					break
-				}
-			}
+			stepInvocations(t, e.engine(e.store, sequential), 20)
 			e.checkTransitionsAudited(t, id)
 			e.checkOneTaskPerBatch(t)
 			e.checkNoRotationLeftOff(t)
@@ -108,13 +113,7 @@ func TestTransitionAuditedWhenTheReadBackFails(t *testing.T) {
 			} else {
 				assert.Empty(t, unsure, "a write read back is logged as it landed")
 			}
-			eng := e.engine(e.store, sequential)
-			for i := range 20 {
-				p, err := eng.Step(invocation(t, fmt.Sprintf("step-%d", i)), runID)
-				if err == nil && p.Done() {
-					break
-				}
-			}
+			stepInvocations(t, e.engine(e.store, sequential), 20)
 			e.checkTransitionsAudited(t, id)
 			e.checkHistories(t)
 		})

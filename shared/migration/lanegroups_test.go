@@ -15,15 +15,21 @@ import (
 	"github.com/kmsmig/kmsmig/testinfra/stack"
 )
 
+// fakeLanes are n lanes of one account that no plan knows.
+func fakeLanes(n int) []estate.Lane {
+	var lanes []estate.Lane
+	for i := range n {
+		lanes = append(lanes, estate.Lane{Account: "1111", Region: "cn-r" + string(rune('a'+i))})
+	}
+	return lanes
+}
+
 // A step works on at most Config.ParallelLanes lanes at once, and still
 // on every lane it is given, each once.
 func TestEachLaneIsBoundedByThePool(t *testing.T) {
 	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}})
 	eng := e.engine(e.store, migration.Config{ParallelLanes: 2})
-	var lanes []estate.Lane
-	for i := range 9 {
-		lanes = append(lanes, estate.Lane{Account: "1111", Region: "cn-r" + string(rune('a'+i))})
-	}
+	lanes := fakeLanes(9)
 	var now, most atomic.Int64
 	var mu sync.Mutex
 	seen := map[estate.Lane]int{}
@@ -59,10 +65,7 @@ func TestEachLaneIsBoundedByThePool(t *testing.T) {
 func TestEachLaneLeavesLanesOnceTheBudgetIsSpent(t *testing.T) {
 	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}})
 	eng := e.engine(e.store, migration.Config{ParallelLanes: 1})
-	var lanes []estate.Lane
-	for i := range 5 {
-		lanes = append(lanes, estate.Lane{Account: "1111", Region: "cn-r" + string(rune('a'+i))})
-	}
+	lanes := fakeLanes(5)
 	var stepped []estate.Lane
 	results, err := eng.EachLane(migration.WithLaneBudget(t.Context(), time.Now().Add(time.Hour)), runID, lanes, func(ctx context.Context, _ string, l estate.Lane) (migration.StepResult, error) {
 		stepped = append(stepped, l)
