@@ -242,9 +242,10 @@ func (x *Executor) Migrate(ctx context.Context, e StepEvent) (StepResult, error)
 // run's lanes to group invocations of poll and follows the earlier runs
 // itself.
 func (x *Executor) Poll(ctx context.Context, e StepEvent) (StepResult, error) {
-	// The lanes a poll cannot start in time are the next poll's, a minute
+	// The lanes a poll cannot step in time are the next poll's, a minute
 	// later: it stops starting lanes two thirds of the way to its deadline
-	// rather than fail, and be retried, with lanes unstarted.
+	// and cuts those still at work at five sixths, rather than fail, and
+	// be retried, with lanes unstarted or cut by its deadline.
 	ctx = migration.LaneBudget(ctx, time.Now())
 	return x.step(ctx, e, stepper{
 		function: x.Config.FunctionPoll,
@@ -366,8 +367,10 @@ func (x *Executor) step(ctx context.Context, e StepEvent, s stepper) (StepResult
 // batch is still planned: the safety net for a chained migrate invocation
 // that was lost. Lanes that have not begun wait for migrate (its timer at
 // the window start, or discover's kick). The window still applies. The
-// run's plan is read once for every lane (a run snapshot). Once ctx's lane
-// budget is spent it continues no further lane: the next poll does.
+// run's plan is read once for every lane (a run snapshot). Under a lane
+// budget (migration.WithLaneBudget) it continues no further lane once the
+// budget's start is past, and a lane cut at its end is left: the next
+// poll continues them.
 func (x *Executor) continueLanes(ctx context.Context, runID string, lanes []estate.Lane) ([]migration.StepResult, error) {
 	ctx, err := x.Engine.WithRunSnapshot(ctx, runID)
 	if err != nil {
@@ -397,7 +400,9 @@ func (x *Executor) continueLanes(ctx context.Context, runID string, lanes []esta
 		if n.Done || (n.State != nil && n.State.Phase != migration.PhasePlanned) || !x.laneBegun(ctx, runID, l, n.Batch.Seq) {
 			continue
 		}
-		s, err := x.Engine.MigrateLane(ctx, runID, l)
+		s, err := migration.WithinLaneBudget(ctx, l, func(ctx context.Context) (migration.StepResult, error) {
+			return x.Engine.MigrateLane(ctx, runID, l)
+		})
 		if err != nil {
 			return out, err
 		}

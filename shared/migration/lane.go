@@ -432,9 +432,9 @@ func (e *Engine) restoreRun(ctx context.Context, runID string) ([]StepResult, er
 // Config.ParallelLanes at a time, under one run snapshot (the plan and
 // inventory read once for every lane). A failing lane does not stop the
 // others; their errors are joined, each naming its lane. Cancellation
-// stops starting lanes and returns the context's error. Once ctx's lane
-// budget is spent (WithLaneBudget) it starts no further lane: those are
-// reported waiting, for the next step.
+// stops starting lanes and returns the context's error. Under a lane
+// budget (WithLaneBudget) each lane runs WithinLaneBudget: the lanes left
+// or cut are reported waiting, for the next step.
 func (e *Engine) eachLane(ctx context.Context, runID string, lanes []estate.Lane, f func(context.Context, string, estate.Lane) (StepResult, error)) ([]StepResult, error) {
 	ctx, err := e.WithRunSnapshot(ctx, runID)
 	if err != nil {
@@ -463,11 +463,9 @@ func (e *Engine) eachLane(ctx context.Context, runID string, lanes []estate.Lane
 				if i >= len(lanes) {
 					return
 				}
-				if LaneBudgetSpent(ctx) {
-					results[i] = leftForNextStep(lanes[i])
-				} else {
-					results[i], laneErrs[i] = f(ctx, runID, lanes[i])
-				}
+				results[i], laneErrs[i] = WithinLaneBudget(ctx, lanes[i], func(ctx context.Context) (StepResult, error) {
+					return f(ctx, runID, lanes[i])
+				})
 				ran[i] = true
 			}
 		}()

@@ -2,6 +2,8 @@ package migration_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,29 +60,29 @@ func TestEachLaneIsBoundedByThePool(t *testing.T) {
 	}
 }
 
-// A step whose lane budget is spent starts no further lane: the lanes
-// left are reported waiting, for the next step, not failed (a poll group
-// of a hundred lanes that ran out of time failed, and was retried to the
-// same end, at 1,000 lanes). The lanes started before it run to the end.
+// A step whose lane budget is spent starts no further lane, and cuts the
+// lanes still at work at the budget's end: the lanes left or cut are
+// reported waiting, for the next step, not failed (a poll group of a
+// hundred lanes that ran out of time failed, and was retried to the same
+// end, at 1,000 lanes).
 func TestEachLaneLeavesLanesOnceTheBudgetIsSpent(t *testing.T) {
 	e := newEnv(t, envOptions{stack: stack.Options{Unthrottled: true}})
 	eng := e.engine(e.store, migration.Config{ParallelLanes: 1})
 	lanes := fakeLanes(5)
 	var stepped []estate.Lane
-	results, err := eng.EachLane(migration.WithLaneBudget(t.Context(), time.Now().Add(time.Hour)), runID, lanes, func(ctx context.Context, _ string, l estate.Lane) (migration.StepResult, error) {
+	step := func(ctx context.Context, _ string, l estate.Lane) (migration.StepResult, error) {
 		stepped = append(stepped, l)
 		return migration.StepResult{Outcome: migration.OutcomeUpdated}, nil
-	})
+	}
+	later := time.Now().Add(time.Hour)
+	results, err := eng.EachLane(migration.WithLaneBudget(t.Context(), later, later), runID, lanes, step)
 	require.NoError(t, err)
 	assert.Len(t, stepped, 5, "a budget not spent leaves nothing")
 	assert.Len(t, results, 5)
 
 	stepped = nil
-	spent := migration.WithLaneBudget(t.Context(), time.Now().Add(-time.Second))
-	results, err = eng.EachLane(spent, runID, lanes, func(ctx context.Context, _ string, l estate.Lane) (migration.StepResult, error) {
-		stepped = append(stepped, l)
-		return migration.StepResult{Outcome: migration.OutcomeUpdated}, nil
-	})
+	past := time.Now().Add(-time.Second)
+	results, err = eng.EachLane(migration.WithLaneBudget(t.Context(), past, later), runID, lanes, step)
 	require.NoError(t, err, "lanes left are not a failure")
 	assert.Empty(t, stepped)
 	require.Len(t, results, 5)
@@ -89,19 +91,30 @@ func TestEachLaneLeavesLanesOnceTheBudgetIsSpent(t *testing.T) {
 		assert.Contains(t, r.Reason, "lane "+lanes[i].String()+" left for the next step")
 	}
 
-	// Spent while the first lane runs: that lane ends, the others wait.
+	// Spent while the first lane runs, which the budget's end cuts: that
+	// lane is cut (its error dropped), the others are left.
 	stepped = nil
-	until := time.Now().Add(200 * time.Millisecond)
-	results, err = eng.EachLane(migration.WithLaneBudget(t.Context(), until), runID, lanes, func(ctx context.Context, _ string, l estate.Lane) (migration.StepResult, error) {
-		stepped = append(stepped, l)
-		time.Sleep(time.Until(until) + 10*time.Millisecond)
-		return migration.StepResult{Outcome: migration.OutcomeUpdated}, nil
-	})
-	require.NoError(t, err)
+	startBy := time.Now().Add(100 * time.Millisecond)
+	results, err = eng.EachLane(migration.WithLaneBudget(t.Context(), startBy, startBy.Add(100*time.Millisecond)), runID, lanes,
+		func(ctx context.Context, _ string, l estate.Lane) (migration.StepResult, error) {
+			stepped = append(stepped, l)
+			<-ctx.Done()
+			return migration.StepResult{Step: "poll", BatchID: "b"}, fmt.Errorf("poll: %w", ctx.Err())
+		})
+	require.NoError(t, err, "a lane cut by the budget is not a failure")
 	assert.Equal(t, lanes[:1], stepped)
 	require.Len(t, results, 5)
-	assert.Equal(t, migration.OutcomeUpdated, results[0].Outcome)
-	assert.Equal(t, migration.OutcomeWaiting, results[4].Outcome)
+	assert.Equal(t, migration.OutcomeWaiting, results[0].Outcome)
+	assert.Contains(t, results[0].Reason, "cut short for the next step")
+	assert.Equal(t, "b", results[0].BatchID, "the cut lane's result keeps what it says")
+	assert.Contains(t, results[4].Reason, "left for the next step")
+
+	// An error of its own, before the cut, is still the lane's error.
+	_, err = eng.EachLane(migration.WithLaneBudget(t.Context(), later, later), runID, lanes[:1],
+		func(context.Context, string, estate.Lane) (migration.StepResult, error) {
+			return migration.StepResult{}, errors.New("refused")
+		})
+	require.ErrorContains(t, err, "refused")
 }
 
 // A poll whose lane budget is spent polls nothing and fails nothing.
@@ -111,7 +124,8 @@ func TestPollLanesWithTheBudgetSpent(t *testing.T) {
 	_, err := e.eng.Migrate(ctx, runID)
 	require.NoError(t, err)
 	before := e.st.KMS.CallCounts()["DescribeMigrationTask"]
-	results, err := e.eng.PollLanes(migration.WithLaneBudget(ctx, time.Now().Add(-time.Second)), runID, e.lanes)
+	past := time.Now().Add(-time.Second)
+	results, err := e.eng.PollLanes(migration.WithLaneBudget(ctx, past, past), runID, e.lanes)
 	require.NoError(t, err)
 	require.Len(t, results, len(e.lanes))
 	for _, r := range results {
