@@ -212,6 +212,7 @@ func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (Ste
 		return StepResult{Step: "poll", Outcome: OutcomeUnchanged}, err
 	}
 	cur := *n.State
+	e.restoreAgain(ctx, &cur)
 	res, err := e.pollBatch(ctx, cur, true)
 	waited := cur.Phase.InFlight()
 	for err == nil && e.pipelining() && passed(&cur) {
@@ -230,6 +231,32 @@ func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (Ste
 		cur = *next
 	}
 	return res, err
+}
+
+// restoreAgainAfter is how long a batch whose task has ended may wait
+// for its chained rotate before poll chains rotate for it again.
+const restoreAgainAfter = 3 * time.Minute
+
+// restoreAgain chains rotate again for batch s, the lane's lowest
+// unfinished one, when its task ended (completed, or failed with its
+// rotation not restored, or restored and not verified) and nothing has
+// moved it for restoreAgainAfter: the rotate invocation its task's end
+// chained is lost, failed for good, or was never sent (the ending step
+// cut short), or its restore was deferred (a rotation change refused
+// while a task held the resource). Otherwise only the daily sweep would
+// give the batch's rotation back, hours later, and the lane would wait
+// for it. The task id changes every restoreAgainAfter, so that Function
+// Compute takes a new invocation then and each poll in between adds none.
+func (e *Engine) restoreAgain(ctx context.Context, s *BatchState) {
+	if !s.Phase.Ended() || s.Finished() {
+		return
+	}
+	now := e.now()
+	if now.Sub(s.UpdatedAt) < restoreAgainAfter {
+		return
+	}
+	slot := now.Unix() / int64(restoreAgainAfter/time.Second)
+	e.chain(ctx, e.cfg().Functions.Rotate, s.RunID, s.ID, "", fmt.Sprintf("restore_again_%d", slot))
 }
 
 // pollBatch does PollLane's work on one batch; wait lets Poll wait for a

@@ -440,3 +440,57 @@ func TestPipeliningPreparesWhileTheBatchBehindIsVerified(t *testing.T) {
 	e.checkNoRotationLeftOff(t)
 	e.checkLaneOrder(t)
 }
+
+// A batch whose task has ended and whose chained rotate never came (lost,
+// failed for good, or never sent by a step cut short) is handed to rotate
+// again by the lane's poll once it has waited restoreAgainAfter, with a
+// task id that changes only every such period: its rotation comes back
+// without waiting for the daily sweep.
+func TestPollChainsRotateAgainForAnEndedBatchLeftWaiting(t *testing.T) {
+	e := pipelineEnv(t, false, migration.Config{})
+	ctx := t.Context()
+	bs := e.laneBatches()
+	inv := &stopAtRestored{}
+	eng := e.engine(e.store, migration.Config{Functions: migration.Functions{Migrate: "migrate", Rotate: "rotate"}})
+	eng.Invoker = inv
+	_, err := eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	for i := 0; e.batch(t, bs[0].ID).Phase != migration.PhaseCompleted; i++ {
+		require.Less(t, i, 20, "b1 did not complete")
+		_, err = eng.PollLane(ctx, runID, laneHZ)
+		require.NoError(t, err)
+	}
+	again := func() []string {
+		var out []string
+		for _, c := range inv.calls {
+			if strings.HasPrefix(c, "rotate ") && strings.Contains(c, "restore_again_") {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	require.Contains(t, strings.Join(inv.calls, "\n"), "rotate ", "the task's end chains rotate (lost here: the invoker only records)")
+	_, err = eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	assert.Empty(t, again(), "a batch that just ended waits for its chained rotate")
+
+	e.clock.Advance(4 * time.Minute)
+	_, err = eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	require.Len(t, again(), 1, "poll hands the waiting batch to rotate again")
+	_, err = eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	calls := again()
+	require.Len(t, calls, 2)
+	assert.Equal(t, calls[0], calls[1], "within one period every poll asks with the same task id: FC takes it once")
+
+	// The rotate it asks for gives the rotation back.
+	_, err = eng.Restore(ctx, runID, bs[0].ID)
+	require.NoError(t, err)
+	b1 := e.batch(t, bs[0].ID)
+	assert.True(t, b1.Finished())
+	e.clock.Advance(4 * time.Minute)
+	_, err = eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	assert.Len(t, again(), 2, "a finished batch is not handed to rotate again")
+}

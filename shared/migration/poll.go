@@ -379,15 +379,23 @@ type ChainEvent struct {
 	Lane    string `json:"lane,omitempty"`
 }
 
+// chainTimeout bounds one chained InvokeAsync.
+const chainTimeout = 5 * time.Second
+
 // chain asks function to continue, idempotently per run, batch and phase.
-// A failure is logged, not returned: the timers are the safety net.
+// A failure is logged, not returned: the timers are the safety net (poll
+// chains rotate again for an ended batch left waiting: restoreAgain).
 func (e *Engine) chain(ctx context.Context, function, runID, batchID, lane, phase string) {
 	if e.Invoker == nil || function == "" {
 		return
 	}
 	payload, _ := json.Marshal(ChainEvent{RunID: runID, BatchID: batchID, Lane: lane})
 	id := ChainTaskID(runID, batchID+lane, phase)
-	err := e.Invoker.InvokeAsync(ctx, function, payload, id)
+	// Detached: a step cut at its lane budget (WithinLaneBudget) has
+	// still made the change this invocation hands on.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), chainTimeout)
+	defer cancel()
+	err := e.Invoker.InvokeAsync(cctx, function, payload, id)
 	outcome := "invoked"
 	if err != nil {
 		outcome = "failed"
