@@ -94,7 +94,7 @@ func TestEachLaneLeavesLanesOnceTheBudgetIsSpent(t *testing.T) {
 	// Spent while the first lane runs, which the budget's end cuts: that
 	// lane is cut (its error dropped), the others are left.
 	stepped = nil
-	startBy := time.Now().Add(100 * time.Millisecond)
+	startBy := time.Now().Add(time.Second) // a loaded machine may take a while to start the first lane
 	results, err = eng.EachLane(migration.WithLaneBudget(t.Context(), startBy, startBy.Add(100*time.Millisecond)), runID, lanes,
 		func(ctx context.Context, _ string, l estate.Lane) (migration.StepResult, error) {
 			stepped = append(stepped, l)
