@@ -105,7 +105,7 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 	} else if isContext(err) {
 		return res, err
 	}
-	// Resources are prepared observeConcurrency at a time (each its own
+	// Resources are prepared observeConcurrency of a kind at a time (each its own
 	// ledger entry): one after another, preparing a batch of 100 took
 	// longer than the task of 50 keys it is prepared behind. The first
 	// failure in the batch's order decides, as it did one at a time;
@@ -113,7 +113,7 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 	// this batch, and the next call carries on.
 	rs := s.resources()
 	var switched atomic.Int32
-	err = eachConcurrently(ctx, len(rs), func(i int) error {
+	err = eachResource(ctx, rs, func(i int) error {
 		on, err := e.prepareResource(ctx, &s, rs[i])
 		if on {
 			switched.Add(1)

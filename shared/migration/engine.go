@@ -1,6 +1,7 @@
 package migration
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -467,8 +468,29 @@ type observed struct {
 	Secret     estate.Secret
 }
 
-// observe reads one resource. Not found: cloud.ErrNotFound (wrapped).
+// observe reads one resource's metadata in one call (DescribeKey or
+// DescribeSecret): its rotation, instance id and, for a key, its state;
+// what every step but verification decides on. Not found:
+// cloud.ErrNotFound (wrapped).
 func (e *Engine) observe(ctx context.Context, l estate.Lane, r resourceRef) (observed, error) {
+	if r.Kind == KindKey {
+		k, err := e.KMS.KeyMetadata(ctx, l, r.ID)
+		if err != nil {
+			return observed{}, err
+		}
+		return observed{Rotation: k.Rotation, InstanceID: k.InstanceID, Key: k}, nil
+	}
+	s, err := e.KMS.SecretMetadata(ctx, l, estate.Secret{Name: r.ID})
+	if err != nil {
+		return observed{}, err
+	}
+	return observed{Rotation: s.Rotation, InstanceID: s.InstanceID, Secret: s}, nil
+}
+
+// observeWhole reads one resource whole (with tags and versions: three
+// calls for a key, two for a secret), as verification compares it with
+// the inventory. Not found: cloud.ErrNotFound (wrapped).
+func (e *Engine) observeWhole(ctx context.Context, l estate.Lane, r resourceRef) (observed, error) {
 	if r.Kind == KindKey {
 		k, err := e.KMS.Key(ctx, l, r.ID)
 		if err != nil {
@@ -483,56 +505,66 @@ func (e *Engine) observe(ctx context.Context, l estate.Lane, r resourceRef) (obs
 	return observed{Rotation: s.Rotation, InstanceID: s.InstanceID, Secret: s}, nil
 }
 
-// observeConcurrency is how many resources observeAll reads at a time
-// (the KMS adapter's limiter keeps the account's query quota).
+// observeConcurrency is how many resources of one kind are read at a time
+// (the KMS adapter's limiter keeps the account's query quotas).
 const observeConcurrency = 8
 
-// observeAll observes every resource of rs in lane l, observeConcurrency
-// at a time; the results and errors are in rs's order. Cancellation: each
-// read returns ctx.Err().
+// observeAll observes every resource of rs in lane l (eachResource); the
+// results and errors are in rs's order. Cancellation: each read not made
+// returns ctx.Err().
 func (e *Engine) observeAll(ctx context.Context, l estate.Lane, rs []resourceRef) ([]observed, []error) {
 	obs, errs := make([]observed, len(rs)), make([]error, len(rs))
-	sem := make(chan struct{}, observeConcurrency)
-	var wg sync.WaitGroup
-	for i, r := range rs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			obs[i], errs[i] = e.observe(ctx, l, r)
-		}()
+	read := make([]bool, len(rs))
+	err := eachResource(ctx, rs, func(i int) error {
+		obs[i], errs[i] = e.observe(ctx, l, rs[i])
+		read[i] = true
+		return nil
+	})
+	for i := range rs {
+		if !read[i] {
+			errs[i] = cmp.Or(err, context.Canceled)
+		}
 	}
-	wg.Wait()
 	return obs, errs
 }
 
-// eachConcurrently runs f(i) for i in [0, n), in order, observeConcurrency
-// at a time, and returns the error of the lowest i that failed (a context
-// error unchanged). Once ctx ends or an f has failed, no further f starts
-// (as one at a time, but for those already under way).
-func eachConcurrently(ctx context.Context, n int, f func(i int) error) error {
-	errs := make([]error, n)
-	sem := make(chan struct{}, observeConcurrency)
+// eachResource runs f(i) for every resource rs[i] and returns the error of
+// the lowest i that failed (a context error unchanged). Keys and secrets
+// go side by side, each kind observeConcurrency at a time and in order:
+// KMS meters key queries (50 QPS) and secret queries (40 QPS) under
+// separate quotas, and reading a batch's 50 keys before its 50 secrets
+// left one quota idle while the instance waited for the batch's
+// submission. Once ctx ends or an f has failed, no further f starts (but
+// for those already under way).
+func eachResource(ctx context.Context, rs []resourceRef, f func(i int) error) error {
+	errs := make([]error, len(rs))
 	var failed atomic.Bool
-	var wg sync.WaitGroup
-	for i := range n {
-		sem <- struct{}{}
-		if err := ctx.Err(); err != nil || failed.Load() {
-			errs[i] = err
-			<-sem
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if errs[i] = f(i); errs[i] != nil {
-				failed.Store(true)
+	var kinds sync.WaitGroup
+	for _, kind := range []ResourceKind{KindKey, KindSecret} {
+		kinds.Go(func() {
+			sem := make(chan struct{}, observeConcurrency)
+			var wg sync.WaitGroup
+			for i, r := range rs {
+				if r.Kind != kind {
+					continue
+				}
+				sem <- struct{}{}
+				if err := ctx.Err(); err != nil || failed.Load() {
+					errs[i] = err
+					<-sem
+					break
+				}
+				wg.Go(func() {
+					defer func() { <-sem }()
+					if errs[i] = f(i); errs[i] != nil {
+						failed.Store(true)
+					}
+				})
 			}
-		}()
+			wg.Wait()
+		})
 	}
-	wg.Wait()
+	kinds.Wait()
 	for _, err := range errs {
 		if err != nil {
 			return err

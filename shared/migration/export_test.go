@@ -20,3 +20,7 @@ func TransitionTable() [][2]Phase {
 func (e *Engine) EachLane(ctx context.Context, runID string, lanes []estate.Lane, f func(context.Context, string, estate.Lane) (StepResult, error)) ([]StepResult, error) {
 	return e.eachLane(ctx, runID, lanes, f)
 }
+
+// ObserveConcurrency exposes observeConcurrency to the tests of package
+// migration_test.
+const ObserveConcurrency = observeConcurrency

@@ -18,6 +18,13 @@ type Observer interface {
 	// version count; it never reads the value. Not found: cloud.ErrNotFound.
 	// Cancellation: ctx.Err(). Never conflicts.
 	Secret(ctx context.Context, l estate.Lane, s estate.Secret) (estate.Secret, error)
+	// KeyMetadata is Key in one call (DescribeKey): rotation, instance
+	// id and state, without tags nor version count. Errors as Key.
+	KeyMetadata(ctx context.Context, l estate.Lane, id string) (estate.Key, error)
+	// SecretMetadata is Secret in one call (DescribeSecret): rotation,
+	// instance id and tags, without versions nor stage labels. Errors as
+	// Secret.
+	SecretMetadata(ctx context.Context, l estate.Lane, s estate.Secret) (estate.Secret, error)
 	// Aliases returns every alias of the lane by key id. Never not found
 	// (an empty map) nor conflicts. Cancellation: ctx.Err().
 	Aliases(ctx context.Context, l estate.Lane) (map[string][]string, error)

@@ -156,13 +156,13 @@ func escapeTask(s string) string { return strings.NewReplacer("/", "_").Replace(
 // reports it, and the daily sweep gives it back once the key is enabled
 // again.
 //
-// Entries are restored observeConcurrency at a time (each its own
+// Entries are restored observeConcurrency of a kind at a time (each its own
 // resource and ledger entry): one after another, a batch's restore held
 // its next task, or the end of the night's work, for minutes.
 func (e *Engine) restoreBatch(ctx context.Context, s *BatchState) (pending, superseded []string, err error) {
 	refs := e.ledgerRefs(s)
 	outs := make([]restored, len(refs))
-	err = eachConcurrently(ctx, len(refs), func(i int) error {
+	err = eachResource(ctx, refs, func(i int) error {
 		le, ok, err := e.ledgerEntry(ctx, s.Lane, refs[i])
 		if err != nil || !ok || !le.HeldBy(s.RunID, s.ID) || !le.Off() {
 			return err

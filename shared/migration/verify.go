@@ -46,13 +46,13 @@ func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
 			return nil, fmt.Errorf("migration: verify %s: %w", s.ID, err)
 		}
 	}
-	// Resources are verified observeConcurrency at a time (each reads KMS
+	// Resources are verified observeConcurrency of a kind at a time (each reads KMS
 	// and writes its own ledger entry): a batch of 100, one after another,
 	// kept the lane's next task waiting (or, for the night's last batch,
 	// the run from ending) for as long as a task of 50 keys runs.
 	refs := e.ledgerRefs(s)
 	found := make([][]string, len(refs))
-	err = eachConcurrently(ctx, len(refs), func(i int) error {
+	err = eachResource(ctx, refs, func(i int) error {
 		var err error
 		found[i], err = e.verifyResource(ctx, s, refs[i], li, aliases)
 		return err
@@ -70,7 +70,7 @@ func (e *Engine) verify(ctx context.Context, s *BatchState) ([]string, error) {
 // finds.
 func (e *Engine) verifyResource(ctx context.Context, s *BatchState, r resourceRef, li *estate.LaneInventory, aliases map[string][]string) ([]string, error) {
 	var problems []string
-	o, err := e.observe(ctx, s.Lane, r)
+	o, err := e.observeWhole(ctx, s.Lane, r)
 	if errors.Is(err, cloud.ErrNotFound) {
 		// A dropped resource is gone, or may go: its owner's decision,
 		// recorded as such.

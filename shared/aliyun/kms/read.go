@@ -119,6 +119,23 @@ func (c *Client) Aliases(ctx context.Context, l estate.Lane) (map[string][]strin
 // Aliases are filled by the caller from Aliases. A missing key returns an
 // error matching cloud.ErrNotFound.
 func (c *Client) Key(ctx context.Context, l estate.Lane, id string) (estate.Key, error) {
+	k, err := c.KeyMetadata(ctx, l, id)
+	if err != nil {
+		return estate.Key{}, err
+	}
+	if k.Tags, err = c.keyTags(ctx, l, id); err != nil {
+		return estate.Key{}, err
+	}
+	if k.VersionCount, err = c.keyVersionCount(ctx, l, id); err != nil {
+		return estate.Key{}, err
+	}
+	return k, nil
+}
+
+// KeyMetadata describes one key with DescribeKey alone (one call): no tags
+// and no version count. A missing key returns an error matching
+// cloud.ErrNotFound.
+func (c *Client) KeyMetadata(ctx context.Context, l estate.Lane, id string) (estate.Key, error) {
 	var k estate.Key
 	err := c.call(ctx, l.Account, l.Region, GroupKeyRead, "DescribeKey", func(ctx context.Context, cl *kmssdk.Client) error {
 		resp, err := cl.DescribeKeyWithContext(ctx, &kmssdk.DescribeKeyRequest{KeyId: dara.String(id)}, runtimeOptions())
@@ -147,12 +164,6 @@ func (c *Client) Key(ctx context.Context, l estate.Lane, id string) (estate.Key,
 	})
 	if err != nil {
 		return estate.Key{}, fmt.Errorf("kms: describe key %s in %s: %w", id, l, err)
-	}
-	if k.Tags, err = c.keyTags(ctx, l, id); err != nil {
-		return estate.Key{}, err
-	}
-	if k.VersionCount, err = c.keyVersionCount(ctx, l, id); err != nil {
-		return estate.Key{}, err
 	}
 	return k, nil
 }
@@ -237,10 +248,11 @@ func (c *Client) SecretNames(ctx context.Context, l estate.Lane) ([]estate.Secre
 	return out, nil
 }
 
-// Secret completes s (from SecretNames) with DescribeSecret and its
-// versions and stage labels. It never reads the secret's value. A missing
-// secret returns an error matching cloud.ErrNotFound.
-func (c *Client) Secret(ctx context.Context, l estate.Lane, s estate.Secret) (estate.Secret, error) {
+// SecretMetadata completes s (by Name) with DescribeSecret alone (one
+// call): type, encryption key, rotation, instance id and tags; no versions
+// nor stage labels. It never reads the secret's value. A missing secret
+// returns an error matching cloud.ErrNotFound.
+func (c *Client) SecretMetadata(ctx context.Context, l estate.Lane, s estate.Secret) (estate.Secret, error) {
 	err := c.call(ctx, l.Account, l.Region, GroupSecretRead, "DescribeSecret", func(ctx context.Context, cl *kmssdk.Client) error {
 		resp, err := cl.DescribeSecretWithContext(ctx, &kmssdk.DescribeSecretRequest{SecretName: dara.String(s.Name), FetchTags: dara.String("true")}, runtimeOptions())
 		if err != nil {
@@ -263,6 +275,17 @@ func (c *Client) Secret(ctx context.Context, l estate.Lane, s estate.Secret) (es
 	})
 	if err != nil {
 		return estate.Secret{}, fmt.Errorf("kms: describe secret %s in %s: %w", s.Name, l, err)
+	}
+	return s, nil
+}
+
+// Secret completes s (from SecretNames) with DescribeSecret and its
+// versions and stage labels. It never reads the secret's value. A missing
+// secret returns an error matching cloud.ErrNotFound.
+func (c *Client) Secret(ctx context.Context, l estate.Lane, s estate.Secret) (estate.Secret, error) {
+	s, err := c.SecretMetadata(ctx, l, s)
+	if err != nil {
+		return estate.Secret{}, err
 	}
 	s.VersionCount, s.StageLabels = 0, nil
 	stages := map[string]bool{}
