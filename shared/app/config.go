@@ -89,8 +89,8 @@ type Config struct {
 	QPS map[string]float64
 	// PollWait is how long a poll invocation may wait for a task that is
 	// running to complete, so the next batch starts at once
-	// (KMSMIG_POLL_WAIT, default 0: no wait; s.yaml sets 50s, under the
-	// poll timer's minute).
+	// (KMSMIG_POLL_WAIT, default 0: no wait; s.yaml sets 65s, a little over
+	// the poll timer's minute, so that one poll's wait overlaps the next).
 	PollWait time.Duration
 	// TaskActions are the provider's migration-task operation names
 	// (KMSMIG_TASK_ACTIONS, "create,describe,list"; default the twin's).

@@ -461,7 +461,7 @@ func (o *Options) load(st *stack.Stack, caFile, clockFile string, res *Result) (
 			"KMSMIG_CLOCK":    "file:" + clockFile,
 			"KMSMIG_TIMEZONE": o.Timezone,
 			// Rates and waits are in wall-clock time: scaled. A poll
-			// waits as long as s.yaml deploys (50 s of each minute). It
+			// waits as long as s.yaml deploys (a little over the minute). It
 			// used to wait 30 s, so that with the invocation's overhead
 			// magnified Speed times it would end before the next tick:
 			// but a poll waits only for a task that runs, while the clock
