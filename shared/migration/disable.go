@@ -105,6 +105,12 @@ func (e *Engine) Disable(ctx context.Context, runID, batchID string) (StepResult
 	} else if isContext(err) {
 		return res, err
 	}
+	// Rotation goes off for one batch ahead of the instance's task,
+	// whatever lane it comes from (turn.go).
+	if ok, why, err := e.takeTurn(ctx, &s); err != nil || !ok {
+		res.Outcome, res.Reason = OutcomeWaiting, why
+		return res, err
+	}
 	// Resources are prepared observeConcurrency of a kind at a time (each its own
 	// ledger entry): one after another, preparing a batch of 100 took
 	// longer than the task of 50 keys it is prepared behind. The first

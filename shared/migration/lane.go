@@ -198,8 +198,9 @@ func (e *Engine) MigrateLanes(ctx context.Context, runID string, lanes []estate.
 	return e.eachLane(ctx, runID, lanes, e.MigrateLane)
 }
 
-// PollLane polls the task of the lane's batch in flight, and recovers a
-// batch left in submitting. With pipelining it also steps the batches
+// PollLane polls the task of the lane's batch in flight, recovers a
+// batch left in submitting, and retries a planned batch that waits for
+// its instance's turn (TurnWait: MigrateLane). With pipelining it also steps the batches
 // after it: while the lane's lowest unfinished batch is restored and
 // verified, the batch after it may be in flight (it waits for that task
 // then, as for the first one), and the batch after the one with a task
@@ -263,6 +264,11 @@ func (e *Engine) restoreAgain(ctx context.Context, s *BatchState) {
 // running task (Config.PollWait).
 func (e *Engine) pollBatch(ctx context.Context, s BatchState, wait bool) (StepResult, error) {
 	switch s.Phase {
+	case PhasePlanned:
+		if s.TurnWait {
+			// Waiting for its instance's turn: nothing else retries it.
+			return e.MigrateLane(ctx, s.RunID, s.Lane)
+		}
 	case PhaseSubmitting:
 		if until, ok := e.refusedUntil(s); ok {
 			return StepResult{BatchID: s.ID, Step: "poll", Outcome: OutcomeWaiting, Phase: s.Phase,
@@ -335,7 +341,8 @@ func (e *Engine) BegunLanes(ctx context.Context, runID string) (map[estate.Lane]
 
 // LanesAtWork returns the lanes of the run, in plan order, that a poll
 // has something to do for: a batch past planned that has not finished (a
-// task to follow, a rotation to restore, a submission to retry), or a
+// task to follow, a rotation to restore, a submission to retry), a
+// planned batch waiting for its instance's turn (TurnWait), or a
 // finished batch followed by one that has not left the plan (a lane to
 // continue). A lane whose every state is planned has not begun (discover's
 // kick records the first batch planned even before the window opens); a
@@ -373,8 +380,8 @@ func laneAtWork(batches []plan.Batch, states map[string]*BatchState) bool {
 		switch {
 		case s != nil && s.Finished():
 			finishedBefore = true
-		case s != nil && s.Phase != PhasePlanned:
-			return true
+		case s != nil && (s.Phase != PhasePlanned || s.TurnWait):
+			return true // a turn waited for: retried until taken
 		case finishedBefore:
 			return true // the batch after a finished one has not started
 		}

@@ -222,20 +222,30 @@ func (e *Engine) successorState(ctx context.Context, prev *BatchState) (*BatchSt
 func (e *Engine) pipelining() bool { return e.cfg().Backend == BackendTask }
 
 // prepareAhead prepares the batch after prev while prev's task runs (poll
-// has just seen it Running). What it does is audited; an error other than the context's
-// is left to the next migrate (the batch is where Disable left it).
+// has just seen it Running); when the lane has none that may go ahead, the
+// next batch of another lane of prev's instance (prepareForInstance). What
+// it does is audited; an error other than the context's is left to the
+// next migrate (the batch is where Disable left it).
 func (e *Engine) prepareAhead(ctx context.Context, prev BatchState) error {
 	if !e.pipelining() || !prev.Phase.InFlight() {
 		return nil
 	}
 	b, ok, err := e.successor(ctx, prev.RunID, prev.Lane, prev.Seq)
-	if err != nil || !ok {
+	if err != nil {
 		return err
 	}
-	if _, err := e.Disable(ctx, prev.RunID, b.ID); isContext(err) {
-		return err
+	if ok {
+		res, err := e.Disable(ctx, prev.RunID, b.ID)
+		if isContext(err) {
+			return err
+		}
+		if res.Phase != PhasePlanned || isTurnWait(res.Reason) {
+			return nil
+		}
 	}
-	return nil
+	// The lane has no batch to prepare ahead: another lane's next batch
+	// takes the instance's turn.
+	return e.prepareForInstance(ctx, prev)
 }
 
 // submitAhead submits the batch prepared after prev, whose task has just

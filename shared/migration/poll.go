@@ -226,6 +226,11 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 		if err := e.submitAhead(ctx, ended); err != nil {
 			return res, err
 		}
+		// No batch of the lane went: another lane's prepared for the
+		// instance does (it returns at once when one went).
+		if err := e.submitWaiting(ctx, ended); err != nil {
+			return res, err
+		}
 	}
 	results := map[resourceRef]TaskResult{}
 	for _, r := range t.Results {
@@ -288,12 +293,13 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 	return res, nil
 }
 
-// submitWaiting submits again, once ended's task has freed its instance
-// and no batch of the run has taken the instance since, the batch of
-// another lane that the instance refused while it was busy (submitting,
-// refused): it would otherwise wait for its own lane's next poll. One is
-// enough: an instance runs one task at a time. An error other than the
-// context's is left to that lane's next poll.
+// submitWaiting submits, once ended's task has freed its instance and no
+// batch of the run has taken the instance since, the batch of another
+// lane prepared for the instance (its turn: rotation-off), or that the
+// instance refused while it was busy (submitting, refused): it would
+// otherwise wait for its own lane's next poll. One is enough: an instance
+// runs one task at a time. An error other than the context's is left to
+// that lane's next poll.
 func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) error {
 	if e.cfg().Backend != BackendTask {
 		return nil
@@ -312,7 +318,7 @@ func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) error {
 			if s.TaskStatus != TaskCompleted {
 				return nil // the instance is taken again
 			}
-		case s.Phase == PhaseSubmitting && s.Intent != nil && s.Intent.Refused && s.Lane != ended.Lane:
+		case s.Lane != ended.Lane && (s.Phase == PhaseRotationOff || s.Phase == PhaseSubmitting && s.Intent != nil && s.Intent.Refused):
 			waiting = append(waiting, s)
 		}
 	}

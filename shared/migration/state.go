@@ -122,6 +122,10 @@ type BatchState struct {
 	// Deferred says why the last submission was put off (instance busy,
 	// outside the window).
 	Deferred string `json:"deferred,omitempty"`
+	// TurnWait is set on a planned batch that waits for its instance's
+	// turn (turn.go): another lane's batch is prepared for the instance.
+	// Poll retries it (its lane is at work) until it takes the turn.
+	TurnWait bool `json:"turnWait,omitempty"`
 
 	TaskID          string    `json:"taskId,omitempty"`
 	TaskStatus      string    `json:"taskStatus,omitempty"`

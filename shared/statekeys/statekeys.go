@@ -81,6 +81,11 @@ func LaneBatchPrefix(runID string, l estate.Lane) string {
 	return BatchPrefix(runID) + l.Account + "/" + l.Region + "/"
 }
 
+// InstanceTurn is where a run records which batch is prepared (rotation
+// off, no task yet) for KMS 3.0 instance id: one at a time, whatever lane
+// it comes from.
+func InstanceTurn(runID, id string) string { return Run(runID, "instances/"+Segment(id)+".json") }
+
 // TaskAPIBlock is where migrate records that the task backend cannot run
 // in lane l of a run, or in every lane of l.Account when l.Region is
 // empty: no rotation is switched off there again in that run.

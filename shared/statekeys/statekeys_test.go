@@ -32,6 +32,7 @@ func TestLayout(t *testing.T) {
 		{"estimate", statekeys.Estimate("r1"), "runs/r1/estimate.json"},
 		{"task API block of a lane", statekeys.TaskAPIBlock("r1", estate.Lane{Account: "1111", Region: "cn-hangzhou"}), "runs/r1/blocks/1111/cn-hangzhou.json"},
 		{"task API block of an account", statekeys.TaskAPIBlock("r1", estate.Lane{Account: "1111"}), "runs/r1/blocks/1111.json"},
+		{"instance turn", statekeys.InstanceTurn("r1", "kst-hzz61e2d7ffa4iwsk1"), "runs/r1/instances/kst-hzz61e2d7ffa4iwsk1.json"},
 		{"discovery report", pair(statekeys.DiscoveryReport("r1")), "runs/r1/report.json runs/r1/report.md"},
 		{"run report", pair(statekeys.RunReport("r1")), "runs/r1/report/run.json runs/r1/report/run.md"},
 		{"discovery fan-out", statekeys.DiscoveryFanout("r1"), "runs/r1/discovery/fanout.json"},
