@@ -204,9 +204,8 @@ func (e *Engine) MigrateLanes(ctx context.Context, runID string, lanes []estate.
 // after it: while the lane's lowest unfinished batch is restored and
 // verified, the batch after it may be in flight (it waits for that task
 // then, as for the first one), and the batch after the one with a task
-// is submitted when it was prepared ahead and that task has ended; a
-// batch whose task the invocation has already waited for is polled
-// without waiting.
+// is submitted when it was prepared ahead and that task has ended; the
+// lane's tasks share one wait (Config.PollWait).
 func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (StepResult, error) {
 	n, err := e.Next(ctx, runID, l)
 	if err != nil || n.Done || n.State == nil {
@@ -214,8 +213,11 @@ func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (Ste
 	}
 	cur := *n.State
 	e.restoreAgain(ctx, &cur)
+	// One wait for the lane, however many of its tasks it follows: the
+	// batch submitted when the first task ended is awaited in what is
+	// left of it (a short last batch otherwise waited for the next poll).
+	ctx = withAwaitBy(ctx, time.Now().Add(e.cfg().PollWait))
 	res, err := e.pollBatch(ctx, cur, true)
-	waited := cur.Phase.InFlight()
 	for err == nil && e.pipelining() && passed(&cur) {
 		next, nerr := e.successorState(ctx, &cur)
 		if nerr != nil || next == nil {
@@ -225,9 +227,8 @@ func (e *Engine) PollLane(ctx context.Context, runID string, l estate.Lane) (Ste
 		if next.Phase == PhaseRotationOff {
 			ahead, err = e.Submit(ctx, runID, next.ID)
 		} else {
-			ahead, err = e.pollBatch(ctx, *next, !waited)
+			ahead, err = e.pollBatch(ctx, *next, true)
 		}
-		waited = waited || next.Phase.InFlight()
 		res = mergeStep(res, ahead)
 		cur = *next
 	}

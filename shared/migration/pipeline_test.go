@@ -494,3 +494,35 @@ func TestPollChainsRotateAgainForAnEndedBatchLeftWaiting(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, again(), 2, "a finished batch is not handed to rotate again")
 }
+
+// One poll of a lane follows its tasks in one wait (Config.PollWait): the
+// batch submitted when the first task ended is awaited too, in what is
+// left of it, rather than left to the next poll (a short last batch
+// idled its instance until then, up to the poll period).
+func TestPollAwaitsTheNextTaskOfTheLaneInTheSameWait(t *testing.T) {
+	cfg := migration.Config{PollWait: 20 * time.Second}
+	e := newEnv(t, envOptions{lanes: []estate.Lane{laneHZ}, config: cfg,
+		planSettings: &plan.Settings{MaxKeys: 1, MaxSecrets: 1},
+		// A task of two resources runs 34 simulated seconds: 170 ms.
+		stack: stack.Options{Unthrottled: true, Timing: kmstwin.TaskTiming{Speed: 200}}})
+	ctx := t.Context()
+	e.rotatingSecond(t) // proven ahead: submitted as the first task ends
+	bs := e.laneBatches()
+	require.GreaterOrEqual(t, len(bs), 2)
+	res, err := e.eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	require.Equal(t, migration.PhaseSubmitted, res.Phase, "%+v", res)
+	// The first poll may see the task Pending, before it runs: the batch
+	// after it is prepared once it is seen Running.
+	for range 20 {
+		_, err = e.eng.PollLane(ctx, runID, laneHZ)
+		require.NoError(t, err)
+		if e.started(t, bs[1].ID) && e.batch(t, bs[1].ID).TaskID != "" {
+			break
+		}
+	}
+	b2 := e.batch(t, bs[1].ID)
+	require.NotEmpty(t, b2.TaskID, "the batch after the first was not submitted when its task ended")
+	assert.True(t, b2.Phase.Ended() || b2.Phase == migration.PhaseCompleted,
+		"%s is %s: the poll that submitted it did not wait for its task", b2.ID, b2.Phase)
+}

@@ -103,6 +103,9 @@ func (e *Engine) await(ctx context.Context, s BatchState, res StepResult) (StepR
 	interval := max(wait/20, 50*time.Millisecond)
 	end, hasEnd := ctx.Deadline()
 	deadline := awaitDeadline(time.Now(), wait, end, hasEnd)
+	if by, ok := ctx.Value(awaitByKey{}).(time.Time); ok && by.Before(deadline) {
+		deadline = by
+	}
 	for time.Now().Add(interval).Before(deadline) {
 		t := time.NewTimer(interval)
 		select {
@@ -127,6 +130,18 @@ func (e *Engine) await(ctx context.Context, s BatchState, res StepResult) (StepR
 		}
 	}
 	return res, nil
+}
+
+// awaitByKey keys the time by which await stops, whatever wait is left:
+// the waits of one lane's step share Config.PollWait (PollLane).
+type awaitByKey struct{}
+
+// withAwaitBy bounds every await under ctx by t; an earlier bound stays.
+func withAwaitBy(ctx context.Context, t time.Time) context.Context {
+	if by, ok := ctx.Value(awaitByKey{}).(time.Time); ok && by.Before(t) {
+		return ctx
+	}
+	return context.WithValue(ctx, awaitByKey{}, t)
 }
 
 // awaitDeadline is when a wait of up to wait begun at now stops, in an
