@@ -230,6 +230,7 @@ func (e *Engine) progress(ctx context.Context, s BatchState, t Task) (StepResult
 // outcomes (→ completed).
 func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode string) (StepResult, error) {
 	res := StepResult{BatchID: s.ID, Step: "poll", TaskID: s.TaskID}
+	handed := "" // another lane's batch this step submitted to the instance
 	if e.pipelining() && missingCode == "" && t.Status == TaskCompleted {
 		// The instance is free: the batch prepared ahead goes before this
 		// one's resources are observed (one call each), its rotation
@@ -243,7 +244,7 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 		}
 		// No batch of the lane went: another lane's prepared for the
 		// instance does (it returns at once when one went).
-		if err := e.submitWaiting(ctx, ended); err != nil {
+		if handed, err = e.submitWaiting(ctx, ended); err != nil {
 			return res, err
 		}
 	}
@@ -301,11 +302,27 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 	if err := e.planRetries(ctx, st); err != nil {
 		return res, err
 	}
-	if err := e.submitWaiting(ctx, st); err != nil {
+	if id, err := e.submitWaiting(ctx, st); err != nil {
 		return res, err
+	} else if id != "" {
+		handed = id
 	}
 	e.chain(ctx, e.cfg().Functions.Rotate, st.RunID, st.ID, "", "restore")
+	e.follow(ctx, st.RunID, handed)
 	return res, nil
+}
+
+// follow awaits, in what is left of a lane step's wait (PollLane), the
+// task of batch id of another lane that the step handed the instance to:
+// nobody else waits for it before the next poll, and a short task ended
+// long before that (handovers of 40 s in the 60x window rehearsal). What
+// it finds is that batch's, and stays in the trail; errors are left to
+// that lane's next poll.
+func (e *Engine) follow(ctx context.Context, runID, id string) {
+	if _, ok := ctx.Value(awaitByKey{}).(time.Time); !ok || id == "" {
+		return
+	}
+	_, _ = e.poll(ctx, runID, id, true)
 }
 
 // submitWaiting submits, once ended's task has freed its instance and no
@@ -313,15 +330,15 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 // lane prepared for the instance (its turn: rotation-off), or that the
 // instance refused while it was busy (submitting, refused): it would
 // otherwise wait for its own lane's next poll. One is enough: an instance
-// runs one task at a time. An error other than the context's is left to
-// that lane's next poll.
-func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) error {
+// runs one task at a time. It returns the batch submitted, if any. An
+// error other than the context's is left to that lane's next poll.
+func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) (string, error) {
 	if e.cfg().Backend != BackendTask {
-		return nil
+		return "", nil
 	}
 	states, err := e.instanceStates(ctx, ended.RunID, ended.InstanceID)
 	if err != nil {
-		return nil
+		return "", nil
 	}
 	var waiting []BatchState
 	for _, s := range states {
@@ -331,7 +348,7 @@ func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) error {
 		switch {
 		case s.Phase == PhaseSubmitted || s.Phase == PhaseScheduled || s.Phase == PhaseRunning:
 			if s.TaskStatus != TaskCompleted {
-				return nil // the instance is taken again
+				return "", nil // the instance is taken again
 			}
 		case s.Lane != ended.Lane && (s.Phase == PhaseRotationOff || s.Phase == PhaseSubmitting && s.Intent != nil && s.Intent.Refused):
 			waiting = append(waiting, s)
@@ -340,13 +357,13 @@ func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) error {
 	for _, s := range waiting {
 		res, err := e.Submit(ctx, s.RunID, s.ID)
 		if isContext(err) {
-			return err
+			return "", err
 		}
 		if err == nil && res.Outcome == OutcomeUpdated {
-			return nil
+			return s.ID, nil
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // instanceStates returns the states of the run's batches in the lanes

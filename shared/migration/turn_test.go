@@ -14,6 +14,7 @@ import (
 	"github.com/kmsmig/kmsmig/shared/runstate"
 	"github.com/kmsmig/kmsmig/shared/statekeys"
 	"github.com/kmsmig/kmsmig/testinfra/stack"
+	kmstwin "github.com/kmsmig/kmsmig/twin/kms"
 )
 
 // turnEnv is the demo's two cn-hangzhou lanes, which share instance
@@ -202,4 +203,30 @@ func (e *env) ledgerCountOf(t *testing.T, id string) int {
 		}
 	}
 	return n
+}
+
+// The poll that hands the instance to another lane's batch (its task
+// ended) waits for that batch's task too, in what is left of its wait:
+// nobody else waits for it before the next poll, and a short task ended
+// long before (handovers of 40 s in the 60x window rehearsal).
+func TestPollFollowsTheTaskItHandsTheInstanceTo(t *testing.T) {
+	cfg := migration.Config{PollWait: 20 * time.Second}
+	e := newEnv(t, envOptions{lanes: []estate.Lane{laneHZ, laneB}, config: cfg, planSettings: &plan.Settings{MaxKeys: 1, MaxSecrets: 1},
+		// A task of two resources runs 34 simulated seconds: 170 ms.
+		stack: stack.Options{Unthrottled: true, Timing: kmstwin.TaskTiming{Speed: 200}}})
+	ctx := t.Context()
+	res, err := e.eng.MigrateLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	require.NotEmpty(t, res.TaskID, "%+v", res)
+	res, err = e.eng.MigrateLane(ctx, runID, laneB)
+	require.NoError(t, err)
+	require.Empty(t, res.TaskID, "the busy instance took lane B's task: %+v", res)
+	bID := res.BatchID
+	require.Equal(t, migration.PhaseSubmitting, e.batch(t, bID).Phase, "lane B's batch is not prepared for the instance")
+
+	_, err = e.eng.PollLane(ctx, runID, laneHZ)
+	require.NoError(t, err)
+	b := e.batch(t, bID)
+	require.NotEmpty(t, b.TaskID, "the end of lane A's task did not hand the instance to lane B")
+	assert.True(t, b.Phase.Ended(), "%s is %s: the poll that submitted it did not wait for its task", b.ID, b.Phase)
 }
