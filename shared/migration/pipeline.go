@@ -10,6 +10,8 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/estate"
 	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // Pipelining, for the window: the provider runs one task per instance at a
@@ -85,10 +87,17 @@ func (e *Engine) laneFree(ctx context.Context, s *BatchState, stage laneStage) (
 		}
 	}
 	slices.SortFunc(earlier, func(a, b plan.Batch) int { return cmp.Compare(a.Seq, b.Seq) })
+	// Read at once: a lane's tenth batch waited for nine reads one after
+	// another while its instance idled.
+	keys := make([]string, len(earlier))
+	for i, b := range earlier {
+		keys[i] = statekeys.Batch(s.RunID, b.ID)
+	}
+	states, errs := runstate.GetAllJSON[BatchState](ctx, e.Store, keys)
 	var unfinished []BatchState
-	for _, b := range earlier {
-		st, err := e.readBatch(ctx, s.RunID, b.ID)
-		if errors.Is(err, ErrNoState) {
+	for i, b := range earlier {
+		st, err := states[i], errs[i]
+		if errors.Is(err, runstate.ErrNotFound) {
 			return nil, false, "waits for " + b.ID + " (not started)", nil
 		}
 		if err != nil {

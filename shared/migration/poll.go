@@ -10,6 +10,8 @@ import (
 
 	"github.com/kmsmig/kmsmig/shared/cloud"
 	"github.com/kmsmig/kmsmig/shared/plan"
+	"github.com/kmsmig/kmsmig/shared/runstate"
+	"github.com/kmsmig/kmsmig/shared/statekeys"
 )
 
 // Poll reads the batch's task and records what it sees: Pending, Scheduled
@@ -336,6 +338,9 @@ func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) (string, e
 	if e.cfg().Backend != BackendTask {
 		return "", nil
 	}
+	if e.turnsApply() {
+		return e.submitTurn(ctx, ended)
+	}
 	states, err := e.instanceStates(ctx, ended.RunID, ended.InstanceID)
 	if err != nil {
 		return "", nil
@@ -362,6 +367,31 @@ func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) (string, e
 		if err == nil && res.Outcome == OutcomeUpdated {
 			return s.ID, nil
 		}
+	}
+	return "", nil
+}
+
+// submitTurn is submitWaiting where batches take their instance's turn
+// (turn.go): the only batch of another lane that can wait for the
+// instance with its rotation off holds the turn, and one read finds it
+// (a scan read every state of every lane of the instance, a hundred lanes
+// on a shared one, at every task's end).
+func (e *Engine) submitTurn(ctx context.Context, ended BatchState) (string, error) {
+	t, _, err := runstate.GetJSON[instanceTurn](ctx, e.Store, statekeys.InstanceTurn(ended.RunID, ended.InstanceID))
+	if err != nil || t.BatchID == ended.ID {
+		return "", nil
+	}
+	s, err := e.readBatch(ctx, ended.RunID, t.BatchID)
+	if err != nil || s.Lane == ended.Lane || !waitsForInstance(&s) ||
+		s.Phase == PhaseSubmitting && (s.Intent == nil || !s.Intent.Refused) {
+		return "", nil // none, the lane's own (submitAhead's), or a submission under way
+	}
+	res, err := e.Submit(ctx, s.RunID, s.ID)
+	if isContext(err) {
+		return "", err
+	}
+	if err == nil && res.Outcome == OutcomeUpdated {
+		return s.ID, nil
 	}
 	return "", nil
 }
