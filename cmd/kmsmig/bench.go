@@ -30,7 +30,8 @@ real discover binary under the FC twin (the same ratio, peak memory per
 invocation, goal < 256 MiB, invocations, goal > 1; needs 'make build');
 planning 100,000
 resources (time, peak memory); the window utilisation of a full rehearsal
-of a generated estate (critical path ÷ run, goal ≥ 0.85); each function's
+of a generated estate (critical path ÷ run, goal ≥ 0.95, on a quiet machine:
+the engine's own work is magnified 60 times on its clock); each function's
 cold start and binary size (from that rehearsal; needs 'make build'); and the
 audit trail's cost per record and flush latency. Prints the table and writes
 it, with the machine and the commit, to <results>/bench-<date>.md and
@@ -162,7 +163,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	w := res.Report.Window
 	figs = append(figs, benchmarks.Figure{Name: "window utilisation: critical path ÷ run (rehearsal of " + spec + ")", Value: w.Utilisation, Unit: "ratio",
-		Goal: 0.85, Higher: true, Detail: fmt.Sprintf("%.1fs of tasks on %s in a %.1fs migration, idle %.0fs before the first task, %.0fs in %d handovers (longest %.0fs), %.0fs after the last; checks passed: %v",
+		Goal: 0.95, Higher: true, Detail: fmt.Sprintf("%.1fs of tasks on %s in a %.1fs migration, idle %.0fs before the first task, %.0fs in %d handovers (longest %.0fs), %.0fs after the last; checks passed: %v",
 			w.CriticalPathSeconds, w.BusiestLane, w.RunSeconds, w.LeadSeconds, w.HandoverSeconds, w.Handovers, w.LongestHandoverSeconds, w.TailSeconds, res.OK())})
 	names := make([]string, 0, len(res.Binaries))
 	for name := range res.Binaries {
