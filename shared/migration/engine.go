@@ -473,32 +473,28 @@ type observed struct {
 // what every step but verification decides on. Not found:
 // cloud.ErrNotFound (wrapped).
 func (e *Engine) observe(ctx context.Context, l estate.Lane, r resourceRef) (observed, error) {
-	if r.Kind == KindKey {
-		k, err := e.KMS.KeyMetadata(ctx, l, r.ID)
-		if err != nil {
-			return observed{}, err
-		}
-		return observed{Rotation: k.Rotation, InstanceID: k.InstanceID, Key: k}, nil
-	}
-	s, err := e.KMS.SecretMetadata(ctx, l, estate.Secret{Name: r.ID})
-	if err != nil {
-		return observed{}, err
-	}
-	return observed{Rotation: s.Rotation, InstanceID: s.InstanceID, Secret: s}, nil
+	return readResource(ctx, l, r, e.KMS.KeyMetadata, e.KMS.SecretMetadata)
 }
 
 // observeWhole reads one resource whole (with tags and versions: three
 // calls for a key, two for a secret), as verification compares it with
 // the inventory. Not found: cloud.ErrNotFound (wrapped).
 func (e *Engine) observeWhole(ctx context.Context, l estate.Lane, r resourceRef) (observed, error) {
+	return readResource(ctx, l, r, e.KMS.Key, e.KMS.Secret)
+}
+
+// readResource reads r with key or secret.
+func readResource(ctx context.Context, l estate.Lane, r resourceRef,
+	key func(context.Context, estate.Lane, string) (estate.Key, error),
+	secret func(context.Context, estate.Lane, estate.Secret) (estate.Secret, error)) (observed, error) {
 	if r.Kind == KindKey {
-		k, err := e.KMS.Key(ctx, l, r.ID)
+		k, err := key(ctx, l, r.ID)
 		if err != nil {
 			return observed{}, err
 		}
 		return observed{Rotation: k.Rotation, InstanceID: k.InstanceID, Key: k}, nil
 	}
-	s, err := e.KMS.Secret(ctx, l, estate.Secret{Name: r.ID})
+	s, err := secret(ctx, l, estate.Secret{Name: r.ID})
 	if err != nil {
 		return observed{}, err
 	}

@@ -57,7 +57,7 @@ type edge struct {
 // keeps the two in step.
 var transitions = []edge{
 	{phaseNone, PhasePlanned, "Disable", "the batch's state is created from the plan"},
-	{PhasePlanned, PhaseRotationOff, "Disable", "the lane is free (or, pipelining, its previous batch's task runs), the window admits the batch, every rotation is off (ledger first)"},
+	{PhasePlanned, PhaseRotationOff, "Disable", "the lane is free (or, pipelining, its previous batch's task runs), the window admits the batch, the batch holds its instance's turn (manual tasks), every rotation is off (ledger first)"},
 	{PhasePlanned, PhaseFailed, "Disable, Abort, RetireEarlier", "the lane's task backend cannot run or the target instance has expired or is not Connected (nothing switched off); or an operator aborts the batch; or a later run became current (superseded)"},
 	{PhaseRotationOff, PhasePlanned, "Submit", "the window no longer admits the batch (also while it waits, prepared ahead, for the previous task), or the run is paused or awaits approval: rotation given back"},
 	{PhaseRotationOff, PhaseSubmitting, "Submit, Poll, Restore", "the lane is free (or, pipelining, its previous batch's task has ended); the intent is recorded (CAS: one submitter wins), before CreateTask"},

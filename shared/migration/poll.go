@@ -360,12 +360,8 @@ func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) (string, e
 		}
 	}
 	for _, s := range waiting {
-		res, err := e.Submit(ctx, s.RunID, s.ID)
-		if isContext(err) {
-			return "", err
-		}
-		if err == nil && res.Outcome == OutcomeUpdated {
-			return s.ID, nil
+		if ok, err := e.handOver(ctx, s); ok || err != nil {
+			return s.ID, err
 		}
 	}
 	return "", nil
@@ -386,14 +382,21 @@ func (e *Engine) submitTurn(ctx context.Context, ended BatchState) (string, erro
 		s.Phase == PhaseSubmitting && (s.Intent == nil || !s.Intent.Refused) {
 		return "", nil // none, the lane's own (submitAhead's), or a submission under way
 	}
-	res, err := e.Submit(ctx, s.RunID, s.ID)
-	if isContext(err) {
-		return "", err
-	}
-	if err == nil && res.Outcome == OutcomeUpdated {
-		return s.ID, nil
+	if ok, err := e.handOver(ctx, s); ok || err != nil {
+		return s.ID, err
 	}
 	return "", nil
+}
+
+// handOver submits batch s, waiting for an instance another batch's task
+// has just freed; ok when it went. An error other than the context's is
+// left to s's lane's next poll.
+func (e *Engine) handOver(ctx context.Context, s BatchState) (ok bool, err error) {
+	res, err := e.Submit(ctx, s.RunID, s.ID)
+	if isContext(err) {
+		return false, err
+	}
+	return err == nil && res.Outcome == OutcomeUpdated, nil
 }
 
 // instanceStates returns the states of the run's batches in the lanes
