@@ -304,10 +304,11 @@ func (e *Engine) complete(ctx context.Context, s BatchState, t Task, missingCode
 	if err := e.planRetries(ctx, st); err != nil {
 		return res, err
 	}
-	if id, err := e.submitWaiting(ctx, st); err != nil {
-		return res, err
-	} else if id != "" {
-		handed = id
+	if handed == "" {
+		// As for submitAhead: the hand-over above may not have happened.
+		if handed, err = e.submitWaiting(ctx, st); err != nil {
+			return res, err
+		}
 	}
 	e.chain(ctx, e.cfg().Functions.Rotate, st.RunID, st.ID, "", "restore")
 	e.follow(ctx, st.RunID, handed)
@@ -329,7 +330,7 @@ func (e *Engine) follow(ctx context.Context, runID, id string) {
 
 // submitWaiting submits, once ended's task has freed its instance and no
 // batch of the run has taken the instance since, the batch of another
-// lane prepared for the instance (its turn: rotation-off), or that the
+// lane prepared for the instance (its turn: submitTurn), or that the
 // instance refused while it was busy (submitting, refused): it would
 // otherwise wait for its own lane's next poll. One is enough: an instance
 // runs one task at a time. It returns the batch submitted, if any. An
@@ -355,7 +356,7 @@ func (e *Engine) submitWaiting(ctx context.Context, ended BatchState) (string, e
 			if s.TaskStatus != TaskCompleted {
 				return "", nil // the instance is taken again
 			}
-		case s.Lane != ended.Lane && (s.Phase == PhaseRotationOff || s.Phase == PhaseSubmitting && s.Intent != nil && s.Intent.Refused):
+		case s.Phase == PhaseSubmitting && s.Intent != nil && s.Intent.Refused && s.Lane != ended.Lane:
 			waiting = append(waiting, s)
 		}
 	}

@@ -89,7 +89,7 @@ func (e *Engine) tryTurn(ctx context.Context, s *BatchState) (ok bool, why strin
 		if exists && cur.BatchID != s.ID {
 			held, err := e.turnHeld(ctx, s.RunID, cur)
 			if err != nil || held {
-				return false, fmt.Sprintf("waits for instance %s: batch %s is prepared for it (rotation goes off for one batch ahead of an instance's task)", s.InstanceID, cur.BatchID), err
+				return false, fmt.Sprintf(turnWaitPrefix+"%s: batch %s is prepared for it (rotation goes off for one batch ahead of an instance's task)", s.InstanceID, cur.BatchID), err
 			}
 		}
 		if exists {
@@ -102,7 +102,7 @@ func (e *Engine) tryTurn(ctx context.Context, s *BatchState) (ok bool, why strin
 		}
 		return err == nil, "", err
 	}
-	return false, fmt.Sprintf("waits for instance %s: its turn is contended", s.InstanceID), nil
+	return false, fmt.Sprintf(turnWaitPrefix+"%s: its turn is contended", s.InstanceID), nil
 }
 
 // turnHeld reports whether t's holder still holds its instance's turn: it
@@ -181,5 +181,8 @@ func (e *Engine) prepareForInstance(ctx context.Context, prev BatchState) error 
 	return nil
 }
 
+// turnWaitPrefix begins the reason of a step refused its instance's turn.
+const turnWaitPrefix = "waits for instance "
+
 // isTurnWait reports whether a step's reason is takeTurn's.
-func isTurnWait(reason string) bool { return strings.HasPrefix(reason, "waits for instance ") }
+func isTurnWait(reason string) bool { return strings.HasPrefix(reason, turnWaitPrefix) }
