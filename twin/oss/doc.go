@@ -69,6 +69,10 @@
 //     caller's IP as sourceIPAddress; OSS documents at-least-once
 //     delivery with a delay, which code under test must tolerate (a
 //     trigger is a prompt, never the only way work starts).
+//   - A signed request carrying Date, Content-Type or Content-MD5 more
+//     than once is refused (400 InvalidArgument): the signature covers
+//     one value of each. OSS does not document such requests; refusing
+//     them is the weakest reading, and no SDK sends them.
 //   - A V1 request carrying both Date and x-oss-date is accepted with
 //     either as the signed date (ali-oss and oss2 sign x-oss-date, the Go
 //     v2 SDK signs Date; which one OSS takes is not documented), and the
